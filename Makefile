@@ -1,0 +1,49 @@
+# warren — build, test, lint, bench. `make test` installs what is missing
+# (RabbitMQ, Prometheus, Alertmanager from Debian packages) and runs every
+# test, the real-broker ones included.
+
+SHELL := /bin/bash
+# A fresh machine may have Go installed without it on PATH.
+export PATH := $(PATH):/usr/local/go/bin
+
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH   ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+           -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%dT%H%M%SZ)
+
+GO_TEST_TIMEOUT ?= 45m
+BENCH_OUT ?= bench-results.txt
+
+.PHONY: all build test unit lint deps bench clean
+
+all: lint build test
+
+build:
+	go build -ldflags '$(LDFLAGS)' -o bin/warren ./cmd/warren
+
+deps:
+	./scripts/install-deps.sh
+
+# Every test, including those against a private RabbitMQ node each test
+# package starts for itself.
+test: deps lint
+	go test -count=1 -timeout $(GO_TEST_TIMEOUT) ./...
+
+# Only the tests that need no installed component.
+unit:
+	go test -count=1 -short ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	go vet ./...
+
+# Benchmarks against a real private node; prints a table and writes it to
+# $(BENCH_OUT). Benchmarks are not tests: nothing here asserts a time.
+bench: deps
+	go test -count=1 -run '^$$' -bench . -benchtime 5x -timeout 60m ./collector/ | tee $(BENCH_OUT)
+
+clean:
+	rm -rf bin $(BENCH_OUT)

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/internal/config"
+)
+
+// shutdownGrace bounds how long in-flight HTTP requests may finish after
+// SIGINT or SIGTERM: nothing ignores a shutdown for longer than a second.
+const shutdownGrace = time.Second
+
+// runAgent polls the targets and serves HTTP until SIGINT or SIGTERM.
+func runAgent(cfg *config.Config, webFlags *web.FlagConfig, logger *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	logger.Info("starting warren", "version", version.Info(), "build_context", version.BuildContext(), "config", describeSource(cfg), "targets", len(cfg.Targets))
+	coll, err := collector.New(cfg, logger)
+	if err != nil {
+		return err
+	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(
+		coll,
+		versioncollector.NewCollector("warren"),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+
+	mux, err := newMux(registry, coll, logger)
+	if err != nil {
+		return err
+	}
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	pollersDone := make(chan struct{})
+	go func() {
+		coll.Run(ctx)
+		close(pollersDone)
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.ListenAndServe(server, webFlags, logger) }()
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-serveErr:
+		stop()
+		<-pollersDone
+		return err
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := server.Shutdown(shutdownCtx); err != nil {
+		server.Close()
+	}
+	select {
+	case <-pollersDone:
+	case <-shutdownCtx.Done():
+		logger.Warn("pollers did not stop within the shutdown grace; exiting anyway")
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func newMux(registry *prometheus.Registry, coll *collector.Collector, logger *slog.Logger) (*http.ServeMux, error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		EnableOpenMetrics: true,
+	}))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("Healthy.\n"))
+	})
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !coll.Ready() {
+			http.Error(w, "Not ready: waiting for the first poll of every target.", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("Ready.\n"))
+	})
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        "warren",
+		Description: "RabbitMQ queue and consumer SLO monitoring",
+		Version:     version.Info(),
+		Links: []web.LandingLinks{
+			{Address: "/metrics", Text: "Metrics"},
+			{Address: "/-/healthy", Text: "Health"},
+			{Address: "/-/ready", Text: "Readiness"},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/", landing)
+	return mux, nil
+}

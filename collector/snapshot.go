@@ -1,0 +1,107 @@
+// Package collector polls the RabbitMQ management API of each target and
+// turns what it returns into immutable Snapshots: queues with their depths,
+// counters, dead-letter routes and consumer status, nodes, and the cluster
+// overview. It also renders the latest snapshot of every target as
+// Prometheus metrics, so a scrape never calls the broker.
+package collector
+
+import (
+	"time"
+)
+
+// Snapshot is what one successful poll of one target saw. It is never
+// modified after the poll that made it returns, so readers need no lock.
+type Snapshot struct {
+	Cluster  string    // the target's name, the cluster label
+	Time     time.Time // when the poll started
+	Duration time.Duration
+
+	RabbitMQVersion   string
+	ErlangVersion     string
+	ManagementVersion string
+	ClusterName       string // the broker's own cluster_name
+
+	Nodes []Node
+	// Queues are the queues that pass the target's filters, sorted by
+	// vhost then name, at most max_queues of them.
+	Queues []Queue
+	// QueuesDropped counts queues that passed the filters but were left
+	// out by the max_queues cardinality guard.
+	QueuesDropped int
+	// DeadLetterRoutes are the source→DLQ pairs for exported queues,
+	// sorted, discovered or configured.
+	DeadLetterRoutes []DeadLetterRoute
+}
+
+// Node is one RabbitMQ node as the management API reports it.
+type Node struct {
+	Name       string
+	Running    bool
+	MemAlarm   bool
+	DiskAlarm  bool
+	Partitions int // nodes this node is partitioned from
+	FDUsed     int64
+	FDLimit    int64
+}
+
+// Queue is one queue at the time of the poll.
+type Queue struct {
+	Vhost string
+	Name  string
+	Type  string // classic, quorum, stream
+	Node  string // the node hosting the queue (the leader for quorum queues)
+
+	// DeadLetterExchange is the effective dead-letter exchange (argument
+	// over policy); HasDeadLetterExchange distinguishes "" (the default
+	// exchange) from none.
+	DeadLetterExchange    string
+	DeadLetterRoutingKey  string
+	HasDeadLetterExchange bool
+	HasDeadLetterRouting  bool
+
+	Ready     int64
+	Unacked   int64
+	Consumers int64
+	// ConsumerCapacity is the share of time consumers could take
+	// deliveries (0..1); HasConsumerCapacity is false where the broker
+	// does not report it.
+	ConsumerCapacity    float64
+	HasConsumerCapacity bool
+	// HeadTimestamp is the AMQP timestamp of the oldest message, where the
+	// broker reports one (classic queues whose publishers set it); zero
+	// otherwise.
+	HeadTimestamp time.Time
+
+	Counters Counters
+	Status   ConsumerStatus
+}
+
+// Messages is the depth: ready plus unacknowledged.
+func (q *Queue) Messages() int64 { return q.Ready + q.Unacked }
+
+// Key identifies a queue within a target.
+func (q *Queue) Key() QueueKey { return QueueKey{Vhost: q.Vhost, Name: q.Name} }
+
+// QueueKey identifies a queue within a target.
+type QueueKey struct{ Vhost, Name string }
+
+// Counters are the broker's cumulative per-queue message counters. They
+// restart from zero when the queue is re-created or, for some queue types,
+// when its node restarts.
+type Counters struct {
+	Published   uint64 // messages routed into the queue
+	Delivered   uint64 // deliveries and gets, acked or not
+	Acked       uint64 // acknowledgements
+	Redelivered uint64 // deliveries of messages delivered before
+	// Completed counts messages consumers are done with: acks plus
+	// deliveries and gets in automatic-acknowledgement mode.
+	Completed uint64
+}
+
+// DeadLetterRoute says that dead letters of Queue can reach
+// DeadLetterQueue, both in Vhost.
+type DeadLetterRoute struct {
+	Vhost           string
+	Queue           string
+	DeadLetterQueue string
+}

@@ -1,0 +1,259 @@
+// Package config loads and validates warren's YAML configuration.
+//
+// Loading is strict, in the manner of Prometheus and blackbox_exporter: an
+// unknown key, a value of the wrong type, a bad regular expression, URL or
+// duration, or a password file that cannot be read is an error, and every
+// error names the file, the line and the field it is about, so an operator
+// can fix all of them in one pass.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults applied to every target that does not set the field.
+const (
+	DefaultPollInterval         = 15 * time.Second
+	DefaultTimeout              = 10 * time.Second
+	DefaultConsumerStatusWindow = 5 * time.Minute
+	DefaultAMQPURL              = "amqp://guest:guest@localhost:5672/"
+	defaultManagementPort       = "15672"
+	defaultManagementTLSPort    = "15671"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Targets []Target `yaml:"targets"`
+
+	// File is the path the configuration was loaded from ("" for the
+	// built-in default); it is not a YAML key.
+	File string `yaml:"-"`
+}
+
+// Target is one RabbitMQ cluster that warren watches.
+type Target struct {
+	// Name becomes the `cluster` label on every series of this target.
+	Name string `yaml:"name"`
+	// ManagementURL is the base URL of the management API, e.g.
+	// http://rabbit:15672 (no /api suffix).
+	ManagementURL string `yaml:"management_url"`
+	Username      string `yaml:"username"`
+	Password      Secret `yaml:"password"`
+	PasswordFile  string `yaml:"password_file"`
+	// TLS applies to the management API (and, in the probe client, AMQPS).
+	TLS TLSConfig `yaml:"tls_config"`
+	// Timeout bounds each request to the management API.
+	Timeout Duration `yaml:"timeout"`
+	// PollInterval is how often the management API is polled.
+	PollInterval Duration `yaml:"poll_interval"`
+	// AMQPURL is where the synthetic probes connect. Credentials in it are
+	// treated as secrets.
+	AMQPURL Secret `yaml:"amqp_url"`
+
+	Vhosts Filter `yaml:"vhosts"`
+	Queues Filter `yaml:"queues"`
+
+	// MaxQueues caps the number of queues exported with per-queue series;
+	// 0 means no cap. Above it the first MaxQueues by (vhost, name) are
+	// exported and the rest counted in warren_queues_dropped.
+	MaxQueues int `yaml:"max_queues"`
+
+	// DeadLetterQueues adds source→DLQ routes that discovery cannot see
+	// (for example dead letters that reach a DLQ through a shovel).
+	DeadLetterQueues []DeadLetterRoute `yaml:"dead_letter_queues"`
+
+	ConsumerStatus ConsumerStatusConfig `yaml:"consumer_status"`
+}
+
+// TLSConfig is the client side of TLS, spelled as in Prometheus.
+type TLSConfig struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// Filter selects names by anchored regular expressions. An empty Include
+// selects everything; Exclude wins over Include.
+type Filter struct {
+	Include *Regexp `yaml:"include"`
+	Exclude *Regexp `yaml:"exclude"`
+}
+
+// Match reports whether name passes the filter.
+func (f Filter) Match(name string) bool {
+	if f.Exclude != nil && f.Exclude.MatchString(name) {
+		return false
+	}
+	return f.Include == nil || f.Include.MatchString(name)
+}
+
+// DeadLetterRoute names a dead-letter queue for a source queue.
+type DeadLetterRoute struct {
+	Vhost           string `yaml:"vhost"`
+	Queue           string `yaml:"queue"`
+	DeadLetterQueue string `yaml:"dead_letter_queue"`
+}
+
+// ConsumerStatusConfig tunes the consumer status evaluation.
+type ConsumerStatusConfig struct {
+	// Window is how much history a verdict needs: a queue is `stalled` only
+	// when no message has left it for a whole window, so the window must be
+	// longer than the slowest healthy consumer's time per message.
+	Window Duration `yaml:"window"`
+}
+
+// Secret is a string that never prints: fmt, logs and errors see <secret>.
+type Secret string
+
+// String hides the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "<secret>"
+}
+
+// MarshalYAML hides the value when a configuration is printed.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// Duration is a time.Duration spelled as in Prometheus ("15s", "5m", "1h").
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(node *yaml.Node) error {
+	var s string
+	if err := node.Decode(&s); err != nil {
+		return scalarError(node, errors.New("must be a duration such as 15s or 5m"))
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return scalarError(node, fmt.Errorf("%q is not a duration such as 15s or 5m", s))
+	}
+	if v <= 0 {
+		return scalarError(node, fmt.Errorf("%q must be positive", s))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Std returns the value as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Regexp is an anchored regular expression, as in Prometheus relabelling.
+type Regexp struct {
+	*regexp.Regexp
+	Source string
+}
+
+// UnmarshalYAML compiles the expression, anchored at both ends.
+func (r *Regexp) UnmarshalYAML(node *yaml.Node) error {
+	var s string
+	if err := node.Decode(&s); err != nil {
+		return scalarError(node, errors.New("must be a regular expression string"))
+	}
+	re, err := regexp.Compile("^(?:" + s + ")$")
+	if err != nil {
+		return scalarError(node, fmt.Errorf("invalid regular expression %q: %v", s, strings.TrimPrefix(err.Error(), "error parsing regexp: ")))
+	}
+	r.Regexp, r.Source = re, s
+	return nil
+}
+
+// Load reads, parses and validates a configuration file. The error, if
+// any, is an Errors value listing every problem found.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errors{{File: path, Message: err.Error()}}
+	}
+	return Parse(path, data)
+}
+
+// Parse parses and validates configuration bytes; file is used in errors
+// and to resolve relative password files.
+func Parse(file string, data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Errors{syntaxError(file, err)}
+	}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	if doc.Kind == 0 {
+		return nil, Errors{{File: file, Line: 1, Message: "configuration is empty: it needs at least one target"}}
+	}
+	p := &parser{file: file}
+	var cfg Config
+	p.decode(doc, &cfg)
+	if len(p.errs) == 0 {
+		p.validate(doc, &cfg)
+	}
+	if len(p.errs) > 0 {
+		sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].Line < p.errs[j].Line })
+		return nil, p.errs
+	}
+	cfg.File = file
+	return &cfg, nil
+}
+
+// Default returns the configuration used when no file is given: one target
+// named "default" from the RABBIT_URL environment variable (or the usual
+// local guest URL), with the management API on the same host at 15672
+// (15671 for amqps) and the credentials of the AMQP URL.
+func Default(getenv func(string) string) (*Config, error) {
+	amqpURL := getenv("RABBIT_URL")
+	origin := "RABBIT_URL"
+	if amqpURL == "" {
+		amqpURL, origin = DefaultAMQPURL, "the default AMQP URL"
+	}
+	u, err := url.Parse(amqpURL)
+	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
+		// The URL may carry a password: never echo it.
+		return nil, Errors{{Field: origin, Message: "must be an amqp:// or amqps:// URL with a host"}}
+	}
+	mgmt := url.URL{Scheme: "http", Host: joinHostPort(u.Hostname(), defaultManagementPort)}
+	if u.Scheme == "amqps" {
+		mgmt = url.URL{Scheme: "https", Host: joinHostPort(u.Hostname(), defaultManagementTLSPort)}
+	}
+	password, _ := u.User.Password()
+	t := Target{
+		Name:          "default",
+		ManagementURL: mgmt.String(),
+		Username:      u.User.Username(),
+		Password:      Secret(password),
+		AMQPURL:       Secret(amqpURL),
+	}
+	t.applyDefaults()
+	return &Config{Targets: []Target{t}}, nil
+}
+
+func joinHostPort(host, port string) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + port
+	}
+	return host + ":" + port
+}
+
+func (t *Target) applyDefaults() {
+	if t.PollInterval == 0 {
+		t.PollInterval = Duration(DefaultPollInterval)
+	}
+	if t.Timeout == 0 {
+		t.Timeout = Duration(DefaultTimeout)
+	}
+	if t.ConsumerStatus.Window == 0 {
+		t.ConsumerStatus.Window = Duration(DefaultConsumerStatusWindow)
+	}
+}

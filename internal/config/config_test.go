@@ -1,0 +1,149 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "warren.yml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestValidConfigLoadsWithDefaults(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pw"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "warren.yml")
+	body := `targets:
+  - name: prod
+    management_url: http://rabbit:15672
+    username: monitoring
+    password_file: pw
+    queues:
+      include: "orders\\..*"
+      exclude: ".*\\.tmp"
+    max_queues: 100
+`
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	tg := cfg.Targets[0]
+	if tg.PollInterval.Std() != DefaultPollInterval || tg.Timeout.Std() != DefaultTimeout {
+		t.Errorf("defaults not applied: poll %v timeout %v", tg.PollInterval.Std(), tg.Timeout.Std())
+	}
+	pw, err := tg.ManagementPassword()
+	if err != nil || pw != "s3cret" {
+		t.Errorf("password from file = %q, %v; want s3cret without the newline", pw, err)
+	}
+	if !tg.Queues.Match("orders.created") || tg.Queues.Match("orders.created.tmp") || tg.Queues.Match("xorders.created") {
+		t.Errorf("queue filter is not anchored include-minus-exclude")
+	}
+}
+
+func TestEveryConfigErrorNamesFileLineAndField(t *testing.T) {
+	cases := []struct {
+		name, body string
+		line       int
+		field      string
+		fragment   string
+	}{
+		{"unknown key", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    pasword: x\n", 6, "targets[0].pasword", `unknown field "pasword"`},
+		{"bad regex", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    queues:\n      include: \"(\"\n", 7, "targets[0].queues.include", "invalid regular expression"},
+		{"bad URL scheme", "targets:\n  - name: a\n    management_url: ftp://h\n    username: u\n    password: p\n", 3, "targets[0].management_url", "scheme must be http or https"},
+		{"missing password file", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password_file: /nonexistent/pw\n", 5, "targets[0].password_file", "cannot read password file"},
+		{"bad duration", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    poll_interval: soon\n", 6, "targets[0].poll_interval", "not a duration"},
+		{"wrong type", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    max_queues: many\n", 6, "targets[0].max_queues", "cannot unmarshal"},
+		{"duplicate name", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n", 6, "targets[1].name", "already the name"},
+		{"unknown top-level key", "target:\n  - name: a\n", 1, "target", `unknown field "target"`},
+		{"no targets", "targets: []\n", 1, "targets", "at least one target"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := writeConfig(t, c.body)
+			_, err := Load(path)
+			var es Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("Load error = %v, want config.Errors", err)
+			}
+			for _, e := range es {
+				if e.File == path && e.Line == c.line && e.Field == c.field && strings.Contains(e.Message, c.fragment) {
+					if !strings.HasPrefix(e.Error(), path+":") {
+						t.Errorf("message %q does not start with file:line", e.Error())
+					}
+					return
+				}
+			}
+			t.Fatalf("want an error at line %d field %s containing %q; got:\n%v", c.line, c.field, c.fragment, err)
+		})
+	}
+}
+
+func TestAllErrorsAreReportedAtOnce(t *testing.T) {
+	path := writeConfig(t, "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    poll_interval: soon\n    timeout: later\n")
+	_, err := Load(path)
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 2 {
+		t.Fatalf("want two errors, got %v", err)
+	}
+}
+
+func TestSecretsNeverAppearInErrors(t *testing.T) {
+	path := writeConfig(t, "targets:\n  - name: a\n    management_url: http://admin:hunter2@h:15672\n    username: u\n    password: p\n    amqp_url: \"ftp://admin:hunter2@h\"\n")
+	_, err := Load(path)
+	if err == nil {
+		t.Fatal("want an error for credentials in management_url")
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+}
+
+func TestSecretPrintsAsPlaceholder(t *testing.T) {
+	tg := Target{Name: "a", Password: "hunter2", AMQPURL: "amqp://u:hunter2@h/"}
+	for _, verb := range []string{"%v", "%+v", "%s"} {
+		if out := sprintf(verb, tg); strings.Contains(out, "hunter2") {
+			t.Errorf("%s of a target leaks the password: %s", verb, out)
+		}
+	}
+}
+
+func TestDefaultTargetComesFromRabbitURL(t *testing.T) {
+	env := map[string]string{"RABBIT_URL": "amqps://svc:pw@rabbit.example:5671/prod"}
+	cfg, err := Default(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := cfg.Targets[0]
+	pw, _ := tg.ManagementPassword()
+	if tg.Name != "default" || tg.ManagementURL != "https://rabbit.example:15671" || tg.Username != "svc" || pw != "pw" {
+		t.Errorf("default target = %+v (password %q)", tg, pw)
+	}
+	if tg.PollInterval.Std() != 15*time.Second {
+		t.Errorf("poll interval = %v", tg.PollInterval.Std())
+	}
+
+	cfg, err = Default(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Targets[0].ManagementURL; got != "http://localhost:15672" {
+		t.Errorf("without RABBIT_URL management URL = %q", got)
+	}
+}
+
+func sprintf(format string, v any) string { return fmt.Sprintf(format, v) }

@@ -1,0 +1,193 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+func (p *parser) validate(root *yaml.Node, cfg *Config) {
+	if len(cfg.Targets) == 0 {
+		p.add(lineOf(root, "targets"), "targets", "at least one target is required")
+	}
+	names := map[string]int{}
+	for i := range cfg.Targets {
+		t := &cfg.Targets[i]
+		at := func(field string) (int, string) {
+			return lineOf(root, "targets", i, field), fmt.Sprintf("targets[%d].%s", i, field)
+		}
+		fail := func(field, format string, args ...any) {
+			line, path := at(field)
+			p.add(line, path, format, args...)
+		}
+		if t.Name == "" {
+			fail("name", "is required (it becomes the cluster label)")
+		} else if prev, dup := names[t.Name]; dup {
+			fail("name", "%q is already the name of targets[%d]", t.Name, prev)
+		} else {
+			names[t.Name] = i
+		}
+		if t.ManagementURL == "" {
+			fail("management_url", "is required, e.g. http://rabbitmq:15672")
+		} else if err := checkHTTPURL(t.ManagementURL); err != nil {
+			fail("management_url", "%v", err)
+		}
+		if t.Username == "" {
+			fail("username", "is required (a management user tagged monitoring)")
+		}
+		t.PasswordFile = p.resolve(t.PasswordFile)
+		switch {
+		case t.Password != "" && t.PasswordFile != "":
+			fail("password_file", "set password or password_file, not both")
+		case t.Password == "" && t.PasswordFile == "":
+			fail("password", "is required: set password or password_file")
+		case t.PasswordFile != "":
+			if _, err := readSecretFile(t.PasswordFile); err != nil {
+				fail("password_file", "%v", err)
+			}
+		}
+		if t.AMQPURL != "" {
+			if err := checkAMQPURL(string(t.AMQPURL)); err != nil {
+				fail("amqp_url", "%v", err)
+			}
+		}
+		if t.MaxQueues < 0 {
+			fail("max_queues", "must be 0 (no limit) or more, not %d", t.MaxQueues)
+		}
+		p.validateTLS(root, i, &t.TLS)
+		for j, r := range t.DeadLetterQueues {
+			for field, value := range map[string]string{"vhost": r.Vhost, "queue": r.Queue, "dead_letter_queue": r.DeadLetterQueue} {
+				if value == "" {
+					p.add(lineOf(root, "targets", i, "dead_letter_queues", j), fmt.Sprintf("targets[%d].dead_letter_queues[%d].%s", i, j, field), "is required")
+				}
+			}
+		}
+		t.applyDefaults()
+	}
+}
+
+func (p *parser) validateTLS(root *yaml.Node, i int, c *TLSConfig) {
+	fail := func(field, format string, args ...any) {
+		p.add(lineOf(root, "targets", i, "tls_config", field), fmt.Sprintf("targets[%d].tls_config.%s", i, field), format, args...)
+	}
+	c.CAFile, c.CertFile, c.KeyFile = p.resolve(c.CAFile), p.resolve(c.CertFile), p.resolve(c.KeyFile)
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		fail("cert_file", "cert_file and key_file go together")
+		return
+	}
+	if _, err := c.Build(); err != nil {
+		field := "ca_file"
+		if errors.Is(err, errClientCert) {
+			field = "cert_file"
+		}
+		fail(field, "%v", err)
+	}
+}
+
+// resolve makes a path relative to the configuration file's folder, as
+// Prometheus does for its *_file settings.
+func (p *parser) resolve(path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(filepath.Dir(p.file), path)
+}
+
+var errClientCert = errors.New("client certificate")
+
+// Build turns the settings into a *tls.Config (nil when nothing is set).
+func (c TLSConfig) Build() (*tls.Config, error) {
+	if c == (TLSConfig{}) {
+		return nil, nil
+	}
+	cfg := &tls.Config{ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read CA file: %w", unwrapPathError(err))
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", c.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errClientCert, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %v", pe.Path, pe.Err)
+	}
+	return err
+}
+
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("cannot read password file: %w", unwrapPathError(err))
+	}
+	// Files written by editors and `echo` end in a newline that is not
+	// part of the secret, as Prometheus assumes too.
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// ManagementPassword returns the password for the management API, reading
+// password_file afresh so that a rotated secret is picked up.
+func (t *Target) ManagementPassword() (string, error) {
+	if t.PasswordFile != "" {
+		return readSecretFile(t.PasswordFile)
+	}
+	return string(t.Password), nil
+}
+
+func checkHTTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("is not a valid URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("scheme must be http or https, not %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return errors.New("has no host")
+	}
+	if u.User != nil {
+		// Never echo the URL: it carries credentials.
+		return errors.New("must not carry credentials: use username and password_file")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("must be the base URL of the management API, without query or fragment")
+	}
+	return nil
+}
+
+func checkAMQPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Parse quotes the input in its message; it may hold a password.
+		return errors.New("is not a valid URL")
+	}
+	if u.Scheme != "amqp" && u.Scheme != "amqps" {
+		return fmt.Errorf("scheme must be amqp or amqps, not %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return errors.New("has no host")
+	}
+	return nil
+}
