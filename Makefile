@@ -16,7 +16,7 @@ LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REV
 GO_TEST_TIMEOUT ?= 45m
 BENCH_OUT ?= bench-results.txt
 
-.PHONY: all build test unit lint deps bench clean
+.PHONY: all build test lint deps bench clean
 
 all: lint build test
 
@@ -30,10 +30,6 @@ deps:
 # package starts for itself.
 test: deps lint
 	go test -count=1 -timeout $(GO_TEST_TIMEOUT) ./...
-
-# Only the tests that need no installed component.
-unit:
-	go test -count=1 -short ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

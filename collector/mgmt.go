@@ -189,19 +189,19 @@ func (c *mgmtClient) bindings(ctx context.Context) ([]rabbithole.BindingInfo, er
 // type: rabbit-hole's QueueInfo lacks head_message_timestamp and
 // consumer_capacity.
 type apiQueue struct {
-	Name                      string         `json:"name"`
-	Vhost                     string         `json:"vhost"`
-	Type                      string         `json:"type"`
-	Node                      string         `json:"node"`
-	Leader                    string         `json:"leader"`
-	Arguments                 jsonObject     `json:"arguments"`
-	EffectivePolicyDefinition jsonObject     `json:"effective_policy_definition"`
-	Consumers                 int64          `json:"consumers"`
-	ConsumerCapacity          *float64       `json:"consumer_capacity"`
-	Messages                  int64          `json:"messages"`
-	MessagesReady             int64          `json:"messages_ready"`
-	MessagesUnacknowledged    int64          `json:"messages_unacknowledged"`
-	HeadMessageTimestamp      *float64       `json:"head_message_timestamp"`
+	Name                      string     `json:"name"`
+	Vhost                     string     `json:"vhost"`
+	Type                      string     `json:"type"`
+	Node                      string     `json:"node"`
+	Leader                    string     `json:"leader"`
+	Arguments                 jsonObject `json:"arguments"`
+	EffectivePolicyDefinition jsonObject `json:"effective_policy_definition"`
+	Consumers                 int64      `json:"consumers"`
+	ConsumerCapacity          *float64   `json:"consumer_capacity"`
+	Messages                  *int64     `json:"messages"` // absent until the queue's first stats emission
+	MessagesReady             int64      `json:"messages_ready"`
+	MessagesUnacknowledged    int64      `json:"messages_unacknowledged"`
+	HeadMessageTimestamp      *float64   `json:"head_message_timestamp"`
 	MessageStats              struct {
 		Publish      uint64 `json:"publish"`
 		DeliverGet   uint64 `json:"deliver_get"`

@@ -259,7 +259,7 @@ func (p *Poller) topology(ctx context.Context) (Topology, error) {
 
 func queueFromAPI(a *apiQueue) Queue {
 	q := Queue{
-		Vhost: a.Vhost, Name: a.Name, Type: a.Type, Node: a.Node,
+		Vhost: a.Vhost, Name: a.Name, Type: a.Type, Node: a.Node, StatsKnown: a.Messages != nil,
 		Ready: a.MessagesReady, Unacked: a.MessagesUnacknowledged, Consumers: a.Consumers,
 		Counters: Counters{
 			Published:   a.MessageStats.Publish,

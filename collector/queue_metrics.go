@@ -51,6 +51,9 @@ func collectQueues(ch chan<- prometheus.Metric, snap *Snapshot) {
 			dlx = q.DeadLetterExchange
 		}
 		gauge(ch, queueInfoDesc, 1, c, q.Vhost, q.Name, q.Type, q.Node, dlx)
+		if !q.StatsKnown {
+			continue // depth and counters unknown: absent, not zero
+		}
 		gauge(ch, queueMessagesDesc, float64(q.Ready), c, q.Vhost, q.Name, "ready")
 		gauge(ch, queueMessagesDesc, float64(q.Unacked), c, q.Vhost, q.Name, "unacked")
 		gauge(ch, queueConsumersDesc, float64(q.Consumers), c, q.Vhost, q.Name)

@@ -59,8 +59,12 @@ type Queue struct {
 	HasDeadLetterExchange bool
 	HasDeadLetterRouting  bool
 
-	Ready     int64
-	Unacked   int64
+	// StatsKnown is false for a queue the broker has not yet emitted
+	// statistics for (just declared, or its node just restarted): its
+	// depth and counters are unknown, not zero, and are not exported.
+	StatsKnown bool
+	Ready      int64
+	Unacked    int64
 	Consumers int64
 	// ConsumerCapacity is the share of time consumers could take
 	// deliveries (0..1); HasConsumerCapacity is false where the broker
@@ -73,7 +77,8 @@ type Queue struct {
 	HeadTimestamp time.Time
 
 	Counters Counters
-	Status   ConsumerStatus
+	// Status is the consumer status; empty while StatsKnown is false.
+	Status ConsumerStatus
 }
 
 // Messages is the depth: ready plus unacknowledged.

@@ -52,6 +52,11 @@ func (s *StatusTracker) Observe(now time.Time, queues []Queue) {
 		q := &queues[i]
 		k := q.Key()
 		present[k] = true
+		if !q.StatsKnown {
+			// Nothing to learn; keep the history for when stats return.
+			q.Status = ""
+			continue
+		}
 		sample := statusSample{t: now, published: q.Counters.Published, completed: q.Counters.Completed, messages: q.Messages(), consumers: q.Consumers}
 		if !q.HeadTimestamp.IsZero() {
 			sample.headAge = now.Sub(q.HeadTimestamp)

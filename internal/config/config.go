@@ -156,17 +156,26 @@ type Regexp struct {
 	Source string
 }
 
+// NewRegexp compiles s anchored at both ends.
+func NewRegexp(s string) (*Regexp, error) {
+	re, err := regexp.Compile("^(?:" + s + ")$")
+	if err != nil {
+		return nil, fmt.Errorf("invalid regular expression %q: %v", s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+	}
+	return &Regexp{Regexp: re, Source: s}, nil
+}
+
 // UnmarshalYAML compiles the expression, anchored at both ends.
 func (r *Regexp) UnmarshalYAML(node *yaml.Node) error {
 	var s string
 	if err := node.Decode(&s); err != nil {
 		return scalarError(node, errors.New("must be a regular expression string"))
 	}
-	re, err := regexp.Compile("^(?:" + s + ")$")
+	compiled, err := NewRegexp(s)
 	if err != nil {
-		return scalarError(node, fmt.Errorf("invalid regular expression %q: %v", s, strings.TrimPrefix(err.Error(), "error parsing regexp: ")))
+		return scalarError(node, err)
 	}
-	r.Regexp, r.Source = re, s
+	*r = *compiled
 	return nil
 }
 

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// warrenBinary is built once by TestMain, so the tests exercise the real
+// command: flags, exit codes, signals.
+var warrenBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "warren-cmd-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	warrenBinary = filepath.Join(dir, "warren")
+	build := exec.Command("go", "build", "-o", warrenBinary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building warren:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func runWarren(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(args, &out, &errOut, func(string) string { return "" })
+	return out.String(), errOut.String(), code
+}
+
+func TestCheckRejectsBadConfigWithExitTwoNamingLineAndField(t *testing.T) {
+	dir := t.TempDir()
+	head := "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n"
+	cases := map[string]struct {
+		body string
+		want string
+	}{
+		"unknown key":           {head + "    password: p\n    colour: blue\n", ":6: targets[0].colour: unknown field"},
+		"bad regex":             {head + "    password: p\n    vhosts:\n      include: \"[\"\n", ":7: targets[0].vhosts.include: invalid regular expression"},
+		"bad URL":               {"targets:\n  - name: a\n    management_url: \"http://\"\n    username: u\n    password: p\n", ":3: targets[0].management_url: has no host"},
+		"missing password file": {head + "    password_file: missing.txt\n", ":5: targets[0].password_file: cannot read password file"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := writeFile(t, dir, strings.ReplaceAll(name, " ", "_")+".yml", c.body)
+			_, stderr, code := runWarren(t, "check", "--config", path)
+			if code != exitConfigError {
+				t.Errorf("exit code %d, want 2", code)
+			}
+			if !strings.Contains(stderr, path+c.want) {
+				t.Errorf("stderr %q does not contain %q", stderr, path+c.want)
+			}
+		})
+	}
+}
+
+func TestCheckAcceptsValidConfig(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "pw", "secret\n")
+	path := writeFile(t, dir, "ok.yml", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password_file: pw\n")
+	stdout, stderr, code := runWarren(t, "check", "--config", path)
+	if code != exitOK || !strings.Contains(stdout, "OK") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func TestRunWithBadConfigExitsTwo(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "bad.yml", "targets: nope\n")
+	if _, stderr, code := runWarren(t, "--config", path); code != exitConfigError || !strings.Contains(stderr, path+":1") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestVersionPrintsBuildInformation(t *testing.T) {
+	stdout, _, code := runWarren(t, "version")
+	if code != exitOK || !strings.Contains(stdout, "warren, version") {
+		t.Errorf("exit %d, stdout %q", code, stdout)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startAgent runs the warren binary and returns once /-/healthy answers.
+func startAgent(t *testing.T, args ...string) (*exec.Cmd, string, *bytes.Buffer) {
+	t.Helper()
+	listen := freeAddr(t)
+	cmd := exec.Command(warrenBinary, append([]string{"--web.listen-address=" + listen}, args...)...)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	base := "http://" + listen
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(base + "/-/healthy"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusOK {
+				return cmd, base, &logs
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("warren did not start; logs:\n%s", logs.String())
+		}
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestAgentKeepsServingWhileItsTargetIsDownAndStopsOnSIGTERM(t *testing.T) {
+	dir := t.TempDir()
+	dead := freeAddr(t) // nothing listens here
+	path := writeFile(t, dir, "w.yml", fmt.Sprintf("targets:\n  - name: gone\n    management_url: http://%s\n    username: u\n    password: hunter2\n    poll_interval: 100ms\n", dead))
+	cmd, base, logs := startAgent(t, "--config", path)
+
+	var metrics string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		code, body := get(t, base+"/-/ready")
+		if code == http.StatusOK {
+			_, metrics = get(t, base+"/metrics")
+			if strings.Contains(metrics, `warren_poll_errors_total{cluster="gone",reason="connection"} 2`) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready with two connection errors (last /-/ready %d %q); metrics:\n%s", code, body, metrics)
+		}
+	}
+	for _, want := range []string{`warren_target_up{cluster="gone"} 0`, "warren_build_info{"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("warren exited with %v after SIGTERM; logs:\n%s", err, logs)
+	}
+	if strings.Contains(logs.String(), "hunter2") {
+		t.Errorf("logs leak the password:\n%s", logs)
+	}
+}
+
+func TestWebConfigFileProtectsMetricsWithBasicAuth(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("scrape-pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConfig := writeFile(t, dir, "web.yml", fmt.Sprintf("basic_auth_users:\n  prometheus: %s\n", hash))
+	_, base, _ := startAgent(t, "--web.config.file="+webConfig)
+
+	if code, _ := get(t, base+"/metrics"); code != http.StatusUnauthorized {
+		t.Errorf("/metrics without credentials: %d, want 401", code)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	req.SetBasicAuth("prometheus", "scrape-pw")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/metrics with credentials: %d, want 200", resp.StatusCode)
+	}
+}
