@@ -52,8 +52,7 @@ func DiscoverDeadLetterRoutes(queues []Queue, topo Topology, existing map[QueueK
 			routes = append(routes, DeadLetterRoute{Vhost: q.Vhost, Queue: q.Name, DeadLetterQueue: dlq})
 		}
 	}
-	SortRoutes(routes)
-	return routes
+	return SortRoutes(routes)
 }
 
 // SortRoutes orders routes by vhost, queue, DLQ and drops duplicates.
@@ -115,10 +114,19 @@ func bindingMatches(exchangeType, bindingKey, key string) bool {
 	case "direct":
 		return bindingKey == key
 	case "topic":
-		return topicMatches(strings.Split(bindingKey, "."), strings.Split(key, "."))
+		return topicMatches(topicWords(bindingKey), topicWords(key))
 	default:
 		return true
 	}
+}
+
+// topicWords splits a key into words; as in RabbitMQ, the empty key has
+// none (so "*" does not match it).
+func topicWords(key string) []string {
+	if key == "" {
+		return nil
+	}
+	return strings.Split(key, ".")
 }
 
 // topicMatches implements AMQP topic matching: "*" is exactly one word,

@@ -65,7 +65,7 @@ type Queue struct {
 	StatsKnown bool
 	Ready      int64
 	Unacked    int64
-	Consumers int64
+	Consumers  int64
 	// ConsumerCapacity is the share of time consumers could take
 	// deliveries (0..1); HasConsumerCapacity is false where the broker
 	// does not report it.

@@ -53,7 +53,9 @@ func (s *StatusTracker) Observe(now time.Time, queues []Queue) {
 		k := q.Key()
 		present[k] = true
 		if !q.StatsKnown {
-			// Nothing to learn; keep the history for when stats return.
+			// Unknown, not zero. The history is dropped too: samples from
+			// before the gap must not pass for a window of evidence.
+			delete(s.history, k)
 			q.Status = ""
 			continue
 		}

@@ -72,7 +72,53 @@ type Target struct {
 	DeadLetterQueues []DeadLetterRoute `yaml:"dead_letter_queues"`
 
 	ConsumerStatus ConsumerStatusConfig `yaml:"consumer_status"`
+
+	Probes ProbesConfig `yaml:"probes"`
 }
+
+// ProbesConfig configures a target's synthetic publish/confirm/consume
+// probes.
+type ProbesConfig struct {
+	// Enabled defaults to true: the zero-configuration run probes the
+	// local broker.
+	Enabled  *bool    `yaml:"enabled"`
+	Interval Duration `yaml:"interval"`
+	// Timeout bounds one probe round: connect, publish, confirm, consume.
+	Timeout Duration `yaml:"timeout"`
+	// Vhost holds the probe objects; default: the amqp_url's vhost.
+	Vhost      string   `yaml:"vhost"`
+	QueueTypes []string `yaml:"queue_types"`
+	// PerNode probes every node of the cluster through its own AMQP
+	// address, from Nodes or derived from the node name's host.
+	PerNode     bool        `yaml:"per_node"`
+	Nodes       []ProbeNode `yaml:"nodes"`
+	MessageSize int         `yaml:"message_size"`
+	// Username and password (or password_file) override the credentials
+	// of amqp_url, so the URL need not carry a secret.
+	Username     string `yaml:"username"`
+	Password     Secret `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// ProbeNode names the AMQP address of one node for per-node probes.
+type ProbeNode struct {
+	Name    string `yaml:"name"`    // the RabbitMQ node name, e.g. rabbit@rmq-0
+	Address string `yaml:"address"` // host:port
+}
+
+// IsEnabled reports whether probes run for the target.
+func (p ProbesConfig) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
+
+// Probe defaults.
+const (
+	DefaultProbeInterval    = 15 * time.Second
+	DefaultProbeTimeout     = 5 * time.Second
+	DefaultProbeMessageSize = 64
+	MaxProbeMessageSize     = 1 << 20
+)
+
+// DefaultProbeQueueTypes are the queue types probed unless configured.
+var DefaultProbeQueueTypes = []string{"classic", "quorum"}
 
 // TLSConfig is the client side of TLS, spelled as in Prometheus.
 type TLSConfig struct {
@@ -265,4 +311,34 @@ func (t *Target) applyDefaults() {
 	if t.ConsumerStatus.Window == 0 {
 		t.ConsumerStatus.Window = Duration(DefaultConsumerStatusWindow)
 	}
+	p := &t.Probes
+	if p.Interval == 0 {
+		p.Interval = Duration(DefaultProbeInterval)
+	}
+	if p.Timeout == 0 {
+		p.Timeout = Duration(min(DefaultProbeTimeout, p.Interval.Std()))
+	}
+	if len(p.QueueTypes) == 0 {
+		p.QueueTypes = DefaultProbeQueueTypes
+	}
+	if p.MessageSize == 0 {
+		p.MessageSize = DefaultProbeMessageSize
+	}
+	if t.AMQPURL == "" {
+		t.AMQPURL = Secret(amqpURLFromManagement(t.ManagementURL))
+	}
+}
+
+// amqpURLFromManagement derives the AMQP URL of a target that names none:
+// the management API's host on the standard AMQP port (5671 with TLS).
+// The credentials come from the probe or management settings.
+func amqpURLFromManagement(management string) string {
+	u, err := url.Parse(management)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	if u.Scheme == "https" {
+		return "amqps://" + joinHostPort(u.Hostname(), "5671") + "/"
+	}
+	return "amqp://" + joinHostPort(u.Hostname(), "5672") + "/"
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -62,6 +63,7 @@ func (p *parser) validate(root *yaml.Node, cfg *Config) {
 			fail("max_queues", "must be 0 (no limit) or more, not %d", t.MaxQueues)
 		}
 		p.validateTLS(root, i, &t.TLS)
+		p.validateProbes(root, i, &t.Probes)
 		for j, r := range t.DeadLetterQueues {
 			for field, value := range map[string]string{"vhost": r.Vhost, "queue": r.Queue, "dead_letter_queue": r.DeadLetterQueue} {
 				if value == "" {
@@ -71,6 +73,83 @@ func (p *parser) validate(root *yaml.Node, cfg *Config) {
 		}
 		t.applyDefaults()
 	}
+}
+
+func (p *parser) validateProbes(root *yaml.Node, i int, c *ProbesConfig) {
+	fail := func(path []any, format string, args ...any) {
+		field := fmt.Sprintf("targets[%d].probes", i)
+		for _, step := range path {
+			switch s := step.(type) {
+			case string:
+				field += "." + s
+			case int:
+				field += fmt.Sprintf("[%d]", s)
+			}
+		}
+		p.add(lineOf(root, append([]any{"targets", i, "probes"}, path...)...), field, format, args...)
+	}
+	if c.Interval != 0 && c.Timeout != 0 && c.Timeout > c.Interval {
+		fail([]any{"timeout"}, "must not be longer than the probe interval (%v)", c.Interval.Std())
+	}
+	for j, qt := range c.QueueTypes {
+		if qt != "classic" && qt != "quorum" {
+			fail([]any{"queue_types", j}, "%q is not a probed queue type: use classic or quorum", qt)
+		}
+	}
+	if c.MessageSize < 0 || c.MessageSize > MaxProbeMessageSize {
+		fail([]any{"message_size"}, "must be between 1 and %d bytes", MaxProbeMessageSize)
+	}
+	c.PasswordFile = p.resolve(c.PasswordFile)
+	if c.Password != "" && c.PasswordFile != "" {
+		fail([]any{"password_file"}, "set password or password_file, not both")
+	} else if c.PasswordFile != "" {
+		if _, err := readSecretFile(c.PasswordFile); err != nil {
+			fail([]any{"password_file"}, "%v", err)
+		}
+	}
+	for j, n := range c.Nodes {
+		if n.Name == "" {
+			fail([]any{"nodes", j, "name"}, "is required")
+		}
+		if _, port, err := net.SplitHostPort(n.Address); err != nil || port == "" {
+			fail([]any{"nodes", j, "address"}, "must be host:port, not %q", n.Address)
+		}
+	}
+}
+
+// ProbeURL is the AMQP URL the probes dial: amqp_url, with the vhost of
+// probes.vhost and the credentials of probes.username and password (or
+// password_file) where set, else the URL's own, else the management
+// API's. Never log it: it carries the password.
+func (t *Target) ProbeURL() (*url.URL, error) {
+	u, err := url.Parse(string(t.AMQPURL))
+	if err != nil || u.Host == "" {
+		return nil, errors.New("amqp_url is not a valid URL")
+	}
+	user := u.User.Username()
+	password, _ := u.User.Password()
+	if t.Probes.Username != "" {
+		user, password = t.Probes.Username, ""
+	}
+	switch {
+	case t.Probes.PasswordFile != "":
+		if password, err = readSecretFile(t.Probes.PasswordFile); err != nil {
+			return nil, err
+		}
+	case t.Probes.Password != "":
+		password = string(t.Probes.Password)
+	}
+	if user == "" {
+		user = t.Username
+		if password, err = t.ManagementPassword(); err != nil {
+			return nil, err
+		}
+	}
+	u.User = url.UserPassword(user, password)
+	if t.Probes.Vhost != "" {
+		u.Path, u.RawPath = "/"+t.Probes.Vhost, "/"+url.PathEscape(t.Probes.Vhost)
+	}
+	return u, nil
 }
 
 func (p *parser) validateTLS(root *yaml.Node, i int, c *TLSConfig) {

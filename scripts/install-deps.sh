@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs the Debian packages warren's tests use: rabbitmq-server (the tests
+# start private nodes from it, see internal/rabbittest), prometheus and
+# prometheus-alertmanager. Only missing packages are installed, and apt-get
+# update runs only then, so with everything present this is a quick no-op.
+#
+# The packages' own system services (a broker on 5672, Prometheus on 9090,
+# Alertmanager on 9093, the node exporter Prometheus pulls in on 9100) are
+# never used by the tests; if installing them started them, they are stopped
+# again.
+set -euo pipefail
+
+packages=(rabbitmq-server prometheus prometheus-alertmanager)
+
+die() {
+	echo "install-deps: $*" >&2
+	exit 1
+}
+
+command -v dpkg-query >/dev/null || die "dpkg-query not found: this script needs a Debian-based system"
+
+is_installed() {
+	[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]
+}
+
+missing=()
+for p in "${packages[@]}"; do
+	is_installed "$p" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+	exit 0
+fi
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null; then
+		sudo DEBIAN_FRONTEND=noninteractive "$@"
+	else
+		die "not root and sudo is not available; cannot run: $*"
+	fi
+}
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: installing ${missing[*]}" >&2
+as_root apt-get update
+as_root apt-get install -y "${missing[@]}"
+
+for p in "${missing[@]}"; do
+	is_installed "$p" || die "$p is still not installed"
+done
+
+# Stop whatever the packages' maintainer scripts started.
+for svc in rabbitmq-server prometheus prometheus-alertmanager prometheus-node-exporter; do
+	if [ -e "/etc/init.d/$svc" ] || [ -e "/lib/systemd/system/$svc.service" ]; then
+		as_root service "$svc" stop >/dev/null 2>&1 || true
+	fi
+done
+# Without an init system the broker may have been started some other way;
+# stop the package's default node too (a no-op if it is not running).
+if printf '%s\n' "${missing[@]}" | grep -qx rabbitmq-server && command -v rabbitmqctl >/dev/null; then
+	as_root timeout 60 rabbitmqctl stop >/dev/null 2>&1 || true
+fi
+echo "install-deps: done" >&2
