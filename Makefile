@@ -39,7 +39,7 @@ lint:
 # Benchmarks against a real private node; prints a table and writes it to
 # $(BENCH_OUT). Benchmarks are not tests: nothing here asserts a time.
 bench: deps
-	go test -count=1 -run '^$$' -bench . -benchtime 5x -timeout 60m ./collector/ | tee $(BENCH_OUT)
+	go test -count=1 -run '^$$' -bench . -benchtime 5x -timeout 60m ./collector/ ./probes/ | tee $(BENCH_OUT)
 
 clean:
 	rm -rf bin $(BENCH_OUT)

@@ -41,9 +41,9 @@ func BenchmarkPollAndRender(b *testing.B) {
 			coll, reg := newTestCollector(b, tg)
 			p := coll.Pollers()[0]
 			// Wait until the broker lists every queue with its stats.
-			for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+			for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
 				p.Poll(context.Background())
-				if s := p.Snapshot(); s != nil && len(s.Queues) == n {
+				if s := p.Snapshot(); s != nil && len(s.Queues) == n && allStatsKnown(s.Queues) {
 					break
 				}
 				if time.Now().After(deadline) {
@@ -88,6 +88,15 @@ func BenchmarkPollAndRender(b *testing.B) {
 			b.ReportMetric(rssMB(), "rss-MB")
 		})
 	}
+}
+
+func allStatsKnown(queues []Queue) bool {
+	for i := range queues {
+		if !queues[i].StatsKnown {
+			return false
+		}
+	}
+	return true
 }
 
 // benchDefinitions is a definitions file with one vhost of n classic

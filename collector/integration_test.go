@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,17 +17,7 @@ import (
 var broker *rabbittest.Node
 
 func TestMain(m *testing.M) {
-	code := func() int {
-		node, err := rabbittest.Start(rabbittest.Options{})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "starting the test broker:", err)
-			return 1
-		}
-		defer node.Destroy()
-		broker = node
-		return m.Run()
-	}()
-	os.Exit(code)
+	rabbittest.Main(m, rabbittest.Options{}, func(n *rabbittest.Node) { broker = n })
 }
 
 // brokerTarget is a target for the test node, with a short consumer

@@ -53,6 +53,9 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	app.Command("run", "Run the agent (the default).").Default()
 	app.Command("check", "Validate the configuration and exit: 0 if valid, 2 with every error (file, line, field) if not.")
 	app.Command("version", "Print the version and exit.")
+	probeCmd := app.Command("probe", "Run the synthetic probes in the foreground and print latencies and outcomes; exit 1 if any round failed.")
+	probeCount := probeCmd.Flag("count", "Probe rounds per target, node and queue type.").Default("5").Int()
+	probeInterval := probeCmd.Flag("interval", "Pause between rounds.").Default("1s").Duration()
 
 	cmd, err := app.Parse(args)
 	if helped {
@@ -82,6 +85,9 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitConfigError
+	}
+	if cmd == "probe" {
+		return runProbeCommand(cfg, *probeCount, *probeInterval, stdout, logger)
 	}
 	if err := runAgent(cfg, webFlags, logger); err != nil {
 		logger.Error("warren stopped", "err", err)

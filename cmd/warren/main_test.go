@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/warrenhq/warren/internal/rabbittest"
 )
 
 // warrenBinary is built once by TestMain, so the tests exercise the real
@@ -140,6 +142,13 @@ func startAgent(t *testing.T, args ...string) (*exec.Cmd, string, *bytes.Buffer)
 	}
 }
 
+// deadTargetConfig is a configuration whose one target has nothing
+// listening at addr, with the probes off: the tests must never reach a
+// broker they did not start, such as a system one on the default ports.
+func deadTargetConfig(addr string) string {
+	return fmt.Sprintf("targets:\n  - name: gone\n    management_url: http://%s\n    username: u\n    password: hunter2\n    poll_interval: 100ms\n    probes:\n      enabled: false\n", addr)
+}
+
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -154,7 +163,7 @@ func get(t *testing.T, url string) (int, string) {
 func TestAgentKeepsServingWhileItsTargetIsDownAndStopsOnSIGTERM(t *testing.T) {
 	dir := t.TempDir()
 	dead := freeAddr(t) // nothing listens here
-	path := writeFile(t, dir, "w.yml", fmt.Sprintf("targets:\n  - name: gone\n    management_url: http://%s\n    username: u\n    password: hunter2\n    poll_interval: 100ms\n", dead))
+	path := writeFile(t, dir, "w.yml", deadTargetConfig(dead))
 	cmd, base, logs := startAgent(t, "--config", path)
 
 	var metrics string
@@ -194,7 +203,8 @@ func TestWebConfigFileProtectsMetricsWithBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	webConfig := writeFile(t, dir, "web.yml", fmt.Sprintf("basic_auth_users:\n  prometheus: %s\n", hash))
-	_, base, _ := startAgent(t, "--web.config.file="+webConfig)
+	config := writeFile(t, dir, "w.yml", deadTargetConfig(freeAddr(t)))
+	_, base, _ := startAgent(t, "--web.config.file="+webConfig, "--config", config)
 
 	if code, _ := get(t, base+"/metrics"); code != http.StatusUnauthorized {
 		t.Errorf("/metrics without credentials: %d, want 401", code)
@@ -209,4 +219,72 @@ func TestWebConfigFileProtectsMetricsWithBasicAuth(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("/metrics with credentials: %d, want 200", resp.StatusCode)
 	}
+}
+
+func TestAgainstARealBroker(t *testing.T) {
+	node := rabbittest.StartT(t, rabbittest.Options{})
+	dir := t.TempDir()
+	path := writeFile(t, dir, "w.yml", fmt.Sprintf(`targets:
+  - name: local
+    management_url: %s
+    username: guest
+    password: guest
+    poll_interval: 1s
+    amqp_url: %s
+    probes:
+      interval: 2s
+      timeout: 2s
+`, node.MgmtURL, node.AMQPURL))
+
+	t.Run("probe command prints a latency table and exits 0", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		code := run([]string{"probe", "--config", path, "--count", "3", "--interval", "100ms"}, &out, &errOut, func(string) string { return "" })
+		if code != exitOK {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+		}
+		for _, want := range []string{"CONFIRM p50", "classic", "quorum"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("table lacks %q:\n%s", want, out.String())
+			}
+		}
+	})
+
+	t.Run("probe command exits 1 when rounds fail", func(t *testing.T) {
+		bad := writeFile(t, dir, "bad.yml", strings.Replace(mustRead(t, path), "amqp_url: "+node.AMQPURL, "amqp_url: amqp://guest:guest@"+freeAddr(t)+"/", 1))
+		var out, errOut bytes.Buffer
+		code := run([]string{"probe", "--config", bad, "--count", "1"}, &out, &errOut, func(string) string { return "" })
+		if code != exitFailure || !strings.Contains(out.String(), "connection_error=") {
+			t.Errorf("exit %d, want 1 with connection errors:\n%s", code, out.String())
+		}
+	})
+
+	t.Run("agent exports queue and probe metrics", func(t *testing.T) {
+		cmd, base, logs := startAgent(t, "--config", path)
+		var metrics string
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			_, metrics = get(t, base+"/metrics")
+			if strings.Contains(metrics, `warren_probe_runs_total{cluster="local",node="`+strings.TrimSuffix(strings.TrimPrefix(node.AMQPURL, "amqp://guest:guest@"), "/")+`",outcome="ok",queue_type="quorum"} 2`) &&
+				strings.Contains(metrics, `warren_target_up{cluster="local"} 1`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no successful probes and poll within 30s; metrics:\n%s\nlogs:\n%s", metrics, logs)
+			}
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, logs)
+		}
+	})
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

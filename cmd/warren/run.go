@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/probes"
 )
 
 // shutdownGrace bounds how long in-flight HTTP requests may finish after
@@ -35,6 +37,11 @@ func runAgent(cfg *config.Config, webFlags *web.FlagConfig, logger *slog.Logger)
 	if err != nil {
 		return err
 	}
+	probeMetrics := probes.NewMetrics()
+	probers, err := newProbers(cfg, coll, probeMetrics, logger)
+	if err != nil {
+		return err
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(
 		coll,
@@ -42,6 +49,7 @@ func runAgent(cfg *config.Config, webFlags *web.FlagConfig, logger *slog.Logger)
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	registry.MustRegister(probeMetrics.Collectors()...)
 
 	mux, err := newMux(registry, coll, logger)
 	if err != nil {
@@ -51,7 +59,12 @@ func runAgent(cfg *config.Config, webFlags *web.FlagConfig, logger *slog.Logger)
 
 	pollersDone := make(chan struct{})
 	go func() {
-		coll.Run(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { coll.Run(ctx) })
+		for _, p := range probers {
+			wg.Go(func() { p.Run(ctx) })
+		}
+		wg.Wait()
 		close(pollersDone)
 	}()
 
@@ -74,12 +87,41 @@ func runAgent(cfg *config.Config, webFlags *web.FlagConfig, logger *slog.Logger)
 	select {
 	case <-pollersDone:
 	case <-shutdownCtx.Done():
-		logger.Warn("pollers did not stop within the shutdown grace; exiting anyway")
+		logger.Warn("pollers and probes did not stop within the shutdown grace; exiting anyway")
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// newProbers builds a prober for every target with probes enabled; per-node
+// probes learn the cluster's nodes from the target's latest snapshot.
+func newProbers(cfg *config.Config, coll *collector.Collector, metrics *probes.Metrics, logger *slog.Logger) ([]*probes.Prober, error) {
+	var probers []*probes.Prober
+	for i, t := range cfg.Targets {
+		if !t.Probes.IsEnabled() {
+			continue
+		}
+		poller := coll.Pollers()[i]
+		nodes := func() []string {
+			snap := poller.Snapshot()
+			if snap == nil {
+				return nil
+			}
+			names := make([]string, 0, len(snap.Nodes))
+			for _, n := range snap.Nodes {
+				names = append(names, n.Name)
+			}
+			return names
+		}
+		p, err := probes.NewProber(t, nodes, metrics, logger)
+		if err != nil {
+			return nil, err
+		}
+		probers = append(probers, p)
+	}
+	return probers, nil
 }
 
 func newMux(registry *prometheus.Registry, coll *collector.Collector, logger *slog.Logger) (*http.ServeMux, error) {

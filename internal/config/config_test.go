@@ -147,3 +147,60 @@ func TestDefaultTargetComesFromRabbitURL(t *testing.T) {
 }
 
 func sprintf(format string, v any) string { return fmt.Sprintf(format, v) }
+
+func TestProbeConfigErrorsNameTheirField(t *testing.T) {
+	head := "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    probes:\n"
+	cases := []struct {
+		name, body string
+		line       int
+		field      string
+	}{
+		{"stream is not probed", head + "      queue_types: [classic, stream]\n", 7, "targets[0].probes.queue_types[1]"},
+		{"timeout longer than interval", head + "      interval: 5s\n      timeout: 10s\n", 8, "targets[0].probes.timeout"},
+		{"node without port", head + "      nodes:\n        - name: rabbit@a\n          address: a\n", 9, "targets[0].probes.nodes[0].address"},
+		{"unknown probe key", head + "      per-node: true\n", 7, "targets[0].probes.per-node"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(writeConfig(t, c.body))
+			var es Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("want config.Errors, got %v", err)
+			}
+			for _, e := range es {
+				if e.Line == c.line && e.Field == c.field {
+					return
+				}
+			}
+			t.Fatalf("want an error at line %d on %s; got:\n%v", c.line, c.field, err)
+		})
+	}
+}
+
+func TestProbeURLTakesProbeCredentialsAndVhost(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "probe-pw"), []byte("pp\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "w.yml")
+	body := "targets:\n  - name: a\n    management_url: https://rmq.example:15671\n    username: mon\n    password: mp\n    probes:\n      vhost: /\n      username: prober\n      password_file: probe-pw\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := cfg.Targets[0].ProbeURL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := u.String(); got != "amqps://prober:pp@rmq.example:5671/%2F" {
+		t.Errorf("probe URL = %s", got)
+	}
+	tg := cfg.Targets[0]
+	tg.Probes.Username, tg.Probes.PasswordFile = "", ""
+	if u, _ := tg.ProbeURL(); u.User.String() != "mon:mp" {
+		t.Errorf("without probe credentials the management ones apply, got %s", u.User)
+	}
+}

@@ -52,6 +52,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -712,9 +713,15 @@ func tail(s string, lines int) string {
 	return s[idx+1:]
 }
 
-// freePorts returns count distinct free ports on 127.0.0.1. All listeners
-// are held until every port is picked, so the ports differ from each other.
+// freePorts returns count distinct free ports on 127.0.0.1. They are
+// drawn at random from below the kernel's ephemeral range: a port the
+// kernel hands out for "any free port" can be taken by some client's
+// outgoing connection (rabbitmqctl, an HTTP request of another test
+// package) between the moment it is picked here and the moment the node
+// binds it, which failed node starts with eaddrinuse. All listeners are
+// held until every port is picked, so the ports differ from each other.
 func freePorts(count int) ([]int, error) {
+	low, high := 20000, ephemeralPortStart()
 	var ports []int
 	var ls []net.Listener
 	defer func() {
@@ -722,13 +729,48 @@ func freePorts(count int) ([]int, error) {
 			l.Close()
 		}
 	}()
-	for len(ports) < count {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < count; tries++ {
+		if tries > 1000 {
+			return nil, fmt.Errorf("rabbittest: no free port in %d-%d", low, high)
+		}
+		port := low + mathrand.IntN(high-low)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			return nil, err
+			continue
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports, nil
+}
+
+// ephemeralPortStart is the first port of the kernel's ephemeral range
+// (32768 when it cannot be read).
+func ephemeralPortStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if fields := strings.Fields(string(b)); len(fields) == 2 {
+			if start, err := strconv.Atoi(fields[0]); err == nil && start > 21000 {
+				return start
+			}
+		}
+	}
+	return 32768
+}
+
+// Main is a TestMain for a package whose tests share one node: it starts
+// the node, hands it to use, runs the tests and destroys the node, then
+// exits with the tests' code (1 if the node could not start; never 0
+// without running the tests).
+func Main(m *testing.M, opts Options, use func(*Node)) {
+	os.Exit(func() int {
+		node, err := Start(opts)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rabbittest: starting the test broker:", err)
+			return 1
+		}
+		defer node.Destroy()
+		use(node)
+		return m.Run()
+	}())
 }
