@@ -202,7 +202,13 @@ type apiQueue struct {
 	MessagesReady             int64      `json:"messages_ready"`
 	MessagesUnacknowledged    int64      `json:"messages_unacknowledged"`
 	HeadMessageTimestamp      *float64   `json:"head_message_timestamp"`
-	MessageStats              struct {
+	MessagesDetails           struct {
+		Samples []apiSample `json:"samples"`
+	} `json:"messages_details"`
+	MessageStats struct {
+		PublishDetails struct {
+			Samples []apiSample `json:"samples"`
+		} `json:"publish_details"`
 		Publish      uint64 `json:"publish"`
 		DeliverGet   uint64 `json:"deliver_get"`
 		Ack          uint64 `json:"ack"`
@@ -210,6 +216,29 @@ type apiQueue struct {
 		DeliverNoAck uint64 `json:"deliver_no_ack"`
 		GetNoAck     uint64 `json:"get_no_ack"`
 	} `json:"message_stats"`
+}
+
+// apiSample is one point of the broker's per-object sample history.
+type apiSample struct {
+	Sample    float64 `json:"sample"`
+	Timestamp int64   `json:"timestamp"` // milliseconds, broker clock
+}
+
+// sampleHistory asks the broker for each queue's samples of messages and
+// publish over the last age at incr resolution.
+type sampleHistory struct{ age, incr time.Duration }
+
+func (h sampleHistory) params(q url.Values) {
+	if h.incr <= 0 {
+		return
+	}
+	age := strconv.Itoa(int(h.age.Seconds()))
+	incr := strconv.Itoa(max(1, int(h.incr.Seconds())))
+	q.Set("lengths_age", age)
+	q.Set("lengths_incr", incr)
+	q.Set("msg_rates_age", age)
+	q.Set("msg_rates_incr", incr)
+	q.Set("columns", q.Get("columns")+",messages_details.samples,message_stats.publish_details.samples")
 }
 
 // queueColumns is every queue field warren reads. Asking for columns
@@ -239,7 +268,7 @@ func queuesPath(version string) string {
 	return "queues"
 }
 
-func (c *mgmtClient) queues(ctx context.Context, version string) ([]apiQueue, error) {
+func (c *mgmtClient) queues(ctx context.Context, version string, history sampleHistory) ([]apiQueue, error) {
 	path := queuesPath(version)
 	var all []apiQueue
 	for page := 1; ; page++ {
@@ -248,6 +277,7 @@ func (c *mgmtClient) queues(ctx context.Context, version string) ([]apiQueue, er
 			"page_size": {strconv.Itoa(pageSize)},
 			"columns":   {queueColumns},
 		}
+		history.params(q)
 		var p queuePage
 		if err := c.get(ctx, path, q, &p); err != nil {
 			return nil, err

@@ -42,7 +42,13 @@ type Poller struct {
 	droppedLogged int
 	// pollMu makes Poll safe to call from tests while Run is not running.
 	pollMu sync.Mutex
+	// observers see every new snapshot, in the poll's goroutine.
+	observers []func(*Snapshot)
 }
+
+// OnSnapshot makes f see every snapshot a successful poll produces, in
+// the poll's goroutine, before the next poll starts. Call it before Run.
+func (p *Poller) OnSnapshot(f func(*Snapshot)) { p.observers = append(p.observers, f) }
 
 // NewPoller builds the poller for one target.
 func NewPoller(t config.Target, logger *slog.Logger, metrics *pollMetrics) (*Poller, error) {
@@ -118,6 +124,9 @@ func (p *Poller) Poll(ctx context.Context) {
 	} else {
 		h.Up = true
 		snap.Duration = elapsed
+		for _, observe := range p.observers {
+			observe(snap)
+		}
 		p.snapshot.Store(snap)
 		p.logger.Debug("poll done", "queues", len(snap.Queues), "duration", elapsed)
 	}
@@ -141,7 +150,7 @@ func (p *Poller) poll(ctx context.Context, start time.Time) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	apiQueues, err := p.client.queues(ctx, ov.RabbitMQVersion)
+	apiQueues, err := p.client.queues(ctx, ov.RabbitMQVersion, p.sampleHistory())
 	if err != nil {
 		return nil, err
 	}
@@ -238,6 +247,17 @@ func routesOf(routes []DeadLetterRoute, exported []Queue) []DeadLetterRoute {
 	return out
 }
 
+// sampleHistory covers the time since the previous poll and one stats
+// interval more, so consecutive polls overlap and no sample falls between.
+func (p *Poller) sampleHistory() sampleHistory {
+	if !p.target.TimeInQueue.WantsSampleHistory() {
+		return sampleHistory{}
+	}
+	incr := p.target.StatsInterval.Std()
+	age := p.target.PollInterval.Std() + 2*incr
+	return sampleHistory{age: age.Truncate(incr) + incr, incr: incr}
+}
+
 func (p *Poller) topology(ctx context.Context) (Topology, error) {
 	xs, err := p.client.exchanges(ctx)
 	if err != nil {
@@ -284,7 +304,29 @@ func queueFromAPI(a *apiQueue) Queue {
 	}
 	q.DeadLetterExchange, q.HasDeadLetterExchange, q.DeadLetterRoutingKey, q.HasDeadLetterRouting =
 		deadLetterSettings(a.Arguments, a.EffectivePolicyDefinition)
+	q.Samples = joinSamples(a.MessageStats.PublishDetails.Samples, a.MessagesDetails.Samples)
 	return q
+}
+
+// joinSamples pairs the publish and depth samples taken at the same broker
+// timestamp, oldest first. The broker samples the two in different
+// processes; the newest depth sample often has no publish sample yet.
+func joinSamples(published, messages []apiSample) []Sample {
+	if len(published) == 0 || len(messages) == 0 {
+		return nil
+	}
+	depth := make(map[int64]float64, len(messages))
+	for _, m := range messages {
+		depth[m.Timestamp] = m.Sample
+	}
+	out := make([]Sample, 0, len(published))
+	for _, pub := range published {
+		if m, ok := depth[pub.Timestamp]; ok {
+			out = append(out, Sample{Time: time.UnixMilli(pub.Timestamp), Published: uint64(pub.Sample), Messages: int64(m)})
+		}
+	}
+	slices.SortFunc(out, func(a, b Sample) int { return a.Time.Compare(b.Time) })
+	return out
 }
 
 // jsonObject is a JSON object that the management API writes as [] when

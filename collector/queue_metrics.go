@@ -19,8 +19,10 @@ var (
 	queueCapacityDesc = prometheus.NewDesc("warren_queue_consumer_capacity",
 		"Share of time (0 to 1) the queue could deliver to its consumers at once; below 1 consumers are the bottleneck (prefetch full, slow, or busy network).",
 		queueLabels, nil)
-	queueOldestAgeDesc = prometheus.NewDesc("warren_queue_oldest_message_age_seconds",
-		"Age of the oldest message waiting in the queue at poll time. source=head_timestamp: from the broker's head_message_timestamp (publisher-set AMQP timestamp, whole seconds).",
+	// OldestMessageAgeDesc is shared with the time-in-queue estimate,
+	// which adds source="estimate" series to the same metric.
+	OldestMessageAgeDesc = prometheus.NewDesc("warren_queue_oldest_message_age_seconds",
+		"Age of the oldest message waiting in the queue. source=head_timestamp: from the broker's head_message_timestamp (publisher-set AMQP timestamp, whole seconds), at poll time; source=estimate: from the broker's counters (README: time in queue), at the broker's newest sample.",
 		append(queueLabels[:3:3], "source"), nil)
 	queuePublishedDesc = prometheus.NewDesc("warren_queue_published_total",
 		"Messages routed into the queue (the broker's message_stats.publish).",
@@ -61,7 +63,7 @@ func collectQueues(ch chan<- prometheus.Metric, snap *Snapshot) {
 			gauge(ch, queueCapacityDesc, q.ConsumerCapacity, c, q.Vhost, q.Name)
 		}
 		if !q.HeadTimestamp.IsZero() {
-			gauge(ch, queueOldestAgeDesc, max(0, snap.Time.Sub(q.HeadTimestamp).Seconds()), c, q.Vhost, q.Name, "head_timestamp")
+			gauge(ch, OldestMessageAgeDesc, max(0, snap.Time.Sub(q.HeadTimestamp).Seconds()), c, q.Vhost, q.Name, "head_timestamp")
 		}
 		counter(ch, queuePublishedDesc, float64(q.Counters.Published), c, q.Vhost, q.Name)
 		counter(ch, queueDeliveredDesc, float64(q.Counters.Delivered), c, q.Vhost, q.Name)

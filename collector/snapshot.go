@@ -77,6 +77,11 @@ type Queue struct {
 	HeadTimestamp time.Time
 
 	Counters Counters
+	// Samples is the broker's sample history of the queue since about the
+	// previous poll, oldest first, on the broker's own clock: the points
+	// where both the publish counter and the depth were sampled. Empty
+	// where the broker gave none.
+	Samples []Sample
 	// Status is the consumer status; empty while StatsKnown is false.
 	Status ConsumerStatus
 }
@@ -101,6 +106,14 @@ type Counters struct {
 	// Completed counts messages consumers are done with: acks plus
 	// deliveries and gets in automatic-acknowledgement mode.
 	Completed uint64
+}
+
+// Sample is the queue's cumulative publish count and depth (ready plus
+// unacknowledged) as the broker sampled them at Time.
+type Sample struct {
+	Time      time.Time
+	Published uint64
+	Messages  int64
 }
 
 // DeadLetterRoute says that dead letters of Queue can reach

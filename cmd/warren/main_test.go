@@ -230,6 +230,7 @@ func TestAgainstARealBroker(t *testing.T) {
     username: guest
     password: guest
     poll_interval: 1s
+    stats_interval: 1s
     amqp_url: %s
     probes:
       interval: 2s
@@ -271,6 +272,20 @@ func TestAgainstARealBroker(t *testing.T) {
 				t.Fatalf("no successful probes and poll within 30s; metrics:\n%s\nlogs:\n%s", metrics, logs)
 			}
 		}
+		// The probe queues carry traffic: the time-in-queue estimate covers
+		// them (quorum queues have no head timestamp, so the estimate is
+		// their only age).
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			_, metrics = get(t, base+"/metrics")
+			if hasSeriesMatching(metrics, `warren_queue_time_in_queue_seconds_count{cluster="local",queue="warren.probe.`, `.quorum",vhost="/"} `, func(v float64) bool { return v > 0 }) &&
+				hasSeriesMatching(metrics, `warren_queue_processed_total{cluster="local",queue="warren.probe.`, `.quorum",threshold="10s",vhost="/"} `, func(v float64) bool { return v > 0 }) &&
+				hasSeriesMatching(metrics, `warren_queue_oldest_message_age_seconds{cluster="local",queue="warren.probe.`, `.quorum",source="estimate",vhost="/"} `, func(v float64) bool { return v >= 0 && v < 10 }) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no time-in-queue estimate for the quorum probe queue within 30s; metrics:\n%s", metrics)
+			}
+		}
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
@@ -278,6 +293,24 @@ func TestAgainstARealBroker(t *testing.T) {
 			t.Errorf("exit after SIGTERM: %v\n%s", err, logs)
 		}
 	})
+}
+
+// hasSeriesMatching reports whether a line starts with prefix, contains
+// suffix (the rest of the labels and the space before the value), and has
+// a value ok accepts.
+func hasSeriesMatching(metrics, prefix, suffix string, ok func(float64) bool) bool {
+	for _, line := range strings.Split(metrics, "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		if i := strings.Index(line, suffix); i >= 0 {
+			var v float64
+			if _, err := fmt.Sscan(line[i+len(suffix):], &v); err == nil && ok(v) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func mustRead(t *testing.T, path string) string {

@@ -21,6 +21,7 @@ import (
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/probes"
+	"github.com/warrenhq/warren/slo/timeinqueue"
 )
 
 // shutdownGrace bounds how long in-flight HTTP requests may finish after
@@ -50,6 +51,7 @@ func runAgent(cfg *config.Config, webFlags *web.FlagConfig, logger *slog.Logger)
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	registry.MustRegister(probeMetrics.Collectors()...)
+	registry.MustRegister(timeinqueue.NewCollector(newEstimators(cfg, coll)))
 
 	mux, err := newMux(registry, coll, logger)
 	if err != nil {
@@ -93,6 +95,18 @@ func runAgent(cfg *config.Config, webFlags *web.FlagConfig, logger *slog.Logger)
 		return err
 	}
 	return nil
+}
+
+// newEstimators attaches a time-in-queue estimator to every target's
+// poller.
+func newEstimators(cfg *config.Config, coll *collector.Collector) []timeinqueue.Target {
+	targets := make([]timeinqueue.Target, len(cfg.Targets))
+	for i, t := range cfg.Targets {
+		e := timeinqueue.New(timeinqueue.ConfigFor(t))
+		coll.Pollers()[i].OnSnapshot(e.Observe)
+		targets[i] = timeinqueue.Target{Cluster: t.Name, Estimator: e, EstimateAll: t.TimeInQueue.EstimateAll}
+	}
+	return targets
 }
 
 // newProbers builds a prober for every target with probes enabled; per-node

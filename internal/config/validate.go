@@ -64,6 +64,7 @@ func (p *parser) validate(root *yaml.Node, cfg *Config) {
 		}
 		p.validateTLS(root, i, &t.TLS)
 		p.validateProbes(root, i, &t.Probes)
+		p.validateTimeInQueue(root, i, &t.TimeInQueue)
 		for j, r := range t.DeadLetterQueues {
 			for field, value := range map[string]string{"vhost": r.Vhost, "queue": r.Queue, "dead_letter_queue": r.DeadLetterQueue} {
 				if value == "" {
@@ -77,16 +78,8 @@ func (p *parser) validate(root *yaml.Node, cfg *Config) {
 
 func (p *parser) validateProbes(root *yaml.Node, i int, c *ProbesConfig) {
 	fail := func(path []any, format string, args ...any) {
-		field := fmt.Sprintf("targets[%d].probes", i)
-		for _, step := range path {
-			switch s := step.(type) {
-			case string:
-				field += "." + s
-			case int:
-				field += fmt.Sprintf("[%d]", s)
-			}
-		}
-		p.add(lineOf(root, append([]any{"targets", i, "probes"}, path...)...), field, format, args...)
+		full := append([]any{"targets", i, "probes"}, path...)
+		p.add(lineOf(root, full...), pathString(full), format, args...)
 	}
 	if c.Interval != 0 && c.Timeout != 0 && c.Timeout > c.Interval {
 		fail([]any{"timeout"}, "must not be longer than the probe interval (%v)", c.Interval.Std())
@@ -115,6 +108,43 @@ func (p *parser) validateProbes(root *yaml.Node, i int, c *ProbesConfig) {
 			fail([]any{"nodes", j, "address"}, "must be host:port, not %q", n.Address)
 		}
 	}
+}
+
+func (p *parser) validateTimeInQueue(root *yaml.Node, i int, c *TimeInQueueConfig) {
+	checkBuckets := func(buckets []float64, path ...any) {
+		for j := range buckets {
+			if buckets[j] <= 0 || (j > 0 && buckets[j] <= buckets[j-1]) {
+				full := append([]any{"targets", i, "time_in_queue"}, append(path, j)...)
+				p.add(lineOf(root, full...), pathString(full), "buckets must be positive and increasing")
+				return
+			}
+		}
+	}
+	checkBuckets(c.Buckets, "buckets")
+	for j, o := range c.Overrides {
+		checkBuckets(o.Buckets, "overrides", j, "buckets")
+		if len(o.Thresholds) == 0 && len(o.Buckets) == 0 {
+			full := []any{"targets", i, "time_in_queue", "overrides", j}
+			p.add(lineOf(root, full...), pathString(full), "an override needs thresholds or buckets")
+		}
+	}
+}
+
+// pathString spells a lineOf path as a field name: targets[0].probes.
+func pathString(path []any) string {
+	var b strings.Builder
+	for _, step := range path {
+		switch s := step.(type) {
+		case string:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(s)
+		case int:
+			fmt.Fprintf(&b, "[%d]", s)
+		}
+	}
+	return b.String()
 }
 
 // ProbeURL is the AMQP URL the probes dial: amqp_url, with the vhost of

@@ -1,0 +1,204 @@
+// Package timeinqueue estimates how long messages wait in a queue from
+// the broker's own counters, with no help from publishers, for every
+// queue type.
+//
+// Per queue it keeps a short history of arrivals A(t) (the cumulative
+// message_stats.publish) and departures D(t) = A(t) − messages(t), on the
+// broker's own sample timestamps where the management API gives them.
+// Queues are FIFO, so the n-th message to leave is the n-th that arrived:
+// it arrived at A⁻¹(n) and left at D⁻¹(n). Interpolating both curves
+// linearly between samples gives the wait of every message that left and
+// the age of the oldest one still waiting.
+//
+// From that it derives, per queue: the estimated age of the oldest
+// message; a histogram of the waits of departed messages; for each
+// threshold, good and total events, where a message still waiting past
+// the threshold counts as bad the moment it crosses it (so a stopped
+// consumer burns an SLO at once) and never again when it finally leaves;
+// and the time to drain the backlog at the recent net departure rate.
+package timeinqueue
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/warrenhq/warren/collector"
+)
+
+// Config tunes the estimator of one target.
+type Config struct {
+	// Thresholds for the processed-within counters.
+	Thresholds []time.Duration
+	// Buckets are the upper bounds, in seconds, of the time-in-queue
+	// histogram.
+	Buckets []float64
+	// MaxPoints bounds the history kept per queue (memory); when a long
+	// backlog needs more, older points are thinned.
+	MaxPoints int
+	// Overrides set thresholds or buckets for the queues they match; the
+	// first match wins.
+	Overrides []Override
+}
+
+// Override sets thresholds or buckets (whichever is non-empty) for the
+// queues Match accepts.
+type Override struct {
+	Match      func(vhost, queue string) bool
+	Thresholds []time.Duration
+	Buckets    []float64
+}
+
+// forQueue resolves the thresholds and buckets of one queue.
+func (c Config) forQueue(vhost, queue string) ([]time.Duration, []float64) {
+	thresholds, buckets := c.Thresholds, c.Buckets
+	for _, o := range c.Overrides {
+		if o.Match(vhost, queue) {
+			if len(o.Thresholds) > 0 {
+				thresholds = o.Thresholds
+			}
+			if len(o.Buckets) > 0 {
+				buckets = o.Buckets
+			}
+			break
+		}
+	}
+	if len(buckets) == 0 {
+		buckets = DefaultBuckets
+	}
+	return thresholds, buckets
+}
+
+// DefaultBuckets cover 100 ms to 1 h.
+var DefaultBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
+
+// DefaultMaxPoints keeps a queue's history within a few kilobytes.
+const DefaultMaxPoints = 256
+
+// Piece is a group of departed messages whose estimated waits are spread
+// evenly from WaitFrom to WaitTo: the estimator's exact output, before
+// it is folded into histogram buckets.
+type Piece struct {
+	Count            float64
+	WaitFrom, WaitTo time.Duration
+	// DepartedAt is when the last message of the piece left (broker time).
+	DepartedAt time.Time
+	// Approximate is set when the messages arrived before the queue's
+	// history began, so their waits are lower bounds.
+	Approximate bool
+}
+
+// QueueEstimate is the estimator's view of one queue after a poll.
+type QueueEstimate struct {
+	Vhost, Name string
+	// HasHeadTimestamp is set when the broker reports a head timestamp
+	// for the queue, which then is the primary age signal.
+	HasHeadTimestamp bool
+	// Thresholds and Buckets are what this queue is measured against.
+	Thresholds []time.Duration
+	Buckets    []float64
+	// SampleTime is the broker time of the newest sample behind the
+	// estimate.
+	SampleTime time.Time
+	// OldestAge is the estimated age of the oldest waiting message at
+	// SampleTime; 0 when the queue is empty.
+	OldestAge time.Duration
+	// DrainSeconds is the time to empty the backlog at the recent net
+	// departure rate: 0 when empty, +Inf when the backlog is not shrinking.
+	DrainSeconds float64
+	// Histogram of the waits of departed messages, cumulative since the
+	// estimator started tracking the queue: counts per bucket (not
+	// cumulative across buckets; the last is +Inf), sum of waits, count.
+	BucketCounts []float64
+	Sum, Count   float64
+	// Within and Total are, per threshold (same order as
+	// Config.Thresholds), the good and all events counted so far.
+	Within, Total []float64
+}
+
+// Inf is the DrainSeconds of a queue whose backlog is not shrinking.
+var Inf = math.Inf(1)
+
+// Estimator estimates time in queue for every queue of one target. Observe
+// is called from the target's poll loop, one snapshot at a time;
+// Estimates may be called concurrently.
+type Estimator struct {
+	cfg      Config
+	queues   map[collector.QueueKey]*queueState
+	recorder func(collector.QueueKey, Piece)
+	latest   atomic.Pointer[[]QueueEstimate]
+}
+
+// New returns an estimator with no history.
+func New(cfg Config) *Estimator {
+	if cfg.MaxPoints == 0 {
+		cfg.MaxPoints = DefaultMaxPoints
+	}
+	e := &Estimator{cfg: cfg, queues: map[collector.QueueKey]*queueState{}}
+	e.latest.Store(&[]QueueEstimate{})
+	return e
+}
+
+// SetRecorder makes the estimator report every group of departed
+// messages, for accuracy measurements. Call it before the first Observe.
+func (e *Estimator) SetRecorder(f func(key collector.QueueKey, p Piece)) { e.recorder = f }
+
+// Observe feeds one poll's snapshot. Queues absent from it are forgotten.
+func (e *Estimator) Observe(snap *collector.Snapshot) {
+	present := make(map[collector.QueueKey]bool, len(snap.Queues))
+	estimates := make([]QueueEstimate, 0, len(snap.Queues))
+	for i := range snap.Queues {
+		cq := &snap.Queues[i]
+		if !cq.StatsKnown {
+			continue
+		}
+		key := cq.Key()
+		present[key] = true
+		q := e.queues[key]
+		if q == nil {
+			thresholds, buckets := e.cfg.forQueue(cq.Vhost, cq.Name)
+			q = newQueueState(thresholds, buckets, e.cfg.MaxPoints)
+			e.queues[key] = q
+		}
+		samples := cq.Samples
+		if len(samples) == 0 {
+			// No broker history: one point at the poll's time.
+			samples = []collector.Sample{{Time: snap.Time, Published: cq.Counters.Published, Messages: cq.Messages()}}
+		}
+		emit := func(Piece) {}
+		if e.recorder != nil {
+			emit = func(p Piece) { e.recorder(key, p) }
+		}
+		q.observe(samples, emit)
+		q.headStamp = !cq.HeadTimestamp.IsZero()
+		estimates = append(estimates, q.estimate(cq.Vhost, cq.Name))
+	}
+	for key := range e.queues {
+		if !present[key] {
+			delete(e.queues, key)
+		}
+	}
+	e.latest.Store(&estimates)
+}
+
+// Estimates returns the estimates after the latest Observe, in the
+// snapshot's queue order. The slice and its contents are not modified
+// afterwards.
+func (e *Estimator) Estimates() []QueueEstimate { return *e.latest.Load() }
+
+func (q *queueState) estimate(vhost, name string) QueueEstimate {
+	return QueueEstimate{
+		Vhost: vhost, Name: name,
+		HasHeadTimestamp: q.headStamp,
+		Thresholds:       q.thresholds,
+		Buckets:          q.bounds,
+		SampleTime:       q.sampleTime,
+		OldestAge:        q.oldest,
+		DrainSeconds:     q.drain,
+		BucketCounts:     append([]float64(nil), q.buckets...),
+		Sum:              q.sum,
+		Count:            q.count,
+		Within:           append([]float64(nil), q.within...),
+		Total:            append([]float64(nil), q.total...),
+	}
+}

@@ -1,0 +1,803 @@
+package timeinqueue
+
+// The ground-truth harness: real traffic through a private RabbitMQ node,
+// with every message's true publish and ack time known to the test, and
+// warren's collector and one Estimator watching the same queues through
+// the management API, as in production.
+//
+// A scenario is one queue with a publisher and a consumer behaviour. All
+// scenarios of a run share one vhost, one collector target and one
+// Estimator, and run concurrently, each on its own queue, so a run takes
+// its traffic duration, not one duration per scenario.
+//
+// Timeline of a run:
+//
+//  1. Declare the queues, then poll every accuracyPollInterval and feed
+//     each new snapshot to the Estimator, from before any traffic: the
+//     Estimator knows every queue while it is still empty, so every
+//     message that later departs is within its history and the two sides
+//     count the same messages.
+//  2. Traffic for the run's duration: publishers stamp each message with a
+//     sequence id (the AMQP message id) and record time.Now() just before
+//     publishing it; consumers (manual ack) record time.Now() just after
+//     acking it. True time in queue = ack time − publish time, both read
+//     from this process's monotonic clock.
+//  3. Traffic stops (consumers close their channels, so what they held
+//     unacked goes back to the queue and is not a departure), and polling
+//     goes on for a settle period of two poll intervals plus two stats
+//     intervals, long enough for the broker to emit and the poller to
+//     fetch the samples of the last departures.
+//
+// The oldest-age comparison is aligned on the broker's clock: an estimate
+// describes the queue at its SampleTime (the broker timestamp of the
+// newest sample behind it, not the poll time, which is later by up to a
+// stats interval plus the poll's own latency), so the true oldest age is
+// computed after the run, from the recorded publish and ack times, at
+// that same instant. Broker and test run on the same host, so its wall
+// clock is the test's.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/internal/rabbittest"
+)
+
+const (
+	// accuracyThreshold is the processed-within threshold the scenarios
+	// are judged on.
+	accuracyThreshold = 10 * time.Second
+	// accuracyPollInterval is warren's poll interval in every run.
+	accuracyPollInterval = 5 * time.Second
+	// defaultAccuracyDuration is how long each run's traffic lasts.
+	defaultAccuracyDuration = 3 * time.Minute
+)
+
+// accuracyDuration is the traffic duration of a run:
+// defaultAccuracyDuration, or WARREN_ACCURACY_DURATION (a Go duration)
+// for quicker runs while working on the harness.
+func accuracyDuration(tb testing.TB) time.Duration {
+	tb.Helper()
+	s := os.Getenv("WARREN_ACCURACY_DURATION")
+	if s == "" {
+		return defaultAccuracyDuration
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 30*time.Second {
+		tb.Fatalf("WARREN_ACCURACY_DURATION=%q: want a duration of at least 30s", s)
+	}
+	return d
+}
+
+// trafficScenario is one queue's traffic: how its publisher publishes
+// and how its consumer consumes.
+type trafficScenario struct {
+	name      string
+	queueType string // x-queue-type: classic or quorum
+	// publishAt is when, after traffic starts, the publisher publishes
+	// message i; ok is false when message i would come after d (and so
+	// would every later one).
+	publishAt func(i int, d time.Duration) (at time.Duration, ok bool)
+	// consumeRate is the most messages per second the consumer handles:
+	// each delivery takes it 1/consumeRate before it is acked.
+	consumeRate float64
+	prefetch    int
+	// The consumer handles nothing from pauseAt for pauseFor after
+	// traffic starts; what it was delivered waits, unacked.
+	pauseAt, pauseFor time.Duration
+	// requeueShare of deliveries are rejected with requeue instead of
+	// acked, at random.
+	requeueShare float64
+}
+
+// publishSteadily publishes rate messages per second, evenly spaced.
+func publishSteadily(rate float64) func(int, time.Duration) (time.Duration, bool) {
+	return func(i int, d time.Duration) (time.Duration, bool) {
+		at := time.Duration(float64(i) / rate * float64(time.Second))
+		return at, at < d
+	}
+}
+
+// publishInBursts publishes size messages at once every period, from
+// the start.
+func publishInBursts(size int, period time.Duration) func(int, time.Duration) (time.Duration, bool) {
+	return func(i int, d time.Duration) (time.Duration, bool) {
+		at := time.Duration(i/size) * period
+		return at, at < d
+	}
+}
+
+// accuracyScenarios are the six scenarios for traffic lasting d.
+// Rates stay at or below 40 messages per second per queue.
+func accuracyScenarios(d time.Duration) []trafficScenario {
+	slow := trafficScenario{
+		name: "slow-consumer", queueType: "classic",
+		publishAt: publishSteadily(20), consumeRate: 15, prefetch: 10,
+	}
+	quorum := slow
+	quorum.name, quorum.queueType = "quorum-slow-consumer", "quorum"
+	return []trafficScenario{
+		{
+			name: "steady", queueType: "classic",
+			publishAt: publishSteadily(20), consumeRate: 40, prefetch: 10,
+		},
+		slow,
+		{
+			// 40 s without a consumer a third of the way in, then a
+			// consumer twice as fast as the publisher catches up.
+			name: "stop-resume", queueType: "classic",
+			publishAt: publishSteadily(20), consumeRate: 40, prefetch: 10,
+			pauseAt: d / 3, pauseFor: min(40*time.Second, d/4),
+		},
+		{
+			// 200 messages every 20 s, each burst drained in about 13 s.
+			name: "bursty", queueType: "classic",
+			publishAt: publishInBursts(200, 20*time.Second), consumeRate: 15, prefetch: 10,
+		},
+		quorum,
+		{
+			name: "requeues", queueType: "classic",
+			publishAt: publishSteadily(20), consumeRate: 40, prefetch: 10,
+			requeueShare: 0.05,
+		},
+	}
+}
+
+// groundTruth is what really happened to one queue's messages.
+type groundTruth struct {
+	mu       sync.Mutex
+	msgs     []trueMessage // by sequence id, which is publish order
+	requeued int           // rejections with requeue
+	lost     int           // publishes the broker nacked or never confirmed
+}
+
+// trueMessage is one message's true publish and final ack time; acked is
+// zero while it is not acked.
+type trueMessage struct{ published, acked time.Time }
+
+// publishing records that a message is about to be published now and
+// returns its sequence id.
+func (tr *groundTruth) publishing() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.msgs = append(tr.msgs, trueMessage{published: time.Now()})
+	return len(tr.msgs) - 1
+}
+
+func (tr *groundTruth) ack(seq int, at time.Time) error {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if seq < 0 || seq >= len(tr.msgs) {
+		return fmt.Errorf("acked message %d, which was never published", seq)
+	}
+	if !tr.msgs[seq].acked.IsZero() {
+		return fmt.Errorf("message %d acked twice", seq)
+	}
+	tr.msgs[seq].acked = at
+	return nil
+}
+
+func (tr *groundTruth) requeue() {
+	tr.mu.Lock()
+	tr.requeued++
+	tr.mu.Unlock()
+}
+
+func (tr *groundTruth) lose(n int) {
+	tr.mu.Lock()
+	tr.lost += n
+	tr.mu.Unlock()
+}
+
+// trueOldestAge is the true age at t of the oldest message published
+// but not yet acked: 0 when there is none.
+func trueOldestAge(msgs []trueMessage, t time.Time) time.Duration {
+	for _, m := range msgs {
+		if m.published.After(t) {
+			return 0 // messages are in publish order: none older waits
+		}
+		if m.acked.IsZero() || m.acked.After(t) {
+			return t.Sub(m.published)
+		}
+	}
+	return 0
+}
+
+// estimatorLog is what the Estimator said about one queue over a run.
+type estimatorLog struct {
+	pieces []Piece
+	// oldest holds one estimate per poll that changed the snapshot.
+	oldest []oldestEstimate
+	final  QueueEstimate
+}
+
+type oldestEstimate struct {
+	sampleTime time.Time
+	age        time.Duration
+}
+
+// estimatorWatcher polls one collector target and feeds every new
+// snapshot to the Estimator, recording its output for the queues it
+// watches.
+type estimatorWatcher struct {
+	poller *collector.Poller
+	est    *Estimator
+	keys   []collector.QueueKey
+
+	mu       sync.Mutex
+	byKey    map[collector.QueueKey]*estimatorLog
+	last     *collector.Snapshot
+	polls    int // polls that produced a new snapshot
+	failures int
+	lastErr  string
+}
+
+func newEstimatorWatcher(tg config.Target, keys []collector.QueueKey) (*estimatorWatcher, error) {
+	c, err := collector.New(&config.Config{Targets: []config.Target{tg}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	w := &estimatorWatcher{
+		poller: c.Pollers()[0],
+		est: New(Config{
+			Thresholds: []time.Duration{accuracyThreshold},
+			Buckets:    DefaultBuckets,
+			MaxPoints:  DefaultMaxPoints,
+		}),
+		keys:  keys,
+		byKey: map[collector.QueueKey]*estimatorLog{},
+	}
+	for _, k := range keys {
+		w.byKey[k] = &estimatorLog{}
+	}
+	w.est.SetRecorder(func(key collector.QueueKey, p Piece) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if o := w.byKey[key]; o != nil {
+			o.pieces = append(o.pieces, p)
+		}
+	})
+	return w, nil
+}
+
+// poll polls once and feeds a new snapshot to the Estimator. It reports
+// whether the snapshot held every watched queue with its statistics.
+func (w *estimatorWatcher) poll(ctx context.Context) (allKnown bool) {
+	w.poller.Poll(ctx)
+	snap := w.poller.Snapshot()
+	w.mu.Lock()
+	if h := w.poller.Health(); !h.Up {
+		w.failures++
+		w.lastErr = h.LastError
+	}
+	fresh := snap != nil && snap != w.last
+	w.last = snap
+	w.mu.Unlock()
+	if !fresh {
+		return false
+	}
+
+	w.est.Observe(snap) // calls the recorder, which takes w.mu
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.polls++
+	for _, e := range w.est.Estimates() {
+		o := w.byKey[collector.QueueKey{Vhost: e.Vhost, Name: e.Name}]
+		if o == nil || e.SampleTime.IsZero() {
+			continue
+		}
+		o.oldest = append(o.oldest, oldestEstimate{sampleTime: e.SampleTime, age: e.OldestAge})
+		o.final = e
+	}
+	known := 0
+	for _, q := range snap.Queues {
+		if w.byKey[q.Key()] != nil && q.StatsKnown {
+			known++
+		}
+	}
+	return known == len(w.keys)
+}
+
+// run polls every interval until ctx is done. It closes ready after the
+// first poll that saw every watched queue.
+func (w *estimatorWatcher) run(ctx context.Context, interval time.Duration, ready chan<- struct{}) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		if w.poll(ctx) && ready != nil {
+			close(ready)
+			ready = nil
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+var accuracyRuns atomic.Int64
+
+// runAccuracy runs scenarios concurrently on node, whose
+// collect_statistics_interval is statsInterval, with traffic lasting d,
+// and compares what the Estimator says with the truth. logf reports
+// progress. An error means the harness could not run, not that the
+// Estimator is wrong.
+func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d time.Duration,
+	scenarios []trafficScenario, logf func(string, ...any)) ([]accuracyResult, error) {
+	vhost := fmt.Sprintf("accuracy-%d", accuracyRuns.Add(1))
+	if err := node.AddVhost(vhost); err != nil {
+		return nil, err
+	}
+	if err := node.SetPermissions(vhost, "guest", ".*", ".*", ".*"); err != nil {
+		return nil, err
+	}
+	url := strings.TrimSuffix(node.AMQPURL, "/") + "/" + vhost
+	if err := declareQueues(url, scenarios); err != nil {
+		return nil, err
+	}
+
+	keys := make([]collector.QueueKey, len(scenarios))
+	for i, sc := range scenarios {
+		keys[i] = collector.QueueKey{Vhost: vhost, Name: sc.name}
+	}
+	w, err := newEstimatorWatcher(accuracyTarget(node, vhost, statsInterval), keys)
+	if err != nil {
+		return nil, err
+	}
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	defer stopPolling()
+	ready := make(chan struct{})
+	polling := make(chan struct{})
+	go func() {
+		defer close(polling)
+		w.run(pollCtx, accuracyPollInterval, ready)
+	}()
+	select {
+	case <-ready:
+	case <-time.After(time.Minute):
+		stopPolling()
+		<-polling
+		return nil, fmt.Errorf("stats interval %v: the collector never listed every trafficScenario queue with statistics (last poll error: %q)", statsInterval, w.lastErr)
+	}
+
+	// Let the empty queues' first samples into the history, so that
+	// traffic starts strictly after it.
+	time.Sleep(statsInterval + time.Second)
+	truths := make([]*groundTruth, len(scenarios))
+	for i := range truths {
+		truths[i] = &groundTruth{}
+	}
+	start := time.Now()
+	logf("stats interval %v: traffic on %d queues of vhost %s for %v", statsInterval, len(scenarios), vhost, d)
+	trafficCtx, stopTraffic := context.WithDeadline(ctx, start.Add(d))
+	var wg sync.WaitGroup
+	var errMu sync.Mutex
+	var errs []error
+	fail := func(sc trafficScenario, role string, err error) {
+		if err != nil {
+			errMu.Lock()
+			errs = append(errs, fmt.Errorf("trafficScenario %s, %s: %w", sc.name, role, err))
+			errMu.Unlock()
+		}
+	}
+	for i, sc := range scenarios {
+		wg.Go(func() { fail(sc, "publisher", publishTraffic(trafficCtx, url, sc, truths[i], start, d)) })
+		wg.Go(func() { fail(sc, "consumer", consumeTraffic(trafficCtx, url, sc, truths[i], start, uint64(i+1))) })
+	}
+	wg.Wait()
+	stopTraffic()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	settle := 2 * (accuracyPollInterval + statsInterval)
+	logf("stats interval %v: traffic done; polling %v more", statsInterval, settle)
+	select {
+	case <-time.After(settle):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	stopPolling()
+	<-polling
+
+	results := make([]accuracyResult, len(scenarios))
+	for i, sc := range scenarios {
+		truths[i].mu.Lock()
+		results[i] = compareWithTruth(sc.name, statsInterval, start, truths[i], w.byKey[keys[i]])
+		truths[i].mu.Unlock()
+		results[i].Polls, results[i].FailedPolls = w.polls, w.failures
+	}
+	return results, nil
+}
+
+// accuracyTarget is a collector target for the run's vhost on node.
+func accuracyTarget(node *rabbittest.Node, vhost string, statsInterval time.Duration) config.Target {
+	include, err := config.NewRegexp(vhost)
+	if err != nil {
+		panic(err)
+	}
+	return config.Target{
+		Name:           "accuracy",
+		ManagementURL:  node.MgmtURL,
+		Username:       "guest",
+		Password:       "guest",
+		Timeout:        config.Duration(10 * time.Second),
+		PollInterval:   config.Duration(accuracyPollInterval),
+		StatsInterval:  config.Duration(statsInterval),
+		Vhosts:         config.Filter{Include: include},
+		ConsumerStatus: config.ConsumerStatusConfig{Window: config.Duration(time.Minute)},
+	}
+}
+
+func declareQueues(url string, scenarios []trafficScenario) error {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	for _, sc := range scenarios {
+		args := amqp.Table{"x-queue-type": sc.queueType}
+		if _, err := ch.QueueDeclare(sc.name, true, false, false, false, args); err != nil {
+			return fmt.Errorf("declare %s: %w", sc.name, err)
+		}
+	}
+	return nil
+}
+
+// publishTraffic publishes sc's messages, persistent and with publisher
+// confirms, until sc.publishAt says there are no more within d. Confirms
+// are waited for at the end: a message the broker did not take is
+// counted as lost, which fails the run.
+func publishTraffic(ctx context.Context, url string, sc trafficScenario, tr *groundTruth, start time.Time, d time.Duration) error {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	if err := ch.Confirm(false); err != nil {
+		return err
+	}
+	var confirms []*amqp.DeferredConfirmation
+	body := []byte("time-in-queue ground truth")
+	for i := 0; ; i++ {
+		at, ok := sc.publishAt(i, d)
+		if !ok || !sleepUntilOrDone(ctx, start.Add(at)) {
+			break
+		}
+		seq := tr.publishing()
+		// Not ctx: a message whose publish time is recorded must be
+		// published.
+		dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), "", sc.name, true, false,
+			amqp.Publishing{MessageId: strconv.Itoa(seq), DeliveryMode: amqp.Persistent, Body: body})
+		if err != nil {
+			return fmt.Errorf("publish message %d: %w", seq, err)
+		}
+		confirms = append(confirms, dc)
+	}
+	wait, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lost := 0
+	for _, dc := range confirms {
+		if ok, err := dc.WaitContext(wait); !ok || err != nil {
+			lost++
+		}
+	}
+	tr.lose(lost)
+	return nil
+}
+
+// consumeTraffic consumes with manual acks until ctx is done. The
+// consumer is a single server with a fixed service time: a delivery's
+// handling starts when it arrives or when the previous one is done,
+// whichever is later (and not during the pause), and its ack goes out
+// one service time later.
+func consumeTraffic(ctx context.Context, url string, sc trafficScenario, tr *groundTruth, start time.Time, seed uint64) error {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	if err := ch.Qos(sc.prefetch, 0, false); err != nil {
+		return err
+	}
+	deliveries, err := ch.Consume(sc.name, "ground-truth", false, false, false, false, nil)
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x7715))
+	service := time.Duration(float64(time.Second) / sc.consumeRate)
+	pauseFrom, pauseTo := start.Add(sc.pauseAt), start.Add(sc.pauseAt+sc.pauseFor)
+	var free time.Time // when the consumer is done with the previous delivery
+	for {
+		var dl amqp.Delivery
+		select {
+		case <-ctx.Done():
+			return nil
+		case d, ok := <-deliveries:
+			if !ok {
+				return errors.New("the broker closed the consumer")
+			}
+			dl = d
+		}
+		begin := time.Now()
+		if free.After(begin) {
+			begin = free
+		}
+		if sc.pauseFor > 0 && !begin.Before(pauseFrom) && begin.Before(pauseTo) {
+			begin = pauseTo
+		}
+		free = begin.Add(service)
+		if !sleepUntilOrDone(ctx, free) {
+			return nil
+		}
+		seq, err := strconv.Atoi(dl.MessageId)
+		if err != nil {
+			return fmt.Errorf("delivery with message id %q: %w", dl.MessageId, err)
+		}
+		if rng.Float64() < sc.requeueShare {
+			if err := dl.Reject(true); err != nil {
+				return err
+			}
+			tr.requeue()
+			continue
+		}
+		if err := dl.Ack(false); err != nil {
+			return err
+		}
+		if err := tr.ack(seq, time.Now()); err != nil {
+			return err
+		}
+	}
+}
+
+// sleepUntilOrDone waits until t; false if ctx ends first.
+func sleepUntilOrDone(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// accuracyResult compares the truth and the estimate for one scenario.
+// Durations are times in queue; shares are in [0, 1].
+type accuracyResult struct {
+	Scenario      string
+	StatsInterval time.Duration
+
+	// TrueAcked messages were acked during the run; the Estimator
+	// reported EstDeparted departures, ApproxDeparted of them flagged
+	// Approximate (arrived before the queue's history began: with the
+	// Estimator watching from before the traffic, there should be none).
+	TrueAcked      int
+	EstDeparted    float64
+	ApproxDeparted float64
+	Requeued, Lost int
+
+	TrueP50, EstP50 time.Duration
+	TrueP95, EstP95 time.Duration
+	TrueMax, EstMax time.Duration
+
+	// Share of departed messages that waited at most accuracyThreshold:
+	// true from the acked messages, estimated from the pieces.
+	TrueWithin, EstWithin float64
+
+	// The processed-within SLO counters at the end of the run, where a
+	// message still waiting past the threshold is already bad: the
+	// Estimator's Within/Total, and the truth counted the same way at the
+	// same (broker) time.
+	TrueSLOShare, EstSLOShare float64
+
+	// The oldest-age series: the estimate at each poll against the true
+	// oldest age at the estimate's SampleTime. Bias is the mean of
+	// estimate − truth.
+	OldestMAE, OldestMaxErr, OldestBias time.Duration
+	OldestPolls                         int
+
+	Polls, FailedPolls int
+}
+
+// ShareErrorPP is the error of the estimated share within the threshold,
+// in percentage points.
+func (r accuracyResult) ShareErrorPP() float64 { return 100 * (r.EstWithin - r.TrueWithin) }
+
+func compareWithTruth(name string, statsInterval time.Duration, start time.Time, tr *groundTruth, o *estimatorLog) accuracyResult {
+	r := accuracyResult{Scenario: name, StatsInterval: statsInterval, Requeued: tr.requeued, Lost: tr.lost}
+
+	var waits []time.Duration
+	for _, m := range tr.msgs {
+		if !m.acked.IsZero() {
+			waits = append(waits, m.acked.Sub(m.published))
+		}
+	}
+	slices.Sort(waits)
+	r.TrueAcked = len(waits)
+	if len(waits) > 0 {
+		r.TrueP50, r.TrueP95, r.TrueMax = trueQuantile(waits, 0.5), trueQuantile(waits, 0.95), waits[len(waits)-1]
+		within, _ := slices.BinarySearch(waits, accuracyThreshold+1)
+		r.TrueWithin = float64(within) / float64(len(waits))
+	}
+
+	est := pieceDistribution(o.pieces)
+	r.EstDeparted = est.total()
+	for _, p := range o.pieces {
+		if p.Approximate {
+			r.ApproxDeparted += p.Count
+		}
+	}
+	if r.EstDeparted > 0 {
+		r.EstP50, r.EstP95, r.EstMax = est.quantile(0.5), est.quantile(0.95), est.max()
+		r.EstWithin = est.atMost(accuracyThreshold) / r.EstDeparted
+	}
+
+	if f := o.final; len(f.Total) > 0 && f.Total[0] > 0 {
+		r.EstSLOShare = f.Within[0] / f.Total[0]
+		if good, total := trueSLOCounters(tr.msgs, f.SampleTime); total > 0 {
+			r.TrueSLOShare = good / total
+		}
+	}
+
+	var sumAbs, sum time.Duration
+	for _, e := range o.oldest {
+		if e.sampleTime.Before(start) {
+			continue
+		}
+		diff := e.age - trueOldestAge(tr.msgs, e.sampleTime)
+		sum += diff
+		sumAbs += diff.Abs()
+		r.OldestMaxErr = max(r.OldestMaxErr, diff.Abs())
+		r.OldestPolls++
+	}
+	if r.OldestPolls > 0 {
+		r.OldestMAE = sumAbs / time.Duration(r.OldestPolls)
+		r.OldestBias = sum / time.Duration(r.OldestPolls)
+	}
+	return r
+}
+
+// trueSLOCounters counts the truth as the processed-within counters do at
+// t: a message acked by t is good if it waited at most the threshold; one
+// acked by t after waiting longer, or still waiting at t for longer, is
+// bad.
+func trueSLOCounters(msgs []trueMessage, t time.Time) (good, total float64) {
+	for _, m := range msgs {
+		switch {
+		case m.published.After(t):
+		case !m.acked.IsZero() && !m.acked.After(t):
+			total++
+			if m.acked.Sub(m.published) <= accuracyThreshold {
+				good++
+			}
+		case t.Sub(m.published) > accuracyThreshold:
+			total++
+		}
+	}
+	return good, total
+}
+
+// trueQuantile is the nearest-rank q-quantile of sorted.
+func trueQuantile(sorted []time.Duration, q float64) time.Duration {
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// pieceDist is the Estimator's distribution of waits: a mixture of
+// uniform distributions, one per piece, weighted by the piece's count.
+type pieceDist []Piece
+
+func pieceDistribution(pieces []Piece) pieceDist {
+	d := make(pieceDist, 0, len(pieces))
+	for _, p := range pieces {
+		if p.Count <= 0 {
+			continue
+		}
+		if p.WaitFrom > p.WaitTo {
+			p.WaitFrom, p.WaitTo = p.WaitTo, p.WaitFrom
+		}
+		d = append(d, p)
+	}
+	return d
+}
+
+func (d pieceDist) total() float64 {
+	var n float64
+	for _, p := range d {
+		n += p.Count
+	}
+	return n
+}
+
+// atMost is how many messages waited at most w.
+func (d pieceDist) atMost(w time.Duration) float64 {
+	var n float64
+	for _, p := range d {
+		switch {
+		case w >= p.WaitTo:
+			n += p.Count
+		case w >= p.WaitFrom:
+			n += p.Count * float64(w-p.WaitFrom) / float64(p.WaitTo-p.WaitFrom)
+		}
+	}
+	return n
+}
+
+func (d pieceDist) max() time.Duration {
+	return slices.MaxFunc(d, func(a, b Piece) int { return cmp.Compare(a.WaitTo, b.WaitTo) }).WaitTo
+}
+
+// quantile is the smallest wait w with atMost(w) ≥ q × total, found by
+// bisection to the nanosecond (atMost is continuous and non-decreasing).
+func (d pieceDist) quantile(q float64) time.Duration {
+	want := q * d.total()
+	lo, hi := time.Duration(0), d.max()
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if d.atMost(mid) >= want {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// accuracyTable prints results as a table, one row per scenario.
+func accuracyTable(results []accuracyResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-21s %6s %11s %15s %15s %15s %22s %15s %20s\n",
+		"scenario", "stats", "acked t/e", "p50 t/e (s)", "p95 t/e (s)", "max t/e (s)",
+		fmt.Sprintf("≤%v t/e (err pp)", accuracyThreshold), "slo t/e", "oldest mae/max/bias")
+	for _, r := range results {
+		b.WriteString(r.row())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func (r accuracyResult) row() string {
+	pair := func(a, b time.Duration) string { return fmt.Sprintf("%.2f/%.2f", a.Seconds(), b.Seconds()) }
+	return fmt.Sprintf("%-21s %6v %11s %15s %15s %15s %22s %15s %20s",
+		r.Scenario, r.StatsInterval,
+		fmt.Sprintf("%d/%.0f", r.TrueAcked, r.EstDeparted),
+		pair(r.TrueP50, r.EstP50), pair(r.TrueP95, r.EstP95), pair(r.TrueMax, r.EstMax),
+		fmt.Sprintf("%.1f%%/%.1f%% (%+.2f)", 100*r.TrueWithin, 100*r.EstWithin, r.ShareErrorPP()),
+		fmt.Sprintf("%.1f%%/%.1f%%", 100*r.TrueSLOShare, 100*r.EstSLOShare),
+		fmt.Sprintf("%.2f/%.2f/%+.2f", r.OldestMAE.Seconds(), r.OldestMaxErr.Seconds(), r.OldestBias.Seconds()))
+}
