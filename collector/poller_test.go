@@ -2,11 +2,14 @@ package collector
 
 import (
 	"context"
+	"encoding/pem"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -316,5 +319,30 @@ func TestVersionSelectsTheQueueListing(t *testing.T) {
 		if got := queuesPath(version); got != want {
 			t.Errorf("queuesPath(%q) = %q, want %q", version, got, want)
 		}
+	}
+}
+
+func TestManagementAPIOverTLSTrustsTheConfiguredCA(t *testing.T) {
+	api := newFakeAPI(t)
+	tlsServer := httptest.NewTLSServer(api.srv.Config.Handler)
+	t.Cleanup(tlsServer.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsServer.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	untrusted := testTarget(tlsServer.URL)
+	coll, reg := newTestCollector(t, untrusted)
+	coll.Pollers()[0].Poll(context.Background())
+	if n := mustGather(t, reg, "warren_poll_errors_total", map[string]string{"reason": ReasonTLS}); n != 1 {
+		t.Errorf("without the CA: tls errors = %v, want 1 (%s)", n, coll.Pollers()[0].Health().LastError)
+	}
+
+	trusted := testTarget(tlsServer.URL)
+	trusted.TLS = config.TLSConfig{CAFile: caFile, ServerName: "example.com"}
+	coll, reg = newTestCollector(t, trusted)
+	coll.Pollers()[0].Poll(context.Background())
+	if up := mustGather(t, reg, "warren_target_up", nil); up != 1 {
+		t.Errorf("with the CA: up = %v (%s)", up, coll.Pollers()[0].Health().LastError)
 	}
 }
