@@ -34,6 +34,14 @@ type alertmanager struct {
 	queueState // guarded by Notifier.mu
 }
 
+// queueState is the part of an alertmanager guarded by Notifier.mu.
+type queueState struct {
+	queue    *list.List               // identities owed, oldest first
+	owed     map[string]*list.Element // identity -> its element in queue
+	failing  bool                     // last delivery failed (for logging state changes)
+	dropping bool                     // dropped since the queue last drained (likewise)
+}
+
 func newAlertmanager(index int, cfg AlertmanagerConfig) (*alertmanager, error) {
 	u := cfg.URL
 	switch {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -254,7 +255,7 @@ func TestAlertmanagerDownQueuesAlertsAndDeliversThemLater(t *testing.T) {
 	if d := metricValue(t, n.metrics.dropped.WithLabelValues(name)); d != 0 {
 		t.Errorf("dropped %v alerts below capacity", d)
 	}
-	if c := strings.Count(log.String(), "cannot deliver"); c != 1 {
+	if c := strings.Count(log.String(), "cannot reach Alertmanager"); c != 1 {
 		t.Errorf("delivery failure logged %d times, want once per outage:\n%s", c, log.String())
 	}
 	if c := strings.Count(log.String(), "reachable again"); c != 1 {
@@ -456,5 +457,69 @@ func TestErrorOfRefusedRequestDoesNotEchoTheResponse(t *testing.T) {
 	err = am.send(context.Background(), nil)
 	if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("send error = %v; want a 401 that does not echo the password", err)
+	}
+}
+
+func TestPathPrefixOfTheAlertmanagerURLIsKept(t *testing.T) {
+	paths := make(chan string, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case paths <- r.URL.Path:
+		default:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	startNotifier(t, Options{}, AlertmanagerConfig{URL: mustParseURL(t, srv.URL+"/alertmanager/")})
+	select {
+	case p := <-paths:
+		if p != "/alertmanager/api/v2/alerts" {
+			t.Fatalf("request went to %s, want /alertmanager/api/v2/alerts", p)
+		}
+	case <-time.After(deadline):
+		t.Fatal("no request reached the Alertmanager")
+	}
+}
+
+func TestAlertsAlertmanagerRejectsAreDroppedAndCountedNotRetried(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		posts []string // bodies of non-empty deliveries
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body bytes.Buffer
+		body.ReadFrom(r.Body)
+		if body.String() == "[]" {
+			return // the empty delivery that checks the Alertmanager is up
+		}
+		mu.Lock()
+		posts = append(posts, body.String())
+		mu.Unlock()
+		http.Error(w, `"start time must be before end time"`, http.StatusBadRequest)
+	}))
+	t.Cleanup(srv.Close)
+	posted := func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(posts) }
+	var log lockedBuffer
+	// A resend interval longer than the test: any second post of the same
+	// alert would be a retry of the rejected batch.
+	n := startNotifier(t, Options{ResendInterval: time.Hour, Logger: newTestLogger(&log)},
+		AlertmanagerConfig{URL: mustParseURL(t, srv.URL)})
+	name := n.ams[0].name
+	invoices := liveAlert("invoices")
+	n.Update(time.Now(), []Alert{invoices})
+	waitUntil(t, "the rejected alert counted as dropped", func() bool {
+		return metricValue(t, n.metrics.dropped.WithLabelValues(name)) == 1
+	})
+	if q := metricValue(t, n.metrics.queued.WithLabelValues(name)); q != 0 {
+		t.Errorf("queued %v after the rejection, want 0", q)
+	}
+	// The next alert goes through the same queue: it must be posted alone,
+	// with the rejected one neither retried before it nor batched with it.
+	n.Update(time.Now(), []Alert{invoices, liveAlert("payments")})
+	waitUntil(t, "a second post", func() bool { return len(posted()) >= 2 })
+	if p := posted(); strings.Contains(p[1], "invoices") || !strings.Contains(p[1], "payments") {
+		t.Fatalf("second post %s, want only the new alert", p[1])
+	}
+	if !strings.Contains(log.String(), "start time must be before end time") {
+		t.Errorf("rejection reason not logged:\n%s", log.String())
 	}
 }

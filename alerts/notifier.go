@@ -1,7 +1,6 @@
 package alerts
 
 import (
-	"container/list"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -420,7 +419,7 @@ func (n *Notifier) finishBatch(am *alertmanager, batch []pending, err error) (re
 		n.metrics.up.WithLabelValues(am.name).Set(0)
 		if !am.failing {
 			am.failing = true
-			n.logger.Warn("cannot deliver to Alertmanager: keeping alerts queued and retrying",
+			n.logger.Warn("cannot reach Alertmanager: alerts for it stay queued, retrying",
 				"alertmanager", am.name, "queued", am.queue.Len(), "err", err)
 		}
 		return true
@@ -522,12 +521,4 @@ func latest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-// queueState is the part of an alertmanager guarded by Notifier.mu.
-type queueState struct {
-	queue    *list.List               // identities owed, oldest first
-	owed     map[string]*list.Element // identity -> its element in queue
-	failing  bool                     // last delivery failed (for logging state changes)
-	dropping bool                     // dropped since the queue last drained (likewise)
 }

@@ -20,7 +20,7 @@
 // Readiness is GET /-/ready answering 200 within ReadyTimeout; if it does not,
 // the test fails with the tail of Alertmanager's log. Each received webhook
 // payload is decoded into a Notification; Notifications and WaitFor read them.
-// Alerts asks Alertmanager's API v2, through the project's own client
+// Alerts asks Alertmanager's API v2, through Alertmanager's own client
 // library, which alerts it currently holds.
 //
 // Stop kills the process (an outage, not a graceful shutdown); Start brings
