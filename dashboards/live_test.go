@@ -1,0 +1,569 @@
+package dashboards
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/prometheus/common/model"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"gopkg.in/yaml.v3"
+
+	"github.com/warrenhq/warren/internal/promtest"
+	"github.com/warrenhq/warren/internal/rabbittest"
+)
+
+// The world the live test builds: one RabbitMQ node, a vhost with
+// traffic, warren watching it, Prometheus scraping warren.
+const (
+	testCluster = "dash-test" // warren's target name: the cluster label
+	testVhost   = "shop"
+	testQueue   = "orders" // classic, dead-letters into orders.dlq
+	testSLO     = "orders-within-10s"
+)
+
+// warrenConfig is the configuration the live test runs warren with. Extend
+// it here: alerting (an Alertmanager) belongs in this one template too.
+const warrenConfig = `targets:
+  - name: {{.Cluster}}
+    management_url: {{.MgmtURL}}
+    username: guest
+    password: guest
+    poll_interval: 1s
+    stats_interval: 1s
+    amqp_url: {{.AMQPURL}}
+    probes:
+      interval: 1s
+      timeout: 1s
+slos:
+  - name: {{.SLO}}
+    target: {{.Cluster}}
+    objective: 95%
+    window: 1h          # compressed window for tests
+    sli:
+      time_in_queue: {vhost: {{.Vhost}}, queue: "{{.Queue}}", threshold: 10s}
+  - name: probe-success
+    target: {{.Cluster}}
+    objective: 99%
+    window: 1h
+    sli:
+      probe_success: {}
+`
+
+// Grafana's own variables, as it would set them for a dashboard showing
+// the last few minutes at a 15s step.
+var grafanaBuiltins = map[string]string{
+	"__rate_interval": "1m",
+	"__interval":      "15s",
+	"__interval_ms":   "15000",
+	"__range":         "5m",
+	"__range_s":       "300",
+	"__range_ms":      "300000",
+}
+
+// prometheusOwn are series Prometheus makes itself, not warren.
+var prometheusOwn = map[string]bool{
+	"up": true, "ALERTS": true, "ALERTS_FOR_STATE": true,
+	"scrape_duration_seconds": true, "scrape_samples_scraped": true,
+	"scrape_samples_post_metric_relabeling": true, "scrape_series_added": true,
+}
+
+// dataDeadline bounds the whole wait for data: every check polls until it
+// passes or this much time has gone since the world was up.
+const dataDeadline = 150 * time.Second
+
+type liveWorld struct {
+	prom       *promtest.Prometheus
+	warrenURL  string
+	warrenLogs *syncBuffer
+	ready      time.Time
+}
+
+func (w *liveWorld) deadline() time.Time { return w.ready.Add(dataDeadline) }
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestDashboardsAndAlertRulesAgainstARealWarren(t *testing.T) {
+	w := startWorld(t)
+	dashboards := loadDashboards(t)
+
+	t.Run("every panel query parses and returns data", func(t *testing.T) {
+		type query struct {
+			where, expr string
+			instant     bool
+		}
+		var queries []query
+		for _, d := range dashboards {
+			for _, variant := range variableVariants(d) {
+				for _, p := range d.allPanels() {
+					for _, tg := range p.Targets {
+						queries = append(queries, query{
+							where:   fmt.Sprintf("%s (%s), panel %q, target %s", d.File, variant.name, p.Title, tg.RefID),
+							expr:    interpolate(tg.Expr, variant.values),
+							instant: tg.Instant,
+						})
+					}
+				}
+			}
+		}
+		pollUntil(t, w.deadline(), func() []string {
+			var failures []string
+			for _, q := range queries {
+				if problem := w.evaluate(q.expr, q.instant); problem != "" {
+					failures = append(failures, fmt.Sprintf("%s: %s\n    %s", q.where, problem, indent(q.expr)))
+				}
+			}
+			return failures
+		}, func(failures []string) {
+			t.Errorf("%d of %d panel queries failed (dashboard (variables), panel, target: problem, expression):\n%s\nwarren log tail:\n%s",
+				len(failures), len(queries), strings.Join(failures, "\n"), tail(w.warrenLogs.String(), 15))
+		})
+	})
+
+	t.Run("every template variable lists the test's cluster, vhost, queue and SLO", func(t *testing.T) {
+		selected := selectedValues()
+		pollUntil(t, w.deadline(), func() []string {
+			var failures []string
+			for _, d := range dashboards {
+				for _, v := range d.Templating.List {
+					if v.Type != "query" {
+						continue
+					}
+					sel, label, _ := parseLabelValues(v.queryText())
+					expr := interpolate(sel, escapedValues(selected))
+					values, err := w.labelValues(expr, label)
+					if err != nil {
+						failures = append(failures, fmt.Sprintf("%s variable %s: %s: %v", d.File, v.Name, expr, err))
+					} else if !values[selected[v.Name]] {
+						failures = append(failures, fmt.Sprintf("%s variable %s: %s lists %v, not %q", d.File, v.Name, expr, sortedKeys(values), selected[v.Name]))
+					}
+				}
+			}
+			return failures
+		}, func(failures []string) {
+			t.Errorf("template variables:\n%s", strings.Join(failures, "\n"))
+		})
+	})
+
+	t.Run("every metric name in dashboards and alert rules is exported by warren", func(t *testing.T) {
+		used := usedMetricNames(t, dashboards)
+		pollUntil(t, w.deadline(), func() []string {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			exported, err := promtest.MetricNames(ctx, w.warrenURL+"/metrics")
+			if err != nil {
+				return []string{err.Error()}
+			}
+			var missing []string
+			for _, name := range sortedKeys(used) {
+				if !exported[name] && !exported[name+"_bucket"] && !exported[name+"_count"] {
+					missing = append(missing, fmt.Sprintf("%s (used in %s)", name, strings.Join(used[name], "; ")))
+				}
+			}
+			return missing
+		}, func(missing []string) {
+			t.Errorf("metric names used but not in warren's /metrics:\n%s", strings.Join(missing, "\n"))
+		})
+	})
+}
+
+// pollUntil runs check until it reports no failures or the deadline
+// passes, then hands the last failures to report.
+func pollUntil(t *testing.T, deadline time.Time, check func() []string, report func([]string)) {
+	t.Helper()
+	for {
+		failures := check()
+		if len(failures) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			report(failures)
+			return
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// evaluate runs an expression the way the panel does — an instant query
+// at now, or a range query over the last two minutes — and returns what
+// is wrong with it: a parse or evaluation error, or no data; "" when fine.
+func (w *liveWorld) evaluate(expr string, instant bool) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	now := time.Now()
+	var v model.Value
+	var err error
+	if instant {
+		v, _, err = w.prom.Query(ctx, expr, now)
+	} else {
+		v, _, err = w.prom.QueryRange(ctx, expr, now.Add(-2*time.Minute), now, 5*time.Second)
+	}
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	if promtest.IsEmpty(v) {
+		return "no data"
+	}
+	return ""
+}
+
+// labelValues evaluates a selector and collects the values of label, as
+// Grafana's label_values does.
+func (w *liveWorld) labelValues(expr, label string) (map[string]bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, _, err := w.prom.Query(ctx, expr, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	vec, ok := v.(model.Vector)
+	if !ok {
+		return nil, fmt.Errorf("result is a %s, not a vector", v.Type())
+	}
+	out := map[string]bool{}
+	for _, s := range vec {
+		out[string(s.Metric[model.LabelName(label)])] = true
+	}
+	return out, nil
+}
+
+// selectedValues are the values a user of the test world would pick.
+func selectedValues() map[string]string {
+	return map[string]string{"cluster": testCluster, "vhost": testVhost, "queue": testQueue, "slo": testSLO}
+}
+
+// escapedValues are selected values as Grafana interpolates them into a
+// query, Grafana's own variables included.
+func escapedValues(values map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range grafanaBuiltins {
+		out[k] = v
+	}
+	for k, v := range values {
+		out[k] = regexValue(v)
+	}
+	return out
+}
+
+type variant struct {
+	name   string
+	values map[string]string
+}
+
+// variableVariants are the variable settings every query runs with: the
+// test's values, and — where the dashboard offers All — All, which
+// Grafana sends as the .* allValue.
+func variableVariants(d *dashboard) []variant {
+	selected := variant{name: "selected values", values: escapedValues(selectedValues())}
+	all := variant{name: "All", values: escapedValues(selectedValues())}
+	hasAll := false
+	for _, v := range d.Templating.List {
+		if v.IncludeAll {
+			all.values[v.Name] = v.AllValue
+			hasAll = true
+		}
+	}
+	if !hasAll {
+		return []variant{selected}
+	}
+	return []variant{selected, all}
+}
+
+// usedMetricNames maps each metric name the dashboards and the alert
+// rules in ../alerts select (Prometheus's own and recording rules' aside)
+// to where it is used.
+func usedMetricNames(t *testing.T, dashboards []*dashboard) map[string][]string {
+	t.Helper()
+	used := map[string][]string{}
+	add := func(expr, where string) {
+		for _, name := range metricNames(expr) {
+			if prometheusOwn[name] || strings.Contains(name, ":") {
+				continue
+			}
+			used[name] = append(used[name], where)
+		}
+	}
+	for _, d := range dashboards {
+		for _, p := range d.allPanels() {
+			for _, tg := range p.Targets {
+				add(tg.Expr, fmt.Sprintf("%s panel %q", d.File, p.Title))
+			}
+		}
+		for _, v := range d.Templating.List {
+			if sel, _, ok := parseLabelValues(v.queryText()); ok {
+				add(sel, fmt.Sprintf("%s variable %s", d.File, v.Name))
+			}
+		}
+	}
+	files, _ := filepath.Glob("../alerts/*.yml")
+	yamlFiles, _ := filepath.Glob("../alerts/*.yaml")
+	for _, f := range append(files, yamlFiles...) {
+		if strings.HasSuffix(f, "_test.yml") || strings.HasSuffix(f, "_test.yaml") {
+			continue // promtool unit tests: their series are made up
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rules struct {
+			Groups []struct {
+				Name  string `yaml:"name"`
+				Rules []struct {
+					Alert  string `yaml:"alert"`
+					Record string `yaml:"record"`
+					Expr   string `yaml:"expr"`
+				} `yaml:"rules"`
+			} `yaml:"groups"`
+		}
+		if err := yaml.Unmarshal(data, &rules); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, g := range rules.Groups {
+			for _, r := range g.Rules {
+				add(r.Expr, fmt.Sprintf("%s rule %s", filepath.Base(f), r.Alert+r.Record))
+			}
+		}
+	}
+	return used
+}
+
+// startWorld builds warren, starts a RabbitMQ node with traffic, warren
+// and Prometheus, and waits until Prometheus scrapes warren. Everything
+// is stopped when t ends.
+func startWorld(t *testing.T) *liveWorld {
+	t.Helper()
+	binary := buildWarren(t)
+	node := rabbittest.StartT(t, rabbittest.Options{StatsIntervalMS: 1000})
+	if err := node.AddVhost(testVhost); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.SetPermissions(testVhost, "guest", ".*", ".*", ".*"); err != nil {
+		t.Fatal(err)
+	}
+	startTraffic(t, node.AMQPURL+testVhost)
+
+	dir := t.TempDir()
+	var config bytes.Buffer
+	err := template.Must(template.New("config").Parse(warrenConfig)).Execute(&config, map[string]string{
+		"Cluster": testCluster, "MgmtURL": node.MgmtURL, "AMQPURL": node.AMQPURL,
+		"Vhost": testVhost, "Queue": testQueue, "SLO": testSLO,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	configPath := filepath.Join(dir, "warren.yml")
+	if err := os.WriteFile(configPath, config.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := &liveWorld{warrenLogs: &syncBuffer{}}
+	listen := freeAddr(t)
+	cmd := exec.Command(binary, "--config", configPath, "--web.listen-address="+listen)
+	cmd.Stdout, cmd.Stderr = w.warrenLogs, w.warrenLogs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	w.warrenURL = "http://" + listen
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		select {
+		case <-exited:
+			t.Fatalf("warren exited (%v) with this configuration:\n%s\nlog:\n%s", cmd.ProcessState, config.String(), w.warrenLogs)
+		default:
+		}
+		if resp, err := http.Get(w.warrenURL + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("warren not ready within 60s; log:\n%s", w.warrenLogs)
+		}
+	}
+
+	w.prom = promtest.Start(t, promtest.Options{Targets: []promtest.Target{{Address: listen}}})
+	w.prom.WaitForTargetsUp(t, 30*time.Second)
+	w.ready = time.Now()
+	return w
+}
+
+// buildWarren compiles cmd/warren into a temporary directory.
+func buildWarren(t *testing.T) string {
+	t.Helper()
+	binary := filepath.Join(t.TempDir(), "warren")
+	build := exec.Command("go", "build", "-o", binary, "github.com/warrenhq/warren/cmd/warren")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building warren: %v\n%s", err, out)
+	}
+	return binary
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startTraffic declares the test vhost's queues and keeps messages
+// flowing until t ends:
+//
+//   - orders (classic, timestamped messages): a consumer acks four in
+//     five and rejects the fifth without requeue, so orders.dlq (bound to
+//     the dead-letter exchange orders.dlx) receives dead letters;
+//   - payments (quorum): a consumer acks nine in ten and requeues the
+//     tenth, so there are redeliveries;
+//   - reports (classic): published to, never consumed — a growing backlog
+//     with no consumers.
+func startTraffic(t *testing.T, url string) {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatalf("AMQP connection to the test vhost: %v", err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	declare := func(name string, args amqp.Table) {
+		if _, err := ch.QueueDeclare(name, true, false, false, false, args); err != nil {
+			t.Fatalf("declare queue %s: %v", name, err)
+		}
+	}
+	if err := ch.ExchangeDeclare("orders.dlx", "direct", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	declare("orders.dlq", nil)
+	if err := ch.QueueBind("orders.dlq", "orders", "orders.dlx", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	declare("orders", amqp.Table{"x-dead-letter-exchange": "orders.dlx", "x-dead-letter-routing-key": "orders"})
+	declare("payments", amqp.Table{"x-queue-type": "quorum"})
+	declare("reports", nil)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		conn.Close()
+		wg.Wait()
+	})
+	consume := func(queue string, handle func(n int, d amqp.Delivery)) {
+		c, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Qos(20, 0, false); err != nil {
+			t.Fatal(err)
+		}
+		deliveries, err := c.Consume(queue, "", false, false, false, false, nil)
+		if err != nil {
+			t.Fatalf("consume %s: %v", queue, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := 0
+			for d := range deliveries { // ends when the connection closes
+				n++
+				handle(n, d)
+			}
+		}()
+	}
+	consume("orders", func(n int, d amqp.Delivery) {
+		if n%5 == 0 {
+			d.Reject(false)
+		} else {
+			d.Ack(false)
+		}
+	})
+	consume("payments", func(n int, d amqp.Delivery) {
+		if n%10 == 0 && !d.Redelivered {
+			d.Nack(false, true)
+		} else {
+			d.Ack(false)
+		}
+	})
+
+	pub, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			msg := amqp.Publishing{Body: []byte("m"), Timestamp: time.Now(), DeliveryMode: amqp.Persistent}
+			var err error
+			for _, q := range []string{"orders", "payments"} {
+				if err == nil {
+					err = pub.PublishWithContext(ctx, "", q, false, false, msg)
+				}
+			}
+			if err == nil && n%10 == 0 {
+				err = pub.PublishWithContext(ctx, "", "reports", false, false, msg)
+			}
+			if err != nil {
+				return // the connection is closing: the test is over
+			}
+		}
+	}()
+}
+
+func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n    ") }
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
