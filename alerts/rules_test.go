@@ -154,6 +154,41 @@ func TestEveryAlertHasSeverityAnnotationsAndARunbookSection(t *testing.T) {
 	}
 }
 
+// The built-in health alerts are a contract shared with warren's
+// in-process evaluation: same names, severities and `for`. The last two are
+// raised by the Prometheus rules only.
+func TestAlertRulesKeepTheHealthAlertContract(t *testing.T) {
+	contract := map[string]struct{ severity, hold string }{
+		"RabbitMQQueueNoConsumers": {"page", "5m"},
+		"RabbitMQQueueStalled":     {"page", "1m"},
+		"RabbitMQQueueLagging":     {"ticket", "5m"},
+		"RabbitMQDeadLetterInflow": {"ticket", "1m"},
+		"RabbitMQRedeliveryStorm":  {"ticket", "5m"},
+		"RabbitMQNodeAlarm":        {"page", "1m"},
+		"RabbitMQNodeDown":         {"page", "1m"},
+		"RabbitMQPartition":        {"page", "1m"},
+		"RabbitMQProbeFailing":     {"page", "2m"},
+		"RabbitMQProbeLatencyHigh": {"ticket", "10m"},
+		"WarrenTargetDown":         {"page", "2m"},
+		"WarrenAbsent":             {"page", "5m"},
+	}
+	rules := loadShippedAlerts(t)
+	for _, r := range rules {
+		want, ok := contract[r.Alert]
+		if !ok {
+			t.Errorf("%s is not a contract alert: add it to the contract (and to warren's evaluation) or remove it", r.Alert)
+			continue
+		}
+		if r.Labels["severity"] != want.severity || r.For != want.hold {
+			t.Errorf("%s: severity %s for %s, the contract says %s for %s", r.Alert, r.Labels["severity"], r.For, want.severity, want.hold)
+		}
+		delete(contract, r.Alert)
+	}
+	for name := range contract {
+		t.Errorf("%s: missing from %s", name, shippedRulesFile)
+	}
+}
+
 func TestEveryRunbookSectionBelongsToAnAlert(t *testing.T) {
 	known := map[string]bool{}
 	for _, r := range loadShippedAlerts(t) {
