@@ -252,8 +252,7 @@ func (am *Alertmanager) Alerts(ctx context.Context) ([]models.GettableAlert, err
 func (am *Alertmanager) receive(w http.ResponseWriter, r *http.Request) {
 	var n Notification
 	if err := json.NewDecoder(r.Body).Decode(&n); err != nil {
-		// Alertmanager retries on 4xx only for some codes; a 400 makes the
-		// problem visible in its log, and the test sees no notification.
+		// Alertmanager logs the 400, and the test sees no notification.
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
