@@ -36,10 +36,13 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	go vet ./...
 
-# Benchmarks against a real private node; prints a table and writes it to
-# $(BENCH_OUT). Benchmarks are not tests: nothing here asserts a time.
+# Benchmarks against a real private node: warren at 1k, 5k, 10k and 50k
+# queues (one process per size; BENCH_QUEUES to choose), then the probes.
+# Prints a table and writes it to $(BENCH_OUT). Benchmarks are not tests:
+# nothing here asserts a time.
+BENCH_QUEUES ?= 1000 5000 10000 50000
 bench: deps
-	go test -count=1 -run '^$$' -bench . -benchtime 5x -timeout 60m ./collector/ ./probes/ | tee $(BENCH_OUT)
+	WARREN_BENCH_QUEUES="$(BENCH_QUEUES)" BENCH_OUT=$(BENCH_OUT) ./scripts/bench-scale.sh
 
 clean:
 	rm -rf bin $(BENCH_OUT)

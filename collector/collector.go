@@ -8,11 +8,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/internal/exposition"
 )
 
-// Collector runs one Poller per target and renders their latest snapshots
-// as Prometheus metrics. Collect reads snapshots only: a scrape never
-// waits for, or causes, a call to the broker.
+// Collector runs one Poller per target. As a prometheus.Collector it
+// renders the targets' health, poll and node metrics; the per-queue series,
+// which are most of /metrics on a big cluster, each Poller encodes once per
+// poll (Sources). A scrape reads snapshots only: it never waits for, or
+// causes, a call to the broker.
 type Collector struct {
 	pollers []*Poller
 	metrics *pollMetrics
@@ -26,7 +29,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Collector, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.metrics.initialise(t.Name)
+		c.metrics.initialise(t.Name, t.PollInterval.Std().Seconds())
 		c.pollers = append(c.pollers, p)
 	}
 	return c, nil
@@ -60,10 +63,13 @@ func (c *Collector) Ready() bool {
 // hold, which makes this an unchecked collector.
 func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 
-// Collect renders the latest state of every target.
+// Collect renders the latest health, poll and node metrics of every
+// target.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.metrics.duration.Collect(ch)
 	c.metrics.errors.Collect(ch)
+	c.metrics.interval.Collect(ch)
+	c.metrics.responseBytes.Collect(ch)
 	for _, p := range c.pollers {
 		h, snap := p.Health(), p.Snapshot()
 		collectTarget(ch, p.Name(), h, snap)
@@ -71,6 +77,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		collectNodes(ch, snap)
-		collectQueues(ch, snap)
 	}
+}
+
+// Sources returns the pollers as producers of pre-encoded per-queue
+// series, for exposition.NewHandler.
+func (c *Collector) Sources() []exposition.Source {
+	sources := make([]exposition.Source, len(c.pollers))
+	for i, p := range c.pollers {
+		sources[i] = p
+	}
+	return sources
 }

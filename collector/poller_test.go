@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,8 +19,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/internal/exposition"
 )
 
 // These tests cover what a real broker cannot be made to do on demand:
@@ -29,7 +33,7 @@ import (
 const (
 	fakeOverview = `{"rabbitmq_version":"3.10.8","erlang_version":"25.2.3","management_version":"3.10.8","cluster_name":"fake"}`
 	fakeNodes    = `[{"name":"rabbit@a","running":true,"mem_alarm":false,"disk_free_alarm":true,"partitions":["rabbit@b"],"fd_used":40,"fd_total":1024}]`
-	fakeQueues   = `{"items":[{"name":"q1","vhost":"/","type":"classic","node":"rabbit@a","arguments":[],"effective_policy_definition":[],"consumers":0,"messages":3,"messages_ready":3,"messages_unacknowledged":0,"message_stats":{"publish":3}}],"page":1,"page_count":1}`
+	fakeQueues   = `[{"name":"q1","vhost":"/","type":"classic","node":"rabbit@a","arguments":[],"effective_policy_definition":[],"consumers":0,"messages":3,"messages_ready":3,"messages_unacknowledged":0,"message_stats":{"publish":3}}]`
 )
 
 // fakeAPI serves a fixed management API; handlers can be replaced per path.
@@ -91,7 +95,10 @@ func testTarget(url string) config.Target {
 	}
 }
 
-func newTestCollector(t testing.TB, targets ...config.Target) (*Collector, *prometheus.Registry) {
+// newTestCollector returns a collector of the targets and a Gatherer that
+// scrapes it the way /metrics serves it: the registry part and the
+// pre-encoded per-queue part, through exposition.Handler, parsed back.
+func newTestCollector(t testing.TB, targets ...config.Target) (*Collector, scrapeGatherer) {
 	t.Helper()
 	c, err := New(&config.Config{Targets: targets}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -99,7 +106,28 @@ func newTestCollector(t testing.TB, targets ...config.Target) (*Collector, *prom
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c)
-	return c, reg
+	return c, scrapeGatherer{exposition.NewHandler(reg, c.Sources(), slog.New(slog.DiscardHandler))}
+}
+
+// scrapeGatherer gathers by scraping an exposition.Handler in text format.
+type scrapeGatherer struct{ handler http.Handler }
+
+func (g scrapeGatherer) Gather() ([]*dto.MetricFamily, error) {
+	rec := httptest.NewRecorder()
+	g.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		return nil, fmt.Errorf("scrape: %d %s", rec.Code, rec.Body)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	byName, err := parser.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		return nil, err
+	}
+	families := make([]*dto.MetricFamily, 0, len(byName))
+	for _, mf := range byName {
+		families = append(families, mf)
+	}
+	return families, nil
 }
 
 // gather returns the value of the series name{labels}, and whether it exists.
@@ -158,7 +186,7 @@ func TestBrokenManagementAPIMarksTargetDownWithReason(t *testing.T) {
 		handler http.HandlerFunc
 		reason  string
 	}{
-		{"invalid JSON", "/api/queues", jsonHandler(`{"items":[{"name":`), ReasonInvalidResponse},
+		{"invalid JSON", "/api/queues", jsonHandler(`[{"name":`), ReasonInvalidResponse},
 		{"HTML instead of JSON", "/api/overview", jsonHandler(`<html>proxy error</html>`), ReasonInvalidResponse},
 		{"JSON that is not the management API", "/api/overview", jsonHandler(`{"hello":"world"}`), ReasonInvalidResponse},
 		{"server error", "/api/nodes", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", 500) }, ReasonHTTPStatus},
@@ -344,5 +372,100 @@ func TestManagementAPIOverTLSTrustsTheConfiguredCA(t *testing.T) {
 	coll.Pollers()[0].Poll(context.Background())
 	if up := mustGather(t, reg, "warren_target_up", nil); up != 1 {
 		t.Errorf("with the CA: up = %v (%s)", up, coll.Pollers()[0].Health().LastError)
+	}
+}
+
+func TestSlowPollStretchesTheIntervalAndSaysSo(t *testing.T) {
+	var logs strings.Builder
+	tg := testTarget("http://127.0.0.1:1")
+	tg.PollInterval = config.Duration(10 * time.Second)
+	c, err := New(&config.Config{Targets: []config.Target{tg}}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Pollers()[0]
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+
+	if got := p.stretch(4 * time.Second); got != 10*time.Second {
+		t.Errorf("after a 4s poll the interval is %v, want the configured 10s", got)
+	}
+	// 25s of polling needs 25 × 1.25 / 0.9 ≈ 34.7s to leave a quarter
+	// idle under -10% jitter: the next multiple of 10s is 40s.
+	if got := p.stretch(25 * time.Second); got != 40*time.Second {
+		t.Errorf("after a 25s poll the interval is %v, want 40s", got)
+	}
+	if v := mustGather(t, reg, "warren_poll_interval_seconds", map[string]string{"cluster": "t"}); v != 40 {
+		t.Errorf("warren_poll_interval_seconds = %v, want 40", v)
+	}
+	if !strings.Contains(logs.String(), "stretching the interval") || !strings.Contains(logs.String(), "stretched_interval=40s") {
+		t.Errorf("no log line says the interval was stretched:\n%s", logs.String())
+	}
+	if got := p.stretch(2 * time.Second); got != 10*time.Second {
+		t.Errorf("after a fast poll again the interval is %v, want 10s", got)
+	}
+	if v := mustGather(t, reg, "warren_poll_interval_seconds", map[string]string{"cluster": "t"}); v != 10 {
+		t.Errorf("warren_poll_interval_seconds = %v, want 10 again", v)
+	}
+	if !strings.Contains(logs.String(), "polls fit in the poll interval again") {
+		t.Errorf("no log line says the interval is back:\n%s", logs.String())
+	}
+}
+
+func TestPerVhostCapKeepsEachVhostsFirstQueuesThenTheTotalCap(t *testing.T) {
+	api := newFakeAPI(t)
+	var items []string
+	for _, q := range []struct{ vhost, name string }{{"a", "a1"}, {"a", "a2"}, {"a", "a3"}, {"b", "b1"}, {"b", "b2"}, {"c", "c1"}} {
+		items = append(items, fmt.Sprintf(`{"name":%q,"vhost":%q,"type":"classic","node":"rabbit@a","consumers":0,"messages":0,"messages_ready":0,"messages_unacknowledged":0}`, q.name, q.vhost))
+	}
+	api.handle("/api/queues", jsonHandler("["+strings.Join(items, ",")+"]"))
+	tg := testTarget(api.srv.URL)
+	tg.MaxQueuesPerVhost = 2
+	tg.MaxQueues = 4
+	coll, reg := newTestCollector(t, tg)
+	coll.Pollers()[0].Poll(context.Background())
+	for _, q := range []string{"a1", "a2", "a3", "b1", "b2", "c1"} {
+		_, ok := gather(t, reg, "warren_queue_info", map[string]string{"queue": q})
+		// a3 is over the per-vhost cap; c1 is fifth of the rest, over max_queues.
+		if want := q != "a3" && q != "c1"; ok != want {
+			t.Errorf("%s exported = %v, want %v", q, ok, want)
+		}
+	}
+	if v := mustGather(t, reg, "warren_queues_dropped", nil); v != 2 {
+		t.Errorf("warren_queues_dropped = %v, want 2", v)
+	}
+}
+
+func TestVhostFilterListsOnlyTheWatchedVhosts(t *testing.T) {
+	api := newFakeAPI(t)
+	api.handle("/api/vhosts", jsonHandler(`[{"name":"/"},{"name":"prod"},{"name":"scratch"}]`))
+	var asked sync.Map
+	perVhost := func(vhost string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			asked.Store(vhost, true)
+			jsonHandler(fmt.Sprintf(`[{"name":"q","vhost":%q,"type":"classic","node":"rabbit@a","messages":1,"messages_ready":1,"messages_unacknowledged":0}]`, vhost))(w, r)
+		}
+	}
+	api.handle("/api/queues//", perVhost("/"))
+	api.handle("/api/queues/prod", perVhost("prod"))
+	api.handle("/api/queues/scratch", perVhost("scratch"))
+	api.handle("/api/queues", func(w http.ResponseWriter, r *http.Request) {
+		t.Error("the whole listing was requested though a vhost filter is set")
+		http.Error(w, "no", http.StatusInternalServerError)
+	})
+	tg := testTarget(api.srv.URL)
+	tg.Vhosts.Exclude = mustRegexp("scratch")
+	coll, reg := newTestCollector(t, tg)
+	coll.Pollers()[0].Poll(context.Background())
+	if h := coll.Pollers()[0].Health(); !h.Up {
+		t.Fatalf("poll failed: %s", h.LastError)
+	}
+	for vhost, want := range map[string]bool{"/": true, "prod": true, "scratch": false} {
+		if _, ok := asked.Load(vhost); ok != want {
+			t.Errorf("vhost %q listed = %v, want %v", vhost, ok, want)
+		}
+		if _, ok := gather(t, reg, "warren_queue_messages", map[string]string{"vhost": vhost, "state": "ready"}); ok != want {
+			t.Errorf("vhost %q exported = %v, want %v", vhost, ok, want)
+		}
 	}
 }

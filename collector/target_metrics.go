@@ -8,8 +8,10 @@ import (
 
 // pollMetrics are the poll's own instruments, updated as polls finish.
 type pollMetrics struct {
-	duration *prometheus.HistogramVec
-	errors   *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	errors        *prometheus.CounterVec
+	interval      *prometheus.GaugeVec
+	responseBytes *prometheus.GaugeVec
 }
 
 func newPollMetrics() *pollMetrics {
@@ -23,13 +25,22 @@ func newPollMetrics() *pollMetrics {
 			Name: "warren_poll_errors_total",
 			Help: "Failed polls of a target's management API, by reason: timeout, connection, tls, auth, http_status, invalid_response, credentials.",
 		}, []string{"cluster", "reason"}),
+		interval: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "warren_poll_interval_seconds",
+			Help: "Poll interval in force: poll_interval, or longer while polls take longer than poll_interval (one poll runs at a time).",
+		}, []string{"cluster"}),
+		responseBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "warren_poll_response_bytes",
+			Help: "Bytes the management API returned to the latest successful poll, all requests together.",
+		}, []string{"cluster"}),
 	}
 }
 
 // initialise creates every series of a target at zero, so that rate() and
 // increase() see the first error.
-func (m *pollMetrics) initialise(cluster string) {
+func (m *pollMetrics) initialise(cluster string, interval float64) {
 	m.duration.WithLabelValues(cluster)
+	m.interval.WithLabelValues(cluster).Set(interval)
 	for _, r := range []string{ReasonTimeout, ReasonConnection, ReasonTLS, ReasonAuth, ReasonHTTPStatus, ReasonInvalidResponse, ReasonCredentials} {
 		m.errors.WithLabelValues(cluster, r)
 	}

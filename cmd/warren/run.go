@@ -14,12 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/internal/exposition"
 	"github.com/warrenhq/warren/probes"
 	"github.com/warrenhq/warren/slo/timeinqueue"
 )
@@ -51,9 +51,12 @@ func runAgent(cfg *config.Config, webFlags *web.FlagConfig, logger *slog.Logger)
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	registry.MustRegister(probeMetrics.Collectors()...)
-	registry.MustRegister(timeinqueue.NewCollector(newEstimators(cfg, coll)))
+	estimators := newEstimators(cfg, coll)
 
-	mux, err := newMux(registry, coll, logger)
+	// The per-queue series are encoded once per poll and served as bytes;
+	// they are not in the registry.
+	queueSeries := append(coll.Sources(), timeinqueue.Sources(estimators, coll.Pollers())...)
+	mux, err := newMux(registry, queueSeries, coll, logger)
 	if err != nil {
 		return err
 	}
@@ -104,7 +107,7 @@ func newEstimators(cfg *config.Config, coll *collector.Collector) []timeinqueue.
 	for i, t := range cfg.Targets {
 		e := timeinqueue.New(timeinqueue.ConfigFor(t))
 		coll.Pollers()[i].OnSnapshot(e.Observe)
-		targets[i] = timeinqueue.Target{Cluster: t.Name, Estimator: e, EstimateAll: t.TimeInQueue.EstimateAll}
+		targets[i] = timeinqueue.Target{Cluster: t.Name, Estimator: e, EstimateAll: t.TimeInQueue.EstimateAll, Drop: t.DropsMetric}
 	}
 	return targets
 }
@@ -138,12 +141,12 @@ func newProbers(cfg *config.Config, coll *collector.Collector, metrics *probes.M
 	return probers, nil
 }
 
-func newMux(registry *prometheus.Registry, coll *collector.Collector, logger *slog.Logger) (*http.ServeMux, error) {
+// newMux serves /metrics from the registry, gathered per scrape, and the
+// pre-encoded per-queue series (exposition.Handler: text format from bytes,
+// gzip pre-compressed; protobuf as a full render).
+func newMux(registry *prometheus.Registry, queueSeries []exposition.Source, coll *collector.Collector, logger *slog.Logger) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		EnableOpenMetrics: true,
-	}))
+	mux.Handle("/metrics", exposition.NewHandler(registry, queueSeries, logger))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("Healthy.\n"))
 	})

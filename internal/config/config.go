@@ -66,6 +66,13 @@ type Target struct {
 	// 0 means no cap. Above it the first MaxQueues by (vhost, name) are
 	// exported and the rest counted in warren_queues_dropped.
 	MaxQueues int `yaml:"max_queues"`
+	// MaxQueuesPerVhost caps the queues exported per vhost, applied
+	// before MaxQueues, so one vhost full of temporary queues cannot crowd
+	// out the others; 0 means no cap. See scale.go.
+	MaxQueuesPerVhost int `yaml:"max_queues_per_vhost"`
+	// DropMetrics names per-queue metrics not to export at all (for
+	// example the time-in-queue histogram on a cluster of 50,000 queues).
+	DropMetrics []string `yaml:"drop_metrics"`
 
 	// DeadLetterQueues adds source→DLQ routes that discovery cannot see
 	// (for example dead letters that reach a DLQ through a shovel).

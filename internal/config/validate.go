@@ -65,6 +65,7 @@ func (p *parser) validate(root *yaml.Node, cfg *Config) {
 		p.validateTLS(root, i, &t.TLS)
 		p.validateProbes(root, i, &t.Probes)
 		p.validateTimeInQueue(root, i, &t.TimeInQueue)
+		p.validateScale(root, i, t)
 		for j, r := range t.DeadLetterQueues {
 			for field, value := range map[string]string{"vhost": r.Vhost, "queue": r.Queue, "dead_letter_queue": r.DeadLetterQueue} {
 				if value == "" {

@@ -2,30 +2,39 @@ package timeinqueue
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/internal/exposition"
 )
 
+// The time-in-queue families, encoded once per poll (see
+// internal/exposition); the estimated oldest age goes into the collector's
+// OldestMessageAgeFamily beside the head-timestamp series.
 var (
-	queueLabels = []string{"cluster", "vhost", "queue"}
-
-	timeInQueueDesc = prometheus.NewDesc("warren_queue_time_in_queue_seconds",
+	timeInQueueFamily = exposition.NewFamily("warren_queue_time_in_queue_seconds",
 		"Estimated time from arrival to departure of the messages that left the queue, from the broker's counters assuming FIFO (README: time in queue).",
-		queueLabels, nil)
-	processedWithinDesc = prometheus.NewDesc("warren_queue_processed_within_total",
+		dto.MetricType_HISTOGRAM)
+	processedWithinFamily = exposition.NewFamily("warren_queue_processed_within_total",
 		"Messages that left the queue within the threshold (good events).",
-		append(queueLabels[:3:3], "threshold"), nil)
-	processedDesc = prometheus.NewDesc("warren_queue_processed_total",
+		dto.MetricType_COUNTER)
+	processedFamily = exposition.NewFamily("warren_queue_processed_total",
 		"Events counted against the threshold: messages that left, plus messages counted bad the moment they waited longer than the threshold (each message once).",
-		append(queueLabels[:3:3], "threshold"), nil)
-	drainDesc = prometheus.NewDesc("warren_queue_drain_seconds",
+		dto.MetricType_COUNTER)
+	drainFamily = exposition.NewFamily("warren_queue_drain_seconds",
 		"Time to empty the backlog at the net departure rate of the last minute: 0 when empty, +Inf when the backlog is not shrinking.",
-		queueLabels, nil)
+		dto.MetricType_GAUGE)
 )
+
+// Families are the families Series encodes, besides the collector's
+// OldestMessageAgeFamily.
+var Families = []*exposition.Family{timeInQueueFamily, processedWithinFamily, processedFamily, drainFamily}
+
+var sourceEstimate = exposition.AppendLabel(nil, "source", "estimate")
 
 // Target pairs a target's estimator with how its series are exported.
 type Target struct {
@@ -34,46 +43,83 @@ type Target struct {
 	// EstimateAll exports the estimated oldest age also for queues with a
 	// head timestamp.
 	EstimateAll bool
+	// Drop reports whether a metric family is not to be exported
+	// (drop_metrics); nil drops nothing.
+	Drop func(metric string) bool
 }
 
-// Collector renders the latest estimates of every target.
-type Collector struct {
-	targets []Target
+// Series encodes one target's time-in-queue estimates for /metrics after
+// every poll (an exposition.Source).
+type Series struct {
+	target     Target
+	labels     *collector.LabelCache
+	thresholds map[time.Duration][]byte // encoded threshold labels
+	fragment   atomic.Pointer[exposition.Fragment]
 }
 
-// NewCollector returns a Prometheus collector over the targets' estimates.
-func NewCollector(targets []Target) *Collector { return &Collector{targets: targets} }
+// Sources encodes each target's estimates in its poller's goroutine after
+// every poll, and returns them for exposition.NewHandler. targets[i]
+// belongs to pollers[i]; call Sources after each estimator has been
+// attached to its poller (OnSnapshot(e.Observe)), so that the estimates
+// encoded are the ones of the poll that just finished.
+func Sources(targets []Target, pollers []*collector.Poller) []exposition.Source {
+	sources := make([]exposition.Source, len(targets))
+	for i, t := range targets {
+		s := &Series{target: t, labels: pollers[i].Labels(), thresholds: map[time.Duration][]byte{}}
+		pollers[i].OnSnapshot(func(*collector.Snapshot) { s.fragment.Store(s.encode(t.Estimator.Estimates())) })
+		sources[i] = s
+	}
+	return sources
+}
 
-// Describe sends nothing: the series depend on the brokers' queues.
-func (c *Collector) Describe(chan<- *prometheus.Desc) {}
+// Fragment returns the latest encoded estimates, or nil before the first.
+func (s *Series) Fragment() *exposition.Fragment { return s.fragment.Load() }
 
-// Collect renders every target's latest estimates.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	for _, t := range c.targets {
-		for _, q := range t.Estimator.Estimates() {
-			labels := []string{t.Cluster, q.Vhost, q.Name}
-			if !q.HasHeadTimestamp || t.EstimateAll {
-				ch <- prometheus.MustNewConstMetric(collector.OldestMessageAgeDesc, prometheus.GaugeValue, q.OldestAge.Seconds(), append(labels, "estimate")...)
-			}
-			ch <- prometheus.MustNewConstMetric(drainDesc, prometheus.GaugeValue, q.DrainSeconds, labels...)
-			ch <- prometheus.MustNewConstHistogram(timeInQueueDesc, uint64(q.Count+0.5), q.Sum, cumulativeBuckets(q), labels...)
-			for i, th := range q.Thresholds {
-				l := append(labels[:3:3], FormatThreshold(th))
-				ch <- prometheus.MustNewConstMetric(processedWithinDesc, prometheus.CounterValue, q.Within[i], l...)
-				ch <- prometheus.MustNewConstMetric(processedDesc, prometheus.CounterValue, q.Total[i], l...)
-			}
+func (s *Series) encode(estimates []QueueEstimate) *exposition.Fragment {
+	b := exposition.NewBuilder(s.fragment.Load())
+	b.Drop(s.target.Drop)
+	var (
+		oldest    = b.Family(collector.OldestMessageAgeFamily)
+		drain     = b.Family(drainFamily)
+		histogram = b.Family(timeInQueueFamily)
+		within    = b.Family(processedWithinFamily)
+		total     = b.Family(processedFamily)
+		counts    []uint64
+	)
+	for i := range estimates {
+		q := &estimates[i]
+		l := s.labels.Queue(q.Vhost, q.Name)
+		if !q.HasHeadTimestamp || s.target.EstimateAll {
+			oldest.AddWith(l, sourceEstimate, q.OldestAge.Seconds())
+		}
+		drain.Add(l, q.DrainSeconds)
+		counts = cumulativeCounts(counts[:0], q)
+		histogram.Histogram(l, q.Buckets, counts, q.Sum, uint64(q.Count+0.5))
+		for j, th := range q.Thresholds {
+			tl := s.thresholdLabel(th)
+			within.AddWith(l, tl, q.Within[j])
+			total.AddWith(l, tl, q.Total[j])
 		}
 	}
+	return b.Fragment()
 }
 
-// cumulativeBuckets turns per-bucket counts into Prometheus's cumulative
-// form, rounded to whole messages.
-func cumulativeBuckets(q QueueEstimate) map[float64]uint64 {
-	out := make(map[float64]uint64, len(q.Buckets))
+func (s *Series) thresholdLabel(th time.Duration) []byte {
+	l, ok := s.thresholds[th]
+	if !ok {
+		l = exposition.AppendLabel(nil, "threshold", FormatThreshold(th))
+		s.thresholds[th] = l
+	}
+	return l
+}
+
+// cumulativeCounts turns per-bucket counts into Prometheus's cumulative
+// form, rounded to whole messages, appended to out.
+func cumulativeCounts(out []uint64, q *QueueEstimate) []uint64 {
 	running := 0.0
-	for i, b := range q.Buckets {
+	for i := range q.Buckets {
 		running += q.BucketCounts[i]
-		out[b] = uint64(running + 0.5)
+		out = append(out, uint64(running+0.5))
 	}
 	return out
 }

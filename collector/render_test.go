@@ -1,0 +1,265 @@
+package collector
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/warrenhq/warren/internal/exposition"
+)
+
+// referenceQueueCollector is how the per-queue series were rendered
+// before they were pre-encoded: const metrics through client_golang. It
+// stays here as the specification the encoded bytes must match.
+type referenceQueueCollector struct{ snaps []*Snapshot }
+
+func (referenceQueueCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (r referenceQueueCollector) Collect(ch chan<- prometheus.Metric) {
+	desc := func(f *exposition.Family, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(f.Name, f.Help, append([]string{"cluster", "vhost", "queue"}, labels...), nil)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	var (
+		info        = desc(queueInfoFamily, "type", "node", "dead_letter_exchange")
+		messages    = desc(queueMessagesFamily, "state")
+		consumers   = desc(queueConsumersFamily)
+		capacity    = desc(queueCapacityFamily)
+		oldest      = desc(OldestMessageAgeFamily, "source")
+		published   = desc(queuePublishedFamily)
+		delivered   = desc(queueDeliveredFamily)
+		acked       = desc(queueAckedFamily)
+		redelivered = desc(queueRedeliveredFamily)
+		status      = desc(queueStatusFamily, "status")
+		route       = desc(deadLetterRouteFamily, "dead_letter_queue")
+	)
+	for _, snap := range r.snaps {
+		c := snap.Cluster
+		for i := range snap.Queues {
+			q := &snap.Queues[i]
+			dlx := ""
+			if q.HasDeadLetterExchange {
+				dlx = q.DeadLetterExchange
+			}
+			gauge(info, 1, c, q.Vhost, q.Name, q.Type, q.Node, dlx)
+			if !q.StatsKnown {
+				continue
+			}
+			gauge(messages, float64(q.Ready), c, q.Vhost, q.Name, "ready")
+			gauge(messages, float64(q.Unacked), c, q.Vhost, q.Name, "unacked")
+			gauge(consumers, float64(q.Consumers), c, q.Vhost, q.Name)
+			if q.HasConsumerCapacity {
+				gauge(capacity, q.ConsumerCapacity, c, q.Vhost, q.Name)
+			}
+			if !q.HeadTimestamp.IsZero() {
+				gauge(oldest, max(0, snap.Time.Sub(q.HeadTimestamp).Seconds()), c, q.Vhost, q.Name, "head_timestamp")
+			}
+			counter(published, float64(q.Counters.Published), c, q.Vhost, q.Name)
+			counter(delivered, float64(q.Counters.Delivered), c, q.Vhost, q.Name)
+			counter(acked, float64(q.Counters.Acked), c, q.Vhost, q.Name)
+			counter(redelivered, float64(q.Counters.Redelivered), c, q.Vhost, q.Name)
+			gauge(status, 1, c, q.Vhost, q.Name, string(q.Status))
+		}
+		for _, r := range snap.DeadLetterRoutes {
+			gauge(route, 1, c, r.Vhost, r.Queue, r.DeadLetterQueue)
+		}
+	}
+}
+
+// renderSnapshots is a snapshot per target with every kind of queue the
+// renderer distinguishes, and names that need escaping.
+func renderSnapshots() []*Snapshot {
+	now := time.Unix(1_700_000_000, 0)
+	queues := func(cluster string) []Queue {
+		return []Queue{
+			{Vhost: "/", Name: "orders", Type: "classic", Node: "rabbit@a", StatsKnown: true, Ready: 12, Unacked: 3, Consumers: 2,
+				ConsumerCapacity: 0.75, HasConsumerCapacity: true, HeadTimestamp: now.Add(-90 * time.Second),
+				Counters: Counters{Published: 1_234_567_890, Delivered: 1e6, Acked: 999_999, Redelivered: 7}, Status: StatusLagging,
+				DeadLetterExchange: "dlx", HasDeadLetterExchange: true},
+			{Vhost: "/", Name: `quo"ted\back` + "\nslash", Type: "quorum", Node: "rabbit@b", StatsKnown: true, Status: StatusIdle},
+			{Vhost: "prod", Name: "new", Type: "classic", Node: "rabbit@a", StatsKnown: false},
+			{Vhost: "prod", Name: "empty-dlx", Type: "stream", Node: "rabbit@c", StatsKnown: true, Status: StatusNoConsumers, Ready: 1,
+				HasDeadLetterExchange: true},
+		}
+	}
+	var snaps []*Snapshot
+	for _, cluster := range []string{"eu", "us"} {
+		snaps = append(snaps, &Snapshot{
+			Cluster: cluster, Time: now, Queues: queues(cluster),
+			DeadLetterRoutes: []DeadLetterRoute{{Vhost: "/", Queue: "orders", DeadLetterQueue: "orders.dlq"}},
+		})
+	}
+	return snaps
+}
+
+func TestEncodedQueueSeriesEqualTheConstMetricRender(t *testing.T) {
+	snaps := renderSnapshots()
+	reference := prometheus.NewRegistry()
+	reference.MustRegister(referenceQueueCollector{snaps})
+	want, err := reference.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	handler := exposition.NewHandler(prometheus.NewRegistry(), fragmentSources(snaps, nil), slog.New(slog.DiscardHandler))
+	body := scrapeText(t, handler)
+	got := parseText(t, body)
+
+	if diff := compareFamilies(want, got); diff != "" {
+		t.Errorf("encoded series differ from the const-metric render:\n%s", diff)
+	}
+	assertFamiliesContiguous(t, body)
+}
+
+func TestDroppedMetricsAreNotEncoded(t *testing.T) {
+	drop := func(name string) bool {
+		return name == "warren_queue_published_total" || name == "warren_queue_info"
+	}
+	got := parseText(t, scrapeText(t, exposition.NewHandler(prometheus.NewRegistry(), fragmentSources(renderSnapshots(), drop), slog.New(slog.DiscardHandler))))
+	for _, mf := range got {
+		if drop(mf.GetName()) {
+			t.Errorf("dropped family %s is served", mf.GetName())
+		}
+	}
+	if !slices.ContainsFunc(got, func(mf *dto.MetricFamily) bool { return mf.GetName() == "warren_queue_acked_total" }) {
+		t.Error("a family that was not dropped is missing")
+	}
+}
+
+type fixedSource struct{ fragment *exposition.Fragment }
+
+func (s fixedSource) Fragment() *exposition.Fragment { return s.fragment }
+
+func fragmentSources(snaps []*Snapshot, drop func(string) bool) []exposition.Source {
+	var sources []exposition.Source
+	for _, snap := range snaps {
+		sources = append(sources, fixedSource{encodeQueues(snap, NewLabelCache(snap.Cluster), drop, nil)})
+	}
+	return sources
+}
+
+func scrapeText(t *testing.T, h http.Handler) []byte {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("scrape: %d %s", rec.Code, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Errorf("Content-Type = %q, want the text format 0.0.4", ct)
+	}
+	return rec.Body.Bytes()
+}
+
+func parseText(t *testing.T, body []byte) []*dto.MetricFamily {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	byName, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("the served text does not parse: %v", err)
+	}
+	var out []*dto.MetricFamily
+	for _, mf := range byName {
+		out = append(out, mf)
+	}
+	return out
+}
+
+// compareFamilies describes every difference in help, type, series and
+// values between two sets of families; "" when they are the same.
+func compareFamilies(want, got []*dto.MetricFamily) string {
+	flatten := func(families []*dto.MetricFamily) map[string]string {
+		out := map[string]string{}
+		for _, mf := range families {
+			out[mf.GetName()+" meta"] = fmt.Sprintf("%s / %s", mf.GetType(), mf.GetHelp())
+			for _, m := range mf.GetMetric() {
+				labels := make([]string, 0, len(m.GetLabel()))
+				for _, l := range m.GetLabel() {
+					labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+				}
+				sort.Strings(labels)
+				key := mf.GetName() + "{" + strings.Join(labels, ",") + "}"
+				var value string
+				switch {
+				case m.Histogram != nil:
+					h := m.Histogram
+					value = fmt.Sprintf("count=%d sum=%v", h.GetSampleCount(), h.GetSampleSum())
+					for _, b := range h.GetBucket() {
+						value += fmt.Sprintf(" le%v=%d", b.GetUpperBound(), b.GetCumulativeCount())
+					}
+				case m.Counter != nil:
+					value = fmt.Sprint(m.Counter.GetValue())
+				case m.Gauge != nil:
+					value = fmt.Sprint(m.Gauge.GetValue())
+				default:
+					value = fmt.Sprint(m.Untyped.GetValue())
+				}
+				if _, dup := out[key]; dup {
+					value += " (duplicate series)"
+				}
+				out[key] = value
+			}
+		}
+		return out
+	}
+	w, g := flatten(want), flatten(got)
+	var diffs []string
+	for k, v := range w {
+		if g[k] != v {
+			diffs = append(diffs, fmt.Sprintf("%s: want %s, got %q", k, v, g[k]))
+		}
+	}
+	for k, v := range g {
+		if _, ok := w[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s: unexpected, %s", k, v))
+		}
+	}
+	sort.Strings(diffs)
+	return strings.Join(diffs, "\n")
+}
+
+// assertFamiliesContiguous checks that every family has one HELP and one
+// TYPE line and all its series follow them, before the next family.
+func assertFamiliesContiguous(t *testing.T, body []byte) {
+	t.Helper()
+	seen := map[string]bool{}
+	current := ""
+	s := bufio.NewScanner(bytes.NewReader(body))
+	s.Buffer(nil, 1<<20)
+	for s.Scan() {
+		line := s.Text()
+		if rest, ok := strings.CutPrefix(line, "# HELP "); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			if seen[name] {
+				t.Errorf("family %s has a second HELP line", name)
+			}
+			seen[name], current = true, name
+			continue
+		}
+		if strings.HasPrefix(line, "#") || line == "" {
+			continue
+		}
+		name := line[:strings.IndexAny(line, "{ ")]
+		if name != current && !strings.HasPrefix(name, current+"_") {
+			t.Errorf("series %s outside its family's block (in %s)", name, current)
+		}
+	}
+}

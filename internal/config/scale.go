@@ -1,0 +1,46 @@
+package config
+
+import (
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// PerQueueMetrics are the per-queue metric families drop_metrics may
+// name: the ones a big installation may not need. Target-level metrics
+// (warren_target_up, poll metrics, node metrics) cannot be dropped.
+var PerQueueMetrics = []string{
+	"warren_queue_info",
+	"warren_queue_messages",
+	"warren_queue_consumers",
+	"warren_queue_consumer_capacity",
+	"warren_queue_oldest_message_age_seconds",
+	"warren_queue_published_total",
+	"warren_queue_delivered_total",
+	"warren_queue_acked_total",
+	"warren_queue_redelivered_total",
+	"warren_queue_status",
+	"warren_dead_letter_route",
+	"warren_queue_time_in_queue_seconds",
+	"warren_queue_processed_within_total",
+	"warren_queue_processed_total",
+	"warren_queue_drain_seconds",
+}
+
+// DropsMetric reports whether drop_metrics names the metric family.
+func (t *Target) DropsMetric(name string) bool { return slices.Contains(t.DropMetrics, name) }
+
+// validateScale checks the cardinality settings of targets[i].
+func (p *parser) validateScale(root *yaml.Node, i int, t *Target) {
+	if t.MaxQueuesPerVhost < 0 {
+		p.add(lineOf(root, "targets", i, "max_queues_per_vhost"), pathString([]any{"targets", i, "max_queues_per_vhost"}),
+			"must be 0 (no limit) or more, not %d", t.MaxQueuesPerVhost)
+	}
+	for j, name := range t.DropMetrics {
+		if !slices.Contains(PerQueueMetrics, name) {
+			path := []any{"targets", i, "drop_metrics", j}
+			p.add(lineOf(root, path...), pathString(path), "%q is not a per-queue metric (known: %s)", name, strings.Join(PerQueueMetrics, ", "))
+		}
+	}
+}

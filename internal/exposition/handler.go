@@ -1,0 +1,314 @@
+package exposition
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// Source is a producer of pre-encoded series: one target's snapshot, or
+// one target's time-in-queue estimates.
+type Source interface {
+	// Fragment returns the latest encoded series, or nil before the first.
+	// It is called at every scrape and must be cheap (an atomic load); the
+	// fragment returned must never change afterwards.
+	Fragment() *Fragment
+}
+
+// Handler serves /metrics: the registry gathered at each scrape, then the
+// sources' fragments. The two must not share a family name.
+type Handler struct {
+	gatherer prometheus.Gatherer
+	sources  []Source
+	logger   *slog.Logger
+
+	assembled atomic.Pointer[body]
+	assemble  sync.Mutex
+}
+
+// NewHandler serves gatherer's families and the sources' fragments.
+func NewHandler(gatherer prometheus.Gatherer, sources []Source, logger *slog.Logger) *Handler {
+	return &Handler{gatherer: gatherer, sources: sources, logger: logger}
+}
+
+// body is the sources' fragments in serving order: for each family, its
+// header, then every source's series of it. It holds references to the
+// fragments' members, not copies, and is rebuilt only when a source has a
+// new fragment.
+type body struct {
+	fragments []*Fragment // what it was built from, by source
+	parts     []part
+	plainLen  int
+	gzipLen   int
+	names     map[string]bool
+}
+
+// part is a family header (text and gzip member) or a source's series of
+// a family (gzip member only).
+type part struct {
+	text    []byte // nil for series
+	gzipped []byte
+}
+
+// current returns the body for the sources' latest fragments.
+func (h *Handler) current() *body {
+	latest := make([]*Fragment, len(h.sources))
+	for i, s := range h.sources {
+		latest[i] = s.Fragment()
+	}
+	if b := h.assembled.Load(); b != nil && slices.Equal(b.fragments, latest) {
+		return b
+	}
+	h.assemble.Lock()
+	defer h.assemble.Unlock()
+	if b := h.assembled.Load(); b != nil && slices.Equal(b.fragments, latest) {
+		return b
+	}
+	b := assemble(latest)
+	h.assembled.Store(b)
+	return b
+}
+
+func assemble(fragments []*Fragment) *body {
+	type series struct {
+		gzipped  []byte
+		plainLen int
+	}
+	byFamily := map[*Family][]series{}
+	var families []*Family
+	for _, fr := range fragments {
+		if fr == nil {
+			continue
+		}
+		for i, f := range fr.families {
+			if _, seen := byFamily[f]; !seen {
+				families = append(families, f)
+			}
+			byFamily[f] = append(byFamily[f], series{fr.gzipped[i], fr.plainLen[i]})
+		}
+	}
+	slices.SortFunc(families, func(a, b *Family) int { return strings.Compare(a.Name, b.Name) })
+	b := &body{fragments: fragments, names: make(map[string]bool, len(families))}
+	for _, f := range families {
+		b.names[f.Name] = true
+		header := part{text: f.header, gzipped: f.compressedHeader()}
+		b.parts = append(b.parts, header)
+		b.plainLen += len(header.text)
+		b.gzipLen += len(header.gzipped)
+		for _, s := range byFamily[f] {
+			b.parts = append(b.parts, part{gzipped: s.gzipped})
+			b.plainLen += s.plainLen
+			b.gzipLen += len(s.gzipped)
+		}
+	}
+	return b
+}
+
+// offered are the formats served. OpenMetrics is not offered: Prometheus
+// prefers it when offered, and it would send every scrape down the slow
+// path for nothing warren uses (no exemplars, no created timestamps).
+var offered = []expfmt.Format{
+	expfmt.FmtProtoDelim,
+	expfmt.FmtText,
+}
+
+// ServeHTTP answers a scrape.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	format := expfmt.NegotiateAccept(r.Header, offered...)
+	gz := acceptsGzip(r.Header.Get("Accept-Encoding"))
+	families, err := h.gatherer.Gather()
+	if err != nil {
+		// As promhttp with ContinueOnError: serve what was gathered,
+		// and say what failed.
+		h.logger.Error("gathering metrics", "err", err)
+	}
+	b := h.current()
+	for _, mf := range families {
+		if b.names[mf.GetName()] {
+			msg := fmt.Sprintf("metric family %s is both pre-encoded and in the registry", mf.GetName())
+			h.logger.Error(msg)
+			http.Error(w, msg, http.StatusInternalServerError)
+			return
+		}
+	}
+	if format.FormatType() != expfmt.TypeTextPlain {
+		h.serveFull(w, format, gz, families, b)
+		return
+	}
+
+	// The fast path: the registry's few families encoded now, then the
+	// fragments' members as they are (or decompressed, for a client that
+	// does not take gzip).
+	var dynamic bytes.Buffer
+	enc := expfmt.NewEncoder(&dynamic, format)
+	for _, mf := range families {
+		if err := enc.Encode(mf); err != nil {
+			h.logger.Error("encoding metrics", "family", mf.GetName(), "err", err)
+		}
+	}
+	header := w.Header()
+	header.Set("Content-Type", string(format))
+	header.Add("Vary", "Accept-Encoding")
+	if gz {
+		dyn := compress(dynamic.Bytes())
+		header.Set("Content-Encoding", "gzip")
+		header.Set("Content-Length", strconv.Itoa(len(dyn)+b.gzipLen))
+		if _, err := w.Write(dyn); err != nil {
+			return // the client went away
+		}
+		for _, p := range b.parts {
+			if _, err := w.Write(p.gzipped); err != nil {
+				return
+			}
+		}
+		return
+	}
+	header.Set("Content-Length", strconv.Itoa(dynamic.Len()+b.plainLen))
+	if _, err := w.Write(dynamic.Bytes()); err != nil {
+		return
+	}
+	if _, err := io.Copy(w, b.textReader()); err != nil {
+		if !isClientGone(err) {
+			h.logger.Error("decompressing the pre-encoded metrics", "err", err)
+		}
+	}
+}
+
+// isClientGone tells a failed write from a failed decompression: only the
+// latter is warren's problem.
+func isClientGone(err error) bool {
+	var decodeErr gzipError
+	return !errors.As(err, &decodeErr)
+}
+
+// gzipError marks errors of the gzip reader in textReader.
+type gzipError struct{ error }
+
+func (e gzipError) Unwrap() error { return e.error }
+
+// textReader reads the body as text: headers as they are, series
+// decompressed one member at a time.
+func (b *body) textReader() io.Reader {
+	readers := make([]io.Reader, len(b.parts))
+	for i, p := range b.parts {
+		if p.text != nil {
+			readers[i] = bytes.NewReader(p.text)
+		} else {
+			readers[i] = &memberReader{member: p.gzipped}
+		}
+	}
+	return io.MultiReader(readers...)
+}
+
+// memberReader decompresses one gzip member when first read, with a
+// pooled reader.
+type memberReader struct {
+	member []byte
+	zr     *gzip.Reader
+	done   bool
+}
+
+var gzipReaders sync.Pool
+
+func (m *memberReader) Read(p []byte) (int, error) {
+	if m.done {
+		return 0, io.EOF
+	}
+	if m.zr == nil {
+		zr, _ := gzipReaders.Get().(*gzip.Reader)
+		var err error
+		if zr == nil {
+			zr, err = gzip.NewReader(bytes.NewReader(m.member))
+		} else {
+			err = zr.Reset(bytes.NewReader(m.member))
+		}
+		if err != nil {
+			return 0, gzipError{err}
+		}
+		zr.Multistream(false)
+		m.zr = zr
+	}
+	n, err := m.zr.Read(p)
+	if err == io.EOF {
+		m.done = true
+		gzipReaders.Put(m.zr)
+		m.zr = nil
+	} else if err != nil {
+		err = gzipError{err}
+	}
+	return n, err
+}
+
+// serveFull renders every family through client_golang's encoders, for
+// formats the bytes cannot serve (protobuf, which native histograms need).
+// The fragments are parsed back from their text: slow on a big cluster,
+// and exactly the same series.
+func (h *Handler) serveFull(w http.ResponseWriter, format expfmt.Format, gz bool, families []*dto.MetricFamily, b *body) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	parsed, err := parser.TextToMetricFamilies(b.textReader())
+	if err != nil {
+		h.logger.Error("parsing the pre-encoded metrics", "err", err)
+		http.Error(w, "internal error rendering metrics: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	for _, mf := range parsed {
+		families = append(families, mf)
+	}
+	slices.SortFunc(families, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+
+	header := w.Header()
+	header.Set("Content-Type", string(format))
+	header.Add("Vary", "Accept-Encoding")
+	var out io.Writer = w
+	if gz {
+		header.Set("Content-Encoding", "gzip")
+		zw := gzipWriters.Get().(*gzip.Writer)
+		zw.Reset(w)
+		defer func() {
+			zw.Close()
+			gzipWriters.Put(zw)
+		}()
+		out = zw
+	}
+	enc := expfmt.NewEncoder(out, format)
+	for _, mf := range families {
+		if err := enc.Encode(mf); err != nil {
+			h.logger.Error("encoding metrics", "family", mf.GetName(), "err", err)
+			return
+		}
+	}
+	if c, ok := enc.(expfmt.Closer); ok {
+		c.Close()
+	}
+}
+
+// acceptsGzip reports whether an Accept-Encoding header admits gzip.
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		q, hasQ := strings.CutPrefix(strings.TrimSpace(params), "q=")
+		if !hasQ {
+			return true
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(q), 64)
+		return err == nil && v > 0
+	}
+	return false
+}

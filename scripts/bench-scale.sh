@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs warren's scale benchmark (collector.BenchmarkScale) once per queue
+# count, each in a process of its own so that its RSS is that count's
+# alone, then the probe benchmarks, and writes the table to $BENCH_OUT.
+#
+#   WARREN_BENCH_QUEUES="1000 5000 10000 50000" BENCH_OUT=bench-results.txt scripts/bench-scale.sh
+#
+# WARREN_BENCH_PROFILE=N writes CPU and heap profiles of the N-queue run
+# to bench-N.cpu and bench-N.heap (go tool pprof -top …).
+set -euo pipefail
+
+out=${BENCH_OUT:-bench-results.txt}
+sizes=${WARREN_BENCH_QUEUES:-1000 5000 10000 50000}
+profile=${WARREN_BENCH_PROFILE:-}
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The broker wants a file descriptor per queue and then some.
+ulimit -n "$(ulimit -Hn)"
+
+go test -c -o "$work/collector.test" "$root/collector"
+table="$work/rows.md"
+: >"$table"
+
+{
+	echo "warren scale benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
+	echo "broker:  RabbitMQ $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null || echo '?'), same machine, collect_statistics_interval 5000"
+	echo "go:      $(go env GOVERSION)"
+	echo
+} >"$out"
+
+for n in $sizes; do
+	extra=()
+	if [[ "$n" == "$profile" ]]; then
+		extra=(-test.cpuprofile "$root/bench-$n.cpu" -test.memprofile "$root/bench-$n.heap")
+	fi
+	echo "== $n queues" >&2
+	(cd "$root/collector" && WARREN_BENCH_QUEUES=$n WARREN_BENCH_TABLE=$table \
+		"$work/collector.test" -test.run '^$' -test.bench '^BenchmarkScale$' -test.benchtime 1x \
+		-test.timeout 90m -test.v "${extra[@]}") | tee -a "$work/raw.txt" >&2
+done
+
+{
+	sed -n '/^const TableHeader = `/,/`$/p' "$root/collector/scale_bench_test.go" | sed 's/^const TableHeader = `//; s/`$//'
+	cat "$table"
+	echo
+	echo "Probe fidelity:"
+	go test -count=1 -run '^$' -bench . -benchtime 5x -timeout 30m "$root/probes/" | grep -E '^(Benchmark|ok|PASS|FAIL)'
+} >>"$out"
+cat "$out"

@@ -1,0 +1,207 @@
+package timeinqueue
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/internal/exposition"
+)
+
+// referenceCollector is how the estimates were rendered before they were
+// pre-encoded: const metrics through client_golang. It stays here as the
+// specification the encoded bytes must match.
+type referenceCollector struct {
+	cluster     string
+	estimates   []QueueEstimate
+	estimateAll bool
+}
+
+func (referenceCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (r referenceCollector) Collect(ch chan<- prometheus.Metric) {
+	desc := func(f *exposition.Family, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(f.Name, f.Help, append([]string{"cluster", "vhost", "queue"}, labels...), nil)
+	}
+	oldest, drain, hist := desc(collector.OldestMessageAgeFamily, "source"), desc(drainFamily), desc(timeInQueueFamily)
+	within, total := desc(processedWithinFamily, "threshold"), desc(processedFamily, "threshold")
+	for _, q := range r.estimates {
+		labels := []string{r.cluster, q.Vhost, q.Name}
+		if !q.HasHeadTimestamp || r.estimateAll {
+			ch <- prometheus.MustNewConstMetric(oldest, prometheus.GaugeValue, q.OldestAge.Seconds(), append(labels, "estimate")...)
+		}
+		ch <- prometheus.MustNewConstMetric(drain, prometheus.GaugeValue, q.DrainSeconds, labels...)
+		buckets := map[float64]uint64{}
+		running := 0.0
+		for i, b := range q.Buckets {
+			running += q.BucketCounts[i]
+			buckets[b] = uint64(running + 0.5)
+		}
+		ch <- prometheus.MustNewConstHistogram(hist, uint64(q.Count+0.5), q.Sum, buckets, labels...)
+		for i, th := range q.Thresholds {
+			l := append(labels[:3:3], FormatThreshold(th))
+			ch <- prometheus.MustNewConstMetric(within, prometheus.CounterValue, q.Within[i], l...)
+			ch <- prometheus.MustNewConstMetric(total, prometheus.CounterValue, q.Total[i], l...)
+		}
+	}
+}
+
+// observedEstimator has seen three polls of queues that drain, back up,
+// sit empty, carry a head timestamp, and have names that need escaping.
+func observedEstimator(t *testing.T) *Estimator {
+	t.Helper()
+	e := New(Config{Thresholds: []time.Duration{10 * time.Second, 90 * time.Second}, Buckets: []float64{1, 10, 60}})
+	start := time.Unix(1_700_000_000, 0)
+	type state struct {
+		published uint64
+		messages  int64
+	}
+	polls := []map[string]state{
+		{"orders": {100, 40}, `quo"te\` + "\nq": {0, 0}, "stuck": {10, 10}, "stamped": {5, 5}},
+		{"orders": {160, 30}, `quo"te\` + "\nq": {0, 0}, "stuck": {10, 10}, "stamped": {9, 2}},
+		{"orders": {250, 70}, `quo"te\` + "\nq": {3, 0}, "stuck": {10, 10}, "stamped": {9, 0}},
+	}
+	for i, poll := range polls {
+		now := start.Add(time.Duration(i) * 30 * time.Second)
+		snap := &collector.Snapshot{Cluster: "eu", Time: now}
+		for _, name := range []string{"orders", `quo"te\` + "\nq", "stuck", "stamped"} {
+			s := poll[name]
+			q := collector.Queue{Vhost: "/", Name: name, StatsKnown: true, Ready: s.messages,
+				Counters: collector.Counters{Published: s.published}}
+			if name == "stamped" {
+				q.HeadTimestamp = now.Add(-20 * time.Second)
+			}
+			snap.Queues = append(snap.Queues, q)
+		}
+		e.Observe(snap)
+	}
+	return e
+}
+
+func TestEncodedEstimatesEqualTheConstMetricRender(t *testing.T) {
+	e := observedEstimator(t)
+	for _, estimateAll := range []bool{false, true} {
+		t.Run(fmt.Sprintf("estimate_all=%v", estimateAll), func(t *testing.T) {
+			reference := prometheus.NewRegistry()
+			reference.MustRegister(referenceCollector{cluster: "eu", estimates: e.Estimates(), estimateAll: estimateAll})
+			// Through client_golang's own handler, as /metrics served it.
+			want := scrape(t, promhttp.HandlerFor(reference, promhttp.HandlerOpts{}))
+			s := &Series{
+				target:     Target{Cluster: "eu", Estimator: e, EstimateAll: estimateAll},
+				labels:     collector.NewLabelCache("eu"),
+				thresholds: map[time.Duration][]byte{},
+			}
+			s.fragment.Store(s.encode(e.Estimates()))
+			got := scrape(t, exposition.NewHandler(prometheus.NewRegistry(), []exposition.Source{s}, slog.New(slog.DiscardHandler)))
+			if diff := diffFamilies(want, got); diff != "" {
+				t.Errorf("encoded estimates differ from the const-metric render:\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDroppedHistogramIsNotEncoded(t *testing.T) {
+	e := observedEstimator(t)
+	s := &Series{
+		target: Target{Cluster: "eu", Estimator: e,
+			Drop: func(name string) bool { return name == "warren_queue_time_in_queue_seconds" }},
+		labels:     collector.NewLabelCache("eu"),
+		thresholds: map[time.Duration][]byte{},
+	}
+	s.fragment.Store(s.encode(e.Estimates()))
+	names := map[string]bool{}
+	for _, mf := range scrape(t, exposition.NewHandler(prometheus.NewRegistry(), []exposition.Source{s}, slog.New(slog.DiscardHandler))) {
+		names[mf.GetName()] = true
+	}
+	if names["warren_queue_time_in_queue_seconds"] || !names["warren_queue_processed_total"] {
+		t.Errorf("families served: %v; want the histogram dropped and the counters kept", names)
+	}
+}
+
+func scrape(t *testing.T, h http.Handler) []*dto.MetricFamily {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	byName, err := parser.TextToMetricFamilies(bytes.NewReader(rec.Body.Bytes()))
+	if err != nil {
+		t.Fatalf("the served text does not parse: %v", err)
+	}
+	var out []*dto.MetricFamily
+	for _, mf := range byName {
+		out = append(out, mf)
+	}
+	return out
+}
+
+// diffFamilies describes the differences in help, type, series and values.
+func diffFamilies(want, got []*dto.MetricFamily) string {
+	flatten := func(families []*dto.MetricFamily) map[string]string {
+		out := map[string]string{}
+		for _, mf := range families {
+			out[mf.GetName()+" meta"] = fmt.Sprintf("%s / %s", mf.GetType(), mf.GetHelp())
+			for _, m := range mf.GetMetric() {
+				var labels []string
+				for _, l := range m.GetLabel() {
+					labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+				}
+				sort.Strings(labels)
+				key := mf.GetName() + "{" + strings.Join(labels, ",") + "}"
+				switch {
+				case m.Histogram != nil:
+					v := fmt.Sprintf("count=%d sum=%v", m.Histogram.GetSampleCount(), m.Histogram.GetSampleSum())
+					for _, b := range m.Histogram.GetBucket() {
+						v += fmt.Sprintf(" le%v=%d", b.GetUpperBound(), b.GetCumulativeCount())
+					}
+					out[key] = v
+				case m.Counter != nil:
+					out[key] = fmt.Sprint(m.Counter.GetValue())
+				default:
+					out[key] = fmt.Sprint(m.Gauge.GetValue())
+				}
+			}
+		}
+		return out
+	}
+	w, g := flatten(want), flatten(got)
+	var diffs []string
+	for k, v := range w {
+		if g[k] != v {
+			diffs = append(diffs, fmt.Sprintf("%s: want %s, got %q", k, v, g[k]))
+		}
+	}
+	for k := range g {
+		if _, ok := w[k]; !ok {
+			diffs = append(diffs, k+": unexpected")
+		}
+	}
+	sort.Strings(diffs)
+	return strings.Join(diffs, "\n")
+}
+
+func TestDropMetricsNamesExactlyThePreEncodedFamilies(t *testing.T) {
+	var encoded []string
+	for _, f := range append(append([]*exposition.Family(nil), collector.QueueFamilies...), Families...) {
+		encoded = append(encoded, f.Name)
+	}
+	sort.Strings(encoded)
+	known := append([]string(nil), config.PerQueueMetrics...)
+	sort.Strings(known)
+	if strings.Join(encoded, " ") != strings.Join(known, " ") {
+		t.Errorf("config.PerQueueMetrics = %v\nbut the pre-encoded families are %v", known, encoded)
+	}
+}
