@@ -12,7 +12,10 @@
 // Each asks for a Prometheus data source on import (DS_PROMETHEUS) and
 // keeps a data source variable, so one copy serves several Prometheus
 // servers; clusters, vhosts and queues come from template variables, never
-// from the JSON.
+// from the JSON. Queries take the max over warren replicas of what every
+// replica reads from the same broker (depths, broker counters, statuses,
+// time-in-queue estimates), so an HA pair does not double the numbers,
+// and sum what each replica measures for itself (probe rounds, polls).
 //
 // The tests hold the dashboards to that: their structure is checked
 // offline, and every panel query runs against a real Prometheus scraping a

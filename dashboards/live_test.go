@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -133,14 +134,22 @@ func TestDashboardsAndAlertRulesAgainstARealWarren(t *testing.T) {
 				}
 			}
 		}
-		pollUntil(t, w.deadline(), func() []string {
-			var failures []string
+		pollUntil(t, w.deadline(), func() ([]string, bool) {
+			var failures, invalid []string
 			for _, q := range queries {
-				if problem := w.evaluate(q.expr, q.instant); problem != "" {
+				problem, bad := w.evaluate(q.expr, q.instant)
+				if problem != "" {
 					failures = append(failures, fmt.Sprintf("%s: %s\n    %s", q.where, problem, indent(q.expr)))
 				}
+				if bad {
+					invalid = append(invalid, failures[len(failures)-1])
+				}
 			}
-			return failures
+			if len(invalid) > 0 {
+				// A query Prometheus rejects will not get better by waiting.
+				return invalid, true
+			}
+			return failures, false
 		}, func(failures []string) {
 			t.Errorf("%d of %d panel queries failed (dashboard (variables), panel, target: problem, expression):\n%s\nwarren log tail:\n%s",
 				len(failures), len(queries), strings.Join(failures, "\n"), tail(w.warrenLogs.String(), 15))
@@ -149,7 +158,7 @@ func TestDashboardsAndAlertRulesAgainstARealWarren(t *testing.T) {
 
 	t.Run("every template variable lists the test's cluster, vhost, queue and SLO", func(t *testing.T) {
 		selected := selectedValues()
-		pollUntil(t, w.deadline(), func() []string {
+		pollUntil(t, w.deadline(), func() ([]string, bool) {
 			var failures []string
 			for _, d := range dashboards {
 				for _, v := range d.Templating.List {
@@ -166,7 +175,7 @@ func TestDashboardsAndAlertRulesAgainstARealWarren(t *testing.T) {
 					}
 				}
 			}
-			return failures
+			return failures, false
 		}, func(failures []string) {
 			t.Errorf("template variables:\n%s", strings.Join(failures, "\n"))
 		})
@@ -174,12 +183,12 @@ func TestDashboardsAndAlertRulesAgainstARealWarren(t *testing.T) {
 
 	t.Run("every metric name in dashboards and alert rules is exported by warren", func(t *testing.T) {
 		used := usedMetricNames(t, dashboards)
-		pollUntil(t, w.deadline(), func() []string {
+		pollUntil(t, w.deadline(), func() ([]string, bool) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			exported, err := promtest.MetricNames(ctx, w.warrenURL+"/metrics")
 			if err != nil {
-				return []string{err.Error()}
+				return []string{err.Error()}, false
 			}
 			var missing []string
 			for _, name := range sortedKeys(used) {
@@ -187,23 +196,26 @@ func TestDashboardsAndAlertRulesAgainstARealWarren(t *testing.T) {
 					missing = append(missing, fmt.Sprintf("%s (used in %s)", name, strings.Join(used[name], "; ")))
 				}
 			}
-			return missing
+			return missing, false
 		}, func(missing []string) {
 			t.Errorf("metric names used but not in warren's /metrics:\n%s", strings.Join(missing, "\n"))
 		})
 	})
 }
 
-// pollUntil runs check until it reports no failures or the deadline
-// passes, then hands the last failures to report.
-func pollUntil(t *testing.T, deadline time.Time, check func() []string, report func([]string)) {
+// pollUntil runs check until it reports no failures, or failures that
+// waiting cannot cure (final), or the deadline passes; then it hands the
+// last failures to report.
+func pollUntil(t *testing.T, deadline time.Time, check func() (failures []string, final bool), report func([]string)) {
 	t.Helper()
+	began := time.Now()
 	for {
-		failures := check()
+		failures, final := check()
 		if len(failures) == 0 {
+			t.Logf("all checks passed after %v of polling", time.Since(began).Round(time.Second))
 			return
 		}
-		if time.Now().After(deadline) {
+		if final || time.Now().After(deadline) {
 			report(failures)
 			return
 		}
@@ -213,8 +225,10 @@ func pollUntil(t *testing.T, deadline time.Time, check func() []string, report f
 
 // evaluate runs an expression the way the panel does — an instant query
 // at now, or a range query over the last two minutes — and returns what
-// is wrong with it: a parse or evaluation error, or no data; "" when fine.
-func (w *liveWorld) evaluate(expr string, instant bool) string {
+// is wrong with it: a parse or evaluation error, no data, or nothing but
+// NaN; "" when fine.
+// invalid is true when Prometheus rejected the query itself.
+func (w *liveWorld) evaluate(expr string, instant bool) (problem string, invalid bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	now := time.Now()
@@ -226,12 +240,41 @@ func (w *liveWorld) evaluate(expr string, instant bool) string {
 		v, _, err = w.prom.QueryRange(ctx, expr, now.Add(-2*time.Minute), now, 5*time.Second)
 	}
 	if err != nil {
-		return "error: " + err.Error()
+		return "error: " + err.Error(), promtest.IsBadData(err)
 	}
 	if promtest.IsEmpty(v) {
-		return "no data"
+		return "no data", false
 	}
-	return ""
+	if !hasNumber(v) {
+		// What Grafana draws as nothing: e.g. a quantile or a ratio of
+		// rates over a window in which nothing happened.
+		return "only NaN", false
+	}
+	return "", false
+}
+
+// hasNumber reports whether a result holds at least one sample that is
+// not NaN.
+func hasNumber(v model.Value) bool {
+	switch v := v.(type) {
+	case model.Vector:
+		for _, s := range v {
+			if !math.IsNaN(float64(s.Value)) {
+				return true
+			}
+		}
+	case model.Matrix:
+		for _, series := range v {
+			for _, p := range series.Values {
+				if !math.IsNaN(float64(p.Value)) {
+					return true
+				}
+			}
+		}
+	case *model.Scalar:
+		return !math.IsNaN(float64(v.Value))
+	}
+	return false
 }
 
 // labelValues evaluates a selector and collects the values of label, as
@@ -385,6 +428,9 @@ func startWorld(t *testing.T) *liveWorld {
 	w := &liveWorld{warrenLogs: &syncBuffer{}}
 	listen := freeAddr(t)
 	cmd := exec.Command(binary, "--config", configPath, "--web.listen-address="+listen)
+	// warren keeps state (SLO event history) relative to its working
+	// directory by default: keep it in the test's.
+	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = w.warrenLogs, w.warrenLogs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
