@@ -85,7 +85,14 @@ type Prober struct {
 
 	mu        sync.Mutex
 	endpoints map[string]*endpoint // by node label
+
+	// observers see every recorded result.
+	observers []func(Result)
 }
+
+// OnResult makes f see every result the prober records, from the probing
+// goroutines (f must be safe for concurrent use). Call it before Run.
+func (p *Prober) OnResult(f func(Result)) { p.observers = append(p.observers, f) }
 
 // NewProber prepares the probes of target t. clusterNodes may be nil when
 // the target does not probe per node or names its nodes.
@@ -154,6 +161,9 @@ func (p *Prober) RunOnce(ctx context.Context) []Result {
 					return
 				}
 				p.metrics.record(r)
+				for _, f := range p.observers {
+					f(r)
+				}
 				if r.Outcome != OutcomeOK {
 					p.logger.Warn("probe failed", "node", r.Node, "queue_type", qt, "outcome", r.Outcome, "err", r.Err)
 				}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -15,6 +16,8 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/slo/promrules"
+	"github.com/warrenhq/warren/slo/sli"
 )
 
 // Exit codes: 2 for anything the operator must fix in the configuration.
@@ -47,6 +50,9 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	configFile := app.Flag("config", "Configuration file (YAML). Without one, warren watches one target from $RABBIT_URL or amqp://guest:guest@localhost:5672/.").String()
 
 	webFlags := kingpinflag.AddFlags(app, ":9842")
+	externalURL := app.Flag("web.external-url", "URL under which warren is reached from outside, the base of alerts' generatorURL (default: alerting.external_url, else http://<hostname>:<port of the first listen address>).").String()
+	storagePath := app.Flag("storage.path", "Directory for the SLO state (event history), saved atomically and loaded at start.").Default("data").String()
+	saveInterval := app.Flag("storage.save-interval", "How often the SLO state is saved (and once more at shutdown).").Default("1m").Duration()
 	logConfig := &promslog.Config{}
 	promslogflag.AddFlags(app, logConfig)
 
@@ -56,6 +62,12 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	probeCmd := app.Command("probe", "Run the synthetic probes in the foreground and print latencies and outcomes; exit 1 if any round failed.")
 	probeCount := probeCmd.Flag("count", "Probe rounds per target, node and queue type.").Default("5").Int()
 	probeInterval := probeCmd.Flag("interval", "Pause between rounds.").Default("1s").Duration()
+	rulesCmd := app.Command("rules", "Print Prometheus recording and alerting rules for the configured SLOs: the same burn-rate alerts the agent evaluates.")
+	rulesFormat := rulesCmd.Flag("format", "prometheus (a rule file) or prometheusrule (a Kubernetes PrometheusRule).").Default("prometheus").Enum("prometheus", "prometheusrule")
+	statusCmd := app.Command("status", "Print what a running warren sees: alerts, SLOs, targets and the worst queues; exit 1 while alerts fire.")
+	statusURL := statusCmd.Flag("url", "Base URL of the running warren.").Default("http://localhost:9842").String()
+	statusQueues := statusCmd.Flag("queues", "How many queues to list, worst first.").Default("20").Int()
+	statusColour := statusCmd.Flag("colour", "Colour the output: auto (on a terminal), always or never.").Default("auto").Enum("auto", "always", "never")
 
 	cmd, err := app.Parse(args)
 	if helped {
@@ -75,8 +87,26 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 			printConfigError(stderr, err)
 			return exitConfigError
 		}
-		fmt.Fprintf(stdout, "%s: OK, %d target(s)\n", describeSource(cfg), len(cfg.Targets))
+		for _, w := range sloWarnings(cfg) {
+			fmt.Fprintf(stderr, "warren: config warning: %s\n", w)
+		}
+		fmt.Fprintf(stdout, "%s: OK, %d target(s), %d SLO(s)\n", describeSource(cfg), len(cfg.Targets), len(cfg.SLOs))
 		return exitOK
+	case "rules":
+		cfg, err := loadConfig(*configFile, getenv)
+		if err != nil {
+			printConfigError(stderr, err)
+			return exitConfigError
+		}
+		out, err := promrules.Marshal(promrules.Generate(cfg), *rulesFormat)
+		if err != nil {
+			fmt.Fprintf(stderr, "warren: rules: %v\n", err)
+			return exitFailure
+		}
+		stdout.Write(out)
+		return exitOK
+	case "status":
+		return runStatusCommand(*statusURL, *statusQueues, *statusColour, stdout, stderr)
 	}
 
 	logConfig.Writer = stderr
@@ -89,7 +119,14 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	if cmd == "probe" {
 		return runProbeCommand(cfg, *probeCount, *probeInterval, stdout, logger)
 	}
-	if err := runAgent(cfg, webFlags, logger); err != nil {
+	opts := agentOptions{web: webFlags, storagePath: *storagePath, saveInterval: *saveInterval, externalURL: *externalURL}
+	if opts.externalURL == "" {
+		opts.externalURL = cfg.Alerting.ExternalURL
+	}
+	if opts.externalURL == "" {
+		opts.externalURL = defaultExternalURL(*webFlags.WebListenAddresses)
+	}
+	if err := runAgent(cfg, opts, logger); err != nil {
 		logger.Error("warren stopped", "err", err)
 		return exitFailure
 	}
@@ -101,6 +138,34 @@ func loadConfig(path string, getenv func(string) string) (*config.Config, error)
 		return config.Default(getenv)
 	}
 	return config.Load(path)
+}
+
+// sloWarnings lists what `warren check` reports without failing: SLO
+// rules that can never fire for their objective.
+func sloWarnings(cfg *config.Config) []string {
+	var out []string
+	for i, s := range cfg.SLOs {
+		for _, reason := range sli.Objective(s).Unreachable() {
+			out = append(out, fmt.Sprintf("%s: slos[%d].alerting: %s", describeSource(cfg), i, reason))
+		}
+	}
+	return out
+}
+
+// defaultExternalURL is http://<hostname>:<port> of the first listen
+// address: what another machine would use to reach this warren.
+func defaultExternalURL(listen []string) string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "localhost"
+	}
+	port := "9842"
+	if len(listen) > 0 {
+		if _, p, err := net.SplitHostPort(listen[0]); err == nil && p != "" {
+			port = p
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 func describeSource(cfg *config.Config) string {

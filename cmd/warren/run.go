@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"sync"
@@ -17,10 +19,15 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/warrenhq/warren/alerts"
+	"github.com/warrenhq/warren/alerts/conditions"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
+	"github.com/warrenhq/warren/internal/status"
 	"github.com/warrenhq/warren/probes"
+	"github.com/warrenhq/warren/slo"
+	"github.com/warrenhq/warren/slo/sli"
 	"github.com/warrenhq/warren/slo/timeinqueue"
 )
 
@@ -28,12 +35,13 @@ import (
 // SIGINT or SIGTERM: nothing ignores a shutdown for longer than a second.
 const shutdownGrace = time.Second
 
-// runAgent polls the targets and serves HTTP until SIGINT or SIGTERM.
-func runAgent(cfg *config.Config, webFlags *web.FlagConfig, logger *slog.Logger) error {
+// runAgent polls the targets, probes them, evaluates SLOs and alerts,
+// and serves HTTP until SIGINT or SIGTERM.
+func runAgent(cfg *config.Config, opts agentOptions, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	logger.Info("starting warren", "version", version.Info(), "build_context", version.BuildContext(), "config", describeSource(cfg), "targets", len(cfg.Targets))
+	logger.Info("starting warren", "version", version.Info(), "build_context", version.BuildContext(), "config", describeSource(cfg), "targets", len(cfg.Targets), "slos", len(cfg.SLOs))
 	coll, err := collector.New(cfg, logger)
 	if err != nil {
 		return err
@@ -43,45 +51,88 @@ func runAgent(cfg *config.Config, webFlags *web.FlagConfig, logger *slog.Logger)
 	if err != nil {
 		return err
 	}
+	estimators := newEstimators(cfg, coll)
+	views := targetViews(coll, estimators)
+
+	engine, err := slo.NewEngine(sli.Objectives(cfg)...)
+	if err != nil {
+		return err
+	}
+	state := newStateStore(engine, opts.storagePath, opts.saveInterval, len(cfg.SLOs) > 0, logger)
+	if err := state.load(); err != nil {
+		return err
+	}
+	feeder := sli.New(cfg, engine, logger)
+	health := conditions.NewHealth(cfg.Alerting.Health, views)
+	for i, p := range coll.Pollers() {
+		estimator := estimators[i].Estimator
+		p.OnSnapshot(func(snap *collector.Snapshot) {
+			feeder.ObserveSnapshot(snap, estimator.Estimates())
+			health.ObserveSnapshot(snap)
+		})
+	}
+	for _, p := range probers {
+		p.OnResult(feeder.ObserveProbe)
+		p.OnResult(health.ObserveProbe)
+	}
+	evaluator := conditions.NewEvaluator(cfg, health, engine, opts.externalURL, logger)
+	notifier, err := newNotifier(cfg, logger)
+	if err != nil {
+		return err
+	}
+
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(
 		coll,
 		versioncollector.NewCollector("warren"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		slo.NewCollector(engine),
+		feeder.Collector(),
 	)
 	registry.MustRegister(probeMetrics.Collectors()...)
-	estimators := newEstimators(cfg, coll)
+	if notifier != nil {
+		registry.MustRegister(notifier.Collectors()...)
+	}
 
+	statusSources := status.Sources{Targets: views, Engine: engine, SLOs: cfg.SLOs, Alerts: evaluator.Firing}
 	// The per-queue series are encoded once per poll and served as bytes;
 	// they are not in the registry.
 	queueSeries := append(coll.Sources(), timeinqueue.Sources(estimators, coll.Pollers())...)
-	mux, err := newMux(registry, queueSeries, coll, logger)
+	mux, err := newMux(registry, queueSeries, coll, status.Handler(statusSources), logger)
 	if err != nil {
 		return err
 	}
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
-	pollersDone := make(chan struct{})
+	workersDone := make(chan struct{})
 	go func() {
 		var wg sync.WaitGroup
 		wg.Go(func() { coll.Run(ctx) })
 		for _, p := range probers {
 			wg.Go(func() { p.Run(ctx) })
 		}
+		sink := func(time.Time, []alerts.Alert) {}
+		if notifier != nil {
+			sink = notifier.Update
+			wg.Go(func() { notifier.Run(ctx) })
+		}
+		wg.Go(func() { evaluator.Run(ctx, cfg.Alerting.EvaluationInterval.Std(), sink) })
+		wg.Go(func() { state.run(ctx) })
 		wg.Wait()
-		close(pollersDone)
+		close(workersDone)
 	}()
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- web.ListenAndServe(server, webFlags, logger) }()
+	go func() { serveErr <- web.ListenAndServe(server, opts.web, logger) }()
 
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down")
 	case err := <-serveErr:
 		stop()
-		<-pollersDone
+		<-workersDone
+		state.save()
 		return err
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
@@ -90,18 +141,67 @@ func runAgent(cfg *config.Config, webFlags *web.FlagConfig, logger *slog.Logger)
 		server.Close()
 	}
 	select {
-	case <-pollersDone:
+	case <-workersDone:
 	case <-shutdownCtx.Done():
 		logger.Warn("pollers and probes did not stop within the shutdown grace; exiting anyway")
 	}
+	state.save()
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
 
+// agentOptions are the command-line settings of the agent.
+type agentOptions struct {
+	web          *web.FlagConfig
+	storagePath  string
+	saveInterval time.Duration
+	externalURL  string
+}
+
+// targetViews pairs each target's poller with its estimator, as the
+// alert conditions and the status API see them.
+func targetViews(coll *collector.Collector, estimators []timeinqueue.Target) []conditions.Target {
+	views := make([]conditions.Target, len(estimators))
+	for i, p := range coll.Pollers() {
+		views[i] = conditions.Target{Name: p.Name(), Health: p.Health, Snapshot: p.Snapshot, Estimates: estimators[i].Estimator.Estimates}
+	}
+	return views
+}
+
+// newNotifier builds the Alertmanager notifier, or nil when no
+// Alertmanager is configured.
+func newNotifier(cfg *config.Config, logger *slog.Logger) (*alerts.Notifier, error) {
+	a := cfg.Alerting
+	if len(a.Alertmanagers) == 0 {
+		return nil, nil
+	}
+	opts := alerts.Options{
+		EvaluationInterval: a.EvaluationInterval.Std(),
+		ResendInterval:     a.ResendInterval.Std(),
+		Logger:             logger.With("component", "notifier"),
+	}
+	for _, am := range a.Alertmanagers {
+		u, err := url.Parse(am.URL)
+		if err != nil {
+			return nil, fmt.Errorf("alertmanager URL: %w", err)
+		}
+		tlsConfig, err := am.TLS.Build()
+		if err != nil {
+			return nil, err
+		}
+		c := alerts.AlertmanagerConfig{URL: u, Username: am.Username, TLSConfig: tlsConfig, Timeout: am.Timeout.Std()}
+		if am.Username != "" {
+			c.Password = am.AlertmanagerPassword
+		}
+		opts.Alertmanagers = append(opts.Alertmanagers, c)
+	}
+	return alerts.NewNotifier(opts)
+}
+
 // newEstimators attaches a time-in-queue estimator to every target's
-// poller.
+// poller, first among its observers: the SLIs read its estimates.
 func newEstimators(cfg *config.Config, coll *collector.Collector) []timeinqueue.Target {
 	targets := make([]timeinqueue.Target, len(cfg.Targets))
 	for i, t := range cfg.Targets {
@@ -144,8 +244,9 @@ func newProbers(cfg *config.Config, coll *collector.Collector, metrics *probes.M
 // newMux serves /metrics from the registry, gathered per scrape, and the
 // pre-encoded per-queue series (exposition.Handler: text format from bytes,
 // gzip pre-compressed; protobuf as a full render).
-func newMux(registry *prometheus.Registry, queueSeries []exposition.Source, coll *collector.Collector, logger *slog.Logger) (*http.ServeMux, error) {
+func newMux(registry *prometheus.Registry, queueSeries []exposition.Source, coll *collector.Collector, statusHandler http.Handler, logger *slog.Logger) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
+	mux.Handle("/api/v1/status", statusHandler)
 	mux.Handle("/metrics", exposition.NewHandler(registry, queueSeries, logger))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("Healthy.\n"))
@@ -165,6 +266,7 @@ func newMux(registry *prometheus.Registry, queueSeries []exposition.Source, coll
 			{Address: "/metrics", Text: "Metrics"},
 			{Address: "/-/healthy", Text: "Health"},
 			{Address: "/-/ready", Text: "Readiness"},
+			{Address: "/api/v1/status", Text: "Status"},
 		},
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 )
 
@@ -33,6 +34,10 @@ const (
 // Config is the whole configuration file.
 type Config struct {
 	Targets []Target `yaml:"targets"`
+	// SLOs are evaluated in process (slo package) and exported.
+	SLOs []SLO `yaml:"slos"`
+	// Alerting says where alerts go and tunes the built-in health alerts.
+	Alerting Alerting `yaml:"alerting"`
 
 	// File is the path the configuration was loaded from ("" for the
 	// built-in default); it is not a YAML key.
@@ -106,6 +111,9 @@ type TimeInQueueConfig struct {
 	// Overrides set thresholds and buckets for the queues they match;
 	// the first match wins.
 	Overrides []TimeInQueueOverride `yaml:"overrides"`
+	// SLOThresholds are added by the time_in_queue SLOs on the target
+	// (not a YAML key).
+	SLOThresholds []SLOThreshold `yaml:"-"`
 }
 
 // TimeInQueueOverride sets thresholds and buckets for matching queues.
@@ -234,15 +242,25 @@ func (d *Duration) UnmarshalYAML(node *yaml.Node) error {
 	if err := node.Decode(&s); err != nil {
 		return scalarError(node, errors.New("must be a duration such as 15s or 5m"))
 	}
-	v, err := time.ParseDuration(s)
+	v, err := ParseDuration(s)
 	if err != nil {
-		return scalarError(node, fmt.Errorf("%q is not a duration such as 15s or 5m", s))
+		return scalarError(node, fmt.Errorf("%q is not a duration such as 15s, 5m or 28d", s))
 	}
 	if v <= 0 {
 		return scalarError(node, fmt.Errorf("%q must be positive", s))
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// ParseDuration parses a Go duration ("1m30s", "500ms") or a Prometheus
+// one, which also knows days, weeks and years ("28d", "1w").
+func ParseDuration(s string) (time.Duration, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	d, err := model.ParseDuration(s)
+	return time.Duration(d), err
 }
 
 // Std returns the value as a time.Duration.
@@ -343,7 +361,9 @@ func Default(getenv func(string) string) (*Config, error) {
 		AMQPURL:       Secret(amqpURL),
 	}
 	t.applyDefaults()
-	return &Config{Targets: []Target{t}}, nil
+	cfg := &Config{Targets: []Target{t}}
+	cfg.Alerting.applyDefaults()
+	return cfg, nil
 }
 
 func joinHostPort(host, port string) string {

@@ -55,13 +55,18 @@ type parser struct {
 	file string
 	errs Errors
 	// fieldAtLine maps a line to the path of the key on that line, to
-	// place the errors yaml.v3 reports by line only.
-	fieldAtLine map[int]string
+	// place the errors yaml.v3 reports by line only; fieldAtValue maps the
+	// position of a value to its path, for the errors of our own scalar
+	// types, which know their position (several keys may share a line in
+	// a flow mapping such as {queue: "(", threshold: 30s}).
+	fieldAtLine  map[int]string
+	fieldAtValue map[[2]int]string
 }
 
 var (
 	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 	yamlLineRE      = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+	scalarErrorRE   = regexp.MustCompile(`^column (\d+): (.*)$`)
 )
 
 func syntaxError(file string, err error) FieldError {
@@ -81,6 +86,7 @@ func (p *parser) add(line int, field, format string, args ...any) {
 // it into v, collecting every error instead of stopping at the first.
 func (p *parser) decode(node *yaml.Node, v any) {
 	p.fieldAtLine = map[int]string{}
+	p.fieldAtValue = map[[2]int]string{}
 	p.checkShape(node, reflect.TypeOf(v).Elem(), "")
 	if len(p.errs) > 0 {
 		return
@@ -105,6 +111,14 @@ func (p *parser) addYAMLError(msg string) {
 		return
 	}
 	line, _ := strconv.Atoi(m[1])
+	if c := scalarErrorRE.FindStringSubmatch(m[2]); c != nil {
+		column, _ := strconv.Atoi(c[1])
+		if field, ok := p.fieldAtValue[[2]int{line, column}]; ok {
+			p.add(line, field, "%s", c[2])
+			return
+		}
+		m[2] = c[2]
+	}
 	p.add(line, p.fieldAtLine[line], "%s", m[2])
 }
 
@@ -131,6 +145,7 @@ func (p *parser) checkShape(node *yaml.Node, t reflect.Type, path string) {
 			key, value := node.Content[i], node.Content[i+1]
 			child := joinPath(path, key.Value)
 			p.fieldAtLine[key.Line] = child
+			p.fieldAtValue[[2]int{value.Line, value.Column}] = child
 			f, ok := fields[key.Value]
 			if !ok {
 				p.add(key.Line, child, "unknown field %q (known fields: %s)", key.Value, strings.Join(sortedKeys(fields), ", "))
@@ -212,5 +227,5 @@ func lineOf(root *yaml.Node, path ...any) int {
 // scalarError is what our scalar types return: a *yaml.TypeError, so that
 // yaml.v3 keeps decoding and reports every bad value with its line.
 func scalarError(node *yaml.Node, err error) error {
-	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", node.Line, err)}}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: column %d: %v", node.Line, node.Column, err)}}
 }

@@ -75,6 +75,8 @@ func (p *parser) validate(root *yaml.Node, cfg *Config) {
 		}
 		t.applyDefaults()
 	}
+	p.validateAlerting(root, &cfg.Alerting)
+	p.validateSLOs(root, cfg)
 }
 
 func (p *parser) validateProbes(root *yaml.Node, i int, c *ProbesConfig) {

@@ -20,6 +20,7 @@ package timeinqueue
 
 import (
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,10 @@ type Config struct {
 	// Overrides set thresholds or buckets for the queues they match; the
 	// first match wins.
 	Overrides []Override
+	// Extra thresholds are counted, in addition, for every queue an
+	// Override with Thresholds matches (all matches, not the first): the
+	// thresholds SLOs are measured against.
+	Extra []Override
 }
 
 // Override sets thresholds or buckets (whichever is non-empty) for the
@@ -61,6 +66,16 @@ func (c Config) forQueue(vhost, queue string) ([]time.Duration, []float64) {
 				buckets = o.Buckets
 			}
 			break
+		}
+	}
+	for _, x := range c.Extra {
+		if !x.Match(vhost, queue) {
+			continue
+		}
+		for _, th := range x.Thresholds {
+			if !slices.Contains(thresholds, th) {
+				thresholds = append(slices.Clip(thresholds), th)
+			}
 		}
 	}
 	if len(buckets) == 0 {

@@ -8,7 +8,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/warrenhq/warren/collector"
-	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
 )
 
@@ -120,28 +119,6 @@ func cumulativeCounts(out []uint64, q *QueueEstimate) []uint64 {
 	for i := range q.Buckets {
 		running += q.BucketCounts[i]
 		out = append(out, uint64(running+0.5))
-	}
-	return out
-}
-
-// ConfigFor turns a target's time_in_queue settings into an estimator
-// configuration.
-func ConfigFor(t config.Target) Config {
-	c := Config{Thresholds: durations(t.TimeInQueue.Thresholds), Buckets: t.TimeInQueue.Buckets}
-	for _, o := range t.TimeInQueue.Overrides {
-		c.Overrides = append(c.Overrides, Override{
-			Match:      func(vhost, queue string) bool { return o.Vhosts.Match(vhost) && o.Queues.Match(queue) },
-			Thresholds: durations(o.Thresholds),
-			Buckets:    o.Buckets,
-		})
-	}
-	return c
-}
-
-func durations(ds []config.Duration) []time.Duration {
-	out := make([]time.Duration, len(ds))
-	for i, d := range ds {
-		out[i] = d.Std()
 	}
 	return out
 }

@@ -1,0 +1,200 @@
+package status
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// ANSI colours, used only on a terminal.
+const (
+	red    = "\x1b[31m"
+	yellow = "\x1b[33m"
+	green  = "\x1b[32m"
+	dim    = "\x1b[2m"
+	reset  = "\x1b[0m"
+)
+
+// Render writes doc as the tables of `warren status`: alerts first, then
+// SLOs, targets and the worst queues. With colour, bad states are red and
+// warnings yellow.
+func Render(w io.Writer, doc Document, colour bool) error {
+	paint := func(c, s string) string {
+		if !colour || c == "" {
+			return s
+		}
+		return c + s + reset
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	line := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
+	// tabwriter measures escape codes as text; colour whole cells only at
+	// the end of a line so that columns stay aligned.
+	fmt.Fprintf(tw, "warren status at %s\n\n", doc.GeneratedAt.Format(time.RFC3339))
+
+	fmt.Fprintf(tw, "ALERTS (%d firing)\n", len(doc.Alerts))
+	if len(doc.Alerts) > 0 {
+		line("SEVERITY", "ALERT", "OBJECT", "SINCE", "SUMMARY")
+		for _, a := range doc.Alerts {
+			sev := a.Labels["severity"]
+			c := yellow
+			if sev == "page" {
+				c = red
+			}
+			line(sev, a.Labels["alertname"], alertObject(a.Labels), ago(doc.GeneratedAt.Sub(a.StartsAt)), paint(c, a.Annotations["summary"]))
+		}
+	}
+	fmt.Fprintln(tw)
+
+	if len(doc.SLOs) > 0 {
+		fmt.Fprintln(tw, "SLOS")
+		line("SLO", "TARGET", "OBJECTIVE", "WINDOW", "SLI", "BUDGET LEFT", "BURN 1h", "BURN 6h", "BURN 3d", "ALERT")
+		for _, s := range doc.SLOs {
+			sli := "no events"
+			if w := s.window("slo"); w != nil && w.SLI != nil {
+				sli = pct(*w.SLI)
+			}
+			alert, c := "-", ""
+			switch {
+			case s.Page.Active:
+				alert, c = "PAGE "+strings.Join(s.Page.Fired, ","), red
+			case s.Ticket.Active:
+				alert, c = "TICKET "+strings.Join(s.Ticket.Fired, ","), yellow
+			case s.BudgetRemaining < 0:
+				c = red
+			}
+			line(s.Name, s.Target, pct(s.Objective), s.Window, sli, pct(s.BudgetRemaining),
+				burn(s.window("1h")), burn(s.window("6h")), burn(s.window("3d")), paint(c, alert))
+		}
+		fmt.Fprintln(tw)
+	}
+
+	fmt.Fprintln(tw, "TARGETS")
+	line("TARGET", "UP", "RABBITMQ", "QUEUES", "SNAPSHOT AGE", "NODES", "PROBLEM")
+	for _, t := range doc.Targets {
+		up, c := "yes", ""
+		if !t.Up {
+			up, c = "NO", red
+		}
+		age := "-"
+		if t.SnapshotAge != nil {
+			age = ago(time.Duration(*t.SnapshotAge * float64(time.Second)))
+		}
+		var problems []string
+		if t.LastError != "" {
+			problems = append(problems, t.LastError)
+		}
+		running := 0
+		for _, n := range t.Nodes {
+			if n.Running {
+				running++
+			} else {
+				problems = append(problems, n.Name+" down")
+			}
+			for _, a := range n.Alarms {
+				problems = append(problems, n.Name+" "+a+" alarm")
+			}
+			if n.Partitions > 0 {
+				problems = append(problems, n.Name+" partitioned")
+			}
+		}
+		if len(problems) > 0 {
+			c = red
+		}
+		queues := fmt.Sprint(t.Queues)
+		if t.QueuesDropped > 0 {
+			queues += fmt.Sprintf(" (+%d dropped)", t.QueuesDropped)
+		}
+		line(t.Name, up, t.RabbitMQVersion, queues, age, fmt.Sprintf("%d/%d", running, len(t.Nodes)), paint(c, strings.Join(problems, "; ")))
+	}
+	fmt.Fprintln(tw)
+
+	fmt.Fprintf(tw, "QUEUES (worst %d of %d)\n", len(doc.Queues), doc.QueuesTotal)
+	line("CLUSTER", "VHOST", "QUEUE", "TYPE", "READY", "UNACKED", "CONSUMERS", "OLDEST", "DRAIN", "STATUS")
+	for _, q := range doc.Queues {
+		c := ""
+		switch q.Status {
+		case "stalled", "no_consumers":
+			c = red
+		case "lagging":
+			c = yellow
+		case "ok":
+			c = green
+		case "idle", "unknown":
+			c = dim
+		}
+		drain := "-"
+		switch {
+		case q.Ready+q.Unacked == 0:
+		case q.NotDraining:
+			drain = "∞"
+		case q.Drain != nil:
+			drain = ago(time.Duration(*q.Drain * float64(time.Second)))
+		}
+		oldest := ago(time.Duration(q.OldestAge * float64(time.Second)))
+		if q.AgeSource == "estimate" {
+			oldest += "~"
+		}
+		line(q.Cluster, q.Vhost, q.Name, q.Type, fmt.Sprint(q.Ready), fmt.Sprint(q.Unacked), fmt.Sprint(q.Consumers), oldest, drain, paint(c, q.Status))
+	}
+	return tw.Flush()
+}
+
+func (s SLO) window(label string) *Window {
+	i := slices.IndexFunc(s.Windows, func(w Window) bool { return w.Window == label })
+	if i < 0 {
+		return nil
+	}
+	return &s.Windows[i]
+}
+
+// alertObject names what an alert is about: the queue, node or SLO.
+func alertObject(l map[string]string) string {
+	switch {
+	case l["slo"] != "":
+		return "slo " + l["slo"]
+	case l["queue"] != "":
+		return l["cluster"] + "/" + l["vhost"] + "/" + l["queue"]
+	case l["node"] != "":
+		s := l["cluster"] + "/" + l["node"]
+		if l["queue_type"] != "" {
+			s += " " + l["queue_type"]
+		}
+		return s
+	}
+	return l["cluster"]
+}
+
+// pct spells a ratio as a percentage with up to three decimals: 95%,
+// 99.9%, -100%.
+func pct(r float64) string {
+	return strconv.FormatFloat(math.Round(r*1e5)/1e3, 'f', -1, 64) + "%"
+}
+
+func burn(w *Window) string {
+	if w == nil || w.Total == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", w.Burn)
+}
+
+// ago spells a duration for a person: 850ms, 42s, 3m10s, 2h5m, 3d4h.
+func ago(d time.Duration) string {
+	switch {
+	case d < 0 || math.IsNaN(float64(d)):
+		return "0s"
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+}

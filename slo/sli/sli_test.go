@@ -1,0 +1,125 @@
+package sli
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/probes"
+	"github.com/warrenhq/warren/slo"
+	"github.com/warrenhq/warren/slo/timeinqueue"
+)
+
+var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+func mustRegexp(t *testing.T, s string) *config.Regexp {
+	t.Helper()
+	re, err := config.NewRegexp(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return re
+}
+
+func feeder(t *testing.T, slos ...config.SLO) (*Feeder, *slo.Engine) {
+	t.Helper()
+	cfg := &config.Config{SLOs: slos}
+	for i := range cfg.SLOs {
+		cfg.SLOs[i].Target = "prod"
+		cfg.SLOs[i].Objective = 0.95
+		cfg.SLOs[i].Window = config.Duration(time.Hour)
+	}
+	engine, err := slo.NewEngine(Objectives(cfg)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(cfg, engine, slog.New(slog.NewTextHandler(io.Discard, nil))), engine
+}
+
+func counts(t *testing.T, e *slo.Engine, name string, at time.Time) (good, total float64) {
+	t.Helper()
+	s, _ := e.SLO(name)
+	w := s.Window(at, time.Hour)
+	return w.Good, w.Total
+}
+
+func estimate(queue string, within, total float64) timeinqueue.QueueEstimate {
+	return timeinqueue.QueueEstimate{Vhost: "/", Name: queue, Thresholds: []time.Duration{10 * time.Second, 30 * time.Second},
+		Within: []float64{within / 2, within}, Total: []float64{total, total}}
+}
+
+func TestTimeInQueueCountsTheIncreaseOfTheThresholdsEventsOverMatchingQueues(t *testing.T) {
+	f, e := feeder(t, config.SLO{Name: "orders", SLI: config.SLIConfig{TimeInQueue: &config.TimeInQueueSLI{
+		Queue: mustRegexp(t, "orders\\..*"), Threshold: config.Duration(30 * time.Second)}}})
+	snap := func(at time.Time) *collector.Snapshot { return &collector.Snapshot{Cluster: "prod", Time: at} }
+	// The first snapshot after start is a baseline: its counts come from
+	// the broker's history of the seconds before the start.
+	f.ObserveSnapshot(snap(t0), []timeinqueue.QueueEstimate{estimate("orders.created", 90, 100), estimate("billing", 0, 1000)})
+	if good, total := counts(t, e, "orders", t0); good != 0 || total != 0 {
+		t.Fatalf("first snapshot after start: %v good of %v counted, want a baseline only", good, total)
+	}
+	// orders.paid appeared after the start: all its events count.
+	f.ObserveSnapshot(snap(t0.Add(30*time.Second)), []timeinqueue.QueueEstimate{estimate("orders.created", 90, 100), estimate("orders.paid", 10, 10), estimate("billing", 0, 1000)})
+	if good, total := counts(t, e, "orders", t0.Add(30*time.Second)); good != 10 || total != 10 {
+		t.Fatalf("a new queue: %v good of %v, want 10 of 10", good, total)
+	}
+	// orders.paid was re-created: its estimator history restarted at 4.
+	f.ObserveSnapshot(snap(t0.Add(time.Minute)), []timeinqueue.QueueEstimate{estimate("orders.created", 95, 110), estimate("orders.paid", 4, 4)})
+	if good, total := counts(t, e, "orders", t0.Add(time.Minute)); good != 19 || total != 24 {
+		t.Errorf("after a reset: %v good of %v, want 10+5+4 of 10+10+4", good, total)
+	}
+	// Snapshots of another target count nothing.
+	f.ObserveSnapshot(&collector.Snapshot{Cluster: "staging", Time: t0.Add(2 * time.Minute)}, []timeinqueue.QueueEstimate{estimate("orders.created", 1000, 5000)})
+	if _, total := counts(t, e, "orders", t0.Add(2*time.Minute)); total != 24 {
+		t.Errorf("another target's queue was counted: total %v", total)
+	}
+}
+
+func TestDeadLetterRatioAttributesDLQInflowToSourcesByTheirDepartures(t *testing.T) {
+	f, e := feeder(t, config.SLO{Name: "dl", SLI: config.SLIConfig{DeadLetterRatio: &config.DeadLetterRatioSLI{Queue: mustRegexp(t, "a")}}})
+	routes := []collector.DeadLetterRoute{{Vhost: "/", Queue: "a", DeadLetterQueue: "dlq"}, {Vhost: "/", Queue: "b", DeadLetterQueue: "dlq"}}
+	q := func(name string, published uint64, depth int64) collector.Queue {
+		return collector.Queue{Vhost: "/", Name: name, StatsKnown: true, Ready: depth, Counters: collector.Counters{Published: published}}
+	}
+	f.ObserveSnapshot(&collector.Snapshot{Cluster: "prod", Time: t0, DeadLetterRoutes: routes,
+		Queues: []collector.Queue{q("a", 100, 0), q("b", 100, 0), q("dlq", 0, 0)}}, nil)
+	// a: 300 departures, b: 100; the DLQ got 40, 30 of them attributed to a.
+	f.ObserveSnapshot(&collector.Snapshot{Cluster: "prod", Time: t0.Add(time.Minute), DeadLetterRoutes: routes,
+		Queues: []collector.Queue{q("a", 410, 10), q("b", 200, 0), q("dlq", 40, 40)}}, nil)
+	if good, total := counts(t, e, "dl", t0.Add(time.Minute)); good != 270 || total != 300 {
+		t.Errorf("%v good of %v, want 270 of 300", good, total)
+	}
+}
+
+func TestProbeSLIsCountRoundsOfTheirSelection(t *testing.T) {
+	f, e := feeder(t,
+		config.SLO{Name: "success", SLI: config.SLIConfig{ProbeSuccess: &config.ProbeSuccessSLI{QueueType: "quorum"}}},
+		config.SLO{Name: "confirm", SLI: config.SLIConfig{ProbeLatency: &config.ProbeLatencySLI{Kind: "confirm", Threshold: config.Duration(50 * time.Millisecond)}}},
+		config.SLO{Name: "e2e", SLI: config.SLIConfig{ProbeLatency: &config.ProbeLatencySLI{Kind: "e2e", Threshold: config.Duration(50 * time.Millisecond), Node: mustRegexp(t, "rabbit@a")}}},
+	)
+	rounds := []probes.Result{
+		{Node: "rabbit@a", QueueType: "quorum", Outcome: probes.OutcomeOK, ConfirmLatency: 10 * time.Millisecond, E2ELatency: 20 * time.Millisecond},
+		{Node: "rabbit@a", QueueType: "classic", Outcome: probes.OutcomeOK, ConfirmLatency: 10 * time.Millisecond, E2ELatency: 80 * time.Millisecond},
+		{Node: "rabbit@b", QueueType: "quorum", Outcome: probes.OutcomeLost, ConfirmLatency: 30 * time.Millisecond},
+		{Node: "rabbit@b", QueueType: "classic", Outcome: probes.OutcomeConfirmTimeout},
+	}
+	for _, r := range rounds {
+		r.Cluster, r.Time = "prod", t0
+		f.ObserveProbe(r)
+	}
+	for _, c := range []struct {
+		slo         string
+		good, total float64
+	}{
+		{"success", 1, 2}, // quorum rounds only; lost is not ok
+		{"confirm", 3, 4}, // lost was confirmed in time; a timeout never is
+		{"e2e", 1, 2},     // rabbit@a only; 80ms is too slow
+	} {
+		if good, total := counts(t, e, c.slo, t0); good != c.good || total != c.total {
+			t.Errorf("%s: %v good of %v, want %v of %v", c.slo, good, total, c.good, c.total)
+		}
+	}
+}
