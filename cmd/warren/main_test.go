@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -277,9 +279,10 @@ func TestAgainstARealBroker(t *testing.T) {
 		// their only age).
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
 			_, metrics = get(t, base+"/metrics")
-			if hasSeriesMatching(metrics, `warren_queue_time_in_queue_seconds_count{cluster="local",queue="warren.probe.`, `.quorum",vhost="/"} `, func(v float64) bool { return v > 0 }) &&
-				hasSeriesMatching(metrics, `warren_queue_processed_total{cluster="local",queue="warren.probe.`, `.quorum",threshold="10s",vhost="/"} `, func(v float64) bool { return v > 0 }) &&
-				hasSeriesMatching(metrics, `warren_queue_oldest_message_age_seconds{cluster="local",queue="warren.probe.`, `.quorum",source="estimate",vhost="/"} `, func(v float64) bool { return v >= 0 && v < 10 }) {
+			probeQueue := map[string]string{"cluster": "local", "vhost": "/", "queue": `warren\.probe\..*\.quorum`}
+			if hasSeries(metrics, "warren_queue_time_in_queue_seconds_count", probeQueue, func(v float64) bool { return v > 0 }) &&
+				hasSeries(metrics, "warren_queue_processed_total", with(probeQueue, "threshold", "10s"), func(v float64) bool { return v > 0 }) &&
+				hasSeries(metrics, "warren_queue_oldest_message_age_seconds", with(probeQueue, "source", "estimate"), func(v float64) bool { return v >= 0 && v < 10 }) {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -295,22 +298,49 @@ func TestAgainstARealBroker(t *testing.T) {
 	})
 }
 
-// hasSeriesMatching reports whether a line starts with prefix, contains
-// suffix (the rest of the labels and the space before the value), and has
-// a value ok accepts.
-func hasSeriesMatching(metrics, prefix, suffix string, ok func(float64) bool) bool {
+// hasSeries reports whether metrics (text exposition) hold a series
+// called name whose labels match every expression of labels (anchored
+// regular expressions; other labels may be present, in any order) with a
+// value ok accepts.
+func hasSeries(metrics, name string, labels map[string]string, ok func(float64) bool) bool {
 	for _, line := range strings.Split(metrics, "\n") {
-		if !strings.HasPrefix(line, prefix) {
+		rest, found := strings.CutPrefix(line, name)
+		if !found || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
 			continue
 		}
-		if i := strings.Index(line, suffix); i >= 0 {
-			var v float64
-			if _, err := fmt.Sscan(line[i+len(suffix):], &v); err == nil && ok(v) {
-				return true
+		got := map[string]string{}
+		if strings.HasPrefix(rest, "{") {
+			end := strings.LastIndex(rest, "}")
+			if end < 0 {
+				continue
 			}
+			for _, m := range labelPairRE.FindAllStringSubmatch(rest[1:end], -1) {
+				got[m[1]] = strings.NewReplacer(`\"`, `"`, `\\`, `\`, `\n`, "\n").Replace(m[2])
+			}
+			rest = rest[end+1:]
+		}
+		matches := true
+		for k, expr := range labels {
+			if v, present := got[k]; !present || !regexp.MustCompile("^(?:"+expr+")$").MatchString(v) {
+				matches = false
+				break
+			}
+		}
+		var v float64
+		if _, err := fmt.Sscan(rest, &v); matches && err == nil && ok(v) {
+			return true
 		}
 	}
 	return false
+}
+
+var labelPairRE = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"`)
+
+// with returns labels plus one more.
+func with(labels map[string]string, k, v string) map[string]string {
+	out := maps.Clone(labels)
+	out[k] = v
+	return out
 }
 
 func mustRead(t *testing.T, path string) string {
