@@ -28,6 +28,10 @@
 // killed if the test binary itself dies (parent-death signal), so crashed
 // runs leave no Prometheus behind.
 //
+// Outside a test (a demo, a tool), New does the same and returns an error
+// instead; the caller Closes the server. Options.ListenAddress then picks
+// a fixed address, such as 127.0.0.1:9090.
+//
 // A missing binary fails the test with "prometheus not installed: run `make
 // deps`": tests never skip because a component is missing.
 package promtest
@@ -35,6 +39,7 @@ package promtest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	mathrand "math/rand/v2"
@@ -57,7 +62,7 @@ import (
 // DefaultBinary is where the Debian package installs Prometheus.
 const DefaultBinary = "/usr/bin/prometheus"
 
-// ReadyTimeout bounds how long Start waits for /-/ready.
+// ReadyTimeout bounds how long Start and New wait for /-/ready.
 var ReadyTimeout = 60 * time.Second
 
 // Target is one address Prometheus scrapes.
@@ -87,6 +92,9 @@ type Options struct {
 	ExtraArgs []string
 	// Binary defaults to DefaultBinary.
 	Binary string
+	// ListenAddress is host:port to serve on; by default a free port on
+	// 127.0.0.1.
+	ListenAddress string
 }
 
 // Prometheus is a running private server.
@@ -101,38 +109,61 @@ type Prometheus struct {
 	done chan struct{}
 }
 
+// ErrNotInstalled is the error when the Prometheus binary is missing.
+var ErrNotInstalled = errors.New("prometheus not installed: run `make deps`")
+
 // Start starts a server for t and waits until it is ready; see the package
-// documentation. It fails t on any error.
+// documentation. It fails t on any error, and stops the server and
+// removes its directory when t ends.
 func Start(t testing.TB, opts Options) *Prometheus {
 	t.Helper()
+	began := time.Now()
+	p, err := New(opts)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(p.Close)
+	t.Logf("promtest: prometheus ready at %s in %v (dir %s)", p.url, time.Since(began).Round(100*time.Millisecond), p.dir)
+	return p
+}
+
+// New starts a server outside a test (a demo, a tool) the same way, in a
+// new temporary directory. The caller must Close it.
+func New(opts Options) (*Prometheus, error) {
 	binary := opts.Binary
 	if binary == "" {
 		binary = DefaultBinary
 	}
 	if _, err := os.Stat(binary); err != nil {
-		t.Fatalf("prometheus not installed: run `make deps` (%v)", err)
+		return nil, fmt.Errorf("%w (%v)", ErrNotInstalled, err)
 	}
-	dir := t.TempDir()
 	config, err := configYAML(opts)
 	if err != nil {
-		t.Fatalf("promtest: %v", err)
+		return nil, fmt.Errorf("promtest: %w", err)
 	}
+	dir, err := os.MkdirTemp("", "warren-promtest-")
+	if err != nil {
+		return nil, fmt.Errorf("promtest: %w", err)
+	}
+	p := &Prometheus{dir: dir, logPath: filepath.Join(dir, "prometheus.log"), http: &http.Client{Timeout: 30 * time.Second}}
 	configPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(configPath, config, 0o644); err != nil {
-		t.Fatalf("promtest: %v", err)
+		p.Close()
+		return nil, fmt.Errorf("promtest: %w", err)
 	}
-	p := &Prometheus{dir: dir, logPath: filepath.Join(dir, "prometheus.log")}
-	t.Cleanup(p.Stop)
 
 	// A port picked as free can be taken by another process before
 	// Prometheus binds it; that shows as an early exit, so try again.
-	began := time.Now()
 	for attempt := 1; ; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			t.Fatalf("promtest: %v", err)
+		addr := opts.ListenAddress
+		if addr == "" {
+			port, err := freePort()
+			if err != nil {
+				p.Close()
+				return nil, fmt.Errorf("promtest: %w", err)
+			}
+			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		args := append([]string{
 			"--config.file=" + configPath,
 			"--storage.tsdb.path=" + filepath.Join(dir, "data"),
@@ -140,22 +171,22 @@ func Start(t testing.TB, opts Options) *Prometheus {
 			"--log.level=info",
 		}, opts.ExtraArgs...)
 		if err := p.launch(binary, args); err != nil {
-			t.Fatalf("promtest: start %s: %v", binary, err)
+			p.Close()
+			return nil, fmt.Errorf("promtest: start %s: %w", binary, err)
 		}
 		p.url = "http://" + addr
 		err = p.waitReady(ReadyTimeout)
 		if err == nil {
-			break
+			return p, nil
 		}
 		p.Stop()
-		if attempt < 3 && strings.Contains(p.LogTail(20), "address already in use") {
+		if attempt < 3 && opts.ListenAddress == "" && strings.Contains(p.LogTail(20), "address already in use") {
 			continue
 		}
-		t.Fatalf("promtest: prometheus did not become ready: %v\n--- %s (last 40 lines) ---\n%s", err, p.logPath, p.LogTail(40))
+		err = fmt.Errorf("promtest: prometheus did not become ready: %w\n--- %s (last 40 lines) ---\n%s", err, p.logPath, p.LogTail(40))
+		p.Close()
+		return nil, err
 	}
-	p.http = &http.Client{Timeout: 30 * time.Second}
-	t.Logf("promtest: prometheus ready at %s in %v (dir %s)", p.url, time.Since(began).Round(100*time.Millisecond), dir)
-	return p
 }
 
 // scrapeConfig and friends are the parts of prometheus.yml promtest writes.
@@ -319,8 +350,8 @@ func (p *Prometheus) URL() string { return p.url }
 // Dir is the server's directory: prometheus.yml, prometheus.log, data/.
 func (p *Prometheus) Dir() string { return p.dir }
 
-// Stop kills the server and waits for it to exit. It is idempotent and is
-// called by the test's cleanup.
+// Stop kills the server and waits for it to exit, keeping its directory
+// (the log, the data) for a look. It is idempotent.
 func (p *Prometheus) Stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -334,6 +365,15 @@ func (p *Prometheus) Stop() {
 		fmt.Fprintf(os.Stderr, "promtest: prometheus pid %d did not exit 30s after SIGKILL\n", p.cmd.Process.Pid)
 	}
 	p.cmd, p.done = nil, nil
+}
+
+// Close stops the server and removes its directory. It is idempotent; a
+// test's cleanup calls it.
+func (p *Prometheus) Close() {
+	p.Stop()
+	if err := os.RemoveAll(p.dir); err != nil {
+		fmt.Fprintf(os.Stderr, "promtest: %v\n", err)
+	}
 }
 
 // LogTail returns the last n lines Prometheus logged.

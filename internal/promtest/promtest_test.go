@@ -209,3 +209,35 @@ plain 3
 		t.Errorf("names %v, want exactly 5", names)
 	}
 }
+
+func TestNewServesOnTheGivenAddressUntilCloseRemovesEverything(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	p, err := New(Options{ListenAddress: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.URL() != "http://"+addr {
+		t.Errorf("URL %s, want http://%s", p.URL(), addr)
+	}
+	resp, err := http.Get(p.URL() + "/-/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/-/ready: %s", resp.Status)
+	}
+	p.Close()
+	if _, err := os.Stat(p.Dir()); !os.IsNotExist(err) {
+		t.Errorf("directory %s still there after Close (%v)", p.Dir(), err)
+	}
+	if _, err := http.Get(p.URL() + "/-/ready"); err == nil {
+		t.Errorf("%s still answers after Close", p.URL())
+	}
+}
