@@ -391,9 +391,8 @@ func grepLines(text, substr string) string {
 }
 
 func TestCheckRejectsBadSLOSpecsNamingLineAndField(t *testing.T) {
-	dir := t.TempDir()
 	head := "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\nslos:\n  - name: s\n"
-	cases := map[string]struct{ body, want string }{
+	expectCheckRejects(t, map[string]badConfig{
 		"unknown SLI kind":     {head + "    objective: 95%\n    sli:\n      queue_latency: {queue: q}\n", ":10: slos[0].sli.queue_latency: unknown field"},
 		"objective of 100%":    {head + "    objective: 100%\n    sli:\n      probe_success: {}\n", ":8: slos[0].objective: 100% must be above 0% and below 100%"},
 		"objective of zero":    {head + "    objective: 0\n    sli:\n      probe_success: {}\n", ":8: slos[0].objective: is required and must be above 0%"},
@@ -403,19 +402,7 @@ func TestCheckRejectsBadSLOSpecsNamingLineAndField(t *testing.T) {
 		"bad duration":         {head + "    objective: 99%\n    window: a month\n    sli:\n      probe_success: {}\n", ":9: slos[0].window: \"a month\" is not a duration"},
 		"two SLI kinds":        {head + "    objective: 99%\n    sli:\n      probe_success: {}\n      dead_letter_ratio: {queue: q}\n", ":9: slos[0].sli: needs exactly one"},
 		"latency without kind": {head + "    objective: 99%\n    sli:\n      probe_latency: {threshold: 1s}\n", ":10: slos[0].sli.probe_latency.kind"},
-	}
-	for name, c := range cases {
-		t.Run(name, func(t *testing.T) {
-			path := writeFile(t, dir, strings.ReplaceAll(name, " ", "_")+".yml", c.body)
-			_, stderr, code := runWarren(t, "check", "--config", path)
-			if code != exitConfigError {
-				t.Errorf("exit code %d, want 2", code)
-			}
-			if !strings.Contains(stderr, path+c.want) {
-				t.Errorf("stderr %q does not contain %q", stderr, path+c.want)
-			}
-		})
-	}
+	})
 }
 
 func TestCheckWarnsAboutBurnRateRulesThatCanNeverFire(t *testing.T) {

@@ -59,18 +59,14 @@ func runWarren(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errOut.String(), code
 }
 
-func TestCheckRejectsBadConfigWithExitTwoNamingLineAndField(t *testing.T) {
+// badConfig is a configuration `warren check` must reject with an error
+// line ending in want (":line: field: message") after the file's path.
+type badConfig struct{ body, want string }
+
+// expectCheckRejects runs `warren check` on each case's file.
+func expectCheckRejects(t *testing.T, cases map[string]badConfig) {
+	t.Helper()
 	dir := t.TempDir()
-	head := "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n"
-	cases := map[string]struct {
-		body string
-		want string
-	}{
-		"unknown key":           {head + "    password: p\n    colour: blue\n", ":6: targets[0].colour: unknown field"},
-		"bad regex":             {head + "    password: p\n    vhosts:\n      include: \"[\"\n", ":7: targets[0].vhosts.include: invalid regular expression"},
-		"bad URL":               {"targets:\n  - name: a\n    management_url: \"http://\"\n    username: u\n    password: p\n", ":3: targets[0].management_url: has no host"},
-		"missing password file": {head + "    password_file: missing.txt\n", ":5: targets[0].password_file: cannot read password file"},
-	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			path := writeFile(t, dir, strings.ReplaceAll(name, " ", "_")+".yml", c.body)
@@ -83,6 +79,16 @@ func TestCheckRejectsBadConfigWithExitTwoNamingLineAndField(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCheckRejectsBadConfigWithExitTwoNamingLineAndField(t *testing.T) {
+	head := "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n"
+	expectCheckRejects(t, map[string]badConfig{
+		"unknown key":           {head + "    password: p\n    colour: blue\n", ":6: targets[0].colour: unknown field"},
+		"bad regex":             {head + "    password: p\n    vhosts:\n      include: \"[\"\n", ":7: targets[0].vhosts.include: invalid regular expression"},
+		"bad URL":               {"targets:\n  - name: a\n    management_url: \"http://\"\n    username: u\n    password: p\n", ":3: targets[0].management_url: has no host"},
+		"missing password file": {head + "    password_file: missing.txt\n", ":5: targets[0].password_file: cannot read password file"},
+	})
 }
 
 func TestCheckAcceptsValidConfig(t *testing.T) {
