@@ -141,7 +141,7 @@ func loadDashboards(t *testing.T) []*dashboard {
 	return out
 }
 
-// strings lists every string value in the document with its JSON path.
+// allStrings visits every string value in the document with its JSON path.
 func allStrings(v any, path string, visit func(path, s string)) {
 	switch v := v.(type) {
 	case string:
@@ -233,7 +233,7 @@ func TestEveryDashboardIsImportableGrafanaJSON(t *testing.T) {
 			if d.SchemaVersion < 36 {
 				t.Errorf("schemaVersion %d: want 36 or newer (data source references by uid)", d.SchemaVersion)
 			}
-			if !reflectEqualSet(d.Tags, []string{"warren", "rabbitmq"}) {
+			if !sameSet(d.Tags, []string{"warren", "rabbitmq"}) {
 				t.Errorf("tags %q, want [warren rabbitmq]", d.Tags)
 			}
 
@@ -361,7 +361,7 @@ func parseLabelValues(q string) (selector, label string, ok bool) {
 	return m[1], m[2], true
 }
 
-func reflectEqualSet(a, b []string) bool {
+func sameSet(a, b []string) bool {
 	a, b = append([]string(nil), a...), append([]string(nil), b...)
 	sort.Strings(a)
 	sort.Strings(b)
