@@ -232,16 +232,23 @@ type apiQueue struct {
 		Samples []apiSample `json:"samples"`
 	} `json:"messages_details"`
 	MessageStats struct {
-		PublishDetails struct {
-			Samples []apiSample `json:"samples"`
-		} `json:"publish_details"`
-		Publish      uint64 `json:"publish"`
-		DeliverGet   uint64 `json:"deliver_get"`
-		Ack          uint64 `json:"ack"`
-		Redeliver    uint64 `json:"redeliver"`
-		DeliverNoAck uint64 `json:"deliver_no_ack"`
-		GetNoAck     uint64 `json:"get_no_ack"`
+		PublishDetails      sampleList `json:"publish_details"`
+		AckDetails          sampleList `json:"ack_details"`
+		DeliverNoAckDetails sampleList `json:"deliver_no_ack_details"`
+		GetNoAckDetails     sampleList `json:"get_no_ack_details"`
+		Publish             uint64     `json:"publish"`
+		DeliverGet          uint64     `json:"deliver_get"`
+		Ack                 uint64     `json:"ack"`
+		Redeliver           uint64     `json:"redeliver"`
+		DeliverNoAck        uint64     `json:"deliver_no_ack"`
+		GetNoAck            uint64     `json:"get_no_ack"`
 	} `json:"message_stats"`
+}
+
+// sampleList is the sample history the broker gives in a *_details
+// object when asked for one.
+type sampleList struct {
+	Samples []apiSample `json:"samples"`
 }
 
 // apiSample is one point of the broker's per-object sample history.
@@ -250,8 +257,9 @@ type apiSample struct {
 	Timestamp int64   `json:"timestamp"` // milliseconds, broker clock
 }
 
-// sampleHistory asks the broker for each queue's samples of messages and
-// publish over the last age at incr resolution.
+// sampleHistory asks the broker for each queue's samples of messages,
+// publish and the completion counters (ack, deliver_no_ack, get_no_ack)
+// over the last age at incr resolution.
 type sampleHistory struct{ age, incr time.Duration }
 
 func (h sampleHistory) params(q url.Values) {
@@ -264,7 +272,8 @@ func (h sampleHistory) params(q url.Values) {
 	q.Set("lengths_incr", incr)
 	q.Set("msg_rates_age", age)
 	q.Set("msg_rates_incr", incr)
-	q.Set("columns", q.Get("columns")+",messages_details.samples,message_stats.publish_details.samples")
+	q.Set("columns", q.Get("columns")+",messages_details.samples,message_stats.publish_details.samples"+
+		",message_stats.ack_details.samples,message_stats.deliver_no_ack_details.samples,message_stats.get_no_ack_details.samples")
 }
 
 // queueColumns is every queue field warren reads. Asking for columns

@@ -466,25 +466,48 @@ func queueFromAPI(a *apiQueue) Queue {
 	q.DeadLetterExchange, q.HasDeadLetterExchange, q.DeadLetterRoutingKey, q.HasDeadLetterRouting =
 		deadLetterSettings(a.Arguments, a.EffectivePolicyDefinition)
 	q.DeadLetterExchange = intern(q.DeadLetterExchange)
-	q.Samples = joinSamples(a.MessageStats.PublishDetails.Samples, a.MessagesDetails.Samples)
+	ms := &a.MessageStats
+	q.Samples = joinSamples(ms.PublishDetails.Samples, a.MessagesDetails.Samples,
+		ms.AckDetails.Samples, ms.DeliverNoAckDetails.Samples, ms.GetNoAckDetails.Samples)
 	return q
 }
 
-// joinSamples pairs the publish and depth samples taken at the same broker
-// timestamp, oldest first. The broker samples the two in different
-// processes; the newest depth sample often has no publish sample yet.
-func joinSamples(published, messages []apiSample) []Sample {
+// joinSamples pairs the publish, depth and completion samples the broker
+// reports at the same timestamp, oldest first. The broker reads them in
+// different processes; the newest depth sample often has no publish
+// sample yet, and a timestamp that some reported series lacks is left
+// out. A completion series the broker does not report at all (nothing
+// ever completed that way) counts as zero.
+func joinSamples(published, messages []apiSample, completions ...[]apiSample) []Sample {
 	if len(published) == 0 || len(messages) == 0 {
 		return nil
 	}
-	depth := make(map[int64]float64, len(messages))
+	type joined struct {
+		messages, completed float64
+		series              int // series with a sample at this timestamp
+	}
+	at := make(map[int64]*joined, len(messages))
 	for _, m := range messages {
-		depth[m.Timestamp] = m.Sample
+		at[m.Timestamp] = &joined{messages: m.Sample, series: 1}
+	}
+	want := 1
+	for _, series := range completions {
+		if len(series) == 0 {
+			continue
+		}
+		want++
+		for _, c := range series {
+			if j := at[c.Timestamp]; j != nil {
+				j.completed += c.Sample
+				j.series++
+			}
+		}
 	}
 	out := make([]Sample, 0, len(published))
 	for _, pub := range published {
-		if m, ok := depth[pub.Timestamp]; ok {
-			out = append(out, Sample{Time: time.UnixMilli(pub.Timestamp), Published: uint64(pub.Sample), Messages: int64(m)})
+		if j := at[pub.Timestamp]; j != nil && j.series == want {
+			out = append(out, Sample{Time: time.UnixMilli(pub.Timestamp), Published: uint64(pub.Sample),
+				Messages: int64(j.messages), Completed: uint64(j.completed)})
 		}
 	}
 	slices.SortFunc(out, func(a, b Sample) int { return a.Time.Compare(b.Time) })

@@ -79,8 +79,8 @@ type Queue struct {
 	Counters Counters
 	// Samples is the broker's sample history of the queue since about the
 	// previous poll, oldest first, on the broker's own clock: the points
-	// where both the publish counter and the depth were sampled. Empty
-	// where the broker gave none.
+	// where the publish counter, the depth and the completion counters
+	// were all sampled. Empty where the broker gave none.
 	Samples []Sample
 	// Status is the consumer status; empty while StatsKnown is false.
 	Status ConsumerStatus
@@ -108,12 +108,14 @@ type Counters struct {
 	Completed uint64
 }
 
-// Sample is the queue's cumulative publish count and depth (ready plus
-// unacknowledged) as the broker sampled them at Time.
+// Sample is the queue's cumulative publish count, depth (ready plus
+// unacknowledged) and cumulative completions (like Counters.Completed) as
+// the broker sampled them at Time.
 type Sample struct {
 	Time      time.Time
 	Published uint64
 	Messages  int64
+	Completed uint64
 }
 
 // DeadLetterRoute says that dead letters of Queue can reach

@@ -15,7 +15,8 @@ import (
 
 // BenchmarkTimeInQueueAccuracy measures the estimate against ground truth
 // at the 1 s stats interval of the tests and at the broker's default 5 s,
-// each on a private node of its own, both at once, three minutes of
+// each on a private node of its own (whose sample history is kept at the
+// same resolution, see accuracyNode), both at once, three minutes of
 // traffic each. It logs the table (and writes it to the file named by
 // WARREN_ACCURACY_TABLE, if set) and reports, per stats interval, the
 // worst share-within error in percentage points and the worst p95 error
@@ -78,7 +79,7 @@ func startNodes(b *testing.B, intervals []time.Duration) []*rabbittest.Node {
 	var wg sync.WaitGroup
 	for i, interval := range intervals {
 		wg.Go(func() {
-			nodes[i], errs[i] = rabbittest.Start(rabbittest.Options{StatsIntervalMS: int(interval.Milliseconds())})
+			nodes[i], errs[i] = rabbittest.Start(accuracyNode(interval))
 		})
 	}
 	wg.Wait()

@@ -18,36 +18,58 @@ type accuracyTolerance struct {
 	// P95Abs, whichever is larger.
 	P95Rel float64
 	P95Abs time.Duration
+	// OldestMAE bounds the mean absolute error of the oldest-age series.
+	OldestMAE time.Duration
 }
 
-// issueGoal is the issue's accuracy goal at a 1 s stats interval.
-var issueGoal = accuracyTolerance{SharePP: 1, P95Rel: 0.10, P95Abs: time.Second}
+// issueGoal is the issue's accuracy goal at a 1 s stats interval. The
+// issue sets none for the oldest age; one stats interval on average is
+// this test's own bar: an estimate built from samples a stats interval
+// apart should not be further off than that.
+var issueGoal = accuracyTolerance{SharePP: 1, P95Rel: 0.10, P95Abs: time.Second, OldestMAE: time.Second}
 
-// requeueTolerance is looser, on purpose: a rejected message goes back
-// to the head of the queue and leaves after messages that arrived later,
-// which the FIFO model cannot see. With 5% of deliveries requeued onto a
-// mostly empty queue the true waits barely change, so the loss should be
-// small; twice the goal still catches an estimate that falls apart.
-var requeueTolerance = accuracyTolerance{SharePP: 2, P95Rel: 0.20, P95Abs: 2 * time.Second}
+// burstTolerance is looser on the share within the threshold only, and
+// for a reason no estimator working from these counters can remove: the
+// publish counter is read once per stats interval, so a burst of 200
+// messages published at one instant shows as 200 more arrivals somewhere
+// within one interval, and the estimate spreads them evenly over it. A
+// message k-th into the burst is placed k/200 of an interval after the
+// interval began, wherever the burst really was; around the 10 s
+// threshold (k ≈ 150 at 15 messages a second) that misplaces its arrival
+// by between −0.25 and +0.75 of the interval, depending on where the
+// burst fell, and since the burst drains at 15 messages a second each
+// second of misplacement moves 15 of 200 messages across the threshold:
+// 7.5 percentage points. At a 1 s interval that bounds the error by
+// 5.6 points; the p95 (k ≈ 190, misplaced by less than an interval) stays
+// within the goal. The burst instant could only come from elsewhere (the
+// head timestamp, which needs publisher timestamps; a finer sample
+// interval than the broker keeps).
+var burstTolerance = accuracyTolerance{SharePP: 6, P95Rel: issueGoal.P95Rel, P95Abs: issueGoal.P95Abs, OldestMAE: issueGoal.OldestMAE}
 
+// toleranceFor is the tolerance of a scenario. Requeues (5% of
+// deliveries rejected with requeue) break strict FIFO, but onto a mostly
+// empty queue so little that the goal holds there too.
 func toleranceFor(scenario string) accuracyTolerance {
-	if scenario == "requeues" {
-		return requeueTolerance
+	if scenario == "bursty" {
+		return burstTolerance
 	}
 	return issueGoal
 }
 
 // TestEstimateMatchesGroundTruth runs the six scenarios concurrently
-// against a node emitting statistics every second, for three minutes of
-// traffic, and holds the estimate to the issue's goal: the share of
-// messages processed within 10 s right to 1 percentage point and the p95
-// time in queue to 10% or 1 s, with every departure accounted for.
+// against a node emitting statistics every second and keeping them at
+// that resolution, for three minutes of traffic, and holds the estimate
+// to the issue's goal: the share of messages processed within 10 s right
+// to 1 percentage point and the p95 time in queue to 10% or 1 s, with
+// every departure accounted for and the oldest age right to a second on
+// average. Only the bursty scenario's share is held to less, see
+// burstTolerance.
 func TestEstimateMatchesGroundTruth(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs minutes of real traffic through a broker")
 	}
 	d := accuracyDuration(t)
-	node := rabbittest.StartT(t, rabbittest.Options{StatsIntervalMS: 1000})
+	node := rabbittest.StartT(t, accuracyNode(time.Second))
 	results, err := runAccuracy(t.Context(), node, time.Second, d, accuracyScenarios(d), t.Logf)
 	if err != nil {
 		t.Fatalf("harness: %v", err)
@@ -66,11 +88,17 @@ func TestEstimateMatchesGroundTruth(t *testing.T) {
 }
 
 // harnessProblems are reasons not to trust a result, whatever the
-// Estimator did: lost messages, failed polls, too few polls.
+// Estimator did: lost messages, a truth that disagrees with the broker's
+// own final counters, failed polls, too few polls.
 func harnessProblems(r accuracyResult, d time.Duration) []string {
 	var problems []string
 	if r.Lost > 0 {
 		problems = append(problems, fmt.Sprintf("%d publishes were not confirmed, so the truth counts messages the queue never held", r.Lost))
+	}
+	if r.BrokerPublished != uint64(r.TruePublished) || r.BrokerAcked != uint64(r.TrueAcked) ||
+		r.BrokerDepth != int64(r.TruePublished-r.TrueAcked) {
+		problems = append(problems, fmt.Sprintf("the truth (%d published, %d acked) disagrees with the broker's final counters (%d published, %d acked, %d in the queue)",
+			r.TruePublished, r.TrueAcked, r.BrokerPublished, r.BrokerAcked, r.BrokerDepth))
 	}
 	if r.TrueAcked == 0 {
 		problems = append(problems, "no message was acked")
@@ -103,5 +131,10 @@ func checkAccuracy(t *testing.T, r accuracyResult, tol accuracyTolerance) {
 		t.Errorf("p95 time in queue: estimated %v, true %v: off by %v, goal ±%v (%.0f%% or %v)",
 			r.EstP95.Round(time.Millisecond), r.TrueP95.Round(time.Millisecond), err.Round(time.Millisecond),
 			allowed.Round(time.Millisecond), 100*tol.P95Rel, tol.P95Abs)
+	}
+	if r.OldestMAE > tol.OldestMAE {
+		t.Errorf("oldest age: off by %v on average over %d polls (at most %v, mean %+v), goal ±%v on average",
+			r.OldestMAE.Round(time.Millisecond), r.OldestPolls, r.OldestMaxErr.Round(time.Millisecond),
+			r.OldestBias.Round(time.Millisecond), tol.OldestMAE)
 	}
 }

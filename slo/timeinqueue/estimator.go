@@ -142,6 +142,7 @@ type Estimator struct {
 	queues   map[collector.QueueKey]*queueState
 	recorder func(collector.QueueKey, Piece)
 	latest   atomic.Pointer[[]QueueEstimate]
+	skew     skewEstimator
 }
 
 // New returns an estimator with no history.
@@ -176,15 +177,20 @@ func (e *Estimator) Observe(snap *collector.Snapshot) {
 			e.queues[key] = q
 		}
 		samples := cq.Samples
+		var al alignment
 		if len(samples) == 0 {
 			// No broker history: one point at the poll's time.
-			samples = []collector.Sample{{Time: snap.Time, Published: cq.Counters.Published, Messages: cq.Messages()}}
+			samples = []collector.Sample{{Time: snap.Time, Published: cq.Counters.Published, Messages: cq.Messages(), Completed: cq.Counters.Completed}}
+		} else {
+			q.spacing = sampleSpacing(samples, q.spacing)
+			e.skew.learn(q, samples)
+			al = e.skew.alignment(q.spacing)
 		}
 		emit := func(Piece) {}
 		if e.recorder != nil {
 			emit = func(p Piece) { e.recorder(key, p) }
 		}
-		q.observe(samples, emit)
+		q.observe(samples, al, otherWindow(cq.Type, q.spacing), emit)
 		q.headStamp = !cq.HeadTimestamp.IsZero()
 		estimates = append(estimates, q.estimate(cq.Vhost, cq.Name))
 	}

@@ -11,18 +11,23 @@ import (
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // feed runs an estimator over per-second samples of one queue, where
-// arrived(s) and departed(s) give the cumulative counts at second s.
+// arrived(s) and departed(s) give the cumulative counts at second s (all
+// departures are completions: acks).
 func feed(e *Estimator, seconds int, arrived, departed func(s int) int) []Piece {
 	var pieces []Piece
 	e.SetRecorder(func(_ collector.QueueKey, p Piece) { pieces = append(pieces, p) })
 	for s := 0; s <= seconds; s += 5 {
 		var samples []collector.Sample
-		for i := max(0, s-4); i <= s; i++ {
-			samples = append(samples, collector.Sample{Time: t0.Add(time.Duration(i) * time.Second), Published: uint64(arrived(i)), Messages: int64(arrived(i) - departed(i))})
+		// Every poll brings five samples; before second 0 the queue
+		// stood as it was at second 0.
+		for i := s - 4; i <= s; i++ {
+			at := max(i, 0)
+			samples = append(samples, collector.Sample{Time: t0.Add(time.Duration(i) * time.Second), Published: uint64(arrived(at)),
+				Messages: int64(arrived(at) - departed(at)), Completed: uint64(departed(at))})
 		}
 		e.Observe(&collector.Snapshot{Time: t0.Add(time.Duration(s) * time.Second), Queues: []collector.Queue{{
 			Vhost: "/", Name: "q", StatsKnown: true, Samples: samples,
-			Counters: collector.Counters{Published: uint64(arrived(s))}, Ready: int64(arrived(s) - departed(s)),
+			Counters: collector.Counters{Published: uint64(arrived(s)), Completed: uint64(departed(s))}, Ready: int64(arrived(s) - departed(s)),
 		}}})
 	}
 	return pieces

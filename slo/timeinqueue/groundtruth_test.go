@@ -35,6 +35,11 @@ package timeinqueue
 // computed after the run, from the recorded publish and ack times, at
 // that same instant. Broker and test run on the same host, so its wall
 // clock is the test's.
+//
+// Environment, for work on the harness or the Estimator:
+// WARREN_ACCURACY_DURATION shortens or lengthens the traffic (a Go
+// duration, default 3m); WARREN_ACCURACY_DUMP names a directory to write
+// each scenario's broker samples, pieces and truth to, as CSV.
 
 import (
 	"cmp"
@@ -45,6 +50,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -241,12 +247,12 @@ type estimatorWatcher struct {
 	est    *Estimator
 	keys   []collector.QueueKey
 
-	mu       sync.Mutex
-	byKey    map[collector.QueueKey]*estimatorLog
-	last     *collector.Snapshot
-	polls    int // polls that produced a new snapshot
-	failures int
-	lastErr  string
+	mu    sync.Mutex
+	byKey map[collector.QueueKey]*estimatorLog
+	// snapshots are the snapshots fed to the Estimator, in order.
+	snapshots []*collector.Snapshot
+	failures  int
+	lastErr   string
 }
 
 func newEstimatorWatcher(tg config.Target, keys []collector.QueueKey) (*estimatorWatcher, error) {
@@ -287,8 +293,10 @@ func (w *estimatorWatcher) poll(ctx context.Context) (allKnown bool) {
 		w.failures++
 		w.lastErr = h.LastError
 	}
-	fresh := snap != nil && snap != w.last
-	w.last = snap
+	fresh := snap != nil && (len(w.snapshots) == 0 || snap != w.snapshots[len(w.snapshots)-1])
+	if fresh {
+		w.snapshots = append(w.snapshots, snap)
+	}
 	w.mu.Unlock()
 	if !fresh {
 		return false
@@ -297,7 +305,6 @@ func (w *estimatorWatcher) poll(ctx context.Context) (allKnown bool) {
 	w.est.Observe(snap) // calls the recorder, which takes w.mu
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.polls++
 	for _, e := range w.est.Estimates() {
 		o := w.byKey[collector.QueueKey{Vhost: e.Vhost, Name: e.Name}]
 		if o == nil || e.SampleTime.IsZero() {
@@ -362,40 +369,77 @@ func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d ti
 	if err != nil {
 		return nil, err
 	}
-	pollCtx, stopPolling := context.WithCancel(ctx)
-	defer stopPolling()
-	ready := make(chan struct{})
-	polling := make(chan struct{})
+	pollCtx, cancelPolling := context.WithCancel(ctx)
+	ready, polling := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(polling)
 		w.run(pollCtx, accuracyPollInterval, ready)
 	}()
+	stopPolling := func() { cancelPolling(); <-polling }
+	defer stopPolling()
 	select {
 	case <-ready:
 	case <-time.After(time.Minute):
 		stopPolling()
-		<-polling
-		return nil, fmt.Errorf("stats interval %v: the collector never listed every trafficScenario queue with statistics (last poll error: %q)", statsInterval, w.lastErr)
+		return nil, fmt.Errorf("stats interval %v: the collector never listed every scenario queue with statistics (last poll error: %q)", statsInterval, w.lastErr)
 	}
-
 	// Let the empty queues' first samples into the history, so that
 	// traffic starts strictly after it.
-	time.Sleep(statsInterval + time.Second)
+	if !sleepUntilOrDone(ctx, time.Now().Add(statsInterval+time.Second)) {
+		return nil, ctx.Err()
+	}
+
+	logf("stats interval %v: traffic on %d queues of vhost %s for %v", statsInterval, len(scenarios), vhost, d)
+	truths, start, err := runTraffic(ctx, url, scenarios, d)
+	if err != nil {
+		return nil, err
+	}
+	settle := 2 * (accuracyPollInterval + statsInterval)
+	logf("stats interval %v: traffic done; polling %v more", statsInterval, settle)
+	if !sleepUntilOrDone(ctx, time.Now().Add(settle)) {
+		return nil, ctx.Err()
+	}
+	stopPolling()
+
+	if dir := os.Getenv("WARREN_ACCURACY_DUMP"); dir != "" {
+		if err := dumpRun(dir, vhost, w, truths, scenarios, start); err != nil {
+			return nil, err
+		}
+		logf("stats interval %v: samples, pieces and truth written to %s/%s-*.csv", statsInterval, dir, vhost)
+	}
+	// Traffic and polling are over: nothing writes to truths or w any more.
+	results := make([]accuracyResult, len(scenarios))
+	for i, sc := range scenarios {
+		r := compareWithTruth(sc.name, statsInterval, start, truths[i], w.byKey[keys[i]])
+		r.Polls, r.FailedPolls = len(w.snapshots), w.failures
+		for _, q := range w.snapshots[len(w.snapshots)-1].Queues {
+			if q.Key() == keys[i] {
+				r.BrokerPublished, r.BrokerAcked, r.BrokerDepth = q.Counters.Published, q.Counters.Acked, q.Messages()
+			}
+		}
+		results[i] = r
+	}
+	return results, nil
+}
+
+// runTraffic runs every scenario's publisher and consumer from now for d
+// and returns what truly happened, per scenario, and when traffic began.
+func runTraffic(ctx context.Context, url string, scenarios []trafficScenario, d time.Duration) ([]*groundTruth, time.Time, error) {
 	truths := make([]*groundTruth, len(scenarios))
 	for i := range truths {
 		truths[i] = &groundTruth{}
 	}
 	start := time.Now()
-	logf("stats interval %v: traffic on %d queues of vhost %s for %v", statsInterval, len(scenarios), vhost, d)
-	trafficCtx, stopTraffic := context.WithDeadline(ctx, start.Add(d))
+	trafficCtx, stop := context.WithDeadline(ctx, start.Add(d))
+	defer stop()
 	var wg sync.WaitGroup
-	var errMu sync.Mutex
+	var mu sync.Mutex
 	var errs []error
 	fail := func(sc trafficScenario, role string, err error) {
 		if err != nil {
-			errMu.Lock()
-			errs = append(errs, fmt.Errorf("trafficScenario %s, %s: %w", sc.name, role, err))
-			errMu.Unlock()
+			mu.Lock()
+			errs = append(errs, fmt.Errorf("scenario %s, %s: %w", sc.name, role, err))
+			mu.Unlock()
 		}
 	}
 	for i, sc := range scenarios {
@@ -403,29 +447,84 @@ func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d ti
 		wg.Go(func() { fail(sc, "consumer", consumeTraffic(trafficCtx, url, sc, truths[i], start, uint64(i+1))) })
 	}
 	wg.Wait()
-	stopTraffic()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
+	return truths, start, errors.Join(errs...)
+}
 
-	settle := 2 * (accuracyPollInterval + statsInterval)
-	logf("stats interval %v: traffic done; polling %v more", statsInterval, settle)
-	select {
-	case <-time.After(settle):
-	case <-ctx.Done():
-		return nil, ctx.Err()
+// accuracyNode is the options of a private node that emits statistics
+// every statsInterval and keeps their history at that resolution.
+//
+// Both settings are needed: collect_statistics_interval is how often the
+// queues report, but the management API's sample history (what the
+// collector asks for with lengths_incr and msg_rates_incr) is stored at
+// the resolution of management.sample_retention_policies, 5 s by
+// default whatever the collect interval. Asked for 1 s samples from such
+// a node, the API repeats each stored value for 5 s and then jumps.
+func accuracyNode(statsInterval time.Duration) rabbittest.Options {
+	secs := max(1, int(statsInterval/time.Second))
+	var retention strings.Builder
+	for _, policy := range []string{"global", "basic", "detailed"} {
+		fmt.Fprintf(&retention, "management.sample_retention_policies.%s.605 = %d\n", policy, secs)
 	}
-	stopPolling()
-	<-polling
+	return rabbittest.Options{StatsIntervalMS: int(statsInterval.Milliseconds()), ExtraConfig: retention.String()}
+}
 
-	results := make([]accuracyResult, len(scenarios))
+// dumpRun writes, for each scenario, what the estimate was built from
+// next to the truth, as CSV files in dir, times in seconds since traffic
+// started: <vhost>-<scenario>-samples.csv has every broker sample the
+// Estimator saw (its publish counter, depth and completions) with the
+// true counts of messages published, waiting and acked at the sample's
+// timestamp;
+// -pieces.csv has the Estimator's pieces; -truth.csv every message's
+// publish and ack time (-1: never acked).
+func dumpRun(dir, vhost string, w *estimatorWatcher, truths []*groundTruth, scenarios []trafficScenario, start time.Time) error {
+	since := func(t time.Time) float64 { return t.Sub(start).Seconds() }
 	for i, sc := range scenarios {
-		truths[i].mu.Lock()
-		results[i] = compareWithTruth(sc.name, statsInterval, start, truths[i], w.byKey[keys[i]])
-		truths[i].mu.Unlock()
-		results[i].Polls, results[i].FailedPolls = w.polls, w.failures
+		key := collector.QueueKey{Vhost: vhost, Name: sc.name}
+		msgs := truths[i].msgs
+		var samples, pieces, truth strings.Builder
+		samples.WriteString("poll,time,published,messages,completed,true_published,true_messages,true_completed\n")
+		seen := map[time.Time]bool{}
+		for poll, snap := range w.snapshots {
+			for _, q := range snap.Queues {
+				for _, s := range q.Samples {
+					if q.Key() != key || seen[s.Time] {
+						continue
+					}
+					seen[s.Time] = true
+					published, acked := 0, 0
+					for _, m := range msgs {
+						if !m.published.After(s.Time) {
+							published++
+						}
+						if !m.acked.IsZero() && !m.acked.After(s.Time) {
+							acked++
+						}
+					}
+					fmt.Fprintf(&samples, "%d,%.3f,%d,%d,%d,%d,%d,%d\n", poll, since(s.Time), s.Published, s.Messages, s.Completed,
+						published, published-acked, acked)
+				}
+			}
+		}
+		pieces.WriteString("departed,count,wait_from,wait_to,approximate\n")
+		for _, p := range w.byKey[key].pieces {
+			fmt.Fprintf(&pieces, "%.3f,%.3f,%.3f,%.3f,%v\n", since(p.DepartedAt), p.Count, p.WaitFrom.Seconds(), p.WaitTo.Seconds(), p.Approximate)
+		}
+		truth.WriteString("seq,published,acked\n")
+		for seq, m := range msgs {
+			acked := -1.0
+			if !m.acked.IsZero() {
+				acked = since(m.acked)
+			}
+			fmt.Fprintf(&truth, "%d,%.3f,%.3f\n", seq, since(m.published), acked)
+		}
+		for suffix, data := range map[string]string{"samples": samples.String(), "pieces": pieces.String(), "truth": truth.String()} {
+			name := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.csv", vhost, sc.name, suffix))
+			if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
+				return err
+			}
+		}
 	}
-	return results, nil
+	return nil
 }
 
 // accuracyTarget is a collector target for the run's vhost on node.
@@ -607,9 +706,14 @@ type accuracyResult struct {
 	// Approximate (arrived before the queue's history began: with the
 	// Estimator watching from before the traffic, there should be none).
 	TrueAcked      int
+	TruePublished  int
 	EstDeparted    float64
 	ApproxDeparted float64
 	Requeued, Lost int
+	// What the broker's counters said at the last poll: messages routed
+	// into the queue, acks, and the depth (ready plus unacked).
+	BrokerPublished, BrokerAcked uint64
+	BrokerDepth                  int64
 
 	TrueP50, EstP50 time.Duration
 	TrueP95, EstP95 time.Duration
@@ -648,7 +752,7 @@ func compareWithTruth(name string, statsInterval time.Duration, start time.Time,
 		}
 	}
 	slices.Sort(waits)
-	r.TrueAcked = len(waits)
+	r.TrueAcked, r.TruePublished = len(waits), len(tr.msgs)
 	if len(waits) > 0 {
 		r.TrueP50, r.TrueP95, r.TrueMax = trueQuantile(waits, 0.5), trueQuantile(waits, 0.95), waits[len(waits)-1]
 		within, _ := slices.BinarySearch(waits, accuracyThreshold+1)

@@ -27,8 +27,16 @@ type queueState struct {
 	// offset counts messages that were in the queue before its arrival
 	// counter says anything arrived (stats reset by a node restart while
 	// messages survived): they are arrivals of unknown time.
-	offset        float64
-	lastPublished uint64
+	offset float64
+	// prev is the previous broker sample, as the broker gave it.
+	prev    collector.Sample
+	hasPrev bool
+	// other counts departures the completion counters do not see
+	// (expiry, dead-lettering, rejects without requeue, purges), from
+	// the depth; backlogs holds the recent arrivals minus completions it
+	// is measured against (see otherDepartures).
+	other    float64
+	backlogs []backlogAt
 	// crossed[i] is the arrival index up to which waiting messages have
 	// been counted bad for thresholds[i] because they crossed it.
 	crossed []float64
@@ -41,6 +49,8 @@ type queueState struct {
 	drain      float64
 	sampleTime time.Time
 	headStamp  bool
+	// spacing is the interval of the broker's sample history.
+	spacing time.Duration
 }
 
 func newQueueState(thresholds []time.Duration, bounds []float64, maxPoints int) *queueState {
@@ -55,35 +65,77 @@ func newQueueState(thresholds []time.Duration, bounds []float64, maxPoints int) 
 	}
 }
 
+// backlogAt is, at broker time t, arrivals minus completions: what the
+// queue would hold if nothing left it any other way.
+type backlogAt struct {
+	t time.Time
+	v float64
+}
+
+// alignment says how to put one poll's samples on a common time axis.
+//
+// The broker reads each series at its own moment: the publish and the
+// completion counters when its per-table metrics collectors run (each on
+// its own timer, node-wide), the depth when the queue process last
+// reported it (every stats interval for classic queues, every 5 s tick
+// for quorum queues). The sample history then files every value under
+// the next multiple of the sample interval. So a sample stamped T holds
+// values read during the interval before T, each series at its own fixed
+// phase. skew is how much later than the publish counter the completion
+// counters were read (negative: earlier); the one read later is
+// interpolated back to when the other was read, and lag is how long
+// before T that was: the time a point stands for is T − lag.
+type alignment struct {
+	lag, skew time.Duration
+}
+
 // observe adds the samples of one poll, oldest first, and emits the
 // pieces of messages that departed since the previous sample.
-func (q *queueState) observe(samples []collector.Sample, emit func(Piece)) {
+//
+// Departures are the completion counters (acks, and deliveries and gets
+// without ack), read at the arrival counter's moment (alignment.skew),
+// plus the departures they do not see, taken from the depth (see
+// otherDepartures).
+func (q *queueState) observe(samples []collector.Sample, al alignment, otherWindow time.Duration, emit func(Piece)) {
 	for _, s := range samples {
-		if n := len(q.points); n > 0 && !s.Time.After(q.points[n-1].t) {
+		if q.hasPrev && !s.Time.After(q.prev.Time) {
 			continue // already seen: polls overlap on purpose
 		}
-		if len(q.points) > 0 && s.Published < q.lastPublished {
-			// The counter went back: the queue was re-created or its node
-			// restarted. The history says nothing about the new counter;
+		if q.hasPrev && (s.Published < q.prev.Published || s.Completed < q.prev.Completed) {
+			// A counter went back: the queue was re-created or its node
+			// restarted. The history says nothing about the new counters;
 			// the cumulative outputs carry on.
-			q.points, q.offset = q.points[:0], 0
+			q.points, q.offset, q.hasPrev, q.backlogs, q.other = q.points[:0], 0, false, q.backlogs[:0], 0
 			clear(q.crossed)
 		}
-		q.lastPublished = s.Published
+		published, completed := float64(s.Published), float64(s.Completed)
+		if q.hasPrev && al.skew != 0 {
+			// Read both counters at the same moment: interpolate the one
+			// read later back to when the other was read.
+			back := max(-1, min(1, float64(al.skew)/float64(s.Time.Sub(q.prev.Time))))
+			if back > 0 {
+				completed -= back * (completed - float64(q.prev.Completed))
+			} else {
+				published += back * (published - float64(q.prev.Published))
+			}
+		}
+		q.prev, q.hasPrev = s, true
 		messages := float64(max(s.Messages, 0))
+		t := s.Time.Add(-al.lag)
 		if len(q.points) == 0 {
-			q.offset = max(0, messages-float64(s.Published))
-			a := float64(s.Published) + q.offset
-			q.points = append(q.points, point{t: s.Time, a: a, d: a - messages})
+			q.offset = max(0, messages-published)
+			a := published + q.offset
+			q.other = max(0, a-messages-completed)
+			q.backlogs = append(q.backlogs[:0], backlogAt{t: s.Time, v: a - completed})
+			q.points = append(q.points, point{t: t, a: a, d: min(a, completed+q.other)})
 			continue
 		}
 		prev := q.points[len(q.points)-1]
-		a := float64(s.Published) + q.offset
-		// Departures never go back. The depth and the publish counter are
-		// sampled by different broker processes, so a depth that briefly
-		// exceeds arrivals minus departures is skew, not un-departure.
-		d := min(max(prev.d, a-messages), a)
-		p := point{t: s.Time, a: a, d: d}
+		a := published + q.offset
+		q.otherDepartures(s.Time, a-completed, messages, otherWindow)
+		// Departures never go back, and never pass arrivals.
+		d := min(max(prev.d, completed+q.other), a)
+		p := point{t: t, a: a, d: d}
 		q.points = append(q.points, p)
 		q.departures(prev, p, emit)
 		q.crossings(p)
@@ -95,6 +147,31 @@ func (q *queueState) observe(samples []collector.Sample, emit func(Piece)) {
 		q.drain = q.drainSeconds(last)
 		q.prune(last)
 	}
+}
+
+// otherDepartures sets the count of departures the completion counters
+// do not see from the depth read at t: what arrivals minus completions
+// say the queue holds, less what it holds. The broker reads the depth at
+// another moment than the counters, up to window earlier (a stats
+// interval or two for a classic queue, a 5 s tick for a quorum queue),
+// and in a growing queue a depth read earlier is smaller: taken against
+// the counters at t, it would show departures that never happened. So
+// the depth is held against the smallest backlog the counters showed
+// within window before t: a lower bound whenever the depth was read
+// within that window. When the count goes down again, departures do not:
+// the next completions pay it back.
+func (q *queueState) otherDepartures(t time.Time, backlog, messages float64, window time.Duration) {
+	q.backlogs = append(q.backlogs, backlogAt{t: t, v: backlog})
+	drop := 0
+	for drop < len(q.backlogs)-1 && t.Sub(q.backlogs[drop].t) > window {
+		drop++
+	}
+	q.backlogs = append(q.backlogs[:0], q.backlogs[drop:]...)
+	least := backlog
+	for _, b := range q.backlogs {
+		least = min(least, b.v)
+	}
+	q.other = max(0, least-messages)
 }
 
 // arrivalTime is when the n-th message arrived (linear between points);

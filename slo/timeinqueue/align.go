@@ -1,0 +1,145 @@
+package timeinqueue
+
+import (
+	"slices"
+	"time"
+
+	"github.com/warrenhq/warren/collector"
+)
+
+// quorumTick is how often a quorum queue reports its depth, whatever the
+// stats interval (the broker's quorum_tick_interval, 5 s by default).
+const quorumTick = 5 * time.Second
+
+// otherWindow is how much earlier than the counters the broker may have
+// read a queue's depth: the queue reports it every stats interval (a
+// quorum queue every tick), and the sample history files it up to an
+// interval later.
+func otherWindow(queueType string, spacing time.Duration) time.Duration {
+	if queueType == "quorum" {
+		return max(quorumTick, spacing) + 2*spacing
+	}
+	return 2 * spacing
+}
+
+// sampleSpacing is the interval of a sample history: the shortest gap
+// between consecutive samples, or known when there is no gap to measure.
+func sampleSpacing(samples []collector.Sample, known time.Duration) time.Duration {
+	var spacing time.Duration
+	for i := 1; i < len(samples); i++ {
+		if gap := samples[i].Time.Sub(samples[i-1].Time); gap > 0 && (spacing == 0 || gap < spacing) {
+			spacing = gap
+		}
+	}
+	if spacing == 0 {
+		return known
+	}
+	return spacing
+}
+
+// skewEvidenceSize bounds how many recent measurements of the skew
+// between the publish and the completion counters are kept per target.
+const skewEvidenceSize = 512
+
+// skewHorizon is how many sample intervals back measurements of the skew
+// still count. The collectors' timers drift and jump when the broker is
+// busy, so the skew changes over minutes; a short horizon follows it.
+const skewHorizon = 10
+
+// skewEstimator learns, for one target, how much later within each
+// sample interval the broker reads the completion counters than the
+// publish counter.
+//
+// The broker reads both with node-wide metrics collectors, one per
+// table, each on its own timer: every queue's publish counter at one
+// moment of the interval, every queue's completion counters at another.
+// Neither moment is in the API; their difference shows in queues with
+// steady traffic, where arrivals and completions run at the same rate r
+// and the depth stands still: there, arrivals − completions − depth =
+// −r × skew, whatever the depth's own lag. The estimate is the median of
+// the measurements of all such queues over the last skewHorizon
+// intervals, so a few queues whose depth also loses messages some other
+// way (expiry, dead-lettering) do not move it.
+type skewEstimator struct {
+	measured []skewMeasurement // in the order measured
+	current  time.Duration
+}
+
+type skewMeasurement struct {
+	at   time.Time
+	skew time.Duration
+}
+
+// learn measures the skew in the samples of one queue that are new to q.
+func (k *skewEstimator) learn(q *queueState, samples []collector.Sample) {
+	prev, hasPrev := q.prev, q.hasPrev
+	added := false
+	for _, s := range samples {
+		if hasPrev && !s.Time.After(prev.Time) {
+			continue
+		}
+		if hasPrev && s.Published >= prev.Published && s.Completed >= prev.Completed {
+			if skew, ok := measureSkew(prev, s); ok {
+				k.measured = append(k.measured, skewMeasurement{at: s.Time, skew: skew})
+				added = true
+			}
+		}
+		prev, hasPrev = s, true
+	}
+	if !added {
+		return
+	}
+	newest := k.measured[len(k.measured)-1].at
+	for _, m := range k.measured {
+		newest = later(newest, m.at)
+	}
+	horizon := newest.Add(-skewHorizon * q.spacing)
+	k.measured = slices.DeleteFunc(k.measured, func(m skewMeasurement) bool { return m.at.Before(horizon) })
+	if excess := len(k.measured) - skewEvidenceSize; excess > 0 {
+		k.measured = slices.Delete(k.measured, 0, excess)
+	}
+	skews := make([]time.Duration, len(k.measured))
+	for i, m := range k.measured {
+		skews[i] = m.skew
+	}
+	slices.Sort(skews)
+	k.current = skews[len(skews)/2]
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// measureSkew measures the skew at s when the queue's traffic between
+// prev and s was steady: at least minSteadyMessages arrived, as many
+// completed (within a quarter), and the depth stood still (within a
+// quarter of the arrivals).
+func measureSkew(prev, s collector.Sample) (time.Duration, bool) {
+	const minSteadyMessages = 4
+	arrived := float64(s.Published - prev.Published)
+	completed := float64(s.Completed - prev.Completed)
+	deeper := float64(s.Messages - prev.Messages)
+	if arrived < minSteadyMessages || abs(arrived-completed) > arrived/4 || abs(deeper) > arrived/4 {
+		return 0, false
+	}
+	gap := s.Time.Sub(prev.Time)
+	rate := (arrived + completed) / 2 / gap.Seconds()
+	excess := float64(s.Published) - float64(s.Completed) - float64(s.Messages)
+	skew := time.Duration(-excess / rate * float64(time.Second))
+	return max(-gap, min(gap, skew)), true
+}
+
+func abs(x float64) float64 { return max(x, -x) }
+
+// alignment is how to align samples spaced spacing apart with what has
+// been learnt so far. The counter read later is moved back by the skew;
+// the other was read, as far as anyone can tell, uniformly within the
+// part of the interval that leaves room for the skew after it, so the
+// point stands for the middle of that part.
+func (k *skewEstimator) alignment(spacing time.Duration) alignment {
+	skew := max(-spacing, min(spacing, k.current))
+	return alignment{skew: skew, lag: (spacing + max(skew, -skew)) / 2}
+}
