@@ -21,6 +21,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"gopkg.in/yaml.v3"
 
+	"github.com/warrenhq/warren/internal/amtest"
 	"github.com/warrenhq/warren/internal/promtest"
 	"github.com/warrenhq/warren/internal/rabbittest"
 )
@@ -34,8 +35,8 @@ const (
 	testSLO     = "orders-within-10s"
 )
 
-// warrenConfig is the configuration the live test runs warren with. Extend
-// it here: alerting (an Alertmanager) belongs in this one template too.
+// warrenConfig is the configuration the live test runs warren with: SLOs
+// and alerting to a private Alertmanager, so that every panel has data.
 const warrenConfig = `targets:
   - name: {{.Cluster}}
     management_url: {{.MgmtURL}}
@@ -60,6 +61,15 @@ slos:
     window: 1h
     sli:
       probe_success: {}
+alerting:
+  evaluation_interval: 1s
+  resend_interval: 1s
+  alertmanagers:
+    - url: {{.AlertmanagerURL}}
+  health:
+    # The traffic leaves a backlog without consumers: let it alert at once,
+    # so that the alert panels have an alert to show.
+    RabbitMQQueueNoConsumers: {for: 1s}
 `
 
 // Grafana's own variables, as it would set them for a dashboard showing
@@ -412,11 +422,12 @@ func startWorld(t *testing.T) *liveWorld {
 	}
 	startTraffic(t, node.AMQPURL+testVhost)
 
+	am := amtest.Start(t, amtest.Options{})
 	dir := t.TempDir()
 	var config bytes.Buffer
 	err := template.Must(template.New("config").Parse(warrenConfig)).Execute(&config, map[string]string{
 		"Cluster": testCluster, "MgmtURL": node.MgmtURL, "AMQPURL": node.AMQPURL,
-		"Vhost": testVhost, "Queue": testQueue, "SLO": testSLO,
+		"Vhost": testVhost, "Queue": testQueue, "SLO": testSLO, "AlertmanagerURL": am.URL(),
 	})
 	if err != nil {
 		t.Fatal(err)
