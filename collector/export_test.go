@@ -23,6 +23,12 @@ func RawFetch(ctx context.Context, p *Poller, password string) (int64, error) {
 	return fetchAll(ctx, p.client, password, paths)
 }
 
+// ListingWithoutHistory fetches the queue listing a poll makes with
+// sample_history: false: the same columns, no per-queue sample history.
+func ListingWithoutHistory(ctx context.Context, p *Poller, password string) (int64, error) {
+	return fetchAll(ctx, p.client, password, []string{"queues?" + url.Values{"columns": {queueColumns}}.Encode()})
+}
+
 // FullListing fetches GET /api/queues with every column and no paging, as
 // kbudde/rabbitmq_exporter does on every scrape. It returns the bytes read.
 func FullListing(ctx context.Context, p *Poller, password string) (int64, error) {

@@ -63,6 +63,12 @@ func BenchmarkScale(b *testing.B) {
 		// The broker's default, as in production: 1 s would multiply the
 		// management plugin's own load at 50,000 queues.
 		StatsIntervalMS: 5000,
+		// Listing 50,000 queues takes the broker minutes on a busy 2-core
+		// machine, with nothing sent until the body is ready: past its
+		// default HTTP timeouts it closes the connection (warren sees EOF).
+		ExtraConfig: "management.tcp.idle_timeout = 900000\n" +
+			"management.tcp.inactivity_timeout = 900000\n" +
+			"management.tcp.request_timeout = 900000\n",
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -127,7 +133,7 @@ targets:
 	defer server.Close()
 
 	// Warm up: poll until the broker lists every queue with statistics.
-	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(5 * time.Second) {
+	for deadline := time.Now().Add(30 * time.Minute); ; time.Sleep(5 * time.Second) {
 		p.Poll(context.Background())
 		if s := p.Snapshot(); s != nil && len(s.Queues) >= n && statsKnown(s.Queues) >= n {
 			break
@@ -139,7 +145,7 @@ targets:
 
 	polls := 5
 	if n >= 50000 {
-		polls = 3
+		polls = 2
 	}
 	scrapes := 40
 	if n >= 50000 {
@@ -161,6 +167,7 @@ targets:
 	b.ReportMetric(r.bytesPerQueue, "bytes/queue/poll")
 	b.ReportMetric(r.brokerPollCPU, "broker-cpu-poll-s")
 	b.ReportMetric(r.brokerFullCPU, "broker-cpu-full-listing-s")
+	b.ReportMetric(r.brokerNoHistoryCPU, "broker-cpu-no-history-s")
 	b.ReportMetric(r.scrapeP50*1000, "scrape-p50-ms")
 	b.ReportMetric(r.scrapeP99*1000, "scrape-p99-ms")
 	b.ReportMetric(r.scrapeCPU*1000, "scrape-cpu-ms")
@@ -186,6 +193,8 @@ type scaleResult struct {
 	bytesPerQueue               float64
 	brokerPollCPU, brokerRawCPU float64 // broker CPU seconds beyond its idle rate
 	fullWall, brokerFullCPU     float64 // kbudde-style full listing
+	brokerNoHistoryCPU          float64 // the listing without sample history
+	protoWall, protoCPU         float64 // one protobuf scrape (the full render)
 	fullBytes                   float64
 	scrapeP50, scrapeP99        float64 // seconds, plain
 	scrapeCPU                   float64 // warren CPU seconds per plain scrape
@@ -198,15 +207,15 @@ type scaleResult struct {
 }
 
 // TableHeader is the header of the rows scaleResult.row prints.
-const TableHeader = `| queues | poll (warren) | raw HTTP, same requests | warren CPU/poll | bytes/queue/poll | broker CPU: warren poll | broker CPU: full /api/queues (kbudde-style) | scrape p50 / p99 | scrape CPU | gzip scrape p50 / p99 | gzip CPU | series | body plain / gzip | RSS (peak) | load before → after |
-|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|`
+const TableHeader = `| queues | poll (warren) | raw HTTP, same requests | warren CPU/poll | bytes/queue/poll | broker CPU: warren poll (without sample history) | broker CPU: full /api/queues, kbudde-style (wall, size) | scrape p50 / p99 | scrape CPU | gzip scrape p50 / p99 | gzip CPU | protobuf scrape (CPU) | series | body plain / gzip | RSS (peak) | load before → after |
+|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|`
 
 func (r scaleResult) row() string {
-	return fmt.Sprintf("| %d | %.2f s | %.2f s | %.0f ms | %.0f B | %.2f s | %.2f s (%.2f s, %.1f MB) | %.1f / %.1f ms | %.1f ms | %.1f / %.1f ms | %.1f ms | %d | %.1f / %.1f MB | %.0f MB (%.0f MB) | %s → %s |",
-		r.queues, r.pollWall, r.rawWall, r.pollCPU*1000, r.bytesPerQueue, r.brokerPollCPU,
+	return fmt.Sprintf("| %d | %.2f s | %.2f s | %.0f ms | %.0f B | %.2f s (%.2f s) | %.2f s (%.2f s, %.1f MB) | %.1f / %.1f ms | %.1f ms | %.1f / %.1f ms | %.1f ms | %.2f s (%.2f s) | %d | %.1f / %.1f MB | %.0f MB (%.0f MB) | %s → %s |",
+		r.queues, r.pollWall, r.rawWall, r.pollCPU*1000, r.bytesPerQueue, r.brokerPollCPU, r.brokerNoHistoryCPU,
 		r.brokerFullCPU, r.fullWall, r.fullBytes/1e6,
 		r.scrapeP50*1000, r.scrapeP99*1000, r.scrapeCPU*1000, r.gzipP50*1000, r.gzipP99*1000, r.gzipCPU*1000,
-		r.series, float64(r.plainBytes)/1e6, float64(r.gzipBytes)/1e6, r.rss, r.hwm, r.loadBefore, r.loadAfter)
+		r.protoWall, r.protoCPU, r.series, float64(r.plainBytes)/1e6, float64(r.gzipBytes)/1e6, r.rss, r.hwm, r.loadBefore, r.loadAfter)
 }
 
 func measureScale(b *testing.B, p *collector.Poller, url string, beam, polls, scrapes int) scaleResult {
@@ -219,7 +228,7 @@ func measureScale(b *testing.B, p *collector.Poller, url string, beam, polls, sc
 	r.trafficCPURate = (selfCPU() - cpu0).Seconds() / wall
 	r.brokerIdle = (procCPU(beam) - beam0).Seconds() / wall
 
-	var pollWall, pollCPU, brokerPoll, rawWall, brokerRaw, fullWall, brokerFull, perQueue, fullBytes []float64
+	var pollWall, pollCPU, brokerPoll, rawWall, brokerRaw, fullWall, brokerFull, perQueue, fullBytes, brokerNoHistory []float64
 	for range polls {
 		c0, b0, t0 := selfCPU(), procCPU(beam), time.Now()
 		p.Poll(context.Background())
@@ -241,6 +250,12 @@ func measureScale(b *testing.B, p *collector.Poller, url string, beam, polls, sc
 		brokerRaw = append(brokerRaw, (procCPU(beam)-b0).Seconds()-r.brokerIdle*w)
 
 		b0, t0 = procCPU(beam), time.Now()
+		if _, err := collector.ListingWithoutHistory(context.Background(), p, "guest"); err != nil {
+			b.Fatal(err)
+		}
+		brokerNoHistory = append(brokerNoHistory, (procCPU(beam)-b0).Seconds()-r.brokerIdle*time.Since(t0).Seconds())
+
+		b0, t0 = procCPU(beam), time.Now()
 		n, err := collector.FullListing(context.Background(), p, "guest")
 		if err != nil {
 			b.Fatal(err)
@@ -254,9 +269,12 @@ func measureScale(b *testing.B, p *collector.Poller, url string, beam, polls, sc
 	r.rawWall, r.brokerRawCPU = median(rawWall), median(brokerRaw)
 	r.fullWall, r.brokerFullCPU, r.fullBytes = median(fullWall), median(brokerFull), median(fullBytes)
 	r.bytesPerQueue = median(perQueue)
+	r.brokerNoHistoryCPU = median(brokerNoHistory)
 
 	r.scrapeP50, r.scrapeP99, r.scrapeCPU = measureScrapes(b, url, scrapes, false, r.trafficCPURate)
 	r.gzipP50, r.gzipP99, r.gzipCPU = measureScrapes(b, url, scrapes, true, r.trafficCPURate)
+	r.protoWall, _, r.protoCPU = measureScrapesWith(b, url, 1, r.trafficCPURate,
+		"-H", "Accept-Encoding: gzip", "-H", "Accept: "+protobufAccept)
 	r.loadAfter = loadAverage()
 	return r
 }
@@ -265,10 +283,17 @@ func measureScale(b *testing.B, p *collector.Poller, url string, beam, polls, sc
 // client's CPU is not warren's, and returns the p50 and p99 of curl's
 // time_total and warren's CPU per scrape.
 func measureScrapes(b *testing.B, url string, count int, gzip bool, trafficRate float64) (p50, p99, cpu float64) {
-	args := []string{"-s", "-o", "/dev/null", "-w", "%{time_total}", url}
 	if gzip {
-		args = append([]string{"-H", "Accept-Encoding: gzip"}, args...)
+		return measureScrapesWith(b, url, count, trafficRate, "-H", "Accept-Encoding: gzip")
 	}
+	return measureScrapesWith(b, url, count, trafficRate)
+}
+
+// protobufAccept is what Prometheus sends with native histograms on.
+const protobufAccept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3"
+
+func measureScrapesWith(b *testing.B, url string, count int, trafficRate float64, headers ...string) (p50, p99, cpu float64) {
+	args := append(headers, "-s", "-o", "/dev/null", "-w", "%{time_total}", url)
 	var times []float64
 	c0, t0 := selfCPU(), time.Now()
 	for range count {

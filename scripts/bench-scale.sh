@@ -6,7 +6,7 @@
 #   WARREN_BENCH_QUEUES="1000 5000 10000 50000" BENCH_OUT=bench-results.txt scripts/bench-scale.sh
 #
 # WARREN_BENCH_PROFILE=N writes CPU and heap profiles of the N-queue run
-# to bench-N.cpu and bench-N.heap (go tool pprof -top …).
+# to bench-N.cpu.prof and bench-N.heap.prof (go tool pprof -top …).
 set -euo pipefail
 
 out=${BENCH_OUT:-bench-results.txt}
@@ -34,7 +34,7 @@ table="$work/rows.md"
 for n in $sizes; do
 	extra=()
 	if [[ "$n" == "$profile" ]]; then
-		extra=(-test.cpuprofile "$root/bench-$n.cpu" -test.memprofile "$root/bench-$n.heap")
+		extra=(-test.cpuprofile "$root/bench-$n.cpu.prof" -test.memprofile "$root/bench-$n.heap.prof")
 	fi
 	echo "== $n queues" >&2
 	(cd "$root/collector" && WARREN_BENCH_QUEUES=$n WARREN_BENCH_TABLE=$table \
