@@ -16,7 +16,7 @@ LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REV
 GO_TEST_TIMEOUT ?= 45m
 BENCH_OUT ?= bench-results.txt
 
-.PHONY: all build test lint deps bench clean
+.PHONY: all build test lint deps bench clean demo
 
 all: lint build test
 
@@ -43,6 +43,12 @@ lint:
 BENCH_QUEUES ?= 1000 5000 10000 50000
 bench: deps
 	WARREN_BENCH_QUEUES="$(BENCH_QUEUES)" BENCH_OUT=$(BENCH_OUT) ./scripts/bench-scale.sh
+
+# warren end to end on this machine (README "Demo"): a private RabbitMQ node,
+# a misbehaving workload, warren, Prometheus and Alertmanager on 127.0.0.1,
+# until Ctrl-C. DEMO_DURATION=300 runs that long and prints a summary.
+demo: deps build
+	./deploy/demo/demo.sh
 
 clean:
 	rm -rf bin $(BENCH_OUT)
