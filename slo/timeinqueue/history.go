@@ -51,6 +51,14 @@ type queueState struct {
 	headStamp  bool
 	// spacing is the interval of the broker's sample history.
 	spacing time.Duration
+	// sampled are the newest points made from samples, oldest first, at
+	// most three, as they were made: what the placement of events within
+	// a sample interval looks at (see placeBurst and drainKink).
+	sampled []point
+	// busyDeparted messages left in busySeconds of intervals through
+	// which the queue's consumers were busy, both decayed with age
+	// (capacityMemory): their ratio is the consumers' capacity.
+	busyDeparted, busySeconds float64
 }
 
 func newQueueState(thresholds []time.Duration, bounds []float64, maxPoints int) *queueState {
@@ -106,6 +114,8 @@ func (q *queueState) observe(samples []collector.Sample, al alignment, otherWind
 			// restarted. The history says nothing about the new counters;
 			// the cumulative outputs carry on.
 			q.points, q.offset, q.hasPrev, q.backlogs, q.other = q.points[:0], 0, false, q.backlogs[:0], 0
+			q.sampled = q.sampled[:0]
+			q.busyDeparted, q.busySeconds = 0, 0
 			clear(q.crossed)
 		}
 		published, completed := float64(s.Published), float64(s.Completed)
@@ -128,6 +138,7 @@ func (q *queueState) observe(samples []collector.Sample, al alignment, otherWind
 			q.other = max(0, a-messages-completed)
 			q.backlogs = append(q.backlogs[:0], backlogAt{t: s.Time, v: a - completed})
 			q.points = append(q.points, point{t: t, a: a, d: min(a, completed+q.other)})
+			q.remember(q.points[0])
 			continue
 		}
 		prev := q.points[len(q.points)-1]
@@ -136,9 +147,17 @@ func (q *queueState) observe(samples []collector.Sample, al alignment, otherWind
 		// Departures never go back, and never pass arrivals.
 		d := min(max(prev.d, completed+q.other), a)
 		p := point{t: t, a: a, d: d}
+		q.learnCapacity(p)
+		q.placeBurst(p)
+		if kink, ok := q.drainKink(p); ok {
+			q.points = append(q.points, kink)
+			q.departures(prev, kink, emit)
+			prev = kink
+		}
 		q.points = append(q.points, p)
 		q.departures(prev, p, emit)
 		q.crossings(p)
+		q.remember(p)
 	}
 	if n := len(q.points); n > 0 {
 		last := q.points[n-1]
