@@ -160,6 +160,10 @@ targets:
 	r.queues = n
 	r.series, r.plainBytes, r.gzipBytes = scrapeStats(b, server.URL)
 	r.rss, r.hwm = procStatusMB("VmRSS"), procStatusMB("VmHWM")
+	// Last, as it is the one scrape that builds every series as objects.
+	r.protoWall, _, r.protoCPU = measureScrapesWith(b, server.URL, 1, r.trafficCPURate,
+		"-H", "Accept-Encoding: gzip", "-H", "Accept: "+protobufAccept)
+	r.protoHWM = procStatusMB("VmHWM")
 
 	b.ReportMetric(r.pollWall, "poll-s")
 	b.ReportMetric(r.rawWall, "raw-s")
@@ -195,6 +199,7 @@ type scaleResult struct {
 	fullWall, brokerFullCPU     float64 // kbudde-style full listing
 	brokerNoHistoryCPU          float64 // the listing without sample history
 	protoWall, protoCPU         float64 // one protobuf scrape (the full render)
+	protoHWM                    float64 // peak RSS after it, MB
 	fullBytes                   float64
 	scrapeP50, scrapeP99        float64 // seconds, plain
 	scrapeCPU                   float64 // warren CPU seconds per plain scrape
@@ -207,15 +212,15 @@ type scaleResult struct {
 }
 
 // TableHeader is the header of the rows scaleResult.row prints.
-const TableHeader = `| queues | poll (warren) | raw HTTP, same requests | warren CPU/poll | bytes/queue/poll | broker CPU: warren poll (without sample history) | broker CPU: full /api/queues, kbudde-style (wall, size) | scrape p50 / p99 | scrape CPU | gzip scrape p50 / p99 | gzip CPU | protobuf scrape (CPU) | series | body plain / gzip | RSS (peak) | load before → after |
+const TableHeader = `| queues | poll (warren) | raw HTTP, same requests | warren CPU/poll | bytes/queue/poll | broker CPU: warren poll (without sample history) | broker CPU: full /api/queues, kbudde-style (wall, size) | scrape p50 / p99 | scrape CPU | gzip scrape p50 / p99 | gzip CPU | protobuf scrape (CPU; peak RSS after) | series | body plain / gzip | RSS (peak) | load before → after |
 |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|`
 
 func (r scaleResult) row() string {
-	return fmt.Sprintf("| %d | %.2f s | %.2f s | %.0f ms | %.0f B | %.2f s (%.2f s) | %.2f s (%.2f s, %.1f MB) | %.1f / %.1f ms | %.1f ms | %.1f / %.1f ms | %.1f ms | %.2f s (%.2f s) | %d | %.1f / %.1f MB | %.0f MB (%.0f MB) | %s → %s |",
+	return fmt.Sprintf("| %d | %.2f s | %.2f s | %.0f ms | %.0f B | %.2f s (%.2f s) | %.2f s (%.2f s, %.1f MB) | %.1f / %.1f ms | %.1f ms | %.1f / %.1f ms | %.1f ms | %.2f s (%.2f s; %.0f MB) | %d | %.1f / %.1f MB | %.0f MB (%.0f MB) | %s → %s |",
 		r.queues, r.pollWall, r.rawWall, r.pollCPU*1000, r.bytesPerQueue, r.brokerPollCPU, r.brokerNoHistoryCPU,
 		r.brokerFullCPU, r.fullWall, r.fullBytes/1e6,
 		r.scrapeP50*1000, r.scrapeP99*1000, r.scrapeCPU*1000, r.gzipP50*1000, r.gzipP99*1000, r.gzipCPU*1000,
-		r.protoWall, r.protoCPU, r.series, float64(r.plainBytes)/1e6, float64(r.gzipBytes)/1e6, r.rss, r.hwm, r.loadBefore, r.loadAfter)
+		r.protoWall, r.protoCPU, r.protoHWM, r.series, float64(r.plainBytes)/1e6, float64(r.gzipBytes)/1e6, r.rss, r.hwm, r.loadBefore, r.loadAfter)
 }
 
 func measureScale(b *testing.B, p *collector.Poller, url string, beam, polls, scrapes int) scaleResult {
@@ -273,8 +278,6 @@ func measureScale(b *testing.B, p *collector.Poller, url string, beam, polls, sc
 
 	r.scrapeP50, r.scrapeP99, r.scrapeCPU = measureScrapes(b, url, scrapes, false, r.trafficCPURate)
 	r.gzipP50, r.gzipP99, r.gzipCPU = measureScrapes(b, url, scrapes, true, r.trafficCPURate)
-	r.protoWall, _, r.protoCPU = measureScrapesWith(b, url, 1, r.trafficCPURate,
-		"-H", "Accept-Encoding: gzip", "-H", "Accept: "+protobufAccept)
 	r.loadAfter = loadAverage()
 	return r
 }

@@ -255,21 +255,11 @@ func (m *memberReader) Read(p []byte) (int, error) {
 
 // serveFull renders every family through client_golang's encoders, for
 // formats the bytes cannot serve (protobuf, which native histograms need).
-// The fragments are parsed back from their text: slow on a big cluster,
+// The fragments are parsed back from their text one family at a time, so
+// that at most one family's series exist as metric objects at once (all
+// of them would take gigabytes at 50,000 queues): slow on a big cluster,
 // and exactly the same series.
 func (h *Handler) serveFull(w http.ResponseWriter, format expfmt.Format, gz bool, families []*dto.MetricFamily, b *body) {
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	parsed, err := parser.TextToMetricFamilies(b.textReader())
-	if err != nil {
-		h.logger.Error("parsing the pre-encoded metrics", "err", err)
-		http.Error(w, "internal error rendering metrics: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	for _, mf := range parsed {
-		families = append(families, mf)
-	}
-	slices.SortFunc(families, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
-
 	header := w.Header()
 	header.Set("Content-Type", string(format))
 	header.Add("Vary", "Accept-Encoding")
@@ -291,9 +281,46 @@ func (h *Handler) serveFull(w http.ResponseWriter, format expfmt.Format, gz bool
 			return
 		}
 	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	for _, r := range b.familyReaders() {
+		parsed, err := parser.TextToMetricFamilies(r)
+		if err != nil {
+			// The status line is gone; a truncated body fails the scrape,
+			// which Prometheus reports.
+			h.logger.Error("parsing the pre-encoded metrics", "err", err)
+			return
+		}
+		for _, mf := range parsed {
+			if err := enc.Encode(mf); err != nil {
+				h.logger.Error("encoding metrics", "family", mf.GetName(), "err", err)
+				return
+			}
+		}
+	}
 	if c, ok := enc.(expfmt.Closer); ok {
 		c.Close()
 	}
+}
+
+// familyReaders reads the body as text, one reader per family.
+func (b *body) familyReaders() []io.Reader {
+	var out []io.Reader
+	var family []io.Reader
+	for _, p := range b.parts {
+		if p.text != nil && len(family) > 0 {
+			out = append(out, io.MultiReader(family...))
+			family = nil
+		}
+		if p.text != nil {
+			family = append(family, bytes.NewReader(p.text))
+		} else {
+			family = append(family, &memberReader{member: p.gzipped})
+		}
+	}
+	if len(family) > 0 {
+		out = append(out, io.MultiReader(family...))
+	}
+	return out
 }
 
 // acceptsGzip reports whether an Accept-Encoding header admits gzip.
