@@ -28,23 +28,18 @@ type accuracyTolerance struct {
 // apart should not be further off than that.
 var issueGoal = accuracyTolerance{SharePP: 1, P95Rel: 0.10, P95Abs: time.Second, OldestMAE: time.Second}
 
-// burstTolerance is looser on the share within the threshold only, and
-// for a reason no estimator working from these counters can remove: the
-// publish counter is read once per stats interval, so a burst of 200
-// messages published at one instant shows as 200 more arrivals somewhere
-// within one interval, and the estimate spreads them evenly over it. A
-// message k-th into the burst is placed k/200 of an interval after the
-// interval began, wherever the burst really was; around the 10 s
-// threshold (k ≈ 150 at 15 messages a second) that misplaces its arrival
-// by between −0.25 and +0.75 of the interval, depending on where the
-// burst fell, and since the burst drains at 15 messages a second each
-// second of misplacement moves 15 of 200 messages across the threshold:
-// 7.5 percentage points. At a 1 s interval that bounds the error by
-// 5.6 points; the p95 (k ≈ 190, misplaced by less than an interval) stays
-// within the goal. The burst instant could only come from elsewhere (the
-// head timestamp, which needs publisher timestamps; a finer sample
-// interval than the broker keeps).
-var burstTolerance = accuracyTolerance{SharePP: 6, P95Rel: issueGoal.P95Rel, P95Abs: issueGoal.P95Abs, OldestMAE: issueGoal.OldestMAE}
+// burstTolerance is looser on the share within the threshold only. The
+// estimator places each burst where the departures say the consumers got
+// busy (placeBurst): exact in the model, but on a real broker to within
+// a message's service time (the counters are whole messages) and the
+// jitter of the moments the broker reads its counters, a tenth of a
+// second or two when the node is busy. Near the 10 s threshold each
+// tenth of a second of misplacement moves 1.5 of the burst's 200
+// messages, 0.75 percentage points. Six runs of this scenario at a 1 s
+// interval were off by -0.48 to +1.51 points (the largest with three
+// brokers and other tests sharing two cores); 2 points is that bound.
+// The p95 and the oldest age are held to the goal.
+var burstTolerance = accuracyTolerance{SharePP: 2, P95Rel: issueGoal.P95Rel, P95Abs: issueGoal.P95Abs, OldestMAE: issueGoal.OldestMAE}
 
 // toleranceFor is the tolerance of a scenario. Requeues (5% of
 // deliveries rejected with requeue) break strict FIFO, but onto a mostly

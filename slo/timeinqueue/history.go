@@ -51,10 +51,14 @@ type queueState struct {
 	headStamp  bool
 	// spacing is the interval of the broker's sample history.
 	spacing time.Duration
-	// sampled are the newest points made from samples, oldest first, at
-	// most three, as they were made: what the placement of events within
-	// a sample interval looks at (see placeBurst and drainKink).
-	sampled []point
+	// before is the point made from the sample before the newest (the
+	// newest is the last of points), as it was made, and beforeRate the
+	// arrival rate of the interval that ended there (0 when unknown):
+	// what placing events within an interval looks at (see placeBurst
+	// and drainKink).
+	before     point
+	hasBefore  bool
+	beforeRate float64
 	// busyDeparted messages left in busySeconds of intervals through
 	// which the queue's consumers were busy, both decayed with age
 	// (capacityMemory): their ratio is the consumers' capacity.
@@ -114,7 +118,7 @@ func (q *queueState) observe(samples []collector.Sample, al alignment, otherWind
 			// restarted. The history says nothing about the new counters;
 			// the cumulative outputs carry on.
 			q.points, q.offset, q.hasPrev, q.backlogs, q.other = q.points[:0], 0, false, q.backlogs[:0], 0
-			q.sampled = q.sampled[:0]
+			q.hasBefore, q.beforeRate = false, 0
 			q.busyDeparted, q.busySeconds = 0, 0
 			clear(q.crossed)
 		}
@@ -138,7 +142,6 @@ func (q *queueState) observe(samples []collector.Sample, al alignment, otherWind
 			q.other = max(0, a-messages-completed)
 			q.backlogs = append(q.backlogs[:0], backlogAt{t: s.Time, v: a - completed})
 			q.points = append(q.points, point{t: t, a: a, d: min(a, completed+q.other)})
-			q.remember(q.points[0])
 			continue
 		}
 		prev := q.points[len(q.points)-1]
@@ -157,7 +160,7 @@ func (q *queueState) observe(samples []collector.Sample, al alignment, otherWind
 		q.points = append(q.points, p)
 		q.departures(prev, p, emit)
 		q.crossings(p)
-		q.remember(p)
+		q.remember(prev)
 	}
 	if n := len(q.points); n > 0 {
 		last := q.points[n-1]

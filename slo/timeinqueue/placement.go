@@ -34,9 +34,10 @@ import (
 // the consumers were busy, the newest included: for a burst, the interval
 // after it. Where none shows it, or the counts contradict the model
 // (capacity changed, a consumer stopped), events stay spread evenly.
-// Everything here looks at the newest three sample points and two
-// numbers per queue, so the cost per queue and poll does not grow with
-// the history.
+// Everything here looks at the newest three sample points, two of them
+// in the history and one kept as a rate, so the cost per queue and poll
+// does not grow with the history, and the memory by a point and three
+// numbers.
 
 // busyBacklog is how many messages a queue must hold at both ends of an
 // interval for its consumers to count as busy through it. Interpolated
@@ -53,11 +54,10 @@ const capacityMemory = 30 * time.Second
 // interval is a few percent of the rate; the decayed sum over the busy
 // intervals of the last half minute or so is steadier.
 func (q *queueState) learnCapacity(p point) {
-	n := len(q.sampled)
-	if n == 0 || !busyThrough(q.sampled[n-1], p) {
+	from := q.points[len(q.points)-1]
+	if !busyThrough(from, p) {
 		return
 	}
-	from := q.sampled[n-1]
 	span := seconds(from.t, p.t)
 	w := math.Exp(-span / capacityMemory.Seconds())
 	q.busyDeparted = q.busyDeparted*w + (p.d - from.d)
@@ -73,12 +73,14 @@ func (q *queueState) capacity() float64 {
 	return q.busyDeparted / q.busySeconds
 }
 
-// remember records p as the newest point made from a sample.
-func (q *queueState) remember(p point) {
-	if len(q.sampled) == 3 {
-		q.sampled = append(q.sampled[:0], q.sampled[1:]...)
+// remember records newest, the point of the sample before the one just
+// added, and the arrival rate of the interval that ended there.
+func (q *queueState) remember(newest point) {
+	q.beforeRate = 0
+	if q.hasBefore && newest.t.After(q.before.t) {
+		q.beforeRate = (newest.a - q.before.a) / seconds(q.before.t, newest.t)
 	}
-	q.sampled = append(q.sampled, p)
+	q.before, q.hasBefore = newest, true
 }
 
 func backlog(p point) float64 { return p.a - p.d }
@@ -108,12 +110,12 @@ func seconds(from, to time.Time) float64 { return to.Sub(from).Seconds() }
 // times. Those are the ones the placement matters for: the first
 // departures of a burst wait a fraction of an interval either way.
 func (q *queueState) placeBurst(p2 point) {
-	n, m := len(q.sampled), len(q.points)
-	if n < 2 || m < 2 {
+	m := len(q.points)
+	if !q.hasBefore || m < 2 {
 		return
 	}
-	p0, p1 := q.sampled[n-2], q.sampled[n-1]
-	if q.points[m-2] != p0 || q.points[m-1] != p1 {
+	p0, p1 := q.before, q.points[m-1]
+	if q.points[m-2] != p0 {
 		return // the interval was already split, or pruned
 	}
 	if backlog(p0) >= busyBacklog || backlog(p1) < busyBacklog || !p2.t.After(p1.t) {
@@ -128,12 +130,7 @@ func (q *queueState) placeBurst(p2 point) {
 		return
 	}
 	arrived, departed := p1.a-p0.a, p1.d-p0.d
-	passRate := 0.0
-	if n == 3 {
-		if pm := q.sampled[0]; p0.t.After(pm.t) {
-			passRate = (p0.a - pm.a) / seconds(pm.t, p0.t)
-		}
-	}
+	passRate := q.beforeRate
 	if capacity <= passRate {
 		return
 	}
@@ -149,11 +146,11 @@ func (q *queueState) placeBurst(p2 point) {
 	burst := arrived - pass - after
 	ts := p0.t.Add(time.Duration(idle * float64(time.Second)))
 	at := point{t: ts, a: p0.a + pass, d: p0.d + pass}
-	placed := []point{at}
+	q.points = append(q.points[:m-1], at)
 	if burst > 0 {
-		placed = append(placed, point{t: ts, a: at.a + burst, d: at.d})
+		q.points = append(q.points, point{t: ts, a: at.a + burst, d: at.d})
 	}
-	q.points = append(q.points[:m-1], append(placed, p1)...)
+	q.points = append(q.points, p1)
 }
 
 // drainKink splits the interval from the newest point to p when the
@@ -164,12 +161,11 @@ func (q *queueState) placeBurst(p2 point) {
 // kink is where the two meet. ok is false when the interval is not such
 // a drain or the counts contradict the model.
 func (q *queueState) drainKink(p point) (kink point, ok bool) {
-	n := len(q.sampled)
-	if n < 2 || len(q.points) == 0 {
+	if !q.hasBefore {
 		return point{}, false
 	}
-	p0, p1 := q.sampled[n-2], q.sampled[n-1]
-	if q.points[len(q.points)-1] != p1 || !busyThrough(p0, p1) || backlog(p) >= busyBacklog {
+	p0, p1 := q.before, q.points[len(q.points)-1]
+	if !busyThrough(p0, p1) || backlog(p) >= busyBacklog {
 		return point{}, false
 	}
 	span := seconds(p1.t, p.t)
