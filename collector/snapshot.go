@@ -125,3 +125,33 @@ type DeadLetterRoute struct {
 	Queue           string
 	DeadLetterQueue string
 }
+
+// Tally is what an inflow estimate needs of a queue at one poll.
+type Tally struct {
+	Published, Completed uint64
+	Messages             int64
+}
+
+// Tally returns the queue's cumulative counts and depth.
+func (q *Queue) Tally() Tally {
+	return Tally{Published: q.Counters.Published, Completed: q.Counters.Completed, Messages: q.Messages()}
+}
+
+// Inflow estimates how many messages entered a queue between two polls:
+// the increase of its publish counter or, where larger, the growth of its
+// depth plus the messages consumers completed meanwhile. The second is
+// needed for dead-letter queues: RabbitMQ routes dead letters into them
+// without counting a publish (a DLQ's message_stats.publish stays 0), so
+// only its depth and acks show them arriving. Messages that expire or are
+// dead-lettered out of the queue in the same interval are not seen. A
+// counter that went backwards (the queue was re-created) counts from zero.
+func Inflow(from, to Tally) float64 {
+	grown := func(cur, base uint64) float64 {
+		if cur < base {
+			return float64(cur)
+		}
+		return float64(cur - base)
+	}
+	byDepth := float64(to.Messages-from.Messages) + grown(to.Completed, from.Completed)
+	return max(grown(to.Published, from.Published), byDepth, 0)
+}

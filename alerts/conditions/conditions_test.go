@@ -172,6 +172,29 @@ func TestCounterConditionsUseTheWindowIncrease(t *testing.T) {
 	}
 }
 
+// RabbitMQ does not count dead letters as published into the DLQ: they
+// show only as its depth growing (or its consumer's acks).
+func TestDeadLetterInflowSeesDeadLettersByTheDLQsDepth(t *testing.T) {
+	f := &fakeTarget{health: collector.Health{Attempted: true, Up: true}}
+	e, h := evaluator(t, f, config.HealthAlertsConfig{DeadLetterInflow: config.HealthAlert{For: config.Duration(time.Nanosecond)}})
+	routes := []collector.DeadLetterRoute{{Vhost: "/", Queue: "orders", DeadLetterQueue: "orders.dlq"}}
+	observe := func(at time.Time, dlqDepth int64) []string {
+		f.snap = &collector.Snapshot{Cluster: "prod", Time: at, DeadLetterRoutes: routes, Queues: []collector.Queue{
+			queue("orders.dlq", collector.StatusNoConsumers, dlqDepth, collector.Counters{}),
+		}}
+		h.ObserveSnapshot(f.snap)
+		e.Evaluate(at)
+		return names(e.Evaluate(at.Add(time.Millisecond)))
+	}
+	observe(t0, 100)
+	if got := observe(t0.Add(time.Minute), 100); len(got) != 0 {
+		t.Fatalf("an unchanged DLQ alerted: %v", got)
+	}
+	if got := observe(t0.Add(2*time.Minute), 101); strings.Join(got, ",") != DeadLetterInflow+"/orders.dlq" {
+		t.Errorf("one more dead letter: %v", got)
+	}
+}
+
 func TestNodeTargetAndProbeConditions(t *testing.T) {
 	f := &fakeTarget{health: collector.Health{Attempted: true, Up: false, LastReason: "connection"}}
 	f.snap = &collector.Snapshot{Cluster: "prod", Time: t0, Nodes: []collector.Node{

@@ -87,8 +87,9 @@ type Health struct {
 }
 
 type counterPoint struct {
-	t                                 time.Time
-	published, delivered, redelivered uint64
+	t                      time.Time
+	tally                  collector.Tally
+	delivered, redelivered uint64
 }
 
 type probeKey struct{ cluster, node, queueType string }
@@ -136,7 +137,7 @@ func (h *Health) ObserveSnapshot(snap *collector.Snapshot) {
 		if !q.StatsKnown {
 			continue
 		}
-		p := counterPoint{t: snap.Time, published: q.Counters.Published, delivered: q.Counters.Delivered, redelivered: q.Counters.Redelivered}
+		p := counterPoint{t: snap.Time, tally: q.Tally(), delivered: q.Counters.Delivered, redelivered: q.Counters.Redelivered}
 		points := old[q.Key()]
 		// Keep points at least counterSpacing apart, over one window.
 		for len(points) > 1 && snap.Time.Sub(points[1].t) >= CounterWindow {
@@ -309,7 +310,7 @@ func (h *Health) queueCandidates(snap *collector.Snapshot, t Target, add addFunc
 		if elapsed < counterSpacing {
 			continue // not enough history for a windowed condition
 		}
-		if dlqs[key] && increase(q.Counters.Published, base.published) > inflowAbove {
+		if dlqs[key] && collector.Inflow(base.tally, q.Tally()) > inflowAbove {
 			add(DeadLetterInflow, labels(),
 				fmt.Sprintf("Dead-letter queue %s is receiving messages", q.Name),
 				fmt.Sprintf("Dead-letter queue %s in vhost %s of cluster %s received messages in the last %s: messages of its source queues are being rejected, expiring or overflowing.", q.Name, q.Vhost, c, slo.FormatDuration(CounterWindow)), path)

@@ -77,7 +77,7 @@ type trafficClient struct {
 	stopConsumer func()
 }
 
-func newTrafficClient(t *testing.T, node *rabbittest.Node, vhost, queue string) *trafficClient {
+func newTrafficClient(t *testing.T, node *rabbittest.Node, vhost, queue string, args amqp.Table) *trafficClient {
 	t.Helper()
 	conn, err := amqp.Dial(strings.TrimSuffix(node.AMQPURL, "/") + "/" + vhost)
 	if err != nil {
@@ -88,7 +88,7 @@ func newTrafficClient(t *testing.T, node *rabbittest.Node, vhost, queue string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, args); err != nil {
 		t.Fatal(err)
 	}
 	return &trafficClient{t: t, conn: conn, ch: ch, queue: queue}
@@ -177,7 +177,7 @@ func TestAlertingEndToEnd(t *testing.T) {
 		path := writeFile(t, t.TempDir(), "w.yml", alertingConfig(node, vhost, am.URL()))
 		_, base, logs := startAgent(t, "--config", path, "--storage.path", t.TempDir())
 
-		traffic := newTrafficClient(t, node, vhost, "orders")
+		traffic := newTrafficClient(t, node, vhost, "orders", nil)
 		ctx, stopPublishing := context.WithCancel(context.Background())
 		defer stopPublishing()
 		traffic.consume()
@@ -298,6 +298,98 @@ func TestAlertingEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("rejected messages alert as dead-letter inflow and burn a dead_letter_ratio SLO", func(t *testing.T) {
+		const vhost = "alerting-dlq"
+		if err := node.AddVhost(vhost); err != nil {
+			t.Fatal(err)
+		}
+		if err := node.SetPermissions(vhost, "guest", ".*", ".*", ".*"); err != nil {
+			t.Fatal(err)
+		}
+		am := amtest.Start(t, amtest.Options{})
+		config := strings.Replace(alertingConfig(node, vhost, am.URL()), `slos:
+  - name: orders-within-2s`, `slos:
+  - name: orders-not-dead-lettered
+    objective: 99%
+    window: 6h
+    sli:
+      dead_letter_ratio: {vhost: "`+vhost+`", queue: refunds}
+  - name: orders-within-2s`, 1)
+		config = strings.Replace(config, "    RabbitMQQueueNoConsumers:\n      for: 2s\n", "    RabbitMQQueueNoConsumers:\n      for: 2s\n    RabbitMQDeadLetterInflow:\n      for: 1s\n", 1)
+		path := writeFile(t, t.TempDir(), "w.yml", config)
+		_, base, logs := startAgent(t, "--config", path, "--storage.path", t.TempDir())
+
+		c := newTrafficClient(t, node, vhost, "refunds.dlq", nil)
+		if err := c.ch.ExchangeDeclare("refunds.dlx", "fanout", true, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ch.QueueBind("refunds.dlq", "", "refunds.dlx", false, nil); err != nil {
+			t.Fatal(err)
+		}
+		publisher := newTrafficClient(t, node, vhost, "refunds", amqp.Table{"x-dead-letter-exchange": "refunds.dlx"})
+		// Queues live long before their traffic: let warren see both with
+		// statistics first, so that the DLQ's depth has a baseline.
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			known := 0
+			for _, q := range fetchStatus(t, base).Queues {
+				if q.Vhost == vhost && q.Status != "unknown" {
+					known++
+				}
+			}
+			if known == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("warren never listed refunds and refunds.dlq with statistics\nlogs:\n%s", logs)
+			}
+		}
+		deliveries, err := c.ch.Consume("refunds", "", false, false, false, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every tenth message is poison: rejected without requeue, so
+		// RabbitMQ dead-letters it into refunds.dlq (without counting a
+		// publish there).
+		go func() {
+			n := 0
+			for d := range deliveries {
+				n++
+				if n%10 == 0 {
+					d.Reject(false)
+				} else {
+					d.Ack(false)
+				}
+			}
+		}()
+		ctx, stop := context.WithTimeout(context.Background(), 20*time.Second)
+		defer stop()
+		publisher.publish(ctx, 20)
+
+		n := am.WaitFor(t, 60*time.Second, func(n amtest.Notification) bool {
+			return notifiedAlert(n, "firing", "RabbitMQDeadLetterInflow") != nil
+		})
+		if a := notifiedAlert(n, "firing", "RabbitMQDeadLetterInflow"); a.Labels["queue"] != "refunds.dlq" {
+			t.Errorf("dead-letter inflow alert for %v, want refunds.dlq", a.Labels)
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			doc := fetchStatus(t, base)
+			var s status.SLO
+			for _, x := range doc.SLOs {
+				if x.Name == "orders-not-dead-lettered" {
+					s = x
+				}
+			}
+			// About one in ten departures was dead-lettered; the broker's
+			// counters are sampled, so allow for messages in flight.
+			if bad := s.Total - s.Good; s.Total >= 100 && bad >= 0.05*s.Total && bad <= 0.15*s.Total {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("dead_letter_ratio SLO: %v good of %v, want about 90%%\nlogs:\n%s", s.Good, s.Total, logs)
+			}
+		}
+	})
+
 	t.Run("kill -9 and restart keep the error budget", func(t *testing.T) {
 		const vhost = "alerting-state"
 		backlogVhost(t, node, vhost, "orders")
@@ -305,7 +397,7 @@ func TestAlertingEndToEnd(t *testing.T) {
 		path := writeFile(t, t.TempDir(), "w.yml", alertingConfig(node, vhost))
 		cmd, base, logs := startAgent(t, "--config", path, "--storage.path", storage, "--storage.save-interval", "1s")
 		// Messages published now wait past the 2s threshold: bad events.
-		traffic := newTrafficClient(t, node, vhost, "orders")
+		traffic := newTrafficClient(t, node, vhost, "orders", nil)
 		ctx, stop := context.WithTimeout(context.Background(), 6*time.Second)
 		traffic.publish(ctx, 20)
 		stop()
@@ -372,7 +464,7 @@ func backlogVhost(t *testing.T, node *rabbittest.Node, vhost, queue string) {
 	if err := node.SetPermissions(vhost, "guest", ".*", ".*", ".*"); err != nil {
 		t.Fatal(err)
 	}
-	c := newTrafficClient(t, node, vhost, queue)
+	c := newTrafficClient(t, node, vhost, queue, nil)
 	for range 5 {
 		if err := c.ch.PublishWithContext(context.Background(), "", queue, false, false, amqp.Publishing{Body: []byte("waiting")}); err != nil {
 			t.Fatal(err)

@@ -12,7 +12,6 @@ package sli
 
 import (
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -69,8 +68,10 @@ type source struct {
 	cfg config.SLO
 	// last cumulative (within, total) per queue, for time_in_queue.
 	lastTIQ map[collector.QueueKey][2]float64
-	// last counters per queue, for dead_letter_ratio.
-	lastCounters map[collector.QueueKey]queueCounters
+	// last counts per queue, and each DLQ's inflow not yet attributed to
+	// departures of its sources (newest first), for dead_letter_ratio.
+	lastCounters map[collector.QueueKey]collector.Tally
+	pendingDLQ   map[collector.QueueKey]*[deadLetterCarry]float64
 	// matchedAny remembers whether the queue expression ever matched, to
 	// warn once about an SLO that measures nothing.
 	matchedAny, warned bool
@@ -78,11 +79,6 @@ type source struct {
 	// seen: its time-in-queue counts are a baseline, not events (see
 	// timeInQueue).
 	baselined bool
-}
-
-type queueCounters struct {
-	published  uint64
-	departures int64
 }
 
 // New returns a feeder for the SLOs of cfg, which must be the objectives
@@ -97,7 +93,7 @@ func New(cfg *config.Config, engine *slo.Engine, logger *slog.Logger) *Feeder {
 		}, []string{"slo", "outcome"}),
 	}
 	for _, s := range cfg.SLOs {
-		f.sources = append(f.sources, &source{cfg: s, lastTIQ: map[collector.QueueKey][2]float64{}, lastCounters: map[collector.QueueKey]queueCounters{}})
+		f.sources = append(f.sources, &source{cfg: s, lastTIQ: map[collector.QueueKey][2]float64{}, lastCounters: map[collector.QueueKey]collector.Tally{}})
 		f.events.WithLabelValues(s.Name, "good")
 		f.events.WithLabelValues(s.Name, "bad")
 	}
@@ -197,11 +193,11 @@ func (f *Feeder) timeInQueue(s *source, at time.Time, estimates []timeinqueue.Qu
 // deadLetterRatio counts, per matching source queue, its departures since
 // the previous snapshot as events, bad for those that went to a
 // dead-letter queue. A DLQ's inflow is attributed to the sources that
-// route to it in proportion to their departures in the same interval,
-// since RabbitMQ does not say which source a dead letter came from.
+// route to it in proportion to their departures, since RabbitMQ does not
+// say which source a dead letter came from.
 func (f *Feeder) deadLetterRatio(s *source, snap *collector.Snapshot) {
 	sli := s.cfg.SLI.DeadLetterRatio
-	current := make(map[collector.QueueKey]queueCounters, len(snap.Queues))
+	current := make(map[collector.QueueKey]collector.Tally, len(snap.Queues))
 	departed := map[collector.QueueKey]float64{}
 	inflow := map[collector.QueueKey]float64{}
 	for i := range snap.Queues {
@@ -209,47 +205,70 @@ func (f *Feeder) deadLetterRatio(s *source, snap *collector.Snapshot) {
 		if !q.StatsKnown {
 			continue
 		}
-		c := queueCounters{published: q.Counters.Published, departures: int64(q.Counters.Published) - q.Messages()}
+		c := q.Tally()
 		current[q.Key()] = c
 		prev, ok := s.lastCounters[q.Key()]
-		if !ok || c.published < prev.published || c.departures < prev.departures {
+		if !ok || c.Published < prev.Published || c.Completed < prev.Completed {
 			continue // first sight or a reset: no interval to count
 		}
-		departed[q.Key()] = float64(c.departures - prev.departures)
-		inflow[q.Key()] = float64(c.published - prev.published)
+		// A source's departures: what arrived minus the growth of its
+		// depth (acks, expiry, dead-lettering, rejects).
+		departed[q.Key()] = max(0, float64(c.Published-prev.Published)-float64(c.Messages-prev.Messages))
+		inflow[q.Key()] = collector.Inflow(prev, c)
 	}
 	s.lastCounters = current
-	// Departures of all sources feeding each DLQ, for the attribution.
 	sourcesOf := map[collector.QueueKey][]collector.QueueKey{}
 	for _, r := range snap.DeadLetterRoutes {
 		dlq := collector.QueueKey{Vhost: r.Vhost, Name: r.DeadLetterQueue}
 		sourcesOf[dlq] = append(sourcesOf[dlq], collector.QueueKey{Vhost: r.Vhost, Name: r.Queue})
 	}
+	// Each DLQ's inflow goes to its sources in proportion to their
+	// departures. The broker reports a DLQ's depth sooner than its
+	// sources' publish counters, so dead letters often show before the
+	// departures they came from: inflow that finds no departures waits,
+	// for at most deadLetterCarry snapshots, instead of being lost.
+	bad := map[collector.QueueKey]float64{}
+	pending := make(map[collector.QueueKey]*[deadLetterCarry]float64, len(sourcesOf))
+	for dlq, sources := range sourcesOf {
+		p := s.pendingDLQ[dlq]
+		if p == nil {
+			p = new([deadLetterCarry]float64)
+		}
+		copy(p[1:], p[:deadLetterCarry-1]) // age; the oldest falls off
+		p[0] = inflow[dlq]
+		pending[dlq] = p
+		var all float64
+		for _, src := range sources {
+			all += departed[src]
+		}
+		// Attribute at most the sources' departures, oldest inflow first.
+		budget := all
+		for k := deadLetterCarry - 1; k >= 0 && budget > 0; k-- {
+			take := min(p[k], budget)
+			p[k] -= take
+			budget -= take
+			for _, src := range sources {
+				bad[src] += take * departed[src] / all
+			}
+		}
+	}
+	s.pendingDLQ = pending
 	var good, total float64
 	for key, d := range departed {
 		if !config.MatchQueue(sli.Vhost, sli.Queue, key.Vhost, key.Name) {
 			continue
 		}
 		s.matchedAny = true
-		var bad float64
-		for dlq, sources := range sourcesOf {
-			if !slices.Contains(sources, key) {
-				continue
-			}
-			var all float64
-			for _, src := range sources {
-				all += departed[src]
-			}
-			if all > 0 {
-				bad += inflow[dlq] * d / all
-			}
-		}
-		bad = min(bad, d)
-		good += d - bad
+		b := min(bad[key], d)
+		good += d - b
 		total += d
 	}
 	f.add(s, snap.Time, good, total)
 }
+
+// deadLetterCarry is how many snapshots a DLQ's inflow waits for the
+// departures it came from (see deadLetterRatio).
+const deadLetterCarry = 3
 
 // ObserveProbe counts one probe round for the probe SLIs of its target
 // that select it.

@@ -123,3 +123,52 @@ func TestProbeSLIsCountRoundsOfTheirSelection(t *testing.T) {
 		}
 	}
 }
+
+// RabbitMQ does not count dead letters as published into the DLQ (its
+// message_stats.publish stays 0): they show only as depth and acks.
+func TestDeadLetterRatioSeesDeadLettersTheBrokerDoesNotCountAsPublished(t *testing.T) {
+	f, e := feeder(t, config.SLO{Name: "dl", SLI: config.SLIConfig{DeadLetterRatio: &config.DeadLetterRatioSLI{Queue: mustRegexp(t, "orders")}}})
+	routes := []collector.DeadLetterRoute{{Vhost: "/", Queue: "orders", DeadLetterQueue: "orders.dlq"}}
+	snap := func(at time.Time, published uint64, dlqDepth int64, dlqAcked uint64) *collector.Snapshot {
+		return &collector.Snapshot{Cluster: "prod", Time: at, DeadLetterRoutes: routes, Queues: []collector.Queue{
+			{Vhost: "/", Name: "orders", StatsKnown: true, Counters: collector.Counters{Published: published, Completed: published}},
+			{Vhost: "/", Name: "orders.dlq", StatsKnown: true, Ready: dlqDepth, Counters: collector.Counters{Completed: dlqAcked, Acked: dlqAcked}},
+		}}
+	}
+	f.ObserveSnapshot(snap(t0, 1000, 5, 0), nil)
+	// 200 departures; the DLQ grew by 3 and a reprocessor acked 4 of it.
+	f.ObserveSnapshot(snap(t0.Add(time.Minute), 1200, 4, 4), nil)
+	if good, total := counts(t, e, "dl", t0.Add(time.Minute)); good != 197 || total != 200 {
+		t.Errorf("%v good of %v, want 197 of 200 (3 dead letters: depth 5→4 plus 4 acked)", good, total)
+	}
+}
+
+// The broker updates a DLQ's depth sooner than its sources' publish
+// counters: dead letters that show before the departures they came from
+// are attributed when those departures show.
+func TestDeadLettersSeenBeforeTheirDeparturesAreAttributedWhenTheyShow(t *testing.T) {
+	f, e := feeder(t, config.SLO{Name: "dl", SLI: config.SLIConfig{DeadLetterRatio: &config.DeadLetterRatioSLI{Queue: mustRegexp(t, "orders")}}})
+	routes := []collector.DeadLetterRoute{{Vhost: "/", Queue: "orders", DeadLetterQueue: "orders.dlq"}}
+	snap := func(at time.Time, published uint64, dlqDepth int64) *collector.Snapshot {
+		return &collector.Snapshot{Cluster: "prod", Time: at, DeadLetterRoutes: routes, Queues: []collector.Queue{
+			{Vhost: "/", Name: "orders", StatsKnown: true, Counters: collector.Counters{Published: published}},
+			{Vhost: "/", Name: "orders.dlq", StatsKnown: true, Ready: dlqDepth},
+		}}
+	}
+	f.ObserveSnapshot(snap(t0, 1000, 0), nil)
+	f.ObserveSnapshot(snap(t0.Add(5*time.Second), 1000, 10), nil)  // dead letters first
+	f.ObserveSnapshot(snap(t0.Add(10*time.Second), 1100, 10), nil) // then the departures
+	if good, total := counts(t, e, "dl", t0.Add(10*time.Second)); good != 90 || total != 100 {
+		t.Errorf("%v good of %v, want 90 of 100", good, total)
+	}
+	// Inflow no departure ever claims is dropped after a few snapshots,
+	// not charged to unrelated departures much later.
+	f.ObserveSnapshot(snap(t0.Add(15*time.Second), 1100, 30), nil)
+	for i := range deadLetterCarry {
+		f.ObserveSnapshot(snap(t0.Add(time.Duration(20+5*i)*time.Second), 1100, 30), nil)
+	}
+	f.ObserveSnapshot(snap(t0.Add(time.Minute), 1200, 30), nil)
+	if good, total := counts(t, e, "dl", t0.Add(time.Minute)); good != 190 || total != 200 {
+		t.Errorf("%v good of %v, want 190 of 200: the stale 20 dead letters must not be charged", good, total)
+	}
+}
