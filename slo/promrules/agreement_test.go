@@ -189,7 +189,9 @@ func TestGeneratedRulesPassPromtoolCheck(t *testing.T) {
 		if err := os.WriteFile(path, out, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if res, err := exec.Command(promtool, "check", "rules", path).CombinedOutput(); err != nil {
+		// --lint=all (the default) also reports duplicate rules: two
+		// SLOs' recording rules must stay distinct.
+		if res, err := exec.Command(promtool, "check", "rules", "--lint=all", "--lint-fatal", path).CombinedOutput(); err != nil {
 			t.Errorf("%s: promtool check rules: %v\n%s", format, err, res)
 		}
 	}

@@ -87,19 +87,22 @@ func group(s config.SLO) Group {
 			Record: ErrorRatioMetric,
 			Expr: fmt.Sprintf("sum by (slo) (increase(warren_slo_events_total{%s,outcome=\"bad\"}[%s]))\n/\nsum by (slo) (increase(warren_slo_events_total{%s}[%s]))",
 				sel, w.length, sel, w.length),
-			Labels: map[string]string{"window": w.label},
+			Labels: map[string]string{"slo": s.Name, "window": w.label},
 		})
 	}
 	for _, w := range windows(o) {
 		g.Rules = append(g.Rules, Rule{
 			Record: BurnRateMetric,
 			Expr:   fmt.Sprintf("%s{%s,window=%q} / %s", ErrorRatioMetric, sel, w.label, budget),
-			Labels: map[string]string{"window": w.label},
+			Labels: map[string]string{"slo": s.Name, "window": w.label},
 		})
 	}
 	g.Rules = append(g.Rules, Rule{
 		Record: BudgetRemainingMetric,
 		Expr:   fmt.Sprintf("1 - %s{%s,window=\"slo\"} / %s", ErrorRatioMetric, sel, budget),
+		// The slo label is what the expression yields already; spelling it
+		// out keeps two SLOs' rules distinct for promtool's duplicate check.
+		Labels: map[string]string{"slo": s.Name},
 	})
 	for _, sev := range []slo.Severity{slo.Page, slo.Ticket} {
 		if r, ok := alertRule(s, o, sev); ok {
