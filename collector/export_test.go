@@ -63,3 +63,7 @@ func ResponseBytes(p *Poller) float64 {
 	p.metrics.responseBytes.WithLabelValues(p.target.Name).Write(&m)
 	return m.GetGauge().GetValue()
 }
+
+// BenchTrafficEnv is the environment variable that makes the test binary
+// a traffic generator (see runBenchTraffic).
+const BenchTrafficEnv = benchTrafficEnv

@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,9 @@ import (
 var broker *rabbittest.Node
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(benchTrafficEnv); spec != "" {
+		os.Exit(runBenchTraffic(spec)) // a helper process of BenchmarkScale
+	}
 	rabbittest.Main(m, rabbittest.Options{}, func(n *rabbittest.Node) { broker = n })
 }
 

@@ -13,14 +13,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
@@ -97,10 +95,8 @@ func benchScale(b *testing.B, node *rabbittest.Node, n int) {
 		b.Fatal("cannot find the node's beam.smp process")
 	}
 
-	ctx, stopTraffic := context.WithCancel(context.Background())
+	stopTraffic := runTraffic(b, node, vhost)
 	defer stopTraffic()
-	trafficDone := runTraffic(ctx, b, node, vhost)
-	defer func() { stopTraffic(); <-trafficDone }()
 
 	cfg, err := config.Parse("bench.yml", []byte(fmt.Sprintf(`
 targets:
@@ -225,8 +221,8 @@ func (r scaleResult) row() string {
 
 func measureScale(b *testing.B, p *collector.Poller, url string, beam, polls, scrapes int) scaleResult {
 	r := scaleResult{loadBefore: loadAverage()}
-	// Background rates, subtracted below: the traffic generator runs in
-	// this process, and the broker works (stats, traffic) when idle too.
+	// Background rates, subtracted below: warren's idle HTTP server and
+	// runtime, and the broker's own work (stats, traffic) when idle.
 	cpu0, beam0, t0 := selfCPU(), procCPU(beam), time.Now()
 	time.Sleep(5 * time.Second)
 	wall := time.Since(t0).Seconds()
@@ -340,52 +336,36 @@ func scrapeStats(b *testing.B, url string) (series, plain, gz int) {
 	return series, plain, gz
 }
 
-// runTraffic publishes to the sample queues at a steady rate and
-// consumes with acknowledgements, until ctx is done.
-func runTraffic(ctx context.Context, b *testing.B, node *rabbittest.Node, vhost string) <-chan struct{} {
-	done := make(chan struct{})
-	conn, err := amqp.Dial(strings.TrimSuffix(node.AMQPURL, "/") + "/" + vhost)
+// runTraffic starts this test binary again as a traffic generator
+// (collector.BenchTrafficEnv): it publishes to the sample queues at a
+// steady rate and consumes with acknowledgements in a process of its own,
+// so that its CPU is not counted as warren's. It stops when stop is
+// called, or when this process dies (its stdin closes).
+func runTraffic(b *testing.B, node *rabbittest.Node, vhost string) (stop func()) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d %d", collector.BenchTrafficEnv, node.AMQPURL, vhost, benchSampleQueues, benchRatePerQueue))
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
 	}
-	pub, err := conn.Channel()
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
 	}
-	sub, err := conn.Channel()
-	if err != nil {
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	sub.Qos(10, 0, false)
-	var wg sync.WaitGroup
-	for i := range benchSampleQueues {
-		deliveries, err := sub.Consume(queueName(i), "", false, false, false, false, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		wg.Go(func() {
-			for d := range deliveries {
-				d.Ack(false)
-			}
-		})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "ready") {
+		cmd.Process.Kill()
+		cmd.Wait()
+		b.Fatalf("traffic generator did not start: %q %v", line, err)
 	}
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(time.Second / (benchSampleQueues * benchRatePerQueue))
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-ctx.Done():
-				conn.Close()
-				wg.Wait()
-				return
-			case <-tick.C:
-				pub.PublishWithContext(ctx, "", queueName(i%benchSampleQueues), false, false,
-					amqp.Publishing{Body: []byte("bench"), Timestamp: time.Now()})
-			}
-		}
-	}()
-	return done
+	return func() {
+		stdin.Close()
+		cmd.Wait()
+	}
 }
 
 func queueName(i int) string { return fmt.Sprintf("bench.queue.%06d", i) }
