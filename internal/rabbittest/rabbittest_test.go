@@ -256,8 +256,16 @@ func TestKilledNodeRestartsWithItsData(t *testing.T) {
 		Name    string `json:"name"`
 		Durable bool   `json:"durable"`
 	}
-	if code := getJSON(t, n, "/api/queues/%2F/"+queue, "guest", "guest", &q); code != http.StatusOK {
-		t.Fatalf("queue %s after Kill and Restart: status %d, want 200", queue, code)
+	// The node answers before it has recovered every queue, and under
+	// load the durable queue can take a while to appear.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		code := getJSON(t, n, "/api/queues/%2F/"+queue, "guest", "guest", &q)
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue %s after Kill and Restart: status %d for 30s, want 200", queue, code)
+		}
 	}
 	if q.Name != queue || !q.Durable {
 		t.Errorf("queue after restart = %+v", q)
