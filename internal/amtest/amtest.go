@@ -42,7 +42,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -59,6 +58,8 @@ import (
 	amclient "github.com/prometheus/alertmanager/api/v2/client"
 	"github.com/prometheus/alertmanager/api/v2/client/alert"
 	"github.com/prometheus/alertmanager/api/v2/models"
+
+	"github.com/warrenhq/warren/internal/loopback"
 )
 
 // Binary is the Alertmanager the harness runs (Debian package
@@ -152,7 +153,7 @@ func Start(t testing.TB, opts Options) *Alertmanager {
 	// that race.
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		if am.port, err = freePort(); err != nil {
+		if am.port, err = loopback.FreePort(); err != nil {
 			t.Fatalf("amtest: %v", err)
 		}
 		if err = am.start(); err == nil {
@@ -398,13 +399,4 @@ func modelDuration(d time.Duration) string {
 		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
 	}
 	return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

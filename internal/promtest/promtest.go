@@ -42,7 +42,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -57,6 +56,8 @@ import (
 
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
+
+	"github.com/warrenhq/warren/internal/loopback"
 )
 
 // DefaultBinary is where the Debian package installs Prometheus.
@@ -157,7 +158,7 @@ func New(opts Options) (*Prometheus, error) {
 	for attempt := 1; ; attempt++ {
 		addr := opts.ListenAddress
 		if addr == "" {
-			port, err := freePort()
+			port, err := loopback.FreePort()
 			if err != nil {
 				p.Close()
 				return nil, fmt.Errorf("promtest: %w", err)
@@ -424,33 +425,4 @@ func MetricNames(ctx context.Context, metricsURL string) (map[string]bool, error
 		names[s[:end]] = true
 	}
 	return names, nil
-}
-
-// freePort returns a port on 127.0.0.1 that was free a moment ago. It is
-// drawn from below the kernel's ephemeral range, where outgoing
-// connections of other processes cannot take it meanwhile.
-func freePort() (int, error) {
-	low, high := 20000, ephemeralPortStart()
-	for tries := 0; tries < 1000; tries++ {
-		port := low + mathrand.IntN(high-low)
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return port, nil
-	}
-	return 0, fmt.Errorf("no free port in %d-%d", low, high)
-}
-
-func ephemeralPortStart() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err == nil {
-		if fields := strings.Fields(string(b)); len(fields) == 2 {
-			if start, err := strconv.Atoi(fields[0]); err == nil && start > 21000 {
-				return start
-			}
-		}
-	}
-	return 32768
 }

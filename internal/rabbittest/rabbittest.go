@@ -52,7 +52,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -65,6 +64,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/warrenhq/warren/internal/loopback"
 )
 
 // Paths of the Debian package's real scripts.
@@ -143,7 +144,7 @@ func Start(opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rabbittest: create node directory: %w", err)
 	}
-	ports, err := freePorts(4)
+	ports, err := loopback.FreePorts(4)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("rabbittest: pick ports: %w", err)
@@ -711,51 +712,6 @@ func tail(s string, lines int) string {
 		idx = j
 	}
 	return s[idx+1:]
-}
-
-// freePorts returns count distinct free ports on 127.0.0.1. They are
-// drawn at random from below the kernel's ephemeral range: a port the
-// kernel hands out for "any free port" can be taken by some client's
-// outgoing connection (rabbitmqctl, an HTTP request of another test
-// package) between the moment it is picked here and the moment the node
-// binds it, which failed node starts with eaddrinuse. All listeners are
-// held until every port is picked, so the ports differ from each other.
-func freePorts(count int) ([]int, error) {
-	low, high := 20000, ephemeralPortStart()
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for tries := 0; len(ports) < count; tries++ {
-		if tries > 1000 {
-			return nil, fmt.Errorf("rabbittest: no free port in %d-%d", low, high)
-		}
-		port := low + mathrand.IntN(high-low)
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		ls = append(ls, l)
-		ports = append(ports, port)
-	}
-	return ports, nil
-}
-
-// ephemeralPortStart is the first port of the kernel's ephemeral range
-// (32768 when it cannot be read).
-func ephemeralPortStart() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err == nil {
-		if fields := strings.Fields(string(b)); len(fields) == 2 {
-			if start, err := strconv.Atoi(fields[0]); err == nil && start > 21000 {
-				return start
-			}
-		}
-	}
-	return 32768
 }
 
 // Main is a TestMain for a package whose tests share one node: it starts

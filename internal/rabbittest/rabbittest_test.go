@@ -506,25 +506,6 @@ func dirOf(msg string) string {
 	return msg[start : i+j]
 }
 
-func TestFreePortsAreDistinctAndBindable(t *testing.T) {
-	ports, err := freePorts(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[int]bool{}
-	for _, p := range ports {
-		if seen[p] || p <= 0 {
-			t.Fatalf("ports %v: duplicate or invalid", ports)
-		}
-		seen[p] = true
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			t.Fatalf("port %d not free: %v", p, err)
-		}
-		l.Close()
-	}
-}
-
 func TestTailKeepsTheLastLines(t *testing.T) {
 	for _, c := range []struct {
 		in   string
