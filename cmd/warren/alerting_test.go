@@ -69,6 +69,7 @@ alerting:
 // trafficClient publishes to and consumes from one queue of a vhost.
 type trafficClient struct {
 	t     *testing.T
+	url   string
 	conn  *amqp.Connection
 	ch    *amqp.Channel
 	queue string
@@ -79,7 +80,8 @@ type trafficClient struct {
 
 func newTrafficClient(t *testing.T, node *rabbittest.Node, vhost, queue string, args amqp.Table) *trafficClient {
 	t.Helper()
-	conn, err := amqp.Dial(strings.TrimSuffix(node.AMQPURL, "/") + "/" + vhost)
+	url := strings.TrimSuffix(node.AMQPURL, "/") + "/" + vhost
+	conn, err := amqp.Dial(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +93,7 @@ func newTrafficClient(t *testing.T, node *rabbittest.Node, vhost, queue string, 
 	if _, err := ch.QueueDeclare(queue, true, false, false, false, args); err != nil {
 		t.Fatal(err)
 	}
-	return &trafficClient{t: t, conn: conn, ch: ch, queue: queue}
+	return &trafficClient{t: t, url: url, conn: conn, ch: ch, queue: queue}
 }
 
 // publish sends perSecond messages a second until ctx is done.
@@ -111,9 +113,17 @@ func (c *trafficClient) publish(ctx context.Context, perSecond int) {
 	}
 }
 
-// consume attaches an acking consumer on a channel of its own.
+// consume attaches an acking consumer on a connection of its own, as
+// publishers and consumers should have: stopping it closes that
+// connection, and an ack racing the close can then cost the broker's
+// connection-level error only there, never the publisher's connection.
 func (c *trafficClient) consume() {
-	ch, err := c.conn.Channel()
+	conn, err := amqp.Dial(c.url)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -129,7 +139,7 @@ func (c *trafficClient) consume() {
 		}
 	}()
 	c.mu.Lock()
-	c.stopConsumer = func() { ch.Close(); <-done }
+	c.stopConsumer = func() { conn.Close(); <-done }
 	c.mu.Unlock()
 }
 
