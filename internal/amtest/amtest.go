@@ -39,7 +39,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -324,41 +323,12 @@ func (am *Alertmanager) start() error {
 	am.cmd, am.exited = cmd, exited
 	am.mu.Unlock()
 
-	if err := am.waitReady(exited); err != nil {
+	if err := loopback.WaitReady(am.URL()+"/-/ready", am.opts.ReadyTimeout, exited); err != nil {
 		am.Stop()
 		return fmt.Errorf("alertmanager on port %d not ready: %w\n--- alertmanager log ---\n%s",
 			am.port, err, am.logTail(logStart))
 	}
 	return nil
-}
-
-func (am *Alertmanager) waitReady(exited <-chan struct{}) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(am.opts.ReadyTimeout)
-	lastErr := errors.New("no answer yet")
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return errors.New("process exited")
-		default:
-		}
-		resp, err := client.Get(am.URL() + "/-/ready")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("GET /-/ready: %s", resp.Status)
-		}
-		lastErr = err
-		select {
-		case <-exited:
-			return errors.New("process exited")
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("not ready within %v: %v", am.opts.ReadyTimeout, lastErr)
 }
 
 // logTail returns the end of what the current run wrote to the log.

@@ -1,6 +1,6 @@
-// Package loopback picks free TCP ports on 127.0.0.1 for the private
-// servers that tests and the demo start (RabbitMQ, Prometheus,
-// Alertmanager).
+// Package loopback serves the private servers that tests and the demo
+// start on 127.0.0.1 (RabbitMQ, Prometheus, Alertmanager): it picks their
+// free ports and waits for them to be ready.
 //
 // Ports are drawn at random from below the kernel's ephemeral range: a
 // port the kernel hands out for "any free port" can be taken by some
@@ -10,12 +10,16 @@
 package loopback
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	mathrand "math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // lowestPort is the bottom of the range ports are drawn from.
@@ -68,4 +72,41 @@ func ephemeralPortStart() int {
 		}
 	}
 	return 32768
+}
+
+// ErrExited is WaitReady's answer when the server's process exited first.
+var ErrExited = errors.New("process exited before it was ready")
+
+// WaitReady polls GET url every 100 ms until it answers 200 OK, exited is
+// closed (the server's process ended: ErrExited), or timeout passes (an
+// error with the last answer).
+func WaitReady(url string, timeout time.Duration, exited <-chan struct{}) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(timeout)
+	lastErr := errors.New("no answer yet")
+	for {
+		select {
+		case <-exited:
+			return ErrExited
+		default:
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		lastErr = err
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready within %v: %v", timeout, lastErr)
+		}
+		select {
+		case <-exited:
+			return ErrExited
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

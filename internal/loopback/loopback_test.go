@@ -1,9 +1,14 @@
 package loopback
 
 import (
+	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestFreePortsAreDistinctBindableAndBelowTheEphemeralRange(t *testing.T) {
@@ -26,5 +31,26 @@ func TestFreePortsAreDistinctBindableAndBelowTheEphemeralRange(t *testing.T) {
 			continue
 		}
 		l.Close()
+	}
+}
+
+func TestWaitReadyWaitsForOKAndStopsWhenTheProcessExits(t *testing.T) {
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if calls++; calls < 3 {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	if err := WaitReady(srv.URL, 10*time.Second, nil); err != nil || calls != 3 {
+		t.Errorf("WaitReady = %v after %d calls, want nil after 3", err, calls)
+	}
+	exited := make(chan struct{})
+	close(exited)
+	if err := WaitReady("http://127.0.0.1:1/-/ready", 10*time.Second, exited); !errors.Is(err, ErrExited) {
+		t.Errorf("WaitReady with the process gone = %v, want ErrExited", err)
+	}
+	if err := WaitReady("http://127.0.0.1:1/-/ready", 300*time.Millisecond, nil); err == nil || !strings.Contains(err.Error(), "not ready within") {
+		t.Errorf("WaitReady on a closed port = %v, want a timeout naming the last error", err)
 	}
 }

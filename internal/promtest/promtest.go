@@ -310,39 +310,17 @@ func (p *Prometheus) launch(binary string, args []string) error {
 	return nil
 }
 
-// waitReady polls /-/ready until it answers 200, the process exits, or the
-// timeout passes.
+// waitReady waits for /-/ready to answer 200, the process to exit, or
+// the timeout to pass.
 func (p *Prometheus) waitReady(timeout time.Duration) error {
 	p.mu.Lock()
 	done := p.done
 	p.mu.Unlock()
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for {
-		select {
-		case <-done:
-			return fmt.Errorf("prometheus exited during startup (%v)", p.cmd.ProcessState)
-		default:
-		}
-		resp, err := client.Get(p.url + "/-/ready")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("GET /-/ready: %s", resp.Status)
-		}
-		lastErr = err
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %v: %v", timeout, lastErr)
-		}
-		select {
-		case <-done:
-		case <-time.After(100 * time.Millisecond):
-		}
+	err := loopback.WaitReady(p.url+"/-/ready", timeout, done)
+	if errors.Is(err, loopback.ErrExited) {
+		return fmt.Errorf("prometheus exited during startup (%v)", p.cmd.ProcessState)
 	}
+	return err
 }
 
 // URL is the server's base URL, e.g. http://127.0.0.1:20345.
