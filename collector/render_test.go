@@ -3,22 +3,19 @@ package collector
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/warrenhq/warren/internal/exposition"
+	"github.com/warrenhq/warren/internal/exposition/expositiontest"
 )
 
 // referenceQueueCollector is how the per-queue series were rendered
@@ -121,9 +118,9 @@ func TestEncodedQueueSeriesEqualTheConstMetricRender(t *testing.T) {
 
 	handler := exposition.NewHandler(prometheus.NewRegistry(), fragmentSources(snaps, nil), slog.New(slog.DiscardHandler))
 	body := scrapeText(t, handler)
-	got := parseText(t, body)
+	got := expositiontest.Parse(t, body)
 
-	if diff := compareFamilies(want, got); diff != "" {
+	if diff := expositiontest.Diff(want, got); diff != "" {
 		t.Errorf("encoded series differ from the const-metric render:\n%s", diff)
 	}
 	assertFamiliesContiguous(t, body)
@@ -133,7 +130,7 @@ func TestDroppedMetricsAreNotEncoded(t *testing.T) {
 	drop := func(name string) bool {
 		return name == "warren_queue_published_total" || name == "warren_queue_info"
 	}
-	got := parseText(t, scrapeText(t, exposition.NewHandler(prometheus.NewRegistry(), fragmentSources(renderSnapshots(), drop), slog.New(slog.DiscardHandler))))
+	got := expositiontest.Parse(t, scrapeText(t, exposition.NewHandler(prometheus.NewRegistry(), fragmentSources(renderSnapshots(), drop), slog.New(slog.DiscardHandler))))
 	for _, mf := range got {
 		if drop(mf.GetName()) {
 			t.Errorf("dropped family %s is served", mf.GetName())
@@ -167,73 +164,6 @@ func scrapeText(t *testing.T, h http.Handler) []byte {
 		t.Errorf("Content-Type = %q, want the text format 0.0.4", ct)
 	}
 	return rec.Body.Bytes()
-}
-
-func parseText(t *testing.T, body []byte) []*dto.MetricFamily {
-	t.Helper()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	byName, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("the served text does not parse: %v", err)
-	}
-	var out []*dto.MetricFamily
-	for _, mf := range byName {
-		out = append(out, mf)
-	}
-	return out
-}
-
-// compareFamilies describes every difference in help, type, series and
-// values between two sets of families; "" when they are the same.
-func compareFamilies(want, got []*dto.MetricFamily) string {
-	flatten := func(families []*dto.MetricFamily) map[string]string {
-		out := map[string]string{}
-		for _, mf := range families {
-			out[mf.GetName()+" meta"] = fmt.Sprintf("%s / %s", mf.GetType(), mf.GetHelp())
-			for _, m := range mf.GetMetric() {
-				labels := make([]string, 0, len(m.GetLabel()))
-				for _, l := range m.GetLabel() {
-					labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
-				}
-				sort.Strings(labels)
-				key := mf.GetName() + "{" + strings.Join(labels, ",") + "}"
-				var value string
-				switch {
-				case m.Histogram != nil:
-					h := m.Histogram
-					value = fmt.Sprintf("count=%d sum=%v", h.GetSampleCount(), h.GetSampleSum())
-					for _, b := range h.GetBucket() {
-						value += fmt.Sprintf(" le%v=%d", b.GetUpperBound(), b.GetCumulativeCount())
-					}
-				case m.Counter != nil:
-					value = fmt.Sprint(m.Counter.GetValue())
-				case m.Gauge != nil:
-					value = fmt.Sprint(m.Gauge.GetValue())
-				default:
-					value = fmt.Sprint(m.Untyped.GetValue())
-				}
-				if _, dup := out[key]; dup {
-					value += " (duplicate series)"
-				}
-				out[key] = value
-			}
-		}
-		return out
-	}
-	w, g := flatten(want), flatten(got)
-	var diffs []string
-	for k, v := range w {
-		if g[k] != v {
-			diffs = append(diffs, fmt.Sprintf("%s: want %s, got %q", k, v, g[k]))
-		}
-	}
-	for k, v := range g {
-		if _, ok := w[k]; !ok {
-			diffs = append(diffs, fmt.Sprintf("%s: unexpected, %s", k, v))
-		}
-	}
-	sort.Strings(diffs)
-	return strings.Join(diffs, "\n")
 }
 
 // assertFamiliesContiguous checks that every family has one HELP and one

@@ -1,7 +1,6 @@
 package timeinqueue
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,12 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
+	"github.com/warrenhq/warren/internal/exposition/expositiontest"
 )
 
 // referenceCollector is how the estimates were rendered before they were
@@ -107,7 +105,7 @@ func TestEncodedEstimatesEqualTheConstMetricRender(t *testing.T) {
 			}
 			s.fragment.Store(s.encode(e.Estimates()))
 			got := scrape(t, exposition.NewHandler(prometheus.NewRegistry(), []exposition.Source{s}, slog.New(slog.DiscardHandler)))
-			if diff := diffFamilies(want, got); diff != "" {
+			if diff := expositiontest.Diff(want, got); diff != "" {
 				t.Errorf("encoded estimates differ from the const-metric render:\n%s", diff)
 			}
 		})
@@ -136,61 +134,7 @@ func scrape(t *testing.T, h http.Handler) []*dto.MetricFamily {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	byName, err := parser.TextToMetricFamilies(bytes.NewReader(rec.Body.Bytes()))
-	if err != nil {
-		t.Fatalf("the served text does not parse: %v", err)
-	}
-	var out []*dto.MetricFamily
-	for _, mf := range byName {
-		out = append(out, mf)
-	}
-	return out
-}
-
-// diffFamilies describes the differences in help, type, series and values.
-func diffFamilies(want, got []*dto.MetricFamily) string {
-	flatten := func(families []*dto.MetricFamily) map[string]string {
-		out := map[string]string{}
-		for _, mf := range families {
-			out[mf.GetName()+" meta"] = fmt.Sprintf("%s / %s", mf.GetType(), mf.GetHelp())
-			for _, m := range mf.GetMetric() {
-				var labels []string
-				for _, l := range m.GetLabel() {
-					labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
-				}
-				sort.Strings(labels)
-				key := mf.GetName() + "{" + strings.Join(labels, ",") + "}"
-				switch {
-				case m.Histogram != nil:
-					v := fmt.Sprintf("count=%d sum=%v", m.Histogram.GetSampleCount(), m.Histogram.GetSampleSum())
-					for _, b := range m.Histogram.GetBucket() {
-						v += fmt.Sprintf(" le%v=%d", b.GetUpperBound(), b.GetCumulativeCount())
-					}
-					out[key] = v
-				case m.Counter != nil:
-					out[key] = fmt.Sprint(m.Counter.GetValue())
-				default:
-					out[key] = fmt.Sprint(m.Gauge.GetValue())
-				}
-			}
-		}
-		return out
-	}
-	w, g := flatten(want), flatten(got)
-	var diffs []string
-	for k, v := range w {
-		if g[k] != v {
-			diffs = append(diffs, fmt.Sprintf("%s: want %s, got %q", k, v, g[k]))
-		}
-	}
-	for k := range g {
-		if _, ok := w[k]; !ok {
-			diffs = append(diffs, k+": unexpected")
-		}
-	}
-	sort.Strings(diffs)
-	return strings.Join(diffs, "\n")
+	return expositiontest.Parse(t, rec.Body.Bytes())
 }
 
 func TestDropMetricsNamesExactlyThePreEncodedFamilies(t *testing.T) {

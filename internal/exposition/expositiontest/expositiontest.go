@@ -1,0 +1,85 @@
+// Package expositiontest compares metric expositions in tests: the
+// pre-encoded /metrics output against a reference rendering of the same
+// state, family by family and series by series.
+package expositiontest
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// Parse parses a text-format exposition, failing t if it does not parse.
+func Parse(t testing.TB, body []byte) []*dto.MetricFamily {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	byName, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("the served text does not parse: %v", err)
+	}
+	var out []*dto.MetricFamily
+	for _, mf := range byName {
+		out = append(out, mf)
+	}
+	return out
+}
+
+// Diff describes every difference in help, type, series and values
+// between two sets of families, one line each, sorted; "" when they are
+// the same. A series present twice in one set is reported.
+func Diff(want, got []*dto.MetricFamily) string {
+	flatten := func(families []*dto.MetricFamily) map[string]string {
+		out := map[string]string{}
+		for _, mf := range families {
+			out[mf.GetName()+" meta"] = fmt.Sprintf("%s / %s", mf.GetType(), mf.GetHelp())
+			for _, m := range mf.GetMetric() {
+				labels := make([]string, 0, len(m.GetLabel()))
+				for _, l := range m.GetLabel() {
+					labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+				}
+				sort.Strings(labels)
+				key := mf.GetName() + "{" + strings.Join(labels, ",") + "}"
+				var value string
+				switch {
+				case m.Histogram != nil:
+					h := m.Histogram
+					value = fmt.Sprintf("count=%d sum=%v", h.GetSampleCount(), h.GetSampleSum())
+					for _, b := range h.GetBucket() {
+						value += fmt.Sprintf(" le%v=%d", b.GetUpperBound(), b.GetCumulativeCount())
+					}
+				case m.Counter != nil:
+					value = fmt.Sprint(m.Counter.GetValue())
+				case m.Gauge != nil:
+					value = fmt.Sprint(m.Gauge.GetValue())
+				default:
+					value = fmt.Sprint(m.Untyped.GetValue())
+				}
+				if _, dup := out[key]; dup {
+					value += " (duplicate series)"
+				}
+				out[key] = value
+			}
+		}
+		return out
+	}
+	w, g := flatten(want), flatten(got)
+	var diffs []string
+	for k, v := range w {
+		if g[k] != v {
+			diffs = append(diffs, fmt.Sprintf("%s: want %s, got %q", k, v, g[k]))
+		}
+	}
+	for k, v := range g {
+		if _, ok := w[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s: unexpected, %s", k, v))
+		}
+	}
+	sort.Strings(diffs)
+	return strings.Join(diffs, "\n")
+}
