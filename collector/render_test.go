@@ -15,7 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/warrenhq/warren/internal/exposition"
-	"github.com/warrenhq/warren/internal/exposition/expositiontest"
+	"github.com/warrenhq/warren/internal/testenv/expositiontest"
 )
 
 // referenceQueueCollector is how the per-queue series were rendered

@@ -20,11 +20,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
-	"github.com/warrenhq/warren/internal/rabbittest"
-	"github.com/warrenhq/warren/slo/timeinqueue"
+	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 )
 
 // BenchmarkScale measures warren against a private node holding N queues

@@ -21,9 +21,9 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"gopkg.in/yaml.v3"
 
-	"github.com/warrenhq/warren/internal/amtest"
-	"github.com/warrenhq/warren/internal/promtest"
-	"github.com/warrenhq/warren/internal/rabbittest"
+	"github.com/warrenhq/warren/internal/testenv/amtest"
+	"github.com/warrenhq/warren/internal/testenv/promtest"
+	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 )
 
 // The world the live test builds: one RabbitMQ node, a vhost with

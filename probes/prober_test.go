@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/warrenhq/warren/internal/config"
-	"github.com/warrenhq/warren/internal/rabbittest"
+	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 )
 
 // broker is the private node these tests start for themselves.

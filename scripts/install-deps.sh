@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages warren's tests use: rabbitmq-server (the tests
-# start private nodes from it, see internal/rabbittest), prometheus and
+# start private nodes from it, see internal/testenv/rabbittest), prometheus and
 # prometheus-alertmanager. Only missing packages are installed, and apt-get
 # update runs only then, so with everything present this is a quick no-op.
 #

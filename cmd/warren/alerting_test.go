@@ -13,9 +13,9 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/warrenhq/warren/internal/amtest"
-	"github.com/warrenhq/warren/internal/rabbittest"
-	"github.com/warrenhq/warren/internal/status"
+	"github.com/warrenhq/warren/internal/testenv/amtest"
+	"github.com/warrenhq/warren/internal/testenv/rabbittest"
+	"github.com/warrenhq/warren/statusapi"
 )
 
 // alertingConfig is a configuration for end-to-end alerting tests: one
@@ -162,10 +162,10 @@ func notifiedAlert(n amtest.Notification, status, alertname string) *amtest.Noti
 	return nil
 }
 
-func fetchStatus(t *testing.T, base string) status.Document {
+func fetchStatus(t *testing.T, base string) statusapi.Document {
 	t.Helper()
 	_, body := get(t, base+"/api/v1/status")
-	var doc status.Document
+	var doc statusapi.Document
 	if err := json.Unmarshal([]byte(body), &doc); err != nil {
 		t.Fatalf("status is not JSON: %v\n%s", err, body)
 	}
@@ -383,7 +383,7 @@ func TestAlertingEndToEnd(t *testing.T) {
 		}
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
 			doc := fetchStatus(t, base)
-			var s status.SLO
+			var s statusapi.SLO
 			for _, x := range doc.SLOs {
 				if x.Name == "orders-not-dead-lettered" {
 					s = x
@@ -411,7 +411,7 @@ func TestAlertingEndToEnd(t *testing.T) {
 		ctx, stop := context.WithTimeout(context.Background(), 6*time.Second)
 		traffic.publish(ctx, 20)
 		stop()
-		var before status.SLO
+		var before statusapi.SLO
 		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
 			doc := fetchStatus(t, base)
 			if len(doc.SLOs) == 1 && doc.SLOs[0].Total >= 100 {

@@ -18,7 +18,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/warrenhq/warren/internal/rabbittest"
+	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 )
 
 // warrenBinary is built once by TestMain, so the tests exercise the real

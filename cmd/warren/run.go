@@ -19,16 +19,16 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 
-	"github.com/warrenhq/warren/alerts"
-	"github.com/warrenhq/warren/alerts/conditions"
+	"github.com/warrenhq/warren/alerting/conditions"
+	"github.com/warrenhq/warren/alerting/notifier"
+	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
-	"github.com/warrenhq/warren/internal/status"
 	"github.com/warrenhq/warren/probes"
 	"github.com/warrenhq/warren/slo"
 	"github.com/warrenhq/warren/slo/sli"
-	"github.com/warrenhq/warren/slo/timeinqueue"
+	"github.com/warrenhq/warren/statusapi"
 )
 
 // shutdownGrace bounds how long in-flight HTTP requests may finish after
@@ -76,7 +76,7 @@ func runAgent(cfg *config.Config, opts agentOptions, logger *slog.Logger) error 
 		p.OnResult(health.ObserveProbe)
 	}
 	evaluator := conditions.NewEvaluator(cfg, health, engine, opts.externalURL, logger)
-	notifier, err := newNotifier(cfg, logger)
+	alertNotifier, err := newNotifier(cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -91,15 +91,15 @@ func runAgent(cfg *config.Config, opts agentOptions, logger *slog.Logger) error 
 		feeder.Collector(),
 	)
 	registry.MustRegister(probeMetrics.Collectors()...)
-	if notifier != nil {
-		registry.MustRegister(notifier.Collectors()...)
+	if alertNotifier != nil {
+		registry.MustRegister(alertNotifier.Collectors()...)
 	}
 
-	statusSources := status.Sources{Targets: views, Engine: engine, SLOs: cfg.SLOs, Alerts: evaluator.Firing}
+	statusSources := statusapi.Sources{Targets: views, Engine: engine, SLOs: cfg.SLOs, Alerts: evaluator.Firing}
 	// The per-queue series are encoded once per poll and served as bytes;
 	// they are not in the registry.
 	queueSeries := append(coll.Sources(), timeinqueue.Sources(estimators, coll.Pollers())...)
-	mux, err := newMux(registry, queueSeries, coll, status.Handler(statusSources), logger)
+	mux, err := newMux(registry, queueSeries, coll, statusapi.Handler(statusSources), logger)
 	if err != nil {
 		return err
 	}
@@ -112,10 +112,10 @@ func runAgent(cfg *config.Config, opts agentOptions, logger *slog.Logger) error 
 		for _, p := range probers {
 			wg.Go(func() { p.Run(ctx) })
 		}
-		sink := func(time.Time, []alerts.Alert) {}
-		if notifier != nil {
-			sink = notifier.Update
-			wg.Go(func() { notifier.Run(ctx) })
+		sink := func(time.Time, []notifier.Alert) {}
+		if alertNotifier != nil {
+			sink = alertNotifier.Update
+			wg.Go(func() { alertNotifier.Run(ctx) })
 		}
 		wg.Go(func() { evaluator.Run(ctx, cfg.Alerting.EvaluationInterval.Std(), sink) })
 		wg.Go(func() { state.run(ctx) })
@@ -172,12 +172,12 @@ func targetViews(coll *collector.Collector, estimators []timeinqueue.Target) []c
 
 // newNotifier builds the Alertmanager notifier, or nil when no
 // Alertmanager is configured.
-func newNotifier(cfg *config.Config, logger *slog.Logger) (*alerts.Notifier, error) {
+func newNotifier(cfg *config.Config, logger *slog.Logger) (*notifier.Notifier, error) {
 	a := cfg.Alerting
 	if len(a.Alertmanagers) == 0 {
 		return nil, nil
 	}
-	opts := alerts.Options{
+	opts := notifier.Options{
 		EvaluationInterval: a.EvaluationInterval.Std(),
 		ResendInterval:     a.ResendInterval.Std(),
 		Logger:             logger.With("component", "notifier"),
@@ -191,13 +191,13 @@ func newNotifier(cfg *config.Config, logger *slog.Logger) (*alerts.Notifier, err
 		if err != nil {
 			return nil, err
 		}
-		c := alerts.AlertmanagerConfig{URL: u, Username: am.Username, TLSConfig: tlsConfig, Timeout: am.Timeout.Std()}
+		c := notifier.AlertmanagerConfig{URL: u, Username: am.Username, TLSConfig: tlsConfig, Timeout: am.Timeout.Std()}
 		if am.Username != "" {
 			c.Password = am.AlertmanagerPassword
 		}
 		opts.Alertmanagers = append(opts.Alertmanagers, c)
 	}
-	return alerts.NewNotifier(opts)
+	return notifier.NewNotifier(opts)
 }
 
 // newEstimators attaches a time-in-queue estimator to every target's

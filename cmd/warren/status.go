@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/warrenhq/warren/internal/status"
+	"github.com/warrenhq/warren/statusapi"
 )
 
 // statusTimeout bounds the status request: the answer comes from memory,
@@ -40,13 +40,13 @@ func runStatusCommand(base string, queues int, colour string, stdout, stderr io.
 		fmt.Fprintf(stderr, "warren: status: %s answered %s: %s\n", u.Redacted(), resp.Status, strings.TrimSpace(string(body)))
 		return exitFailure
 	}
-	var doc status.Document
+	var doc statusapi.Document
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
 		fmt.Fprintf(stderr, "warren: status: %s did not answer with a status document: %v\n", u.Redacted(), err)
 		return exitFailure
 	}
 	useColour := colour == "always" || (colour == "auto" && isTerminal(stdout))
-	if err := status.Render(stdout, doc, useColour); err != nil {
+	if err := statusapi.Render(stdout, doc, useColour); err != nil {
 		fmt.Fprintf(stderr, "warren: status: %v\n", err)
 		return exitFailure
 	}

@@ -18,7 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/warrenhq/warren/internal/rabbittest"
+	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 )
 
 // build compiles a main package of the module into a temporary directory.

@@ -12,7 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/warrenhq/warren/alerts/conditions"
+	"github.com/warrenhq/warren/alerting/conditions"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/slo"
 	"github.com/warrenhq/warren/slo/sli"

@@ -17,11 +17,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/probes"
 	"github.com/warrenhq/warren/slo"
-	"github.com/warrenhq/warren/slo/timeinqueue"
 )
 
 // Objective turns a configured SLO into the engine's Objective.

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/probes"
 	"github.com/warrenhq/warren/slo"
-	"github.com/warrenhq/warren/slo/timeinqueue"
 )
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)

@@ -1,4 +1,4 @@
-package status
+package statusapi
 
 import (
 	"bytes"
@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warrenhq/warren/alerts"
-	"github.com/warrenhq/warren/alerts/conditions"
+	"github.com/warrenhq/warren/alerting/conditions"
+	"github.com/warrenhq/warren/alerting/notifier"
+	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/slo"
-	"github.com/warrenhq/warren/slo/timeinqueue"
 )
 
 var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -51,8 +51,8 @@ func sources(t *testing.T) Sources {
 		}},
 		Engine: engine,
 		SLOs:   []config.SLO{{Name: "orders-30s", Target: "prod", SLI: config.SLIConfig{ProbeSuccess: &config.ProbeSuccessSLI{}}}},
-		Alerts: func() []alerts.Alert {
-			return []alerts.Alert{{Labels: map[string]string{"alertname": "RabbitMQQueueStalled", "severity": "page", "cluster": "prod", "vhost": "/", "queue": "stuck"},
+		Alerts: func() []notifier.Alert {
+			return []notifier.Alert{{Labels: map[string]string{"alertname": "RabbitMQQueueStalled", "severity": "page", "cluster": "prod", "vhost": "/", "queue": "stuck"},
 				Annotations: map[string]string{"summary": "Consumers of queue stuck are stalled"}, StartsAt: now.Add(-5 * time.Minute)}}
 		},
 		Now: func() time.Time { return now },

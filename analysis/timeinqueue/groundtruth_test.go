@@ -63,7 +63,7 @@ import (
 
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
-	"github.com/warrenhq/warren/internal/rabbittest"
+	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 )
 
 const (

@@ -1,4 +1,4 @@
-package alerts_test
+package notifier_test
 
 import (
 	"context"
@@ -10,15 +10,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/warrenhq/warren/alerts"
+	"github.com/warrenhq/warren/alerting/notifier"
 )
 
 // The wiring an agent needs: build the Notifier, register its metrics, run
 // delivery, and hand it the firing set at every evaluation.
 func ExampleNotifier() {
 	amURL, _ := url.Parse("http://alertmanager:9093")
-	n, err := alerts.NewNotifier(alerts.Options{
-		Alertmanagers: []alerts.AlertmanagerConfig{{
+	n, err := notifier.NewNotifier(notifier.Options{
+		Alertmanagers: []notifier.AlertmanagerConfig{{
 			URL:      amURL,
 			Username: "warren",
 			Password: func() (string, error) { // read at each send: rotations need no restart
@@ -39,7 +39,7 @@ func ExampleNotifier() {
 	go n.Run(ctx)
 
 	startedAt := time.Now() // kept by the evaluator while the condition holds
-	firing := []alerts.Alert{{
+	firing := []notifier.Alert{{
 		Labels: map[string]string{"alertname": "RabbitMQQueueStalled", "severity": "page",
 			"cluster": "prod-eu", "vhost": "orders", "queue": "invoices"},
 		Annotations: map[string]string{

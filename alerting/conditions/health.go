@@ -6,11 +6,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/probes"
 	"github.com/warrenhq/warren/slo"
-	"github.com/warrenhq/warren/slo/timeinqueue"
 )
 
 // Built-in health alert names.

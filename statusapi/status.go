@@ -3,7 +3,7 @@
 // their consumer status and message age, SLOs with budgets and burn rates,
 // firing alerts) from warren's in-memory state, and renders that document
 // as the terminal tables of `warren status`.
-package status
+package statusapi
 
 import (
 	"cmp"
@@ -13,12 +13,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/warrenhq/warren/alerts"
-	"github.com/warrenhq/warren/alerts/conditions"
+	"github.com/warrenhq/warren/alerting/conditions"
+	"github.com/warrenhq/warren/alerting/notifier"
+	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/slo"
-	"github.com/warrenhq/warren/slo/timeinqueue"
 )
 
 // Document is the status API's answer.
@@ -119,7 +119,7 @@ type Sources struct {
 	Targets []conditions.Target
 	Engine  *slo.Engine // nil without SLOs
 	SLOs    []config.SLO
-	Alerts  func() []alerts.Alert // nil without alerting
+	Alerts  func() []notifier.Alert // nil without alerting
 	Now     func() time.Time
 }
 

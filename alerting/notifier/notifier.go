@@ -1,4 +1,4 @@
-package alerts
+package notifier
 
 import (
 	"crypto/tls"

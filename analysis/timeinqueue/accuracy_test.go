@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warrenhq/warren/internal/rabbittest"
+	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 )
 
 // accuracyTolerance bounds the estimate's error against the truth.

@@ -58,7 +58,7 @@ import (
 	"github.com/prometheus/alertmanager/api/v2/client/alert"
 	"github.com/prometheus/alertmanager/api/v2/models"
 
-	"github.com/warrenhq/warren/internal/loopback"
+	"github.com/warrenhq/warren/internal/testenv/loopback"
 )
 
 // Binary is the Alertmanager the harness runs (Debian package

@@ -65,7 +65,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warrenhq/warren/internal/loopback"
+	"github.com/warrenhq/warren/internal/testenv/loopback"
 )
 
 // Paths of the Debian package's real scripts.

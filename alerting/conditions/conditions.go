@@ -23,7 +23,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/warrenhq/warren/alerts"
+	"github.com/warrenhq/warren/alerting/notifier"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/slo"
 	"github.com/warrenhq/warren/slo/sli"
@@ -65,7 +65,7 @@ type Evaluator struct {
 
 	mu      sync.Mutex
 	pending map[string]*pendingState
-	firing  []alerts.Alert
+	firing  []notifier.Alert
 }
 
 // NewEvaluator returns an evaluator of the health conditions of h (may be
@@ -87,7 +87,7 @@ func NewEvaluator(cfg *config.Config, h *Health, engine *slo.Engine, externalURL
 }
 
 // Evaluate returns the alerts firing at now, sorted by labels.
-func (e *Evaluator) Evaluate(now time.Time) []alerts.Alert {
+func (e *Evaluator) Evaluate(now time.Time) []notifier.Alert {
 	var cands []candidate
 	if e.health != nil {
 		cands = append(cands, e.health.candidates(now)...)
@@ -100,7 +100,7 @@ func (e *Evaluator) Evaluate(now time.Time) []alerts.Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	seen := make(map[string]bool, len(cands))
-	var firing []alerts.Alert
+	var firing []notifier.Alert
 	for _, c := range cands {
 		for k, v := range e.extraLabels {
 			if _, set := c.labels[k]; !set {
@@ -123,7 +123,7 @@ func (e *Evaluator) Evaluate(now time.Time) []alerts.Alert {
 		if st.firedAt.IsZero() {
 			continue
 		}
-		firing = append(firing, alerts.Alert{
+		firing = append(firing, notifier.Alert{
 			Labels:       c.labels,
 			Annotations:  c.annotations,
 			StartsAt:     st.firedAt,
@@ -141,7 +141,7 @@ func (e *Evaluator) Evaluate(now time.Time) []alerts.Alert {
 }
 
 // Firing returns the alerts of the latest evaluation.
-func (e *Evaluator) Firing() []alerts.Alert {
+func (e *Evaluator) Firing() []notifier.Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.firing
@@ -149,7 +149,7 @@ func (e *Evaluator) Firing() []alerts.Alert {
 
 // Run evaluates every interval until ctx is done and hands each result to
 // sink.
-func (e *Evaluator) Run(ctx context.Context, interval time.Duration, sink func(time.Time, []alerts.Alert)) {
+func (e *Evaluator) Run(ctx context.Context, interval time.Duration, sink func(time.Time, []notifier.Alert)) {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
@@ -209,7 +209,7 @@ func (e *Evaluator) sloCandidates(ev slo.Evaluation) []candidate {
 // `warren rules` writes it for Prometheus: labels and annotations depend
 // only on the configuration, never on live values, so replicas and
 // Prometheus produce the same alert.
-func SLOAlert(s config.SLO, sev slo.Severity) alerts.Alert {
+func SLOAlert(s config.SLO, sev slo.Severity) notifier.Alert {
 	o := sli.Objective(s)
 	alertname := SLOPageAlert
 	if sev == slo.Ticket {
@@ -244,5 +244,5 @@ func SLOAlert(s config.SLO, sev slo.Severity) alerts.Alert {
 		"runbook_url": runbook,
 	}
 	maps.Copy(annotations, s.Alerting.Annotations)
-	return alerts.Alert{Labels: labels, Annotations: annotations}
+	return notifier.Alert{Labels: labels, Annotations: annotations}
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
-	"github.com/warrenhq/warren/internal/exposition/expositiontest"
+	"github.com/warrenhq/warren/internal/testenv/expositiontest"
 )
 
 // referenceCollector is how the estimates were rendered before they were

@@ -30,4 +30,4 @@
 // (warren-alerts.yml, for Prometheus to evaluate on warren's metrics), their
 // promtool unit tests, and RUNBOOK.md, which every alert's runbook_url points
 // into.
-package alerts
+package notifier

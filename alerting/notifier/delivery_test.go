@@ -1,4 +1,4 @@
-package alerts
+package notifier
 
 import (
 	"bytes"
@@ -19,10 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/warrenhq/warren/internal/amtest"
+	"github.com/warrenhq/warren/internal/testenv/amtest"
 )
 
-// These tests deliver to a real Alertmanager (internal/amtest). Intervals
+// These tests deliver to a real Alertmanager (internal/testenv/amtest). Intervals
 // are short so that resends, retries and Alertmanager's group_wait play out
 // in seconds; every wait is bounded by a generous deadline.
 

@@ -57,7 +57,7 @@ import (
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 
-	"github.com/warrenhq/warren/internal/loopback"
+	"github.com/warrenhq/warren/internal/testenv/loopback"
 )
 
 // DefaultBinary is where the Debian package installs Prometheus.

@@ -1,4 +1,4 @@
-package alerts
+package notifier
 
 import "github.com/prometheus/client_golang/prometheus"
 

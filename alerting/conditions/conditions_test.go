@@ -10,12 +10,12 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/warrenhq/warren/alerts"
+	"github.com/warrenhq/warren/alerting/notifier"
+	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/probes"
 	"github.com/warrenhq/warren/slo"
-	"github.com/warrenhq/warren/slo/timeinqueue"
 )
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -48,7 +48,7 @@ func evaluator(t *testing.T, f *fakeTarget, overrides config.HealthAlertsConfig)
 	return NewEvaluator(cfg, h, nil, "http://warren:9842", slog.New(slog.NewTextHandler(io.Discard, nil))), h
 }
 
-func names(as []alerts.Alert) []string {
+func names(as []notifier.Alert) []string {
 	var out []string
 	for _, a := range as {
 		out = append(out, a.Labels["alertname"]+"/"+a.Labels["queue"]+a.Labels["node"])
@@ -217,7 +217,7 @@ func TestNodeTargetAndProbeConditions(t *testing.T) {
 	h.ObserveProbe(probes.Result{Cluster: "prod", Node: "rabbit@a", QueueType: "quorum", Time: t0.Add(4 * time.Minute), Outcome: probes.OutcomeConnectionError})
 	e.Evaluate(t0.Add(5 * time.Minute))
 	got = e.Evaluate(t0.Add(5*time.Minute + time.Second))
-	var probe *alerts.Alert
+	var probe *notifier.Alert
 	for i := range got {
 		if got[i].Labels["alertname"] == ProbeFailing {
 			probe = &got[i]
@@ -278,7 +278,7 @@ func TestSLOAlertFiresAtOnceWithTheSLOsLabels(t *testing.T) {
 // built-in alerts and alerts/warren-alerts.yml from drifting apart: every
 // built-in alert is a rule there, with the same severity and `for`.
 func TestBuiltInAlertsMatchTheShippedPrometheusRules(t *testing.T) {
-	data, err := os.ReadFile("../warren-alerts.yml")
+	data, err := os.ReadFile("../../alerts/warren-alerts.yml")
 	if err != nil {
 		t.Fatal(err)
 	}

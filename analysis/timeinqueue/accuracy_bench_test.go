@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warrenhq/warren/internal/rabbittest"
+	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 )
 
 // BenchmarkTimeInQueueAccuracy measures the estimate against ground truth
@@ -22,7 +22,7 @@ import (
 // worst share-within error in percentage points and the worst p95 error
 // in seconds. Run it with
 //
-//	go test ./slo/timeinqueue/ -run '^$' -bench Accuracy -benchtime 1x
+//	go test ./analysis/timeinqueue/ -run '^$' -bench Accuracy -benchtime 1x
 func BenchmarkTimeInQueueAccuracy(b *testing.B) {
 	d := accuracyDuration(b)
 	intervals := []time.Duration{time.Second, 5 * time.Second}
