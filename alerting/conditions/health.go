@@ -17,7 +17,7 @@ import (
 const (
 	QueueNoConsumers = "RabbitMQQueueNoConsumers"
 	QueueStalled     = "RabbitMQQueueStalled"
-	QueueLagging     = "RabbitMQQueueLagging"
+	QueueOldMessages = "RabbitMQQueueOldMessages"
 	DeadLetterInflow = "RabbitMQDeadLetterInflow"
 	RedeliveryStorm  = "RabbitMQRedeliveryStorm"
 	NodeAlarm        = "RabbitMQNodeAlarm"
@@ -32,7 +32,7 @@ type Rule struct {
 	Name     string
 	Severity string
 	For      time.Duration
-	// Threshold: RabbitMQQueueLagging, seconds of age; RabbitMQDeadLetterInflow,
+	// Threshold: RabbitMQQueueOldMessages, seconds of age; RabbitMQDeadLetterInflow,
 	// messages into a DLQ within CounterWindow (fires above it);
 	// RabbitMQRedeliveryStorm, the share of deliveries that are
 	// redeliveries within CounterWindow. Unused by the others.
@@ -45,7 +45,7 @@ type Rule struct {
 var DefaultRules = []Rule{
 	{Name: QueueNoConsumers, Severity: "page", For: 5 * time.Minute},
 	{Name: QueueStalled, Severity: "page", For: time.Minute},
-	{Name: QueueLagging, Severity: "ticket", For: 5 * time.Minute, Threshold: 300},
+	{Name: QueueOldMessages, Severity: "ticket", For: 5 * time.Minute, Threshold: 300},
 	{Name: DeadLetterInflow, Severity: "ticket", For: time.Minute, Threshold: 0},
 	{Name: RedeliveryStorm, Severity: "ticket", For: 5 * time.Minute, Threshold: 0.2},
 	{Name: NodeAlarm, Severity: "page", For: time.Minute},
@@ -267,7 +267,7 @@ func (h *Health) queueCandidates(snap *collector.Snapshot, t Target, add addFunc
 		}
 	}
 	points := h.counters[c]
-	lagging := h.rules[QueueLagging].Threshold
+	oldAfter := h.rules[QueueOldMessages].Threshold
 	inflowAbove := h.rules[DeadLetterInflow].Threshold
 	stormRatio := h.rules[RedeliveryStorm].Threshold
 	for i := range snap.Queues {
@@ -296,10 +296,10 @@ func (h *Health) queueCandidates(snap *collector.Snapshot, t Target, add addFunc
 		}
 		// A dead-letter queue holds old messages by design; its inflow is
 		// RabbitMQDeadLetterInflow's business.
-		if age.Seconds() > lagging && !dlqs[key] {
-			add(QueueLagging, labels(),
-				fmt.Sprintf("Messages in queue %s wait longer than %s", q.Name, slo.FormatDuration(time.Duration(lagging*float64(time.Second)))),
-				fmt.Sprintf("The oldest message in queue %s (vhost %s, cluster %s) has waited longer than %s.", q.Name, q.Vhost, c, slo.FormatDuration(time.Duration(lagging*float64(time.Second)))), path)
+		if age.Seconds() > oldAfter && !dlqs[key] {
+			add(QueueOldMessages, labels(),
+				fmt.Sprintf("Messages in queue %s wait longer than %s", q.Name, slo.FormatDuration(time.Duration(oldAfter*float64(time.Second)))),
+				fmt.Sprintf("The oldest message in queue %s (vhost %s, cluster %s) has waited longer than %s.", q.Name, q.Vhost, c, slo.FormatDuration(time.Duration(oldAfter*float64(time.Second)))), path)
 		}
 		pts := points[key]
 		if len(pts) == 0 {

@@ -206,7 +206,7 @@ func (a AlertmanagerConfig) AlertmanagerPassword() (string, error) {
 type HealthAlertsConfig struct {
 	QueueNoConsumers HealthAlert `yaml:"RabbitMQQueueNoConsumers"`
 	QueueStalled     HealthAlert `yaml:"RabbitMQQueueStalled"`
-	QueueLagging     HealthAlert `yaml:"RabbitMQQueueLagging"`
+	QueueOldMessages HealthAlert `yaml:"RabbitMQQueueOldMessages"`
 	DeadLetterInflow HealthAlert `yaml:"RabbitMQDeadLetterInflow"`
 	RedeliveryStorm  HealthAlert `yaml:"RabbitMQRedeliveryStorm"`
 	NodeAlarm        HealthAlert `yaml:"RabbitMQNodeAlarm"`
@@ -442,7 +442,7 @@ func (h *HealthAlertsConfig) byName() map[string]*HealthAlert {
 	return map[string]*HealthAlert{
 		"RabbitMQQueueNoConsumers": &h.QueueNoConsumers,
 		"RabbitMQQueueStalled":     &h.QueueStalled,
-		"RabbitMQQueueLagging":     &h.QueueLagging,
+		"RabbitMQQueueOldMessages": &h.QueueOldMessages,
 		"RabbitMQDeadLetterInflow": &h.DeadLetterInflow,
 		"RabbitMQRedeliveryStorm":  &h.RedeliveryStorm,
 		"RabbitMQNodeAlarm":        &h.NodeAlarm,
