@@ -1,0 +1,152 @@
+// Package snapshot is the data model every stage of warren shares: what
+// one read of one RabbitMQ target saw (nodes, queues with their depths,
+// counters and sample history, the dead-letter topology), and the errors
+// of a read that failed.
+//
+// A source (rabbitmq/management) fills a Snapshot; the collector
+// schedules sources and applies the cardinality guard; the analyses,
+// SLIs, alerts and exposition only read it. A Snapshot is never modified
+// after the poll that made it returns, so readers need no lock.
+//
+// Import rule: this package imports nothing of warren.
+package snapshot
+
+import "time"
+
+// Snapshot is what one successful poll of one target saw.
+type Snapshot struct {
+	Cluster  string    // the target's name, the cluster label
+	Time     time.Time // when the poll started
+	Duration time.Duration
+	// ResponseBytes counts the bytes the broker returned to this poll.
+	ResponseBytes int64
+
+	RabbitMQVersion   string
+	ErlangVersion     string
+	ManagementVersion string
+	ClusterName       string // the broker's own cluster_name
+
+	Nodes []Node
+	// Queues are the queues that pass the target's filters, sorted by
+	// vhost then name, at most max_queues of them.
+	Queues []Queue
+	// QueuesDropped counts queues that passed the filters but were left
+	// out by the max_queues cardinality guard.
+	QueuesDropped int
+	// Topology is the routing that dead-letter discovery reads; nil
+	// when no queue has a dead-letter exchange (it is then not read).
+	Topology *Topology
+}
+
+// Node is one RabbitMQ node.
+type Node struct {
+	Name       string
+	Running    bool
+	MemAlarm   bool
+	DiskAlarm  bool
+	Partitions int // nodes this node is partitioned from
+	FDUsed     int64
+	FDLimit    int64
+}
+
+// Queue is one queue at the time of the poll.
+type Queue struct {
+	Vhost string
+	Name  string
+	Type  string // classic, quorum, stream
+	Node  string // the node hosting the queue (the leader for quorum queues)
+
+	// DeadLetterExchange is the effective dead-letter exchange (argument
+	// over policy); HasDeadLetterExchange distinguishes "" (the default
+	// exchange) from none.
+	DeadLetterExchange    string
+	DeadLetterRoutingKey  string
+	HasDeadLetterExchange bool
+	HasDeadLetterRouting  bool
+
+	// StatsKnown is false for a queue the broker has not yet emitted
+	// statistics for (just declared, or its node just restarted): its
+	// depth and counters are unknown, not zero, and are not exported.
+	StatsKnown bool
+	Ready      int64
+	Unacked    int64
+	Consumers  int64
+	// ConsumerCapacity is the share of time consumers could take
+	// deliveries (0..1); HasConsumerCapacity is false where the broker
+	// does not report it.
+	ConsumerCapacity    float64
+	HasConsumerCapacity bool
+	// HeadTimestamp is the AMQP timestamp of the oldest message, where the
+	// broker reports one (classic queues whose publishers set it); zero
+	// otherwise.
+	HeadTimestamp time.Time
+
+	Counters Counters
+	// Samples is the broker's sample history of the queue since about the
+	// previous poll, oldest first, on the broker's own clock: the points
+	// where the publish counter, the depth and the completion counters
+	// were all sampled. Empty where the broker gave none.
+	Samples []Sample
+}
+
+// Messages is the depth: ready plus unacknowledged.
+func (q *Queue) Messages() int64 { return q.Ready + q.Unacked }
+
+// Key identifies the queue within its target.
+func (q *Queue) Key() QueueKey { return QueueKey{Vhost: q.Vhost, Name: q.Name} }
+
+// QueueKey identifies a queue (or, in Topology, an exchange) within a
+// target.
+type QueueKey struct{ Vhost, Name string }
+
+// Counters are the broker's cumulative per-queue message counters. They
+// restart from zero when the queue is re-created or, for some queue types,
+// when its node restarts.
+type Counters struct {
+	Published   uint64 // messages routed into the queue
+	Delivered   uint64 // deliveries and gets, acked or not
+	Acked       uint64 // acknowledgements
+	Redelivered uint64 // deliveries of messages delivered before
+	// Completed counts messages consumers are done with: acks plus
+	// deliveries and gets in automatic-acknowledgement mode.
+	Completed uint64
+}
+
+// WentBack reports whether any counter of c is below its value in
+// before: the queue was re-created or its node restarted, and what was
+// learnt from the earlier counters says nothing about the new ones.
+func (c Counters) WentBack(before Counters) bool {
+	return c.Published < before.Published || c.Completed < before.Completed ||
+		c.Delivered < before.Delivered || c.Acked < before.Acked || c.Redelivered < before.Redelivered
+}
+
+// Sample is the queue's cumulative publish count, depth (ready plus
+// unacknowledged) and cumulative completions (like Counters.Completed) as
+// the broker sampled them at Time.
+type Sample struct {
+	Time      time.Time
+	Published uint64
+	Messages  int64
+	Completed uint64
+}
+
+// Topology is what dead-letter discovery needs to know about a target's
+// routing: exchange types, bindings, and the queues that exist but are
+// not in Snapshot.Queues (filtered out), which the default exchange can
+// still route to.
+type Topology struct {
+	// ExchangeTypes maps (vhost, exchange) to its type (direct, fanout,
+	// topic, headers, or a plugin's type).
+	ExchangeTypes map[QueueKey]string
+	Bindings      []Binding
+	FilteredOut   []QueueKey
+}
+
+// Binding routes from an exchange to a queue or to another exchange.
+type Binding struct {
+	Vhost           string
+	Source          string // exchange
+	Destination     string
+	DestinationType string // queue or exchange
+	RoutingKey      string
+}
