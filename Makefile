@@ -44,9 +44,9 @@ BENCH_QUEUES ?= 1000 5000 10000 50000
 bench: deps
 	WARREN_BENCH_QUEUES="$(BENCH_QUEUES)" BENCH_OUT=$(BENCH_OUT) ./scripts/bench-scale.sh
 
-# warren end to end on this machine (README "Demo"): a private RabbitMQ node,
-# a misbehaving workload, warren, Prometheus and Alertmanager on 127.0.0.1,
-# until Ctrl-C. DEMO_DURATION=300 runs that long and prints a summary.
+# warren end to end on this machine (README "Two commands"): a private
+# RabbitMQ node, a misbehaving workload, warren, Prometheus and Alertmanager
+# on 127.0.0.1, until Ctrl-C. DEMO_DURATION=300 runs that long and prints a summary.
 demo: deps build
 	./deploy/demo/demo.sh
 

@@ -1,0 +1,2 @@
+// Package docs holds warren's reference documentation; its test checks it is complete.
+package docs
