@@ -22,17 +22,15 @@ func (n *Node) waitReady(deadline time.Time) error {
 		case <-ctx.Done():
 		}
 	}()
-	exited := func() error {
-		select {
-		case <-p.done:
-			return fmt.Errorf("%w (%v)", errExitedEarly, p.cmd.ProcessState)
-		default:
-			return nil
-		}
+	if err := n.awaitStartup(ctx, p, deadline); err != nil {
+		return err
 	}
+	return n.awaitManagement(ctx, p)
+}
 
-	// await_startup fails at once while the node's distribution is not up
-	// yet, so retry it until it succeeds.
+// awaitStartup runs rabbitmqctl await_startup until it succeeds. It fails
+// at once while the node's distribution is not up yet, hence the retries.
+func (n *Node) awaitStartup(ctx context.Context, p *process, deadline time.Time) error {
 	var lastErr error
 	for {
 		timeout := time.Until(deadline).Truncate(time.Second)
@@ -41,34 +39,52 @@ func (n *Node) waitReady(deadline time.Time) error {
 		}
 		_, lastErr = n.ctl(ctx, "await_startup", "--timeout", strconv.Itoa(int(timeout.Seconds())))
 		if lastErr == nil {
-			break
+			return nil
 		}
-		if err := exited(); err != nil {
+		if err := p.pause(ctx, 500*time.Millisecond, "await_startup", lastErr); err != nil {
 			return err
 		}
-		if !sleepCtx(ctx, 500*time.Millisecond) {
-			if err := exited(); err != nil {
-				return err
-			}
-			return fmt.Errorf("timed out after %v waiting for await_startup: %v", StartTimeout, lastErr)
-		}
 	}
+}
 
+// awaitManagement polls GET /api/overview until it answers 200.
+func (n *Node) awaitManagement(ctx context.Context, p *process) error {
 	client := &http.Client{Timeout: 5 * time.Second}
 	for {
-		lastErr = n.checkOverview(ctx, client)
+		lastErr := n.checkOverview(ctx, client)
 		if lastErr == nil {
 			return nil
 		}
-		if err := exited(); err != nil {
+		if err := p.pause(ctx, 200*time.Millisecond, "the management API", lastErr); err != nil {
 			return err
 		}
-		if !sleepCtx(ctx, 200*time.Millisecond) {
-			if err := exited(); err != nil {
-				return err
-			}
-			return fmt.Errorf("timed out after %v waiting for the management API: %v", StartTimeout, lastErr)
-		}
+	}
+}
+
+// pause waits d between two readiness checks. It returns nil to check
+// again, or why not to: the node has exited, or ctx ended (the deadline, or
+// the node's exit) while waiting. lastErr is the last check's failure.
+func (p *process) pause(ctx context.Context, d time.Duration, what string, lastErr error) error {
+	if err := p.exited(); err != nil {
+		return err
+	}
+	if sleepCtx(ctx, d) {
+		return nil
+	}
+	if err := p.exited(); err != nil {
+		return err
+	}
+	return fmt.Errorf("timed out after %v waiting for %s: %v", StartTimeout, what, lastErr)
+}
+
+// exited returns errExitedEarly, with the exit status, once the start
+// script has exited, and nil while it runs.
+func (p *process) exited() error {
+	select {
+	case <-p.done:
+		return fmt.Errorf("%w (%v)", errExitedEarly, p.cmd.ProcessState)
+	default:
+		return nil
 	}
 }
 
