@@ -140,8 +140,19 @@ func NewNotifier(opts Options) (*Notifier, error) {
 func (n *Notifier) Update(now time.Time, firing []Alert) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	current := n.recordFiring(now, firing)
+	for id, t := range n.alerts {
+		n.advance(now, t, current[id])
+	}
+	n.updateActive()
+	n.wakeSenders()
+}
 
-	current := make(map[string]bool, len(firing))
+// recordFiring tracks every valid alert of firing and returns the
+// identities that fire. Invalid ones are left out and logged once per
+// reason. n.mu must be held.
+func (n *Notifier) recordFiring(now time.Time, firing []Alert) (current map[string]bool) {
+	current = make(map[string]bool, len(firing))
 	invalidNow := make(map[string]bool)
 	for _, in := range firing {
 		a := normalise(in)
@@ -159,66 +170,82 @@ func (n *Notifier) Update(now time.Time, firing []Alert) {
 			continue
 		}
 		current[id] = true
-		t := n.alerts[id]
-		if a.StartsAt.IsZero() {
-			// The caller did not say when it started: from the first
-			// evaluation that saw it firing.
-			a.StartsAt = now
-			if t != nil && !t.resolved() {
-				a.StartsAt = t.alert.StartsAt
-			}
-		}
-		switch {
-		case t == nil:
-			t = &tracked{alert: a, id: id, version: 1}
-			n.alerts[id] = t
-			n.queueToAll(now, t)
-		case t.resolved():
-			// Firing again before it was forgotten: a new occurrence.
-			t.alert, t.resolvedAt, t.settled = a, time.Time{}, nil
-			t.version++
-			n.queueToAll(now, t)
-		case changed(t.alert, a):
-			t.alert = a
-			t.version++
-			n.queueToAll(now, t)
-		}
-		t.lastFiring = now
+		n.fire(now, id, a)
 	}
+	// Forget the reasons of alerts no longer firing, so that they are
+	// logged again should they come back.
 	for id := range n.invalid {
 		if !invalidNow[id] {
 			delete(n.invalid, id)
 		}
 	}
+	return current
+}
 
-	for id, t := range n.alerts {
-		if current[id] {
-			if now.Sub(t.queuedAt) >= n.opts.ResendInterval {
-				n.queueToAll(now, t)
-			}
-			continue
+// fire records that the valid alert a, of identity id, fires at now, and
+// queues it when it is new, firing again or changed. n.mu must be held.
+func (n *Notifier) fire(now time.Time, id string, a Alert) {
+	t := n.alerts[id]
+	if a.StartsAt.IsZero() {
+		// The caller did not say when it started: from the first
+		// evaluation that saw it firing.
+		a.StartsAt = now
+		if t != nil && !t.resolved() {
+			a.StartsAt = t.alert.StartsAt
 		}
-		if !t.resolved() {
-			t.resolvedAt = now
-			t.settled = make([]bool, len(n.ams))
-			t.version++
-			n.queueToAll(now, t)
-			continue
-		}
-		if now.Sub(t.resolvedAt) < n.opts.ResolvedRetention {
-			if now.Sub(t.queuedAt) >= n.opts.ResendInterval {
-				n.queueToAll(now, t)
-			}
-			continue
-		}
+	}
+	switch {
+	case t == nil:
+		t = &tracked{alert: a, id: id, version: 1}
+		n.alerts[id] = t
+		n.queueToAll(now, t)
+	case t.resolved():
+		// Firing again before it was forgotten: a new occurrence.
+		t.alert, t.resolvedAt, t.settled = a, time.Time{}, nil
+		t.version++
+		n.queueToAll(now, t)
+	case changed(t.alert, a):
+		t.alert = a
+		t.version++
+		n.queueToAll(now, t)
+	}
+	t.lastFiring = now
+}
+
+// advance moves t on after an evaluation in which it was firing or not: a
+// firing or recently resolved alert is re-sent when due, one that stopped
+// firing is resolved, and one resolved past retention is forgotten. n.mu
+// must be held.
+func (n *Notifier) advance(now time.Time, t *tracked, firing bool) {
+	switch {
+	case firing:
+		n.resendIfDue(now, t)
+	case !t.resolved():
+		t.resolvedAt = now
+		t.settled = make([]bool, len(n.ams))
+		t.version++
+		n.queueToAll(now, t)
+	case now.Sub(t.resolvedAt) < n.opts.ResolvedRetention:
+		n.resendIfDue(now, t)
+	case !slices.Contains(t.settled, false):
 		// Past retention: forget it once every Alertmanager has it. One
 		// that has not is still owed it (it is in that queue, or was
 		// dropped from it and counted).
-		if !slices.Contains(t.settled, false) {
-			n.forget(t)
-		}
+		n.forget(t)
 	}
-	n.updateActive()
+}
+
+// resendIfDue queues t again once ResendInterval has passed since it was
+// last queued. n.mu must be held.
+func (n *Notifier) resendIfDue(now time.Time, t *tracked) {
+	if now.Sub(t.queuedAt) >= n.opts.ResendInterval {
+		n.queueToAll(now, t)
+	}
+}
+
+// wakeSenders wakes the delivery of every Alertmanager that is owed
+// something. n.mu must be held.
+func (n *Notifier) wakeSenders() {
 	for _, am := range n.ams {
 		if am.queue.Len() > 0 {
 			am.wakeUp()
