@@ -133,8 +133,11 @@ type alertLog struct {
 	alerts map[string]*seenAlert // by fingerprint
 }
 
-func (l *alertLog) offset(t time.Time) string {
-	return "t+" + t.Sub(l.start).Round(time.Second).String()
+func (l *alertLog) offset(t time.Time) string { return sinceStart(l.start, t) }
+
+// sinceStart spells t as an offset from the demo's start, e.g. t+1m30s.
+func sinceStart(start, t time.Time) string {
+	return "t+" + t.Sub(start).Round(time.Second).String()
 }
 
 func (l *alertLog) logf(format string, args ...any) {

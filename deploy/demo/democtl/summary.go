@@ -43,18 +43,33 @@ func summaryCmd(args []string) error {
 	expect := fs.Bool("expect", false, "exit 1 unless an SLO burn-rate alert and a health alert were seen")
 	fs.Parse(args)
 	began := time.Unix(*start, 0)
-	offset := func(t time.Time) string { return "t+" + t.Sub(began).Round(time.Second).String() }
 
-	// alertlog polls every two seconds; one last look catches what arrived
-	// since.
+	list, err := seenAlerts(*dir, *amURL)
+	if err != nil {
+		return err
+	}
+	printAlerts(list, began)
+	printBudgets(*warrenURL)
+	fmt.Println()
+	burn, health := firstBurnAndHealth(list)
+	if ok := printFirsts(began, burn, health); *expect && !ok {
+		return errors.New("the demo did not show both an SLO burn-rate alert and a health alert")
+	}
+	return nil
+}
+
+// seenAlerts returns the alerts alertlog recorded in dir, plus those
+// Alertmanager lists now, by first firing time. alertlog polls every two
+// seconds; this last look catches what arrived since.
+func seenAlerts(dir, amURL string) ([]*seenAlert, error) {
 	seen := map[string]*seenAlert{}
-	if data, err := os.ReadFile(filepath.Join(*dir, "alerts.json")); err == nil {
+	if data, err := os.ReadFile(filepath.Join(dir, "alerts.json")); err == nil {
 		if err := json.Unmarshal(data, &seen); err != nil {
-			return fmt.Errorf("read alerts.json: %w", err)
+			return nil, fmt.Errorf("read alerts.json: %w", err)
 		}
 	}
 	var current []amAlert
-	if err := getJSON(*amURL+"/api/v2/alerts", &current); err != nil {
+	if err := getJSON(amURL+"/api/v2/alerts", &current); err != nil {
 		fmt.Printf("cannot read Alertmanager: %v\n", err)
 	}
 	for _, a := range current {
@@ -74,17 +89,28 @@ func summaryCmd(args []string) error {
 		}
 		return describe(list[i].Labels) < describe(list[j].Labels)
 	})
+	return list, nil
+}
 
+// printAlerts prints the table of alerts seen, times from the demo's start.
+func printAlerts(list []*seenAlert, began time.Time) {
 	fmt.Printf("ALERTS SEEN IN ALERTMANAGER (%d; times from the demo's start at %s)\n", len(list), began.Format(time.TimeOnly))
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ALERT\tFIRST FIRING\tIN ALERTMANAGER\tFIRINGS\tNOW")
-	var burn, health *seenAlert
 	for _, s := range list {
 		now := "resolved"
 		if s.Firing {
 			now = "firing"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", describe(s.Labels), offset(s.FirstStartsAt), offset(s.FirstSeen), s.Firings, now)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", describe(s.Labels), sinceStart(began, s.FirstStartsAt), sinceStart(began, s.FirstSeen), s.Firings, now)
+	}
+	tw.Flush()
+}
+
+// firstBurnAndHealth picks the first SLO burn-rate alert and the first
+// health alert of list; either is nil when none was seen.
+func firstBurnAndHealth(list []*seenAlert) (burn, health *seenAlert) {
+	for _, s := range list {
 		name := s.Labels["alertname"]
 		switch {
 		case strings.HasPrefix(name, "WarrenSLOBurnRate"):
@@ -97,24 +123,31 @@ func summaryCmd(args []string) error {
 			}
 		}
 	}
-	tw.Flush()
+	return burn, health
+}
 
+// printBudgets prints the SLO budgets from warren's status API, or why it
+// could not read them.
+func printBudgets(warrenURL string) {
 	var doc statusDoc
-	if err := getJSON(*warrenURL+"/api/v1/status", &doc); err != nil {
+	if err := getJSON(warrenURL+"/api/v1/status", &doc); err != nil {
 		fmt.Printf("\ncannot read warren's status: %v\n", err)
-	} else {
-		fmt.Printf("\nSLO BUDGETS (warren %s/api/v1/status)\n", *warrenURL)
-		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "SLO\tSLI\tOBJECTIVE\tWINDOW\tGOOD/TOTAL\tBUDGET LEFT\tPAGE\tTICKET")
-		for _, s := range doc.SLOs {
-			fmt.Fprintf(tw, "%s\t%s\t%g%%\t%s\t%.0f/%.0f\t%.1f%%\t%s\t%s\n", s.Name, s.SLI, s.Objective*100, s.Window,
-				s.Good, s.Total, s.BudgetRemaining*100, tier(s.Page.Active, s.Page.Fired), tier(s.Ticket.Active, s.Ticket.Fired))
-		}
-		tw.Flush()
+		return
 	}
+	fmt.Printf("\nSLO BUDGETS (warren %s/api/v1/status)\n", warrenURL)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SLO\tSLI\tOBJECTIVE\tWINDOW\tGOOD/TOTAL\tBUDGET LEFT\tPAGE\tTICKET")
+	for _, s := range doc.SLOs {
+		fmt.Fprintf(tw, "%s\t%s\t%g%%\t%s\t%.0f/%.0f\t%.1f%%\t%s\t%s\n", s.Name, s.SLI, s.Objective*100, s.Window,
+			s.Good, s.Total, s.BudgetRemaining*100, tier(s.Page.Active, s.Page.Fired), tier(s.Ticket.Active, s.Ticket.Fired))
+	}
+	tw.Flush()
+}
 
-	fmt.Println()
-	ok := true
+// printFirsts prints when the first burn-rate and health alerts fired, and
+// reports whether both did.
+func printFirsts(began time.Time, burn, health *seenAlert) (ok bool) {
+	ok = true
 	for _, c := range []struct {
 		what string
 		a    *seenAlert
@@ -124,12 +157,9 @@ func summaryCmd(args []string) error {
 			fmt.Printf("no %s reached Alertmanager\n", c.what)
 			continue
 		}
-		fmt.Printf("first %s: %s, firing from %s\n", c.what, describe(c.a.Labels), offset(c.a.FirstStartsAt))
+		fmt.Printf("first %s: %s, firing from %s\n", c.what, describe(c.a.Labels), sinceStart(began, c.a.FirstStartsAt))
 	}
-	if *expect && !ok {
-		return errors.New("the demo did not show both an SLO burn-rate alert and a health alert")
-	}
-	return nil
+	return ok
 }
 
 func tier(active bool, fired []string) string {
