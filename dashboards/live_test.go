@@ -22,6 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/warrenhq/warren/internal/testenv/amtest"
+	"github.com/warrenhq/warren/internal/testenv/logbuf"
 	"github.com/warrenhq/warren/internal/testenv/promtest"
 	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 )
@@ -97,29 +98,11 @@ const dataDeadline = 150 * time.Second
 type liveWorld struct {
 	prom       *promtest.Prometheus
 	warrenURL  string
-	warrenLogs *syncBuffer
+	warrenLogs *logbuf.Buffer
 	ready      time.Time
 }
 
 func (w *liveWorld) deadline() time.Time { return w.ready.Add(dataDeadline) }
-
-// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestDashboardsAndAlertRulesAgainstARealWarren(t *testing.T) {
 	w := startWorld(t)
@@ -436,7 +419,7 @@ func startWorld(t *testing.T) *liveWorld {
 	if err := os.WriteFile(configPath, config.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w := &liveWorld{warrenLogs: &syncBuffer{}}
+	w := &liveWorld{warrenLogs: &logbuf.Buffer{}}
 	listen := freeAddr(t)
 	cmd := exec.Command(binary, "--config", configPath, "--web.listen-address="+listen)
 	// warren keeps state (SLO event history) relative to its working

@@ -11,13 +11,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/warrenhq/warren/internal/testenv/logbuf"
 	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 )
 
@@ -129,32 +129,13 @@ func queueDepth(t *testing.T, node *rabbittest.Node, queue string) (int, error) 
 	return q.Messages, json.NewDecoder(resp.Body).Decode(&q)
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing while the test
-// reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestWorkloadDeadLettersPoisonMessagesAndFallsBehindInItsSlowPhase(t *testing.T) {
 	node := rabbittest.StartT(t, rabbittest.Options{})
 	workload := build(t, "github.com/warrenhq/warren/deploy/demo/workload")
 
 	// 40 events/s against 4/s in the slow phase: the backlog grows by
 	// about 36 a second once the short fast phase is over.
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	cmd := exec.Command(workload, "--amqp-url", node.AMQPURL, "--rate", "40", "--poison-every", "10",
 		"--fast", "3s", "--slow", "10m", "--slow-delay", "250ms", "--report", "1h")
 	cmd.Stdout, cmd.Stderr = logs, logs
