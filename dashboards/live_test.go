@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/warrenhq/warren/internal/testenv/amtest"
+	"github.com/warrenhq/warren/internal/testenv/cmdtest"
 	"github.com/warrenhq/warren/internal/testenv/logbuf"
 	"github.com/warrenhq/warren/internal/testenv/promtest"
 	"github.com/warrenhq/warren/internal/testenv/rabbittest"
@@ -395,7 +395,7 @@ func usedMetricNames(t *testing.T, dashboards []*dashboard) map[string][]string 
 // is stopped when t ends.
 func startWorld(t *testing.T) *liveWorld {
 	t.Helper()
-	binary := buildWarren(t)
+	binary := cmdtest.Build(t, "github.com/warrenhq/warren/cmd/warren")
 	node := rabbittest.StartT(t, rabbittest.Options{StatsIntervalMS: 1000})
 	if err := node.AddVhost(testVhost); err != nil {
 		t.Fatal(err)
@@ -420,7 +420,7 @@ func startWorld(t *testing.T) *liveWorld {
 		t.Fatal(err)
 	}
 	w := &liveWorld{warrenLogs: &logbuf.Buffer{}}
-	listen := freeAddr(t)
+	listen := cmdtest.FreeAddr(t)
 	cmd := exec.Command(binary, "--config", configPath, "--web.listen-address="+listen)
 	// warren keeps state (SLO event history) relative to its working
 	// directory by default: keep it in the test's.
@@ -454,27 +454,6 @@ func startWorld(t *testing.T) *liveWorld {
 	w.prom.WaitForTargetsUp(t, 30*time.Second)
 	w.ready = time.Now()
 	return w
-}
-
-// buildWarren compiles cmd/warren into a temporary directory.
-func buildWarren(t *testing.T) string {
-	t.Helper()
-	binary := filepath.Join(t.TempDir(), "warren")
-	build := exec.Command("go", "build", "-o", binary, "github.com/warrenhq/warren/cmd/warren")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building warren: %v\n%s", err, out)
-	}
-	return binary
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // startTraffic declares the test vhost's queues and keeps messages
