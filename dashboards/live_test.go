@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/warrenhq/warren/internal/testenv/amtest"
+	"github.com/warrenhq/warren/internal/testenv/cmdtest"
+	"github.com/warrenhq/warren/internal/testenv/logbuf"
 	"github.com/warrenhq/warren/internal/testenv/promtest"
 	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 )
@@ -97,29 +98,11 @@ const dataDeadline = 150 * time.Second
 type liveWorld struct {
 	prom       *promtest.Prometheus
 	warrenURL  string
-	warrenLogs *syncBuffer
+	warrenLogs *logbuf.Buffer
 	ready      time.Time
 }
 
 func (w *liveWorld) deadline() time.Time { return w.ready.Add(dataDeadline) }
-
-// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestDashboardsAndAlertRulesAgainstARealWarren(t *testing.T) {
 	w := startWorld(t)
@@ -412,7 +395,7 @@ func usedMetricNames(t *testing.T, dashboards []*dashboard) map[string][]string 
 // is stopped when t ends.
 func startWorld(t *testing.T) *liveWorld {
 	t.Helper()
-	binary := buildWarren(t)
+	binary := cmdtest.Build(t, "github.com/warrenhq/warren/cmd/warren")
 	node := rabbittest.StartT(t, rabbittest.Options{StatsIntervalMS: 1000})
 	if err := node.AddVhost(testVhost); err != nil {
 		t.Fatal(err)
@@ -436,8 +419,8 @@ func startWorld(t *testing.T) *liveWorld {
 	if err := os.WriteFile(configPath, config.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w := &liveWorld{warrenLogs: &syncBuffer{}}
-	listen := freeAddr(t)
+	w := &liveWorld{warrenLogs: &logbuf.Buffer{}}
+	listen := cmdtest.FreeAddr(t)
 	cmd := exec.Command(binary, "--config", configPath, "--web.listen-address="+listen)
 	// warren keeps state (SLO event history) relative to its working
 	// directory by default: keep it in the test's.
@@ -471,27 +454,6 @@ func startWorld(t *testing.T) *liveWorld {
 	w.prom.WaitForTargetsUp(t, 30*time.Second)
 	w.ready = time.Now()
 	return w
-}
-
-// buildWarren compiles cmd/warren into a temporary directory.
-func buildWarren(t *testing.T) string {
-	t.Helper()
-	binary := filepath.Join(t.TempDir(), "warren")
-	build := exec.Command("go", "build", "-o", binary, "github.com/warrenhq/warren/cmd/warren")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building warren: %v\n%s", err, out)
-	}
-	return binary
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // startTraffic declares the test vhost's queues and keeps messages

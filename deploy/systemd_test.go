@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"bufio"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/warrenhq/warren/internal/testenv/cmdtest"
 )
 
 const (
@@ -44,9 +45,7 @@ func warrenBinary(t *testing.T) string {
 		}
 		buildDir = dir
 		bin := filepath.Join(dir, "warren")
-		out, err := exec.Command("go", "build", "-o", bin, "../cmd/warren").CombinedOutput()
-		if err != nil {
-			buildFailure = fmt.Errorf("building warren: %v\n%s", err, out)
+		if buildFailure = cmdtest.BuildTo("../cmd/warren", bin); buildFailure != nil {
 			return
 		}
 		builtWarren = bin

@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/internal/testenv/logbuf"
 	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 )
 
@@ -27,24 +26,6 @@ var broker *rabbittest.Node
 
 func TestMain(m *testing.M) {
 	rabbittest.Main(m, rabbittest.Options{}, func(n *rabbittest.Node) { broker = n })
-}
-
-// syncBuffer is a log sink tests can read while the prober writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func probeTarget(name, vhost string) config.Target {
@@ -66,14 +47,14 @@ type harness struct {
 	prober  *Prober
 	metrics *Metrics
 	reg     *prometheus.Registry
-	logs    *syncBuffer
+	logs    *logbuf.Buffer
 }
 
 func newHarness(t testing.TB, target config.Target, nodes func() []string) *harness {
 	t.Helper()
-	h := &harness{metrics: NewMetrics(), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	h := &harness{metrics: NewMetrics(), reg: prometheus.NewRegistry(), logs: &logbuf.Buffer{}}
 	h.reg.MustRegister(h.metrics.Collectors()...)
-	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := h.logs.Logger()
 	p, err := NewProber(target, nodes, h.metrics, logger)
 	if err != nil {
 		t.Fatal(err)

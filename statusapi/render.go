@@ -24,109 +24,133 @@ const (
 // SLOs, targets and the worst queues. With colour, bad states are red and
 // warnings yellow.
 func Render(w io.Writer, doc Document, colour bool) error {
-	paint := func(c, s string) string {
-		if !colour || c == "" {
-			return s
-		}
-		return c + s + reset
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	line := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
-	// tabwriter measures escape codes as text; colour whole cells only at
-	// the end of a line so that columns stay aligned.
-	fmt.Fprintf(tw, "warren status at %s\n\n", doc.GeneratedAt.Format(time.RFC3339))
+	t := &table{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0), colour: colour}
+	fmt.Fprintf(t.tw, "warren status at %s\n\n", doc.GeneratedAt.Format(time.RFC3339))
+	t.alerts(doc)
+	t.slos(doc.SLOs)
+	t.targets(doc.Targets)
+	t.queues(doc)
+	return t.tw.Flush()
+}
 
-	fmt.Fprintf(tw, "ALERTS (%d firing)\n", len(doc.Alerts))
+// table writes the sections of Render as aligned columns.
+//
+// tabwriter measures escape codes as text; colour whole cells only at the
+// end of a line so that columns stay aligned.
+type table struct {
+	tw     *tabwriter.Writer
+	colour bool
+}
+
+// line writes one row of cells.
+func (t *table) line(cells ...string) { fmt.Fprintln(t.tw, strings.Join(cells, "\t")) }
+
+// paint colours s with c, when colour is on and c is not "".
+func (t *table) paint(c, s string) string {
+	if !t.colour || c == "" {
+		return s
+	}
+	return c + s + reset
+}
+
+// alerts writes the firing alerts, pages in red and the rest in yellow.
+func (t *table) alerts(doc Document) {
+	fmt.Fprintf(t.tw, "ALERTS (%d firing)\n", len(doc.Alerts))
 	if len(doc.Alerts) > 0 {
-		line("SEVERITY", "ALERT", "OBJECT", "SINCE", "SUMMARY")
+		t.line("SEVERITY", "ALERT", "OBJECT", "SINCE", "SUMMARY")
 		for _, a := range doc.Alerts {
 			sev := a.Labels["severity"]
 			c := yellow
 			if sev == "page" {
 				c = red
 			}
-			line(sev, a.Labels["alertname"], alertObject(a.Labels), ago(doc.GeneratedAt.Sub(a.StartsAt)), paint(c, a.Annotations["summary"]))
+			t.line(sev, a.Labels["alertname"], alertObject(a.Labels), ago(doc.GeneratedAt.Sub(a.StartsAt)), t.paint(c, a.Annotations["summary"]))
 		}
 	}
-	fmt.Fprintln(tw)
+	fmt.Fprintln(t.tw)
+}
 
-	if len(doc.SLOs) > 0 {
-		fmt.Fprintln(tw, "SLOS")
-		line("SLO", "TARGET", "OBJECTIVE", "WINDOW", "SLI", "BUDGET LEFT", "BURN 1h", "BURN 6h", "BURN 3d", "ALERT")
-		for _, s := range doc.SLOs {
-			sli := "no events"
-			if w := s.window("slo"); w != nil && w.SLI != nil {
-				sli = pct(*w.SLI)
-			}
-			alert, c := "-", ""
-			switch {
-			case s.Page.Active:
-				alert, c = "PAGE "+strings.Join(s.Page.Fired, ","), red
-			case s.Ticket.Active:
-				alert, c = "TICKET "+strings.Join(s.Ticket.Fired, ","), yellow
-			case s.BudgetRemaining < 0:
-				c = red
-			}
-			line(s.Name, s.Target, pct(s.Objective), s.Window, sli, pct(s.BudgetRemaining),
-				burn(s.window("1h")), burn(s.window("6h")), burn(s.window("3d")), paint(c, alert))
-		}
-		fmt.Fprintln(tw)
+// slos writes the SLOs, if any, with their burn rates and alert state.
+func (t *table) slos(slos []SLO) {
+	if len(slos) == 0 {
+		return
 	}
+	fmt.Fprintln(t.tw, "SLOS")
+	t.line("SLO", "TARGET", "OBJECTIVE", "WINDOW", "SLI", "BUDGET LEFT", "BURN 1h", "BURN 6h", "BURN 3d", "ALERT")
+	for _, s := range slos {
+		sli := "no events"
+		if w := s.window("slo"); w != nil && w.SLI != nil {
+			sli = pct(*w.SLI)
+		}
+		alert, c := "-", ""
+		switch {
+		case s.Page.Active:
+			alert, c = "PAGE "+strings.Join(s.Page.Fired, ","), red
+		case s.Ticket.Active:
+			alert, c = "TICKET "+strings.Join(s.Ticket.Fired, ","), yellow
+		case s.BudgetRemaining < 0:
+			c = red
+		}
+		t.line(s.Name, s.Target, pct(s.Objective), s.Window, sli, pct(s.BudgetRemaining),
+			burn(s.window("1h")), burn(s.window("6h")), burn(s.window("3d")), t.paint(c, alert))
+	}
+	fmt.Fprintln(t.tw)
+}
 
-	fmt.Fprintln(tw, "TARGETS")
-	line("TARGET", "UP", "RABBITMQ", "QUEUES", "SNAPSHOT AGE", "NODES", "PROBLEM")
-	for _, t := range doc.Targets {
+// targets writes the monitored clusters; one that is down or has a problem
+// is red.
+func (t *table) targets(targets []Target) {
+	fmt.Fprintln(t.tw, "TARGETS")
+	t.line("TARGET", "UP", "RABBITMQ", "QUEUES", "SNAPSHOT AGE", "NODES", "PROBLEM")
+	for _, tg := range targets {
 		up, c := "yes", ""
-		if !t.Up {
+		if !tg.Up {
 			up, c = "NO", red
 		}
 		age := "-"
-		if t.SnapshotAge != nil {
-			age = ago(time.Duration(*t.SnapshotAge * float64(time.Second)))
+		if tg.SnapshotAge != nil {
+			age = ago(time.Duration(*tg.SnapshotAge * float64(time.Second)))
 		}
-		var problems []string
-		if t.LastError != "" {
-			problems = append(problems, t.LastError)
-		}
-		running := 0
-		for _, n := range t.Nodes {
-			if n.Running {
-				running++
-			} else {
-				problems = append(problems, n.Name+" down")
-			}
-			for _, a := range n.Alarms {
-				problems = append(problems, n.Name+" "+a+" alarm")
-			}
-			if n.Partitions > 0 {
-				problems = append(problems, n.Name+" partitioned")
-			}
-		}
+		running, problems := targetProblems(tg)
 		if len(problems) > 0 {
 			c = red
 		}
-		queues := fmt.Sprint(t.Queues)
-		if t.QueuesDropped > 0 {
-			queues += fmt.Sprintf(" (+%d dropped)", t.QueuesDropped)
+		queues := fmt.Sprint(tg.Queues)
+		if tg.QueuesDropped > 0 {
+			queues += fmt.Sprintf(" (+%d dropped)", tg.QueuesDropped)
 		}
-		line(t.Name, up, t.RabbitMQVersion, queues, age, fmt.Sprintf("%d/%d", running, len(t.Nodes)), paint(c, strings.Join(problems, "; ")))
+		t.line(tg.Name, up, tg.RabbitMQVersion, queues, age, fmt.Sprintf("%d/%d", running, len(tg.Nodes)), t.paint(c, strings.Join(problems, "; ")))
 	}
-	fmt.Fprintln(tw)
+	fmt.Fprintln(t.tw)
+}
 
-	fmt.Fprintf(tw, "QUEUES (worst %d of %d)\n", len(doc.Queues), doc.QueuesTotal)
-	line("CLUSTER", "VHOST", "QUEUE", "TYPE", "READY", "UNACKED", "CONSUMERS", "OLDEST", "DRAIN", "STATUS")
-	for _, q := range doc.Queues {
-		c := ""
-		switch q.Status {
-		case "stalled", "no_consumers":
-			c = red
-		case "lagging":
-			c = yellow
-		case "ok":
-			c = green
-		case "idle", "unknown":
-			c = dim
+// targetProblems counts tg's running nodes and lists what is wrong with it:
+// the last scrape error, then per node: down, alarms, partitions.
+func targetProblems(tg Target) (running int, problems []string) {
+	if tg.LastError != "" {
+		problems = append(problems, tg.LastError)
+	}
+	for _, n := range tg.Nodes {
+		if n.Running {
+			running++
+		} else {
+			problems = append(problems, n.Name+" down")
 		}
+		for _, a := range n.Alarms {
+			problems = append(problems, n.Name+" "+a+" alarm")
+		}
+		if n.Partitions > 0 {
+			problems = append(problems, n.Name+" partitioned")
+		}
+	}
+	return running, problems
+}
+
+// queues writes the worst queues, coloured by status.
+func (t *table) queues(doc Document) {
+	fmt.Fprintf(t.tw, "QUEUES (worst %d of %d)\n", len(doc.Queues), doc.QueuesTotal)
+	t.line("CLUSTER", "VHOST", "QUEUE", "TYPE", "READY", "UNACKED", "CONSUMERS", "OLDEST", "DRAIN", "STATUS")
+	for _, q := range doc.Queues {
 		drain := "-"
 		switch {
 		case q.Ready+q.Unacked == 0:
@@ -139,9 +163,24 @@ func Render(w io.Writer, doc Document, colour bool) error {
 		if q.AgeSource == "estimate" {
 			oldest += "~"
 		}
-		line(q.Cluster, q.Vhost, q.Name, q.Type, fmt.Sprint(q.Ready), fmt.Sprint(q.Unacked), fmt.Sprint(q.Consumers), oldest, drain, paint(c, q.Status))
+		t.line(q.Cluster, q.Vhost, q.Name, q.Type, fmt.Sprint(q.Ready), fmt.Sprint(q.Unacked), fmt.Sprint(q.Consumers), oldest, drain, t.paint(statusColour(q.Status), q.Status))
 	}
-	return tw.Flush()
+}
+
+// statusColour is the colour of a queue status: red for a problem, yellow
+// for a warning, green for ok and dim for nothing to judge.
+func statusColour(status string) string {
+	switch status {
+	case "stalled", "no_consumers":
+		return red
+	case "lagging":
+		return yellow
+	case "ok":
+		return green
+	case "idle", "unknown":
+		return dim
+	}
+	return ""
 }
 
 func (s SLO) window(label string) *Window {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/warrenhq/warren/internal/testenv/amtest"
+	"github.com/warrenhq/warren/internal/testenv/logbuf"
 )
 
 // These tests deliver to a real Alertmanager (internal/testenv/amtest). Intervals
@@ -31,27 +31,6 @@ const (
 	testResend = time.Second
 	deadline   = 30 * time.Second
 )
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newTestLogger(w *lockedBuffer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
 
 func mustParseURL(t *testing.T, s string) *url.URL {
 	t.Helper()
@@ -226,10 +205,10 @@ func TestResendsKeepMovingEndsAtForward(t *testing.T) {
 
 func TestAlertmanagerDownQueuesAlertsAndDeliversThemLater(t *testing.T) {
 	am := amtest.Start(t, amtest.Options{})
-	var log lockedBuffer
+	var log logbuf.Buffer
 	// A resend interval far longer than the test: what reaches Alertmanager
 	// after the outage comes from the queue, not from a resend.
-	n := startNotifier(t, Options{ResendInterval: time.Hour, Logger: newTestLogger(&log)},
+	n := startNotifier(t, Options{ResendInterval: time.Hour, Logger: log.Logger()},
 		AlertmanagerConfig{URL: mustParseURL(t, am.URL())})
 	name := n.ams[0].name
 	up := func() float64 { return metricValue(t, n.metrics.up.WithLabelValues(name)) }
@@ -319,8 +298,8 @@ func TestTwoReplicasSendingTheSameAlertProduceOneNotification(t *testing.T) {
 func TestFullQueueWhileAlertmanagerDownCountsDroppedAlerts(t *testing.T) {
 	am := amtest.Start(t, amtest.Options{})
 	am.Stop()
-	var log lockedBuffer
-	n := startNotifier(t, Options{QueueCapacity: 5, Logger: newTestLogger(&log)},
+	var log logbuf.Buffer
+	n := startNotifier(t, Options{QueueCapacity: 5, Logger: log.Logger()},
 		AlertmanagerConfig{URL: mustParseURL(t, am.URL())})
 	name := n.ams[0].name
 	var firing []Alert
@@ -389,8 +368,8 @@ func TestBasicAuthReachesAlertmanagerAndCredentialsNeverAppearInLogsErrorsOrMetr
 		defer mu.Unlock()
 		return current, readErr
 	}
-	var log lockedBuffer
-	n := startNotifier(t, Options{Logger: newTestLogger(&log)},
+	var log logbuf.Buffer
+	n := startNotifier(t, Options{Logger: log.Logger()},
 		AlertmanagerConfig{URL: mustParseURL(t, srv.URL), Username: user, Password: password})
 	evaluate(t, n, steadily(liveAlert("invoices")))
 	acceptedWith := func(p string) bool { mu.Lock(); defer mu.Unlock(); return accepted[p] > 0 }
@@ -498,10 +477,10 @@ func TestAlertsAlertmanagerRejectsAreDroppedAndCountedNotRetried(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	posted := func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(posts) }
-	var log lockedBuffer
+	var log logbuf.Buffer
 	// A resend interval longer than the test: any second post of the same
 	// alert would be a retry of the rejected batch.
-	n := startNotifier(t, Options{ResendInterval: time.Hour, Logger: newTestLogger(&log)},
+	n := startNotifier(t, Options{ResendInterval: time.Hour, Logger: log.Logger()},
 		AlertmanagerConfig{URL: mustParseURL(t, srv.URL)})
 	name := n.ams[0].name
 	invoices := liveAlert("invoices")

@@ -2,31 +2,14 @@ package notifier
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
-
-	"github.com/go-openapi/strfmt"
-	"github.com/prometheus/alertmanager/api/v2/models"
 )
-
-// Alert is one alert as warren's evaluators see it. Labels identify it
-// (alertname, severity, cluster, vhost, queue, slo ... as applicable; no
-// empty values); two warren replicas with the same config produce identical
-// labels.
-type Alert struct {
-	Labels       map[string]string
-	Annotations  map[string]string // summary, description, runbook_url
-	StartsAt     time.Time         // when it started firing (set by the caller, stable across evaluations)
-	GeneratorURL string
-}
 
 // AlertmanagerConfig says how to reach one Alertmanager.
 type AlertmanagerConfig struct {
@@ -157,8 +140,19 @@ func NewNotifier(opts Options) (*Notifier, error) {
 func (n *Notifier) Update(now time.Time, firing []Alert) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	current := n.recordFiring(now, firing)
+	for id, t := range n.alerts {
+		n.advance(now, t, current[id])
+	}
+	n.updateActive()
+	n.wakeSenders()
+}
 
-	current := make(map[string]bool, len(firing))
+// recordFiring tracks every valid alert of firing and returns the
+// identities that fire. Invalid ones are left out and logged once per
+// reason. n.mu must be held.
+func (n *Notifier) recordFiring(now time.Time, firing []Alert) (current map[string]bool) {
+	current = make(map[string]bool, len(firing))
 	invalidNow := make(map[string]bool)
 	for _, in := range firing {
 		a := normalise(in)
@@ -176,66 +170,82 @@ func (n *Notifier) Update(now time.Time, firing []Alert) {
 			continue
 		}
 		current[id] = true
-		t := n.alerts[id]
-		if a.StartsAt.IsZero() {
-			// The caller did not say when it started: from the first
-			// evaluation that saw it firing.
-			a.StartsAt = now
-			if t != nil && !t.resolved() {
-				a.StartsAt = t.alert.StartsAt
-			}
-		}
-		switch {
-		case t == nil:
-			t = &tracked{alert: a, id: id, version: 1}
-			n.alerts[id] = t
-			n.queueToAll(now, t)
-		case t.resolved():
-			// Firing again before it was forgotten: a new occurrence.
-			t.alert, t.resolvedAt, t.settled = a, time.Time{}, nil
-			t.version++
-			n.queueToAll(now, t)
-		case changed(t.alert, a):
-			t.alert = a
-			t.version++
-			n.queueToAll(now, t)
-		}
-		t.lastFiring = now
+		n.fire(now, id, a)
 	}
+	// Forget the reasons of alerts no longer firing, so that they are
+	// logged again should they come back.
 	for id := range n.invalid {
 		if !invalidNow[id] {
 			delete(n.invalid, id)
 		}
 	}
+	return current
+}
 
-	for id, t := range n.alerts {
-		if current[id] {
-			if now.Sub(t.queuedAt) >= n.opts.ResendInterval {
-				n.queueToAll(now, t)
-			}
-			continue
+// fire records that the valid alert a, of identity id, fires at now, and
+// queues it when it is new, firing again or changed. n.mu must be held.
+func (n *Notifier) fire(now time.Time, id string, a Alert) {
+	t := n.alerts[id]
+	if a.StartsAt.IsZero() {
+		// The caller did not say when it started: from the first
+		// evaluation that saw it firing.
+		a.StartsAt = now
+		if t != nil && !t.resolved() {
+			a.StartsAt = t.alert.StartsAt
 		}
-		if !t.resolved() {
-			t.resolvedAt = now
-			t.settled = make([]bool, len(n.ams))
-			t.version++
-			n.queueToAll(now, t)
-			continue
-		}
-		if now.Sub(t.resolvedAt) < n.opts.ResolvedRetention {
-			if now.Sub(t.queuedAt) >= n.opts.ResendInterval {
-				n.queueToAll(now, t)
-			}
-			continue
-		}
+	}
+	switch {
+	case t == nil:
+		t = &tracked{alert: a, id: id, version: 1}
+		n.alerts[id] = t
+		n.queueToAll(now, t)
+	case t.resolved():
+		// Firing again before it was forgotten: a new occurrence.
+		t.alert, t.resolvedAt, t.settled = a, time.Time{}, nil
+		t.version++
+		n.queueToAll(now, t)
+	case changed(t.alert, a):
+		t.alert = a
+		t.version++
+		n.queueToAll(now, t)
+	}
+	t.lastFiring = now
+}
+
+// advance moves t on after an evaluation in which it was firing or not: a
+// firing or recently resolved alert is re-sent when due, one that stopped
+// firing is resolved, and one resolved past retention is forgotten. n.mu
+// must be held.
+func (n *Notifier) advance(now time.Time, t *tracked, firing bool) {
+	switch {
+	case firing:
+		n.resendIfDue(now, t)
+	case !t.resolved():
+		t.resolvedAt = now
+		t.settled = make([]bool, len(n.ams))
+		t.version++
+		n.queueToAll(now, t)
+	case now.Sub(t.resolvedAt) < n.opts.ResolvedRetention:
+		n.resendIfDue(now, t)
+	case !slices.Contains(t.settled, false):
 		// Past retention: forget it once every Alertmanager has it. One
 		// that has not is still owed it (it is in that queue, or was
 		// dropped from it and counted).
-		if !slices.Contains(t.settled, false) {
-			n.forget(t)
-		}
+		n.forget(t)
 	}
-	n.updateActive()
+}
+
+// resendIfDue queues t again once ResendInterval has passed since it was
+// last queued. n.mu must be held.
+func (n *Notifier) resendIfDue(now time.Time, t *tracked) {
+	if now.Sub(t.queuedAt) >= n.opts.ResendInterval {
+		n.queueToAll(now, t)
+	}
+}
+
+// wakeSenders wakes the delivery of every Alertmanager that is owed
+// something. n.mu must be held.
+func (n *Notifier) wakeSenders() {
 	for _, am := range n.ams {
 		if am.queue.Len() > 0 {
 			am.wakeUp()
@@ -261,56 +271,6 @@ func (n *Notifier) Active() []Alert {
 	return out
 }
 
-// queueToAll makes t owed to every Alertmanager. n.mu must be held.
-func (n *Notifier) queueToAll(now time.Time, t *tracked) {
-	t.queuedAt = now
-	for _, am := range n.ams {
-		n.enqueue(am, t)
-	}
-}
-
-// enqueue makes t owed to am. An alert already owed keeps its place: the
-// queue holds identities, and a batch always carries the latest state. When
-// the queue is over capacity the alert owed longest is dropped and counted.
-// n.mu must be held.
-func (n *Notifier) enqueue(am *alertmanager, t *tracked) {
-	if _, ok := am.owed[t.id]; ok {
-		return
-	}
-	am.owed[t.id] = am.queue.PushBack(t.id)
-	for am.queue.Len() > n.opts.QueueCapacity {
-		oldest := am.queue.Front()
-		id := am.queue.Remove(oldest).(string)
-		delete(am.owed, id)
-		if dropped := n.alerts[id]; dropped != nil && dropped.resolved() {
-			dropped.settled[am.index] = true
-		}
-		n.metrics.dropped.WithLabelValues(am.name).Inc()
-		if !am.dropping {
-			am.dropping = true
-			n.logger.Warn("alert queue for Alertmanager full: dropping the oldest alerts until it drains",
-				"alertmanager", am.name, "capacity", n.opts.QueueCapacity)
-		}
-	}
-	n.metrics.queued.WithLabelValues(am.name).Set(float64(am.queue.Len()))
-}
-
-// unqueue removes id from am's queue if it is there. n.mu must be held.
-func (n *Notifier) unqueue(am *alertmanager, id string) {
-	if el, ok := am.owed[id]; ok {
-		am.queue.Remove(el)
-		delete(am.owed, id)
-		n.metrics.queued.WithLabelValues(am.name).Set(float64(am.queue.Len()))
-	}
-}
-
-func (n *Notifier) forget(t *tracked) {
-	for _, am := range n.ams {
-		n.unqueue(am, t.id)
-	}
-	delete(n.alerts, t.id)
-}
-
 // updateActive sets warren_alerts_active; pairs seen once stay at 0 rather
 // than vanish, so a rule on them sees the alert stop. n.mu must be held.
 func (n *Notifier) updateActive() {
@@ -325,200 +285,4 @@ func (n *Notifier) updateActive() {
 	for k := range n.activeBy {
 		n.metrics.active.WithLabelValues(k.alertname, k.severity).Set(float64(counts[k]))
 	}
-}
-
-// pending is one alert of a batch, as it was when the batch was taken.
-type pending struct {
-	id      string
-	version uint64
-	alert   *models.PostableAlert
-}
-
-// nextBatch returns up to maxBatch alerts owed to am, oldest first, in their
-// current state. They stay queued until finishBatch.
-func (n *Notifier) nextBatch(am *alertmanager) []pending {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var batch []pending
-	for el := am.queue.Front(); el != nil && len(batch) < maxBatch; el = el.Next() {
-		t := n.alerts[el.Value.(string)]
-		batch = append(batch, pending{id: t.id, version: t.version, alert: n.postable(t)})
-	}
-	return batch
-}
-
-// postable is t as Alertmanager's API takes it. n.mu must be held.
-func (n *Notifier) postable(t *tracked) *models.PostableAlert {
-	endsAt := t.resolvedAt
-	if !t.resolved() {
-		endsAt = t.lastFiring.Add(n.validFor)
-	}
-	// Alertmanager rejects an alert that ends before it starts; a caller's
-	// clock may put StartsAt after the evaluation time.
-	endsAt = latest(endsAt, t.alert.StartsAt)
-	return &models.PostableAlert{
-		Alert: models.Alert{
-			Labels:       models.LabelSet(t.alert.Labels),
-			GeneratorURL: strfmt.URI(t.alert.GeneratorURL),
-		},
-		Annotations: models.LabelSet(t.alert.Annotations),
-		StartsAt:    strfmt.DateTime(t.alert.StartsAt),
-		EndsAt:      strfmt.DateTime(endsAt),
-	}
-}
-
-// finishBatch records the outcome of sending batch to am. Delivered alerts
-// leave the queue unless they changed while in flight (then the new state is
-// still owed). Rejected alerts (Alertmanager answered that they are invalid)
-// cannot succeed on retry: they are dropped and counted. It reports whether
-// the delivery should be retried after a backoff.
-func (n *Notifier) finishBatch(am *alertmanager, batch []pending, err error) (retry bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var rejected *rejectedError
-	switch {
-	case err == nil:
-		for _, p := range batch {
-			t := n.alerts[p.id]
-			if t == nil || t.version != p.version {
-				continue
-			}
-			n.unqueue(am, p.id)
-			if t.resolved() {
-				t.settled[am.index] = true
-			}
-		}
-		n.metrics.sent.WithLabelValues(am.name, "success").Add(float64(len(batch)))
-		n.metrics.up.WithLabelValues(am.name).Set(1)
-		if am.failing {
-			am.failing = false
-			n.logger.Info("Alertmanager reachable again: delivering", "alertmanager", am.name,
-				"queued", am.queue.Len()+len(batch))
-		}
-		if am.queue.Len() == 0 {
-			am.dropping = false
-		}
-		return false
-	case errors.As(err, &rejected):
-		for _, p := range batch {
-			if t := n.alerts[p.id]; t != nil && t.version == p.version {
-				n.unqueue(am, p.id)
-				if t.resolved() {
-					t.settled[am.index] = true
-				}
-				n.metrics.dropped.WithLabelValues(am.name).Inc()
-			}
-		}
-		n.metrics.sent.WithLabelValues(am.name, "error").Add(float64(len(batch)))
-		n.metrics.up.WithLabelValues(am.name).Set(0)
-		n.logger.Error("Alertmanager rejected alerts: dropped", "alertmanager", am.name,
-			"alerts", len(batch), "err", err)
-		return false
-	default:
-		n.metrics.sent.WithLabelValues(am.name, "error").Add(float64(len(batch)))
-		n.metrics.up.WithLabelValues(am.name).Set(0)
-		if !am.failing {
-			am.failing = true
-			n.logger.Warn("cannot reach Alertmanager: alerts for it stay queued, retrying",
-				"alertmanager", am.name, "queued", am.queue.Len(), "err", err)
-		}
-		return true
-	}
-}
-
-// normalise copies the caller's alert, so later changes to its maps do not
-// reach the notifier, and drops labels with empty values.
-func normalise(in Alert) Alert {
-	out := in
-	out.Labels = make(map[string]string, len(in.Labels))
-	for k, v := range in.Labels {
-		if v != "" {
-			out.Labels[k] = v
-		}
-	}
-	out.Annotations = make(map[string]string, len(in.Annotations))
-	for k, v := range in.Annotations {
-		if v != "" {
-			out.Annotations[k] = v
-		}
-	}
-	return out
-}
-
-// validate returns why Alertmanager would reject a, or "".
-func validate(a Alert) string {
-	if len(a.Labels) == 0 {
-		return "no labels"
-	}
-	for _, set := range []struct {
-		kind string
-		m    map[string]string
-	}{{"label", a.Labels}, {"annotation", a.Annotations}} {
-		for k, v := range set.m {
-			if !validLabelName(k) {
-				return fmt.Sprintf("invalid %s name %q", set.kind, k)
-			}
-			if !utf8.ValidString(v) {
-				return fmt.Sprintf("%s %s: invalid UTF-8", set.kind, k)
-			}
-		}
-	}
-	return ""
-}
-
-// validLabelName reports whether s matches [a-zA-Z_][a-zA-Z0-9_]*, the
-// label names every Alertmanager version accepts.
-func validLabelName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, c := range s {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// identity renders a label set canonically, e.g. {alertname="X", queue="q"}:
-// the key of an alert, and readable in logs.
-func identity(labels map[string]string) string {
-	names := slices.Sorted(maps.Keys(labels))
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, name := range names {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%s=%q", name, labels[name])
-	}
-	b.WriteByte('}')
-	return b.String()
-}
-
-// compareLabels orders label sets by their sorted name/value pairs, as
-// Prometheus orders series.
-func compareLabels(a, b map[string]string) int {
-	an, bn := slices.Sorted(maps.Keys(a)), slices.Sorted(maps.Keys(b))
-	for i := 0; i < len(an) && i < len(bn); i++ {
-		if c := strings.Compare(an[i], bn[i]); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a[an[i]], b[bn[i]]); c != 0 {
-			return c
-		}
-	}
-	return len(an) - len(bn)
-}
-
-// changed reports whether b differs from a in anything Alertmanager shows.
-func changed(a, b Alert) bool {
-	return !a.StartsAt.Equal(b.StartsAt) || a.GeneratorURL != b.GeneratorURL || !maps.Equal(a.Annotations, b.Annotations)
-}
-
-func latest(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/warrenhq/warren/internal/testenv/logbuf"
 )
 
 // These tests drive the bookkeeping directly (Update, nextBatch,
@@ -267,8 +269,8 @@ func TestFullQueueDropsOldestAlertsAndCountsThem(t *testing.T) {
 }
 
 func TestInvalidAlertsAreLeftOutAndLoggedOncePerProblem(t *testing.T) {
-	var log lockedBuffer
-	n := newOfflineNotifier(t, Options{Logger: newTestLogger(&log)}, 1)
+	var log logbuf.Buffer
+	n := newOfflineNotifier(t, Options{Logger: log.Logger()}, 1)
 	bad := queueAlert("A")
 	bad.Labels["bad-name"] = "x"
 	good := queueAlert("B")

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/warrenhq/warren/internal/testenv/cmdtest"
 	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 )
 
@@ -32,10 +32,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	warrenBinary = filepath.Join(dir, "warren")
-	build := exec.Command("go", "build", "-o", warrenBinary, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building warren:", err)
+	if err := cmdtest.BuildTo(".", warrenBinary); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -115,20 +113,10 @@ func TestVersionPrintsBuildInformation(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startAgent runs the warren binary and returns once /-/healthy answers.
 func startAgent(t *testing.T, args ...string) (*exec.Cmd, string, *bytes.Buffer) {
 	t.Helper()
-	listen := freeAddr(t)
+	listen := cmdtest.FreeAddr(t)
 	cmd := exec.Command(warrenBinary, append([]string{"--web.listen-address=" + listen}, args...)...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -170,7 +158,7 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestAgentKeepsServingWhileItsTargetIsDownAndStopsOnSIGTERM(t *testing.T) {
 	dir := t.TempDir()
-	dead := freeAddr(t) // nothing listens here
+	dead := cmdtest.FreeAddr(t) // nothing listens here
 	path := writeFile(t, dir, "w.yml", deadTargetConfig(dead))
 	cmd, base, logs := startAgent(t, "--config", path)
 
@@ -211,7 +199,7 @@ func TestWebConfigFileProtectsMetricsWithBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	webConfig := writeFile(t, dir, "web.yml", fmt.Sprintf("basic_auth_users:\n  prometheus: %s\n", hash))
-	config := writeFile(t, dir, "w.yml", deadTargetConfig(freeAddr(t)))
+	config := writeFile(t, dir, "w.yml", deadTargetConfig(cmdtest.FreeAddr(t)))
 	_, base, _ := startAgent(t, "--web.config.file="+webConfig, "--config", config)
 
 	if code, _ := get(t, base+"/metrics"); code != http.StatusUnauthorized {
@@ -259,7 +247,7 @@ func TestAgainstARealBroker(t *testing.T) {
 	})
 
 	t.Run("probe command exits 1 when rounds fail", func(t *testing.T) {
-		bad := writeFile(t, dir, "bad.yml", strings.Replace(mustRead(t, path), "amqp_url: "+node.AMQPURL, "amqp_url: amqp://guest:guest@"+freeAddr(t)+"/", 1))
+		bad := writeFile(t, dir, "bad.yml", strings.Replace(mustRead(t, path), "amqp_url: "+node.AMQPURL, "amqp_url: amqp://guest:guest@"+cmdtest.FreeAddr(t)+"/", 1))
 		var out, errOut bytes.Buffer
 		code := run([]string{"probe", "--config", bad, "--count", "1"}, &out, &errOut, func(string) string { return "" })
 		if code != exitFailure || !strings.Contains(out.String(), "connection_error=") {

@@ -11,25 +11,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/warrenhq/warren/internal/testenv/cmdtest"
+	"github.com/warrenhq/warren/internal/testenv/logbuf"
 	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 )
-
-// build compiles a main package of the module into a temporary directory.
-func build(t *testing.T, pkg string) string {
-	t.Helper()
-	binary := filepath.Join(t.TempDir(), filepath.Base(pkg))
-	if out, err := exec.Command("go", "build", "-o", binary, pkg).CombinedOutput(); err != nil {
-		t.Fatalf("building %s: %v\n%s", pkg, err, out)
-	}
-	return binary
-}
 
 // runCheck runs `demo.sh check` with the demo directory dir.
 func runCheck(t *testing.T, warren, dir string) (string, error) {
@@ -41,7 +32,7 @@ func runCheck(t *testing.T, warren, dir string) (string, error) {
 }
 
 func TestDemoConfigurationsRenderAndPassWarrenPromtoolAndAmtool(t *testing.T) {
-	warren := build(t, "github.com/warrenhq/warren/cmd/warren")
+	warren := cmdtest.Build(t, "github.com/warrenhq/warren/cmd/warren")
 	dir := filepath.Join(t.TempDir(), "demo")
 	out, err := runCheck(t, warren, dir)
 	if err != nil {
@@ -90,7 +81,7 @@ func TestDemoConfigurationsRenderAndPassWarrenPromtoolAndAmtool(t *testing.T) {
 }
 
 func TestDemoRefusesToDeleteADirectoryItDidNotMake(t *testing.T) {
-	warren := build(t, "github.com/warrenhq/warren/cmd/warren")
+	warren := cmdtest.Build(t, "github.com/warrenhq/warren/cmd/warren")
 	dir := t.TempDir()
 	precious := filepath.Join(dir, "precious")
 	if err := os.WriteFile(precious, []byte("keep me"), 0o644); err != nil {
@@ -129,32 +120,13 @@ func queueDepth(t *testing.T, node *rabbittest.Node, queue string) (int, error) 
 	return q.Messages, json.NewDecoder(resp.Body).Decode(&q)
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing while the test
-// reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestWorkloadDeadLettersPoisonMessagesAndFallsBehindInItsSlowPhase(t *testing.T) {
 	node := rabbittest.StartT(t, rabbittest.Options{})
-	workload := build(t, "github.com/warrenhq/warren/deploy/demo/workload")
+	workload := cmdtest.Build(t, "github.com/warrenhq/warren/deploy/demo/workload")
 
 	// 40 events/s against 4/s in the slow phase: the backlog grows by
 	// about 36 a second once the short fast phase is over.
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	cmd := exec.Command(workload, "--amqp-url", node.AMQPURL, "--rate", "40", "--poison-every", "10",
 		"--fast", "3s", "--slow", "10m", "--slow-delay", "250ms", "--report", "1h")
 	cmd.Stdout, cmd.Stderr = logs, logs

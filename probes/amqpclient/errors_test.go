@@ -10,6 +10,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenhq/warren/internal/testenv/logbuf"
 )
 
 // errorTexts returns every text err can show: its message in the usual
@@ -66,9 +68,9 @@ func TestPasswordNeverAppearsInErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs logBuffer
+			var logs logbuf.Buffer
 			cfg := tc.cfg
-			cfg.URL, cfg.Name, cfg.Logger = tc.url, testName(t), logs.logger()
+			cfg.URL, cfg.Name, cfg.Logger = tc.url, testName(t), logs.Logger()
 			cfg.MinBackoff = 5 * time.Second // so that the third call hits the backoff
 			c := New(cfg)
 			defer c.Close()
