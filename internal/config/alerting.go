@@ -75,22 +75,11 @@ func (p *parser) validateAlerting(root *yaml.Node, a *Alerting) {
 		} else if err := checkHTTPURL(am.URL); err != nil {
 			fail("%v", []any{err}, "alertmanagers", i, "url")
 		}
-		am.PasswordFile = p.resolve(am.PasswordFile)
-		switch {
-		case am.Password != "" && am.PasswordFile != "":
-			fail("set password or password_file, not both", nil, "alertmanagers", i, "password_file")
-		case am.PasswordFile != "":
-			if _, err := readSecretFile(am.PasswordFile); err != nil {
-				fail("%v", []any{err}, "alertmanagers", i, "password_file")
-			}
-		}
+		p.validatePassword(root, []any{"alerting", "alertmanagers", i}, am.Password, &am.PasswordFile, false)
 		if (am.Password != "" || am.PasswordFile != "") && am.Username == "" {
 			fail("is required with a password", nil, "alertmanagers", i, "username")
 		}
-		am.TLS.CAFile, am.TLS.CertFile, am.TLS.KeyFile = p.resolve(am.TLS.CAFile), p.resolve(am.TLS.CertFile), p.resolve(am.TLS.KeyFile)
-		if _, err := am.TLS.Build(); err != nil {
-			fail("%v", []any{err}, "alertmanagers", i, "tls_config")
-		}
+		p.validateTLS(root, []any{"alerting", "alertmanagers", i, "tls_config"}, &am.TLS)
 		if am.Timeout == 0 {
 			am.Timeout = Duration(DefaultTimeout)
 		}

@@ -69,14 +69,7 @@ func (p *parser) validateProbes(root *yaml.Node, i int, c *ProbesConfig) {
 	if c.MessageSize < 0 || c.MessageSize > MaxProbeMessageSize {
 		fail([]any{"message_size"}, "must be between 1 and %d bytes", MaxProbeMessageSize)
 	}
-	c.PasswordFile = p.resolve(c.PasswordFile)
-	if c.Password != "" && c.PasswordFile != "" {
-		fail([]any{"password_file"}, "set password or password_file, not both")
-	} else if c.PasswordFile != "" {
-		if _, err := readSecretFile(c.PasswordFile); err != nil {
-			fail([]any{"password_file"}, "%v", err)
-		}
-	}
+	p.validatePassword(root, []any{"targets", i, "probes"}, c.Password, &c.PasswordFile, false)
 	for j, n := range c.Nodes {
 		if n.Name == "" {
 			fail([]any{"nodes", j, "name"}, "is required")

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Secret is a string that never prints: fmt, logs and errors see <secret>.
@@ -20,6 +23,28 @@ func (s Secret) String() string {
 
 // MarshalYAML hides the value when a configuration is printed.
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// validatePassword checks the password and password_file of the mapping at
+// path (a lineOf path): one or the other (one is needed when required),
+// and a password_file that can be read. It resolves password_file against
+// the configuration's folder.
+func (p *parser) validatePassword(root *yaml.Node, path []any, password Secret, file *string, required bool) {
+	fail := func(field, format string, args ...any) {
+		full := append(slices.Clone(path), field)
+		p.add(lineOf(root, full...), pathString(full), format, args...)
+	}
+	*file = p.resolve(*file)
+	switch {
+	case password != "" && *file != "":
+		fail("password_file", "set password or password_file, not both")
+	case required && password == "" && *file == "":
+		fail("password", "is required: set password or password_file")
+	case *file != "":
+		if _, err := readSecretFile(*file); err != nil {
+			fail("password_file", "%v", err)
+		}
+	}
+}
 
 func readSecretFile(path string) (string, error) {
 	b, err := os.ReadFile(path)

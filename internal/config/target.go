@@ -131,17 +131,7 @@ func (p *parser) validateTarget(root *yaml.Node, i int, t *Target, names map[str
 	if t.Username == "" {
 		fail("username", "is required (a management user tagged monitoring)")
 	}
-	t.PasswordFile = p.resolve(t.PasswordFile)
-	switch {
-	case t.Password != "" && t.PasswordFile != "":
-		fail("password_file", "set password or password_file, not both")
-	case t.Password == "" && t.PasswordFile == "":
-		fail("password", "is required: set password or password_file")
-	case t.PasswordFile != "":
-		if _, err := readSecretFile(t.PasswordFile); err != nil {
-			fail("password_file", "%v", err)
-		}
-	}
+	p.validatePassword(root, []any{"targets", i}, t.Password, &t.PasswordFile, true)
 	if t.AMQPURL != "" {
 		if err := checkAMQPURL(string(t.AMQPURL)); err != nil {
 			fail("amqp_url", "%v", err)
@@ -150,7 +140,7 @@ func (p *parser) validateTarget(root *yaml.Node, i int, t *Target, names map[str
 	if t.MaxQueues < 0 {
 		fail("max_queues", "must be 0 (no limit) or more, not %d", t.MaxQueues)
 	}
-	p.validateTLS(root, i, &t.TLS)
+	p.validateTLS(root, []any{"targets", i, "tls_config"}, &t.TLS)
 	p.validateProbes(root, i, &t.Probes)
 	p.validateTimeInQueue(root, i, &t.TimeInQueue)
 	p.validateScale(root, i, t)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"gopkg.in/yaml.v3"
 )
@@ -19,9 +20,12 @@ type TLSConfig struct {
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 }
 
-func (p *parser) validateTLS(root *yaml.Node, i int, c *TLSConfig) {
+// validateTLS checks the tls_config at path (a lineOf path) and resolves
+// its files against the configuration's folder.
+func (p *parser) validateTLS(root *yaml.Node, path []any, c *TLSConfig) {
 	fail := func(field, format string, args ...any) {
-		p.add(lineOf(root, "targets", i, "tls_config", field), fmt.Sprintf("targets[%d].tls_config.%s", i, field), format, args...)
+		full := append(slices.Clone(path), field)
+		p.add(lineOf(root, full...), pathString(full), format, args...)
 	}
 	c.CAFile, c.CertFile, c.KeyFile = p.resolve(c.CAFile), p.resolve(c.CertFile), p.resolve(c.KeyFile)
 	if (c.CertFile == "") != (c.KeyFile == "") {
