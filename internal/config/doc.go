@@ -6,7 +6,9 @@
 // unknown key, a value of the wrong type, a bad regular expression, URL or
 // duration, or a password file that cannot be read is an error, and every
 // error names the file, the line and the field it is about, so an operator
-// can fix all of them in one pass.
+// can fix all of them in one pass. Commands that never connect load with
+// WithoutSecrets, which checks all of that but opens no password or TLS
+// file.
 //
 // Import rule: config imports nothing of warren (only the standard library,
 // yaml.v3 and prometheus/common/model). Every other package may import it;

@@ -16,8 +16,9 @@ import (
 // parser walks the YAML tree beside the Go types it decodes into, so that
 // every error can name the line and the field it comes from.
 type parser struct {
-	file string
-	errs Errors
+	file    string
+	options options
+	errs    Errors
 	// fieldAtLine maps a line to the path of the key on that line, to
 	// place the errors yaml.v3 reports by line only; fieldAtValue maps the
 	// position of a value to its path, for the errors of our own scalar

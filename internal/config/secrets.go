@@ -26,8 +26,8 @@ func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
 
 // validatePassword checks the password and password_file of the mapping at
 // path (a lineOf path): one or the other (one is needed when required),
-// and a password_file that can be read. It resolves password_file against
-// the configuration's folder.
+// and a password_file that can be read (not checked WithoutSecrets). It
+// resolves password_file against the configuration's folder.
 func (p *parser) validatePassword(root *yaml.Node, path []any, password Secret, file *string, required bool) {
 	fail := func(field, format string, args ...any) {
 		full := append(slices.Clone(path), field)
@@ -39,7 +39,7 @@ func (p *parser) validatePassword(root *yaml.Node, path []any, password Secret, 
 		fail("password_file", "set password or password_file, not both")
 	case required && password == "" && *file == "":
 		fail("password", "is required: set password or password_file")
-	case *file != "":
+	case *file != "" && !p.options.withoutSecrets:
 		if _, err := readSecretFile(*file); err != nil {
 			fail("password_file", "%v", err)
 		}
