@@ -87,6 +87,7 @@ type commandLine struct {
 	saveInterval time.Duration
 	log          *promslog.Config
 
+	syntaxOnly    bool
 	probeCount    int
 	probeInterval time.Duration
 	rulesFormat   string
@@ -111,12 +112,13 @@ func newCommandLine(stdout, stderr io.Writer) (*kingpin.Application, *commandLin
 	promslogflag.AddFlags(app, f.log)
 
 	app.Command("run", "Run the agent (the default).").Default()
-	app.Command("check", "Validate the configuration and exit: 0 if valid, 2 with every error (file, line, field) if not.")
+	checkCmd := app.Command("check", "Validate the configuration and exit: 0 if valid, 2 with every error (file, line, field) if not.")
+	checkCmd.Flag("syntax-only", "Check everything but the password and TLS files the configuration names: they are not read (for CI, where the production secrets do not exist).").BoolVar(&f.syntaxOnly)
 	app.Command("version", "Print the version and exit.")
 	probeCmd := app.Command("probe", "Run the synthetic probes in the foreground and print latencies and outcomes; exit 1 if any round failed.")
 	probeCmd.Flag("count", "Probe rounds per target, node and queue type.").Default("5").IntVar(&f.probeCount)
 	probeCmd.Flag("interval", "Pause between rounds.").Default("1s").DurationVar(&f.probeInterval)
-	rulesCmd := app.Command("rules", "Print Prometheus recording and alerting rules for the configured SLOs: the same burn-rate alerts the agent evaluates.")
+	rulesCmd := app.Command("rules", "Print Prometheus recording and alerting rules for the configured SLOs: the same burn-rate alerts the agent evaluates. Reads no password or TLS file.")
 	rulesCmd.Flag("format", "prometheus (a rule file) or prometheusrule (a Kubernetes PrometheusRule).").Default("prometheus").EnumVar(&f.rulesFormat, "prometheus", "prometheusrule")
 	statusCmd := app.Command("status", "Print what a running warren sees: alerts, SLOs, targets and the worst queues; exit 1 while alerts fire.")
 	statusCmd.Flag("url", "Base URL of the running warren.").Default("http://localhost:9842").StringVar(&f.statusURL)
@@ -127,7 +129,12 @@ func newCommandLine(stdout, stderr io.Writer) (*kingpin.Application, *commandLin
 
 // checkCommand is `warren check`: every configuration error, or OK.
 func checkCommand(f *commandLine, getenv func(string) string, stdout, stderr io.Writer) int {
-	cfg, err := loadConfig(f.configFile, getenv)
+	var opts []config.Option
+	unread := ""
+	if f.syntaxOnly {
+		opts, unread = []config.Option{config.WithoutSecrets()}, " (password and TLS files not read)"
+	}
+	cfg, err := loadConfig(f.configFile, getenv, opts...)
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitConfigError
@@ -135,13 +142,14 @@ func checkCommand(f *commandLine, getenv func(string) string, stdout, stderr io.
 	for _, w := range sloWarnings(cfg) {
 		fmt.Fprintf(stderr, "warren: config warning: %s\n", w)
 	}
-	fmt.Fprintf(stdout, "%s: OK, %d target(s), %d SLO(s)\n", describeSource(cfg), len(cfg.Targets), len(cfg.SLOs))
+	fmt.Fprintf(stdout, "%s: OK%s, %d target(s), %d SLO(s)\n", describeSource(cfg), unread, len(cfg.Targets), len(cfg.SLOs))
 	return exitOK
 }
 
-// rulesCommand is `warren rules`: the SLOs as Prometheus rules.
+// rulesCommand is `warren rules`: the SLOs as Prometheus rules. The rules
+// need no secret, so none is read: CI can generate them without any.
 func rulesCommand(f *commandLine, getenv func(string) string, stdout, stderr io.Writer) int {
-	cfg, err := loadConfig(f.configFile, getenv)
+	cfg, err := loadConfig(f.configFile, getenv, config.WithoutSecrets())
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitConfigError
@@ -171,11 +179,11 @@ func agentCommand(cfg *config.Config, f *commandLine, logger *slog.Logger) int {
 	return exitOK
 }
 
-func loadConfig(path string, getenv func(string) string) (*config.Config, error) {
+func loadConfig(path string, getenv func(string) string, opts ...config.Option) (*config.Config, error) {
 	if path == "" {
-		return config.Default(getenv)
+		return config.Default(getenv, opts...)
 	}
-	return config.Load(path)
+	return config.Load(path, opts...)
 }
 
 // sloWarnings lists what `warren check` reports without failing: SLO
