@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/warrenhq/warren/internal/config"
@@ -38,37 +41,11 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	app := kingpin.New("warren", "Watches RabbitMQ queues and consumers; serves metrics to Prometheus.")
-	app.HelpFlag.Short('h')
-	app.UsageWriter(stdout)
-	app.ErrorWriter(stderr)
+	app, f := newCommandLine(stdout, stderr)
 	// kingpin exits the process after --help; warren returns instead, so
 	// that run stays testable.
 	helped := false
 	app.Terminate(func(int) { helped = true })
-
-	configFile := app.Flag("config", "Configuration file (YAML). Without one, warren watches one target from $RABBIT_URL or amqp://guest:guest@localhost:5672/.").String()
-
-	webFlags := kingpinflag.AddFlags(app, ":9842")
-	externalURL := app.Flag("web.external-url", "URL under which warren is reached from outside, the base of alerts' generatorURL (default: alerting.external_url, else http://<hostname>:<port of the first listen address>).").String()
-	storagePath := app.Flag("storage.path", "Directory for the SLO state (event history), saved atomically and loaded at start.").Default("data").String()
-	saveInterval := app.Flag("storage.save-interval", "How often the SLO state is saved (and once more at shutdown).").Default("1m").Duration()
-	logConfig := &promslog.Config{}
-	promslogflag.AddFlags(app, logConfig)
-
-	app.Command("run", "Run the agent (the default).").Default()
-	app.Command("check", "Validate the configuration and exit: 0 if valid, 2 with every error (file, line, field) if not.")
-	app.Command("version", "Print the version and exit.")
-	probeCmd := app.Command("probe", "Run the synthetic probes in the foreground and print latencies and outcomes; exit 1 if any round failed.")
-	probeCount := probeCmd.Flag("count", "Probe rounds per target, node and queue type.").Default("5").Int()
-	probeInterval := probeCmd.Flag("interval", "Pause between rounds.").Default("1s").Duration()
-	rulesCmd := app.Command("rules", "Print Prometheus recording and alerting rules for the configured SLOs: the same burn-rate alerts the agent evaluates.")
-	rulesFormat := rulesCmd.Flag("format", "prometheus (a rule file) or prometheusrule (a Kubernetes PrometheusRule).").Default("prometheus").Enum("prometheus", "prometheusrule")
-	statusCmd := app.Command("status", "Print what a running warren sees: alerts, SLOs, targets and the worst queues; exit 1 while alerts fire.")
-	statusURL := statusCmd.Flag("url", "Base URL of the running warren.").Default("http://localhost:9842").String()
-	statusQueues := statusCmd.Flag("queues", "How many queues to list, worst first.").Default("20").Int()
-	statusColour := statusCmd.Flag("colour", "Colour the output: auto (on a terminal), always or never.").Default("auto").Enum("auto", "always", "never")
-
 	cmd, err := app.Parse(args)
 	if helped {
 		return exitOK
@@ -82,49 +59,118 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		fmt.Fprintln(stdout, version.Print("warren"))
 		return exitOK
 	case "check":
-		cfg, err := loadConfig(*configFile, getenv)
-		if err != nil {
-			printConfigError(stderr, err)
-			return exitConfigError
-		}
-		for _, w := range sloWarnings(cfg) {
-			fmt.Fprintf(stderr, "warren: config warning: %s\n", w)
-		}
-		fmt.Fprintf(stdout, "%s: OK, %d target(s), %d SLO(s)\n", describeSource(cfg), len(cfg.Targets), len(cfg.SLOs))
-		return exitOK
+		return checkCommand(f, getenv, stdout, stderr)
 	case "rules":
-		cfg, err := loadConfig(*configFile, getenv)
-		if err != nil {
-			printConfigError(stderr, err)
-			return exitConfigError
-		}
-		out, err := promrules.Marshal(promrules.Generate(cfg), *rulesFormat)
-		if err != nil {
-			fmt.Fprintf(stderr, "warren: rules: %v\n", err)
-			return exitFailure
-		}
-		stdout.Write(out)
-		return exitOK
+		return rulesCommand(f, getenv, stdout, stderr)
 	case "status":
-		return runStatusCommand(*statusURL, *statusQueues, *statusColour, stdout, stderr)
+		return runStatusCommand(f.statusURL, f.statusQueues, f.statusColour, stdout, stderr)
 	}
-
-	logConfig.Writer = stderr
-	logger := promslog.New(logConfig)
-	cfg, err := loadConfig(*configFile, getenv)
+	f.log.Writer = stderr
+	logger := promslog.New(f.log)
+	cfg, err := loadConfig(f.configFile, getenv)
 	if err != nil {
 		printConfigError(stderr, err)
 		return exitConfigError
 	}
 	if cmd == "probe" {
-		return runProbeCommand(cfg, *probeCount, *probeInterval, stdout, logger)
+		return runProbeCommand(cfg, f.probeCount, f.probeInterval, stdout, logger)
 	}
-	opts := agentOptions{web: webFlags, storagePath: *storagePath, saveInterval: *saveInterval, externalURL: *externalURL}
+	return agentCommand(cfg, f, logger)
+}
+
+// commandLine holds the parsed flags of every subcommand.
+type commandLine struct {
+	configFile   string
+	web          *web.FlagConfig
+	externalURL  string
+	storagePath  string
+	saveInterval time.Duration
+	log          *promslog.Config
+
+	syntaxOnly    bool
+	probeCount    int
+	probeInterval time.Duration
+	rulesFormat   string
+	statusURL     string
+	statusQueues  int
+	statusColour  string
+}
+
+// newCommandLine declares warren's flags and subcommands.
+func newCommandLine(stdout, stderr io.Writer) (*kingpin.Application, *commandLine) {
+	f := &commandLine{log: &promslog.Config{}}
+	app := kingpin.New("warren", "Watches RabbitMQ queues and consumers; serves metrics to Prometheus.")
+	app.HelpFlag.Short('h')
+	app.UsageWriter(stdout)
+	app.ErrorWriter(stderr)
+
+	app.Flag("config", "Configuration file (YAML). Without one, warren watches one target from $RABBIT_URL or amqp://guest:guest@localhost:5672/.").StringVar(&f.configFile)
+	f.web = kingpinflag.AddFlags(app, ":9842")
+	app.Flag("web.external-url", "URL under which warren is reached from outside, the base of alerts' generatorURL (default: alerting.external_url, else http://<hostname>:<port of the first listen address>).").StringVar(&f.externalURL)
+	app.Flag("storage.path", "Directory for the SLO state (event history), saved atomically and loaded at start.").Default("data").StringVar(&f.storagePath)
+	app.Flag("storage.save-interval", "How often the SLO state is saved (and once more at shutdown).").Default("1m").DurationVar(&f.saveInterval)
+	promslogflag.AddFlags(app, f.log)
+
+	app.Command("run", "Run the agent (the default).").Default()
+	checkCmd := app.Command("check", "Validate the configuration and exit: 0 if valid, 2 with every error (file, line, field) if not.")
+	checkCmd.Flag("syntax-only", "Check everything but the password and TLS files the configuration names: they are not read (for CI, where the production secrets do not exist).").BoolVar(&f.syntaxOnly)
+	app.Command("version", "Print the version and exit.")
+	probeCmd := app.Command("probe", "Run the synthetic probes in the foreground and print latencies and outcomes; exit 1 if any round failed.")
+	probeCmd.Flag("count", "Probe rounds per target, node and queue type.").Default("5").IntVar(&f.probeCount)
+	probeCmd.Flag("interval", "Pause between rounds.").Default("1s").DurationVar(&f.probeInterval)
+	rulesCmd := app.Command("rules", "Print Prometheus recording and alerting rules for the configured SLOs: the same burn-rate alerts the agent evaluates. Reads no password or TLS file.")
+	rulesCmd.Flag("format", "prometheus (a rule file) or prometheusrule (a Kubernetes PrometheusRule).").Default("prometheus").EnumVar(&f.rulesFormat, "prometheus", "prometheusrule")
+	statusCmd := app.Command("status", "Print what a running warren sees: alerts, SLOs, targets and the worst queues; exit 1 while alerts fire.")
+	statusCmd.Flag("url", "Base URL of the running warren.").Default("http://localhost:9842").StringVar(&f.statusURL)
+	statusCmd.Flag("queues", "How many queues to list, worst first.").Default("20").IntVar(&f.statusQueues)
+	statusCmd.Flag("colour", "Colour the output: auto (on a terminal), always or never.").Default("auto").EnumVar(&f.statusColour, "auto", "always", "never")
+	return app, f
+}
+
+// checkCommand is `warren check`: every configuration error, or OK.
+func checkCommand(f *commandLine, getenv func(string) string, stdout, stderr io.Writer) int {
+	var opts []config.Option
+	unread := ""
+	if f.syntaxOnly {
+		opts, unread = []config.Option{config.WithoutSecrets()}, " (password and TLS files not read)"
+	}
+	cfg, err := loadConfig(f.configFile, getenv, opts...)
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitConfigError
+	}
+	for _, w := range sloWarnings(cfg) {
+		fmt.Fprintf(stderr, "warren: config warning: %s\n", w)
+	}
+	fmt.Fprintf(stdout, "%s: OK%s, %d target(s), %d SLO(s)\n", describeSource(cfg), unread, len(cfg.Targets), len(cfg.SLOs))
+	return exitOK
+}
+
+// rulesCommand is `warren rules`: the SLOs as Prometheus rules. The rules
+// need no secret, so none is read: CI can generate them without any.
+func rulesCommand(f *commandLine, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := loadConfig(f.configFile, getenv, config.WithoutSecrets())
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitConfigError
+	}
+	out, err := promrules.Marshal(promrules.Generate(cfg), f.rulesFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "warren: rules: %v\n", err)
+		return exitFailure
+	}
+	stdout.Write(out)
+	return exitOK
+}
+
+// agentCommand is `warren run`, the default: the agent until a signal.
+func agentCommand(cfg *config.Config, f *commandLine, logger *slog.Logger) int {
+	opts := agentOptions{web: f.web, storagePath: f.storagePath, saveInterval: f.saveInterval, externalURL: f.externalURL}
 	if opts.externalURL == "" {
 		opts.externalURL = cfg.Alerting.ExternalURL
 	}
 	if opts.externalURL == "" {
-		opts.externalURL = defaultExternalURL(*webFlags.WebListenAddresses)
+		opts.externalURL = defaultExternalURL(*f.web.WebListenAddresses)
 	}
 	if err := runAgent(cfg, opts, logger); err != nil {
 		logger.Error("warren stopped", "err", err)
@@ -133,11 +179,11 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	return exitOK
 }
 
-func loadConfig(path string, getenv func(string) string) (*config.Config, error) {
+func loadConfig(path string, getenv func(string) string, opts ...config.Option) (*config.Config, error) {
 	if path == "" {
-		return config.Default(getenv)
+		return config.Default(getenv, opts...)
 	}
-	return config.Load(path)
+	return config.Load(path, opts...)
 }
 
 // sloWarnings lists what `warren check` reports without failing: SLO

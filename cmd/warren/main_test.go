@@ -61,14 +61,14 @@ func runWarren(t *testing.T, args ...string) (stdout, stderr string, code int) {
 // line ending in want (":line: field: message") after the file's path.
 type badConfig struct{ body, want string }
 
-// expectCheckRejects runs `warren check` on each case's file.
-func expectCheckRejects(t *testing.T, cases map[string]badConfig) {
+// expectCheckRejects runs `warren check` with flags on each case's file.
+func expectCheckRejects(t *testing.T, cases map[string]badConfig, flags ...string) {
 	t.Helper()
 	dir := t.TempDir()
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			path := writeFile(t, dir, strings.ReplaceAll(name, " ", "_")+".yml", c.body)
-			_, stderr, code := runWarren(t, "check", "--config", path)
+			_, stderr, code := runWarren(t, append([]string{"check", "--config", path}, flags...)...)
 			if code != exitConfigError {
 				t.Errorf("exit code %d, want 2", code)
 			}

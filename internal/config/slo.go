@@ -1,13 +1,8 @@
 package config
 
 import (
-	"errors"
-	"fmt"
-	"math"
 	"net/url"
 	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -106,14 +101,6 @@ func (s ProbeSelector) Match(node, queueType string) bool {
 	return (s.Node == nil || s.Node.MatchString(node)) && (s.QueueType == "" || s.QueueType == queueType)
 }
 
-// SLOThreshold asks the time-in-queue estimator of a target to count
-// events against Threshold for the queues an SLO measures, in addition to
-// the thresholds configured for them.
-type SLOThreshold struct {
-	Vhost, Queue *Regexp
-	Threshold    Duration
-}
-
 // DeadLetterRatioSLI: the share of a queue's departures that were not
 // dead-lettered, from the queue's departures and the inflow of the
 // dead-letter queues its dead letters reach.
@@ -159,94 +146,6 @@ func (a AlertTier) FastEnabled() bool { return isTrue(a.Enabled) && isTrue(a.Fas
 func (a AlertTier) SlowEnabled() bool { return isTrue(a.Enabled) && isTrue(a.Slow) }
 
 func isTrue(b *bool) bool { return b == nil || *b }
-
-// Alerting configures where alerts go and the built-in health alerts.
-type Alerting struct {
-	Alertmanagers []AlertmanagerConfig `yaml:"alertmanagers"`
-	// EvaluationInterval is how often SLOs and health alerts are
-	// evaluated (default 15s).
-	EvaluationInterval Duration `yaml:"evaluation_interval"`
-	// ResendInterval is how often firing alerts are re-sent (default 1m).
-	ResendInterval Duration `yaml:"resend_interval"`
-	// ExternalURL is where warren is reached from outside, the base of
-	// every alert's generatorURL (default http://<hostname>:<port>).
-	ExternalURL string `yaml:"external_url"`
-	// Labels are added to every alert.
-	Labels map[string]string  `yaml:"labels"`
-	Health HealthAlertsConfig `yaml:"health"`
-}
-
-// Alerting defaults.
-const (
-	DefaultEvaluationInterval = 15 * time.Second
-	DefaultResendInterval     = time.Minute
-)
-
-// AlertmanagerConfig is one Alertmanager warren sends alerts to.
-type AlertmanagerConfig struct {
-	URL          string    `yaml:"url"`
-	Username     string    `yaml:"username"`
-	Password     Secret    `yaml:"password"`
-	PasswordFile string    `yaml:"password_file"`
-	TLS          TLSConfig `yaml:"tls_config"`
-	Timeout      Duration  `yaml:"timeout"`
-}
-
-// AlertmanagerPassword returns the basic-auth password, reading
-// password_file afresh so that a rotated secret is picked up.
-func (a AlertmanagerConfig) AlertmanagerPassword() (string, error) {
-	if a.PasswordFile != "" {
-		return readSecretFile(a.PasswordFile)
-	}
-	return string(a.Password), nil
-}
-
-// HealthAlertsConfig tunes the built-in health alerts, one field each; the
-// YAML keys are the alert names.
-type HealthAlertsConfig struct {
-	QueueNoConsumers HealthAlert `yaml:"RabbitMQQueueNoConsumers"`
-	QueueStalled     HealthAlert `yaml:"RabbitMQQueueStalled"`
-	QueueOldMessages HealthAlert `yaml:"RabbitMQQueueOldMessages"`
-	DeadLetterInflow HealthAlert `yaml:"RabbitMQDeadLetterInflow"`
-	RedeliveryStorm  HealthAlert `yaml:"RabbitMQRedeliveryStorm"`
-	NodeAlarm        HealthAlert `yaml:"RabbitMQNodeAlarm"`
-	NodeDown         HealthAlert `yaml:"RabbitMQNodeDown"`
-	Partition        HealthAlert `yaml:"RabbitMQPartition"`
-	ProbeFailing     HealthAlert `yaml:"RabbitMQProbeFailing"`
-	TargetDown       HealthAlert `yaml:"WarrenTargetDown"`
-}
-
-// HealthAlert overrides one built-in alert's defaults. What Threshold
-// means depends on the alert (README: built-in health alerts).
-type HealthAlert struct {
-	Disabled  bool     `yaml:"disabled"`
-	For       Duration `yaml:"for"`
-	Severity  string   `yaml:"severity"`
-	Threshold *float64 `yaml:"threshold"`
-}
-
-// Ratio is an objective, written as a percentage ("95%", "99.9%") or a
-// fraction (0.95).
-type Ratio float64
-
-// UnmarshalYAML parses "95%" or 0.95.
-func (r *Ratio) UnmarshalYAML(node *yaml.Node) error {
-	var s string
-	if err := node.Decode(&s); err != nil {
-		return scalarError(node, errors.New("must be a ratio such as 95% or 0.95"))
-	}
-	s = strings.TrimSpace(s)
-	scale := 1.0
-	if strings.HasSuffix(s, "%") {
-		s, scale = strings.TrimSpace(strings.TrimSuffix(s, "%")), 100
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return scalarError(node, fmt.Errorf("%q is not a ratio such as 95%% or 0.95", node.Value))
-	}
-	*r = Ratio(v / scale)
-	return nil
-}
 
 // sloNameRE keeps SLO names usable as label values, file keys and in URLs.
 var sloNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]*$`)
@@ -322,8 +221,6 @@ func (p *parser) validateSLOs(root *yaml.Node, cfg *Config) {
 	}
 }
 
-var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-
 func (p *parser) validateSLI(s *SLO, target *Target, fail func(string, []any, ...any)) {
 	sli := s.SLI
 	set := 0
@@ -373,90 +270,4 @@ func (p *parser) validateProbeSelector(sel ProbeSelector, fail func(string, []an
 	if sel.QueueType != "" && sel.QueueType != "classic" && sel.QueueType != "quorum" {
 		fail("%q is not a probed queue type: use classic or quorum", []any{sel.QueueType}, "sli", kind, "queue_type")
 	}
-}
-
-func (p *parser) validateAlerting(root *yaml.Node, a *Alerting) {
-	fail := func(format string, args []any, path ...any) {
-		full := append([]any{"alerting"}, path...)
-		p.add(lineOf(root, full...), pathString(full), format, args...)
-	}
-	for i := range a.Alertmanagers {
-		am := &a.Alertmanagers[i]
-		if am.URL == "" {
-			fail("is required, e.g. http://alertmanager:9093", nil, "alertmanagers", i, "url")
-		} else if err := checkHTTPURL(am.URL); err != nil {
-			fail("%v", []any{err}, "alertmanagers", i, "url")
-		}
-		am.PasswordFile = p.resolve(am.PasswordFile)
-		switch {
-		case am.Password != "" && am.PasswordFile != "":
-			fail("set password or password_file, not both", nil, "alertmanagers", i, "password_file")
-		case am.PasswordFile != "":
-			if _, err := readSecretFile(am.PasswordFile); err != nil {
-				fail("%v", []any{err}, "alertmanagers", i, "password_file")
-			}
-		}
-		if (am.Password != "" || am.PasswordFile != "") && am.Username == "" {
-			fail("is required with a password", nil, "alertmanagers", i, "username")
-		}
-		am.TLS.CAFile, am.TLS.CertFile, am.TLS.KeyFile = p.resolve(am.TLS.CAFile), p.resolve(am.TLS.CertFile), p.resolve(am.TLS.KeyFile)
-		if _, err := am.TLS.Build(); err != nil {
-			fail("%v", []any{err}, "alertmanagers", i, "tls_config")
-		}
-		if am.Timeout == 0 {
-			am.Timeout = Duration(DefaultTimeout)
-		}
-	}
-	if a.ExternalURL != "" {
-		if err := checkHTTPURL(a.ExternalURL); err != nil {
-			fail("%v", []any{err}, "external_url")
-		}
-	}
-	for k := range a.Labels {
-		if !labelNameRE.MatchString(k) {
-			fail("%q is not a valid label name", []any{k}, "labels")
-		}
-	}
-	for name, h := range a.Health.byName() {
-		if h.Severity != "" && h.Severity != "page" && h.Severity != "ticket" {
-			fail("%q is not a severity: use page or ticket", []any{h.Severity}, "health", name, "severity")
-		}
-		if h.Threshold != nil && (*h.Threshold < 0 || math.IsNaN(*h.Threshold)) {
-			fail("must not be negative", nil, "health", name, "threshold")
-		}
-	}
-	a.applyDefaults()
-}
-
-func (a *Alerting) applyDefaults() {
-	if a.EvaluationInterval == 0 {
-		a.EvaluationInterval = Duration(DefaultEvaluationInterval)
-	}
-	if a.ResendInterval == 0 {
-		a.ResendInterval = Duration(DefaultResendInterval)
-	}
-}
-
-// byName returns the overrides by alert name.
-func (h *HealthAlertsConfig) byName() map[string]*HealthAlert {
-	return map[string]*HealthAlert{
-		"RabbitMQQueueNoConsumers": &h.QueueNoConsumers,
-		"RabbitMQQueueStalled":     &h.QueueStalled,
-		"RabbitMQQueueOldMessages": &h.QueueOldMessages,
-		"RabbitMQDeadLetterInflow": &h.DeadLetterInflow,
-		"RabbitMQRedeliveryStorm":  &h.RedeliveryStorm,
-		"RabbitMQNodeAlarm":        &h.NodeAlarm,
-		"RabbitMQNodeDown":         &h.NodeDown,
-		"RabbitMQPartition":        &h.Partition,
-		"RabbitMQProbeFailing":     &h.ProbeFailing,
-		"WarrenTargetDown":         &h.TargetDown,
-	}
-}
-
-// Override returns the configured override of the built-in alert name.
-func (h HealthAlertsConfig) Override(name string) HealthAlert {
-	if o := h.byName()[name]; o != nil {
-		return *o
-	}
-	return HealthAlert{}
 }

@@ -1,0 +1,203 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults applied to every target that does not set the field.
+const (
+	DefaultPollInterval         = 15 * time.Second
+	DefaultTimeout              = 10 * time.Second
+	DefaultConsumerStatusWindow = 5 * time.Minute
+	DefaultAMQPURL              = "amqp://guest:guest@localhost:5672/"
+	defaultManagementPort       = "15672"
+	defaultManagementTLSPort    = "15671"
+)
+
+// Target is one RabbitMQ cluster that warren watches.
+type Target struct {
+	// Name becomes the `cluster` label on every series of this target.
+	Name string `yaml:"name"`
+	// ManagementURL is the base URL of the management API, e.g.
+	// http://rabbit:15672 (no /api suffix).
+	ManagementURL string `yaml:"management_url"`
+	Username      string `yaml:"username"`
+	Password      Secret `yaml:"password"`
+	PasswordFile  string `yaml:"password_file"`
+	// TLS applies to the management API (and, in the probe client, AMQPS).
+	TLS TLSConfig `yaml:"tls_config"`
+	// Timeout bounds each request to the management API.
+	Timeout Duration `yaml:"timeout"`
+	// PollInterval is how often the management API is polled.
+	PollInterval Duration `yaml:"poll_interval"`
+	// AMQPURL is where the synthetic probes connect. Credentials in it are
+	// treated as secrets.
+	AMQPURL Secret `yaml:"amqp_url"`
+
+	Vhosts Filter `yaml:"vhosts"`
+	Queues Filter `yaml:"queues"`
+
+	// MaxQueues caps the number of queues exported with per-queue series;
+	// 0 means no cap. Above it the first MaxQueues by (vhost, name) are
+	// exported and the rest counted in warren_queues_dropped.
+	MaxQueues int `yaml:"max_queues"`
+	// MaxQueuesPerVhost caps the queues exported per vhost, applied
+	// before MaxQueues, so one vhost full of temporary queues cannot crowd
+	// out the others; 0 means no cap. See scale.go.
+	MaxQueuesPerVhost int `yaml:"max_queues_per_vhost"`
+	// DropMetrics names per-queue metrics not to export at all (for
+	// example the time-in-queue histogram on a cluster of 50,000 queues).
+	DropMetrics []string `yaml:"drop_metrics"`
+
+	// DeadLetterQueues adds source→DLQ routes that discovery cannot see
+	// (for example dead letters that reach a DLQ through a shovel).
+	DeadLetterQueues []DeadLetterRoute `yaml:"dead_letter_queues"`
+
+	ConsumerStatus ConsumerStatusConfig `yaml:"consumer_status"`
+
+	Probes ProbesConfig `yaml:"probes"`
+
+	// StatsInterval is the broker's collect_statistics_interval (5s
+	// unless changed): the granularity of the sample history warren asks
+	// the management API for.
+	StatsInterval Duration          `yaml:"stats_interval"`
+	TimeInQueue   TimeInQueueConfig `yaml:"time_in_queue"`
+}
+
+// Filter selects names by anchored regular expressions. An empty Include
+// selects everything; Exclude wins over Include.
+type Filter struct {
+	Include *Regexp `yaml:"include"`
+	Exclude *Regexp `yaml:"exclude"`
+}
+
+// Match reports whether name passes the filter.
+func (f Filter) Match(name string) bool {
+	if f.Exclude != nil && f.Exclude.MatchString(name) {
+		return false
+	}
+	return f.Include == nil || f.Include.MatchString(name)
+}
+
+// DeadLetterRoute names a dead-letter queue for a source queue.
+type DeadLetterRoute struct {
+	Vhost           string `yaml:"vhost"`
+	Queue           string `yaml:"queue"`
+	DeadLetterQueue string `yaml:"dead_letter_queue"`
+}
+
+// ConsumerStatusConfig tunes the consumer status evaluation.
+type ConsumerStatusConfig struct {
+	// Window is how much history a verdict needs: a queue is `stalled` only
+	// when no message has left it for a whole window, so the window must be
+	// longer than the slowest healthy consumer's time per message.
+	Window Duration `yaml:"window"`
+}
+
+func joinHostPort(host, port string) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + port
+	}
+	return host + ":" + port
+}
+
+// validateTarget checks targets[i]; names maps the target names seen so
+// far to their index.
+func (p *parser) validateTarget(root *yaml.Node, i int, t *Target, names map[string]int) {
+	at := func(field string) (int, string) {
+		return lineOf(root, "targets", i, field), fmt.Sprintf("targets[%d].%s", i, field)
+	}
+	fail := func(field, format string, args ...any) {
+		line, path := at(field)
+		p.add(line, path, format, args...)
+	}
+	if t.Name == "" {
+		fail("name", "is required (it becomes the cluster label)")
+	} else if prev, dup := names[t.Name]; dup {
+		fail("name", "%q is already the name of targets[%d]", t.Name, prev)
+	} else {
+		names[t.Name] = i
+	}
+	if t.ManagementURL == "" {
+		fail("management_url", "is required, e.g. http://rabbitmq:15672")
+	} else if err := checkHTTPURL(t.ManagementURL); err != nil {
+		fail("management_url", "%v", err)
+	}
+	if t.Username == "" {
+		fail("username", "is required (a management user tagged monitoring)")
+	}
+	p.validatePassword(root, []any{"targets", i}, t.Password, &t.PasswordFile, true)
+	if t.AMQPURL != "" {
+		if err := checkAMQPURL(string(t.AMQPURL)); err != nil {
+			fail("amqp_url", "%v", err)
+		}
+	}
+	if t.MaxQueues < 0 {
+		fail("max_queues", "must be 0 (no limit) or more, not %d", t.MaxQueues)
+	}
+	p.validateTLS(root, []any{"targets", i, "tls_config"}, &t.TLS)
+	p.validateProbes(root, i, &t.Probes)
+	p.validateTimeInQueue(root, i, &t.TimeInQueue)
+	p.validateScale(root, i, t)
+	for j, r := range t.DeadLetterQueues {
+		for field, value := range map[string]string{"vhost": r.Vhost, "queue": r.Queue, "dead_letter_queue": r.DeadLetterQueue} {
+			if value == "" {
+				p.add(lineOf(root, "targets", i, "dead_letter_queues", j), fmt.Sprintf("targets[%d].dead_letter_queues[%d].%s", i, j, field), "is required")
+			}
+		}
+	}
+	t.applyDefaults()
+}
+
+func (t *Target) applyDefaults() {
+	if t.PollInterval == 0 {
+		t.PollInterval = Duration(DefaultPollInterval)
+	}
+	if t.Timeout == 0 {
+		t.Timeout = Duration(DefaultTimeout)
+	}
+	if t.ConsumerStatus.Window == 0 {
+		t.ConsumerStatus.Window = Duration(DefaultConsumerStatusWindow)
+	}
+	p := &t.Probes
+	if p.Interval == 0 {
+		p.Interval = Duration(DefaultProbeInterval)
+	}
+	if p.Timeout == 0 {
+		p.Timeout = Duration(min(DefaultProbeTimeout, p.Interval.Std()))
+	}
+	if len(p.QueueTypes) == 0 {
+		p.QueueTypes = DefaultProbeQueueTypes
+	}
+	if p.MessageSize == 0 {
+		p.MessageSize = DefaultProbeMessageSize
+	}
+	if t.AMQPURL == "" {
+		t.AMQPURL = Secret(amqpURLFromManagement(t.ManagementURL))
+	}
+	if t.StatsInterval == 0 {
+		t.StatsInterval = Duration(DefaultStatsInterval)
+	}
+	if len(t.TimeInQueue.Thresholds) == 0 {
+		t.TimeInQueue.Thresholds = DefaultTimeInQueueThresholds
+	}
+}
+
+// amqpURLFromManagement derives the AMQP URL of a target that names none:
+// the management API's host on the standard AMQP port (5671 with TLS).
+// The credentials come from the probe or management settings.
+func amqpURLFromManagement(management string) string {
+	u, err := url.Parse(management)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	if u.Scheme == "https" {
+		return "amqps://" + joinHostPort(u.Hostname(), "5671") + "/"
+	}
+	return "amqp://" + joinHostPort(u.Hostname(), "5672") + "/"
+}
