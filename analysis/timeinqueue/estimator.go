@@ -24,7 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/snapshot"
 )
 
 // Config tunes the estimator of one target.
@@ -139,8 +139,8 @@ var Inf = math.Inf(1)
 // Estimates may be called concurrently.
 type Estimator struct {
 	cfg      Config
-	queues   map[collector.QueueKey]*queueState
-	recorder func(collector.QueueKey, Piece)
+	queues   map[snapshot.QueueKey]*queueState
+	recorder func(snapshot.QueueKey, Piece)
 	latest   atomic.Pointer[[]QueueEstimate]
 	skew     skewEstimator
 }
@@ -150,18 +150,18 @@ func New(cfg Config) *Estimator {
 	if cfg.MaxPoints == 0 {
 		cfg.MaxPoints = DefaultMaxPoints
 	}
-	e := &Estimator{cfg: cfg, queues: map[collector.QueueKey]*queueState{}}
+	e := &Estimator{cfg: cfg, queues: map[snapshot.QueueKey]*queueState{}}
 	e.latest.Store(&[]QueueEstimate{})
 	return e
 }
 
 // SetRecorder makes the estimator report every group of departed
 // messages, for accuracy measurements. Call it before the first Observe.
-func (e *Estimator) SetRecorder(f func(key collector.QueueKey, p Piece)) { e.recorder = f }
+func (e *Estimator) SetRecorder(f func(key snapshot.QueueKey, p Piece)) { e.recorder = f }
 
 // Observe feeds one poll's snapshot. Queues absent from it are forgotten.
-func (e *Estimator) Observe(snap *collector.Snapshot) {
-	present := make(map[collector.QueueKey]bool, len(snap.Queues))
+func (e *Estimator) Observe(snap *snapshot.Snapshot) {
+	present := make(map[snapshot.QueueKey]bool, len(snap.Queues))
 	estimates := make([]QueueEstimate, 0, len(snap.Queues))
 	for i := range snap.Queues {
 		cq := &snap.Queues[i]
@@ -180,7 +180,7 @@ func (e *Estimator) Observe(snap *collector.Snapshot) {
 		var al alignment
 		if len(samples) == 0 {
 			// No broker history: one point at the poll's time.
-			samples = []collector.Sample{{Time: snap.Time, Published: cq.Counters.Published, Messages: cq.Messages(), Completed: cq.Counters.Completed}}
+			samples = []snapshot.Sample{{Time: snap.Time, Published: cq.Counters.Published, Messages: cq.Messages(), Completed: cq.Counters.Completed}}
 		} else {
 			q.spacing = sampleSpacing(samples, q.spacing)
 			e.skew.learn(q, samples)

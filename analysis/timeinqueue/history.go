@@ -5,7 +5,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/snapshot"
 )
 
 // point is the queue's cumulative arrivals a and departures d at t.
@@ -29,7 +29,7 @@ type queueState struct {
 	// messages survived): they are arrivals of unknown time.
 	offset float64
 	// prev is the previous broker sample, as the broker gave it.
-	prev    collector.Sample
+	prev    snapshot.Sample
 	hasPrev bool
 	// other counts departures the completion counters do not see
 	// (expiry, dead-lettering, rejects without requeue, purges), from
@@ -108,7 +108,7 @@ type alignment struct {
 // without ack), read at the arrival counter's moment (alignment.skew),
 // plus the departures they do not see, taken from the depth (see
 // otherDepartures).
-func (q *queueState) observe(samples []collector.Sample, al alignment, otherWindow time.Duration, emit func(Piece)) {
+func (q *queueState) observe(samples []snapshot.Sample, al alignment, otherWindow time.Duration, emit func(Piece)) {
 	for _, s := range samples {
 		if q.hasPrev && !s.Time.After(q.prev.Time) {
 			continue // already seen: polls overlap on purpose
