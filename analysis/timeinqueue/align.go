@@ -72,7 +72,7 @@ type skewMeasurement struct {
 
 // learn measures the skew in the samples of one queue that are new to q.
 func (k *skewEstimator) learn(q *queueState, samples []snapshot.Sample) {
-	prev, hasPrev := q.prev, q.hasPrev
+	prev, hasPrev := q.curves.prev, q.curves.hasPrev
 	added := false
 	for _, s := range samples {
 		if hasPrev && !s.Time.After(prev.Time) {
@@ -93,7 +93,7 @@ func (k *skewEstimator) learn(q *queueState, samples []snapshot.Sample) {
 	for _, m := range k.measured {
 		newest = later(newest, m.at)
 	}
-	horizon := newest.Add(-skewHorizon * q.spacing)
+	horizon := newest.Add(-skewHorizon * q.latest.spacing)
 	k.measured = slices.DeleteFunc(k.measured, func(m skewMeasurement) bool { return m.at.Before(horizon) })
 	if excess := len(k.measured) - skewEvidenceSize; excess > 0 {
 		k.measured = slices.Delete(k.measured, 0, excess)

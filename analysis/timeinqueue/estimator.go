@@ -182,16 +182,16 @@ func (e *Estimator) Observe(snap *snapshot.Snapshot) {
 			// No broker history: one point at the poll's time.
 			samples = []snapshot.Sample{{Time: snap.Time, Published: cq.Counters.Published, Messages: cq.Messages(), Completed: cq.Counters.Completed}}
 		} else {
-			q.spacing = sampleSpacing(samples, q.spacing)
+			q.latest.spacing = sampleSpacing(samples, q.latest.spacing)
 			e.skew.learn(q, samples)
-			al = e.skew.alignment(q.spacing)
+			al = e.skew.alignment(q.latest.spacing)
 		}
 		emit := func(Piece) {}
 		if e.recorder != nil {
 			emit = func(p Piece) { e.recorder(key, p) }
 		}
-		q.observe(samples, al, otherWindow(cq.Type, q.spacing), emit)
-		q.headStamp = !cq.HeadTimestamp.IsZero()
+		q.observe(samples, al, otherWindow(cq.Type, q.latest.spacing), emit)
+		q.latest.headStamp = !cq.HeadTimestamp.IsZero()
 		estimates = append(estimates, q.estimate(cq.Vhost, cq.Name))
 	}
 	for key := range e.queues {
@@ -210,16 +210,16 @@ func (e *Estimator) Estimates() []QueueEstimate { return *e.latest.Load() }
 func (q *queueState) estimate(vhost, name string) QueueEstimate {
 	return QueueEstimate{
 		Vhost: vhost, Name: name,
-		HasHeadTimestamp: q.headStamp,
+		HasHeadTimestamp: q.latest.headStamp,
 		Thresholds:       q.thresholds,
 		Buckets:          q.bounds,
-		SampleTime:       q.sampleTime,
-		OldestAge:        q.oldest,
-		DrainSeconds:     q.drain,
-		BucketCounts:     append([]float64(nil), q.buckets...),
-		Sum:              q.sum,
-		Count:            q.count,
-		Within:           append([]float64(nil), q.within...),
-		Total:            append([]float64(nil), q.total...),
+		SampleTime:       q.latest.sampleTime,
+		OldestAge:        q.latest.oldest,
+		DrainSeconds:     q.latest.drain,
+		BucketCounts:     append([]float64(nil), q.out.buckets...),
+		Sum:              q.out.sum,
+		Count:            q.out.count,
+		Within:           append([]float64(nil), q.out.within...),
+		Total:            append([]float64(nil), q.out.total...),
 	}
 }
