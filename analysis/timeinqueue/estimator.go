@@ -126,9 +126,19 @@ type QueueEstimate struct {
 	// cumulative across buckets; the last is +Inf), sum of waits, count.
 	BucketCounts []float64
 	Sum, Count   float64
-	// Within and Total are, per threshold (same order as
-	// Config.Thresholds), the good and all events counted so far.
+	// Within and Total are, per threshold (same order as Thresholds),
+	// the good and all events counted so far.
 	Within, Total []float64
+	// NewWithin and NewTotal are, per threshold (same order as
+	// Thresholds), the good and all events the Observe call that produced
+	// this estimate counted: its part of Within and Total, so an SLI adds
+	// exactly this poll's events without keeping the cumulative counts
+	// of the previous one. They are never negative, a counter reset
+	// included. A queue seen for the first time, or again after it was
+	// absent from a snapshot (which forgets it), reports as new
+	// everything its first Observe counted: the whole of its Within and
+	// Total.
+	NewWithin, NewTotal []float64
 }
 
 // Inf is the DrainSeconds of a queue whose backlog is not shrinking.
@@ -221,5 +231,7 @@ func (q *queueState) estimate(vhost, name string) QueueEstimate {
 		Count:            q.out.count,
 		Within:           append([]float64(nil), q.out.within...),
 		Total:            append([]float64(nil), q.out.total...),
+		NewWithin:        append([]float64(nil), q.out.newWithin...),
+		NewTotal:         append([]float64(nil), q.out.newTotal...),
 	}
 }

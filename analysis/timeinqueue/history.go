@@ -68,8 +68,10 @@ type alignment struct {
 // Departures are the completion counters (acks, and deliveries and gets
 // without ack), read at the arrival counter's moment (alignment.skew),
 // plus the departures they do not see, taken from the depth (see
-// otherDepartures).
+// otherDepartures). The events it counts are the poll's new events
+// (outputs.newWithin, newTotal).
 func (q *queueState) observe(samples []snapshot.Sample, al alignment, otherWindow time.Duration, emit func(Piece)) {
+	q.out.startPoll()
 	for _, s := range samples {
 		if q.curves.seen(s) {
 			continue // already seen: polls overlap on purpose

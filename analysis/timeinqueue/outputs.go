@@ -3,6 +3,8 @@ package timeinqueue
 // outputs are what a queue's departures and threshold crossings have
 // counted since the estimator began tracking the queue. They never
 // reset: a counter going back does not take back what was counted.
+// newWithin and newTotal, the latest observe's part of within and total,
+// start again at every observe (startPoll).
 type outputs struct {
 	// buckets count the waits of departed messages per histogram bucket
 	// (not cumulative across buckets; the last is +Inf); sum and count
@@ -11,14 +13,26 @@ type outputs struct {
 	sum, count float64
 	// within and total are, per threshold, the good and all events.
 	within, total []float64
+	// newWithin and newTotal are, per threshold, the good and all events
+	// counted since startPoll.
+	newWithin, newTotal []float64
 }
 
 func newOutputs(thresholds, bounds int) outputs {
 	return outputs{
-		buckets: make([]float64, bounds+1),
-		within:  make([]float64, thresholds),
-		total:   make([]float64, thresholds),
+		buckets:   make([]float64, bounds+1),
+		within:    make([]float64, thresholds),
+		total:     make([]float64, thresholds),
+		newWithin: make([]float64, thresholds),
+		newTotal:  make([]float64, thresholds),
 	}
+}
+
+// startPoll begins the events of a new poll: newWithin and newTotal
+// count from zero again.
+func (o *outputs) startPoll() {
+	clear(o.newWithin)
+	clear(o.newTotal)
 }
 
 // fold adds a piece to the histogram of bounds, its messages spread
@@ -39,10 +53,13 @@ func (o *outputs) fold(p Piece, bounds []float64) {
 	o.count += p.Count
 }
 
-// addEvents counts good events within the i-th threshold, of all.
+// addEvents counts good events within the i-th threshold, of all, in
+// the cumulative counts and in this poll's.
 func (o *outputs) addEvents(i int, good, all float64) {
 	o.within[i] += good
 	o.total[i] += all
+	o.newWithin[i] += good
+	o.newTotal[i] += all
 }
 
 // shareAtMost is the share of a uniform distribution on [w1, w2] that is
