@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/snapshot"
 )
 
 // quorumTick is how often a quorum queue reports its depth, whatever the
@@ -24,7 +24,7 @@ func otherWindow(queueType string, spacing time.Duration) time.Duration {
 
 // sampleSpacing is the interval of a sample history: the shortest gap
 // between consecutive samples, or known when there is no gap to measure.
-func sampleSpacing(samples []collector.Sample, known time.Duration) time.Duration {
+func sampleSpacing(samples []snapshot.Sample, known time.Duration) time.Duration {
 	var spacing time.Duration
 	for i := 1; i < len(samples); i++ {
 		if gap := samples[i].Time.Sub(samples[i-1].Time); gap > 0 && (spacing == 0 || gap < spacing) {
@@ -71,8 +71,8 @@ type skewMeasurement struct {
 }
 
 // learn measures the skew in the samples of one queue that are new to q.
-func (k *skewEstimator) learn(q *queueState, samples []collector.Sample) {
-	prev, hasPrev := q.prev, q.hasPrev
+func (k *skewEstimator) learn(q *queueState, samples []snapshot.Sample) {
+	prev, hasPrev := q.curves.prev, q.curves.hasPrev
 	added := false
 	for _, s := range samples {
 		if hasPrev && !s.Time.After(prev.Time) {
@@ -93,7 +93,7 @@ func (k *skewEstimator) learn(q *queueState, samples []collector.Sample) {
 	for _, m := range k.measured {
 		newest = later(newest, m.at)
 	}
-	horizon := newest.Add(-skewHorizon * q.spacing)
+	horizon := newest.Add(-skewHorizon * q.latest.spacing)
 	k.measured = slices.DeleteFunc(k.measured, func(m skewMeasurement) bool { return m.at.Before(horizon) })
 	if excess := len(k.measured) - skewEvidenceSize; excess > 0 {
 		k.measured = slices.Delete(k.measured, 0, excess)
@@ -117,7 +117,7 @@ func later(a, b time.Time) time.Time {
 // prev and s was steady: at least minSteadyMessages arrived, as many
 // completed (within a quarter), and the depth stood still (within a
 // quarter of the arrivals).
-func measureSkew(prev, s collector.Sample) (time.Duration, bool) {
+func measureSkew(prev, s snapshot.Sample) (time.Duration, bool) {
 	const minSteadyMessages = 4
 	arrived := float64(s.Published - prev.Published)
 	completed := float64(s.Completed - prev.Completed)

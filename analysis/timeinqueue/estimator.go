@@ -24,7 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/snapshot"
 )
 
 // Config tunes the estimator of one target.
@@ -126,9 +126,19 @@ type QueueEstimate struct {
 	// cumulative across buckets; the last is +Inf), sum of waits, count.
 	BucketCounts []float64
 	Sum, Count   float64
-	// Within and Total are, per threshold (same order as
-	// Config.Thresholds), the good and all events counted so far.
+	// Within and Total are, per threshold (same order as Thresholds),
+	// the good and all events counted so far.
 	Within, Total []float64
+	// NewWithin and NewTotal are, per threshold (same order as
+	// Thresholds), the good and all events the Observe call that produced
+	// this estimate counted: its part of Within and Total, so an SLI adds
+	// exactly this poll's events without keeping the cumulative counts
+	// of the previous one. They are never negative, a counter reset
+	// included. A queue seen for the first time, or again after it was
+	// absent from a snapshot (which forgets it), reports as new
+	// everything its first Observe counted: the whole of its Within and
+	// Total.
+	NewWithin, NewTotal []float64
 }
 
 // Inf is the DrainSeconds of a queue whose backlog is not shrinking.
@@ -139,8 +149,8 @@ var Inf = math.Inf(1)
 // Estimates may be called concurrently.
 type Estimator struct {
 	cfg      Config
-	queues   map[collector.QueueKey]*queueState
-	recorder func(collector.QueueKey, Piece)
+	queues   map[snapshot.QueueKey]*queueState
+	recorder func(snapshot.QueueKey, Piece)
 	latest   atomic.Pointer[[]QueueEstimate]
 	skew     skewEstimator
 }
@@ -150,18 +160,18 @@ func New(cfg Config) *Estimator {
 	if cfg.MaxPoints == 0 {
 		cfg.MaxPoints = DefaultMaxPoints
 	}
-	e := &Estimator{cfg: cfg, queues: map[collector.QueueKey]*queueState{}}
+	e := &Estimator{cfg: cfg, queues: map[snapshot.QueueKey]*queueState{}}
 	e.latest.Store(&[]QueueEstimate{})
 	return e
 }
 
 // SetRecorder makes the estimator report every group of departed
 // messages, for accuracy measurements. Call it before the first Observe.
-func (e *Estimator) SetRecorder(f func(key collector.QueueKey, p Piece)) { e.recorder = f }
+func (e *Estimator) SetRecorder(f func(key snapshot.QueueKey, p Piece)) { e.recorder = f }
 
 // Observe feeds one poll's snapshot. Queues absent from it are forgotten.
-func (e *Estimator) Observe(snap *collector.Snapshot) {
-	present := make(map[collector.QueueKey]bool, len(snap.Queues))
+func (e *Estimator) Observe(snap *snapshot.Snapshot) {
+	present := make(map[snapshot.QueueKey]bool, len(snap.Queues))
 	estimates := make([]QueueEstimate, 0, len(snap.Queues))
 	for i := range snap.Queues {
 		cq := &snap.Queues[i]
@@ -180,18 +190,18 @@ func (e *Estimator) Observe(snap *collector.Snapshot) {
 		var al alignment
 		if len(samples) == 0 {
 			// No broker history: one point at the poll's time.
-			samples = []collector.Sample{{Time: snap.Time, Published: cq.Counters.Published, Messages: cq.Messages(), Completed: cq.Counters.Completed}}
+			samples = []snapshot.Sample{{Time: snap.Time, Published: cq.Counters.Published, Messages: cq.Messages(), Completed: cq.Counters.Completed}}
 		} else {
-			q.spacing = sampleSpacing(samples, q.spacing)
+			q.latest.spacing = sampleSpacing(samples, q.latest.spacing)
 			e.skew.learn(q, samples)
-			al = e.skew.alignment(q.spacing)
+			al = e.skew.alignment(q.latest.spacing)
 		}
 		emit := func(Piece) {}
 		if e.recorder != nil {
 			emit = func(p Piece) { e.recorder(key, p) }
 		}
-		q.observe(samples, al, otherWindow(cq.Type, q.spacing), emit)
-		q.headStamp = !cq.HeadTimestamp.IsZero()
+		q.observe(samples, al, otherWindow(cq.Type, q.latest.spacing), emit)
+		q.latest.headStamp = !cq.HeadTimestamp.IsZero()
 		estimates = append(estimates, q.estimate(cq.Vhost, cq.Name))
 	}
 	for key := range e.queues {
@@ -210,16 +220,18 @@ func (e *Estimator) Estimates() []QueueEstimate { return *e.latest.Load() }
 func (q *queueState) estimate(vhost, name string) QueueEstimate {
 	return QueueEstimate{
 		Vhost: vhost, Name: name,
-		HasHeadTimestamp: q.headStamp,
+		HasHeadTimestamp: q.latest.headStamp,
 		Thresholds:       q.thresholds,
 		Buckets:          q.bounds,
-		SampleTime:       q.sampleTime,
-		OldestAge:        q.oldest,
-		DrainSeconds:     q.drain,
-		BucketCounts:     append([]float64(nil), q.buckets...),
-		Sum:              q.sum,
-		Count:            q.count,
-		Within:           append([]float64(nil), q.within...),
-		Total:            append([]float64(nil), q.total...),
+		SampleTime:       q.latest.sampleTime,
+		OldestAge:        q.latest.oldest,
+		DrainSeconds:     q.latest.drain,
+		BucketCounts:     append([]float64(nil), q.out.buckets...),
+		Sum:              q.out.sum,
+		Count:            q.out.count,
+		Within:           append([]float64(nil), q.out.within...),
+		Total:            append([]float64(nil), q.out.total...),
+		NewWithin:        append([]float64(nil), q.out.newWithin...),
+		NewTotal:         append([]float64(nil), q.out.newTotal...),
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/snapshot"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -15,19 +15,19 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // departures are completions: acks).
 func feed(e *Estimator, seconds int, arrived, departed func(s int) int) []Piece {
 	var pieces []Piece
-	e.SetRecorder(func(_ collector.QueueKey, p Piece) { pieces = append(pieces, p) })
+	e.SetRecorder(func(_ snapshot.QueueKey, p Piece) { pieces = append(pieces, p) })
 	for s := 0; s <= seconds; s += 5 {
-		var samples []collector.Sample
+		var samples []snapshot.Sample
 		// Every poll brings five samples; before second 0 the queue
 		// stood as it was at second 0.
 		for i := s - 4; i <= s; i++ {
 			at := max(i, 0)
-			samples = append(samples, collector.Sample{Time: t0.Add(time.Duration(i) * time.Second), Published: uint64(arrived(at)),
+			samples = append(samples, snapshot.Sample{Time: t0.Add(time.Duration(i) * time.Second), Published: uint64(arrived(at)),
 				Messages: int64(arrived(at) - departed(at)), Completed: uint64(departed(at))})
 		}
-		e.Observe(&collector.Snapshot{Time: t0.Add(time.Duration(s) * time.Second), Queues: []collector.Queue{{
+		e.Observe(&snapshot.Snapshot{Time: t0.Add(time.Duration(s) * time.Second), Queues: []snapshot.Queue{{
 			Vhost: "/", Name: "q", StatsKnown: true, Samples: samples,
-			Counters: collector.Counters{Published: uint64(arrived(s)), Completed: uint64(departed(s))}, Ready: int64(arrived(s) - departed(s)),
+			Counters: snapshot.Counters{Published: uint64(arrived(s)), Completed: uint64(departed(s))}, Ready: int64(arrived(s) - departed(s)),
 		}}})
 	}
 	return pieces

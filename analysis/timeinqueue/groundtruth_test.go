@@ -46,7 +46,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -61,9 +60,9 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/testenv/rabbittest"
+	"github.com/warrenhq/warren/snapshot"
 )
 
 const (
@@ -243,37 +242,37 @@ type oldestEstimate struct {
 // snapshot to the Estimator, recording its output for the queues it
 // watches.
 type estimatorWatcher struct {
-	poller *collector.Poller
+	poller *brokerPoller
 	est    *Estimator
-	keys   []collector.QueueKey
+	keys   []snapshot.QueueKey
 
 	mu    sync.Mutex
-	byKey map[collector.QueueKey]*estimatorLog
+	byKey map[snapshot.QueueKey]*estimatorLog
 	// snapshots are the snapshots fed to the Estimator, in order.
-	snapshots []*collector.Snapshot
+	snapshots []*snapshot.Snapshot
 	failures  int
 	lastErr   string
 }
 
-func newEstimatorWatcher(tg config.Target, keys []collector.QueueKey) (*estimatorWatcher, error) {
-	c, err := collector.New(&config.Config{Targets: []config.Target{tg}}, slog.New(slog.DiscardHandler))
+func newEstimatorWatcher(tg config.Target, keys []snapshot.QueueKey) (*estimatorWatcher, error) {
+	poller, err := newBrokerPoller(tg)
 	if err != nil {
 		return nil, err
 	}
 	w := &estimatorWatcher{
-		poller: c.Pollers()[0],
+		poller: poller,
 		est: New(Config{
 			Thresholds: []time.Duration{accuracyThreshold},
 			Buckets:    DefaultBuckets,
 			MaxPoints:  DefaultMaxPoints,
 		}),
 		keys:  keys,
-		byKey: map[collector.QueueKey]*estimatorLog{},
+		byKey: map[snapshot.QueueKey]*estimatorLog{},
 	}
 	for _, k := range keys {
 		w.byKey[k] = &estimatorLog{}
 	}
-	w.est.SetRecorder(func(key collector.QueueKey, p Piece) {
+	w.est.SetRecorder(func(key snapshot.QueueKey, p Piece) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if o := w.byKey[key]; o != nil {
@@ -286,12 +285,11 @@ func newEstimatorWatcher(tg config.Target, keys []collector.QueueKey) (*estimato
 // poll polls once and feeds a new snapshot to the Estimator. It reports
 // whether the snapshot held every watched queue with its statistics.
 func (w *estimatorWatcher) poll(ctx context.Context) (allKnown bool) {
-	w.poller.Poll(ctx)
-	snap := w.poller.Snapshot()
+	snap, up, lastErr := w.poller.poll(ctx)
 	w.mu.Lock()
-	if h := w.poller.Health(); !h.Up {
+	if !up {
 		w.failures++
-		w.lastErr = h.LastError
+		w.lastErr = lastErr
 	}
 	fresh := snap != nil && (len(w.snapshots) == 0 || snap != w.snapshots[len(w.snapshots)-1])
 	if fresh {
@@ -306,7 +304,7 @@ func (w *estimatorWatcher) poll(ctx context.Context) (allKnown bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, e := range w.est.Estimates() {
-		o := w.byKey[collector.QueueKey{Vhost: e.Vhost, Name: e.Name}]
+		o := w.byKey[snapshot.QueueKey{Vhost: e.Vhost, Name: e.Name}]
 		if o == nil || e.SampleTime.IsZero() {
 			continue
 		}
@@ -361,9 +359,9 @@ func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d ti
 		return nil, err
 	}
 
-	keys := make([]collector.QueueKey, len(scenarios))
+	keys := make([]snapshot.QueueKey, len(scenarios))
 	for i, sc := range scenarios {
-		keys[i] = collector.QueueKey{Vhost: vhost, Name: sc.name}
+		keys[i] = snapshot.QueueKey{Vhost: vhost, Name: sc.name}
 	}
 	w, err := newEstimatorWatcher(accuracyTarget(node, vhost, statsInterval), keys)
 	if err != nil {
@@ -479,7 +477,7 @@ func accuracyNode(statsInterval time.Duration) rabbittest.Options {
 func dumpRun(dir, vhost string, w *estimatorWatcher, truths []*groundTruth, scenarios []trafficScenario, start time.Time) error {
 	since := func(t time.Time) float64 { return t.Sub(start).Seconds() }
 	for i, sc := range scenarios {
-		key := collector.QueueKey{Vhost: vhost, Name: sc.name}
+		key := snapshot.QueueKey{Vhost: vhost, Name: sc.name}
 		msgs := truths[i].msgs
 		var samples, pieces, truth strings.Builder
 		samples.WriteString("poll,time,published,messages,completed,true_published,true_messages,true_completed\n")

@@ -48,39 +48,58 @@ const busyBacklog = 1
 // an interval this much older weighs 1/e as much.
 const capacityMemory = 30 * time.Second
 
-// learnCapacity adds the interval from the newest sample point to p to
-// what the consumers' capacity is learnt from, if they were busy through
-// it. One interval's departures are whole messages, which at a second's
-// interval is a few percent of the rate; the decayed sum over the busy
-// intervals of the last half minute or so is steadier.
-func (q *queueState) learnCapacity(p point) {
-	from := q.points[len(q.points)-1]
+// placement is what placing events within an interval looks at, besides
+// the curves (see placeBurst and drainKink).
+type placement struct {
+	// before is the point made from the sample before the newest (the
+	// newest is the last of the curves' points), as it was made, and
+	// beforeRate the arrival rate of the interval that ended there (0
+	// when unknown).
+	before     point
+	hasBefore  bool
+	beforeRate float64
+	// busyDeparted messages left in busySeconds of intervals through
+	// which the queue's consumers were busy, both decayed with age
+	// (capacityMemory): their ratio is the consumers' capacity.
+	busyDeparted, busySeconds float64
+}
+
+// reset forgets the sample point before and the capacity learnt: the
+// counters they were learnt from went back.
+func (pl *placement) reset() { *pl = placement{} }
+
+// learnCapacity adds the interval from the newest sample point (from) to
+// p to what the consumers' capacity is learnt from, if they were busy
+// through it. One interval's departures are whole messages, which at a
+// second's interval is a few percent of the rate; the decayed sum over
+// the busy intervals of the last half minute or so is steadier.
+func (pl *placement) learnCapacity(from, p point) {
 	if !busyThrough(from, p) {
 		return
 	}
 	span := seconds(from.t, p.t)
 	w := math.Exp(-span / capacityMemory.Seconds())
-	q.busyDeparted = q.busyDeparted*w + (p.d - from.d)
-	q.busySeconds = q.busySeconds*w + span
+	pl.busyDeparted = pl.busyDeparted*w + (p.d - from.d)
+	pl.busySeconds = pl.busySeconds*w + span
 }
 
 // capacity is the consumers' capacity in messages per second, or 0 when
 // unknown.
-func (q *queueState) capacity() float64 {
-	if q.busySeconds <= 0 {
+func (pl *placement) capacity() float64 {
+	if pl.busySeconds <= 0 {
 		return 0
 	}
-	return q.busyDeparted / q.busySeconds
+	return pl.busyDeparted / pl.busySeconds
 }
 
 // remember records newest, the point of the sample before the one just
 // added, and the arrival rate of the interval that ended there.
-func (q *queueState) remember(newest point) {
-	q.beforeRate = 0
-	if q.hasBefore && newest.t.After(q.before.t) {
-		q.beforeRate = (newest.a - q.before.a) / seconds(q.before.t, newest.t)
+func (pl *placement) remember(newest point) {
+	pl.beforeRate = 0
+	if pl.hasBefore && newest.t.After(pl.before.t) {
+		pl.beforeRate = (newest.a - pl.before.a) / seconds(pl.before.t, newest.t)
 	}
-	q.before, q.hasBefore = newest, true
+	pl.before, pl.hasBefore = newest, true
 }
 
 func backlog(p point) float64 { return p.a - p.d }
@@ -109,13 +128,13 @@ func seconds(from, to time.Time) float64 { return to.Sub(from).Seconds() }
 // messages still waiting at p1, which leave later, see the new arrival
 // times. Those are the ones the placement matters for: the first
 // departures of a burst wait a fraction of an interval either way.
-func (q *queueState) placeBurst(p2 point) {
-	m := len(q.points)
-	if !q.hasBefore || m < 2 {
+func (pl *placement) placeBurst(c *curves, p2 point) {
+	m := len(c.points)
+	if !pl.hasBefore || m < 2 {
 		return
 	}
-	p0, p1 := q.before, q.points[m-1]
-	if q.points[m-2] != p0 {
+	p0, p1 := pl.before, c.points[m-1]
+	if c.points[m-2] != p0 {
 		return // the interval was already split, or pruned
 	}
 	if backlog(p0) >= busyBacklog || backlog(p1) < busyBacklog || !p2.t.After(p1.t) {
@@ -125,12 +144,12 @@ func (q *queueState) placeBurst(p2 point) {
 	if span <= 0 {
 		return
 	}
-	capacity := q.capacity()
+	capacity := pl.capacity()
 	if capacity <= 0 {
 		return
 	}
 	arrived, departed := p1.a-p0.a, p1.d-p0.d
-	passRate := q.beforeRate
+	passRate := pl.beforeRate
 	if capacity <= passRate {
 		return
 	}
@@ -146,25 +165,25 @@ func (q *queueState) placeBurst(p2 point) {
 	burst := arrived - pass - after
 	ts := p0.t.Add(time.Duration(idle * float64(time.Second)))
 	at := point{t: ts, a: p0.a + pass, d: p0.d + pass}
-	q.points = append(q.points[:m-1], at)
+	c.points = append(c.points[:m-1], at)
 	if burst > 0 {
-		q.points = append(q.points, point{t: ts, a: at.a + burst, d: at.d})
+		c.points = append(c.points, point{t: ts, a: at.a + burst, d: at.d})
 	}
-	q.points = append(q.points, p1)
+	c.points = append(c.points, p1)
 }
 
-// drainKink splits the interval from the newest point to p when the
+// drainKink splits the interval from the newest point p1 to p when the
 // queue was drained in it: it began with a backlog, ended (nearly)
 // empty, and the consumers were busy through the interval before. They
 // worked at capacity until the backlog was down to what is left at p,
 // and from then on took the arrivals (spread evenly) as they came; the
 // kink is where the two meet. ok is false when the interval is not such
 // a drain or the counts contradict the model.
-func (q *queueState) drainKink(p point) (kink point, ok bool) {
-	if !q.hasBefore {
+func (pl *placement) drainKink(p1, p point) (kink point, ok bool) {
+	if !pl.hasBefore {
 		return point{}, false
 	}
-	p0, p1 := q.before, q.points[len(q.points)-1]
+	p0 := pl.before
 	if !busyThrough(p0, p1) || backlog(p) >= busyBacklog {
 		return point{}, false
 	}
@@ -172,7 +191,7 @@ func (q *queueState) drainKink(p point) (kink point, ok bool) {
 	if span <= 0 {
 		return point{}, false
 	}
-	capacity := q.capacity()
+	capacity := pl.capacity()
 	// Once the backlog is down to what is still waiting at p, departures
 	// follow the arrivals, which rise at this rate.
 	flow := (p.a - p1.a) / span

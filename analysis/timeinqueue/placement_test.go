@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/snapshot"
 )
 
 // fifoQueue is a queue with one consumer of fixed capacity: each message
@@ -52,14 +52,14 @@ func (q *fifoQueue) shareWithin(th time.Duration) float64 {
 // message has left and the samples say so.
 func (q *fifoQueue) observe(e *Estimator, interval time.Duration) {
 	end := q.departures[len(q.departures)-1] + 2*interval
-	var samples []collector.Sample
+	var samples []snapshot.Sample
 	for at := -2 * interval; at <= end; at += interval {
 		p, c := countUpTo(q.arrivals, at), countUpTo(q.departures, at)
-		samples = append(samples, collector.Sample{Time: t0.Add(at), Published: uint64(p), Messages: int64(p - c), Completed: uint64(c)})
+		samples = append(samples, snapshot.Sample{Time: t0.Add(at), Published: uint64(p), Messages: int64(p - c), Completed: uint64(c)})
 		if len(samples)*int(interval/time.Second) >= 5 || at+interval > end {
-			e.Observe(&collector.Snapshot{Time: t0.Add(at), Queues: []collector.Queue{{
+			e.Observe(&snapshot.Snapshot{Time: t0.Add(at), Queues: []snapshot.Queue{{
 				Vhost: "/", Name: "q", StatsKnown: true, Samples: samples,
-				Counters: collector.Counters{Published: uint64(p), Completed: uint64(c)}, Ready: int64(p - c),
+				Counters: snapshot.Counters{Published: uint64(p), Completed: uint64(c)}, Ready: int64(p - c),
 			}}})
 			samples = samples[len(samples)-1:]
 		}

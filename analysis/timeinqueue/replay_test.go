@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/snapshot"
 )
 
 // TestReplayDumpedRuns feeds the broker samples of runs dumped with
@@ -58,7 +58,7 @@ type dumpedScenario struct {
 
 type dumpedSample struct {
 	poll int
-	collector.Sample
+	snapshot.Sample
 }
 
 func loadDumps(dir string) ([]*dumpedRun, error) {
@@ -102,7 +102,7 @@ func loadDumps(dir string) ([]*dumpedRun, error) {
 			p, _ := strconv.ParseUint(r[2], 10, 64)
 			m, _ := strconv.ParseInt(r[3], 10, 64)
 			c, _ := strconv.ParseUint(r[4], 10, 64)
-			sc.samples = append(sc.samples, dumpedSample{poll: poll, Sample: collector.Sample{Time: tm, Published: p, Messages: m, Completed: c}})
+			sc.samples = append(sc.samples, dumpedSample{poll: poll, Sample: snapshot.Sample{Time: tm, Published: p, Messages: m, Completed: c}})
 		}
 		rows, err = readCSV(filepath.Join(dir, base+"-truth.csv"))
 		if err != nil {
@@ -144,8 +144,8 @@ func loadDumps(dir string) ([]*dumpedRun, error) {
 	return runs, nil
 }
 
-func samplesOf(d []dumpedSample) []collector.Sample {
-	out := make([]collector.Sample, len(d))
+func samplesOf(d []dumpedSample) []snapshot.Sample {
+	out := make([]snapshot.Sample, len(d))
 	for i, s := range d {
 		out[i] = s.Sample
 	}
@@ -176,18 +176,18 @@ func (run *dumpedRun) replay() []accuracyResult {
 	for _, sc := range run.scenarios {
 		logs[sc.name] = &estimatorLog{}
 	}
-	est.SetRecorder(func(k collector.QueueKey, p Piece) { logs[k.Name].pieces = append(logs[k.Name].pieces, p) })
+	est.SetRecorder(func(k snapshot.QueueKey, p Piece) { logs[k.Name].pieces = append(logs[k.Name].pieces, p) })
 	lastPoll := 0
 	for _, sc := range run.scenarios {
 		for _, s := range sc.samples {
 			lastPoll = max(lastPoll, s.poll)
 		}
 	}
-	seen := map[string]collector.Sample{}
+	seen := map[string]snapshot.Sample{}
 	for poll := 0; poll <= lastPoll; poll++ {
-		snap := &collector.Snapshot{}
+		snap := &snapshot.Snapshot{}
 		for _, sc := range run.scenarios {
-			q := collector.Queue{Vhost: run.vhost, Name: sc.name, Type: sc.queueType, StatsKnown: true}
+			q := snapshot.Queue{Vhost: run.vhost, Name: sc.name, Type: sc.queueType, StatsKnown: true}
 			for _, s := range sc.samples {
 				if s.poll == poll {
 					q.Samples = append(q.Samples, s.Sample)
@@ -199,11 +199,11 @@ func (run *dumpedRun) replay() []accuracyResult {
 				if !ok {
 					continue
 				}
-				q.Samples = []collector.Sample{prev}
+				q.Samples = []snapshot.Sample{prev}
 			}
 			seen[sc.name] = q.Samples[len(q.Samples)-1]
 			last := q.Samples[len(q.Samples)-1]
-			q.Counters = collector.Counters{Published: last.Published, Completed: last.Completed}
+			q.Counters = snapshot.Counters{Published: last.Published, Completed: last.Completed}
 			q.Ready = last.Messages
 			snap.Queues = append(snap.Queues, q)
 			snap.Time = later(snap.Time, last.Time)

@@ -1,0 +1,58 @@
+package timeinqueue
+
+import "time"
+
+// otherDepartures tracks the departures the completion counters do not
+// see (expiry, dead-lettering, rejects without requeue, purges), from the
+// depth.
+type otherDepartures struct {
+	// count is how many there were so far.
+	count float64
+	// backlogs holds the recent arrivals minus completions it is
+	// measured against (see update).
+	backlogs []backlogAt
+}
+
+// backlogAt is, at broker time t, arrivals minus completions: what the
+// queue would hold if nothing left it any other way.
+type backlogAt struct {
+	t time.Time
+	v float64
+}
+
+// reset forgets the count and the backlogs: the counters they were taken
+// from went back.
+func (o *otherDepartures) reset() { o.count, o.backlogs = 0, o.backlogs[:0] }
+
+// start begins tracking at t, the first point of the curves, with
+// backlog the arrivals minus completions there and count the other
+// departures they imply.
+func (o *otherDepartures) start(t time.Time, backlog, count float64) {
+	o.count = count
+	o.backlogs = append(o.backlogs[:0], backlogAt{t: t, v: backlog})
+}
+
+// update sets the count of other departures from the depth (messages)
+// read at t: what arrivals minus completions (backlog) say the queue
+// holds, less what it holds. The broker reads the depth at another
+// moment than the counters, up to window earlier (a stats interval or two
+// for a classic queue, a 5 s tick for a quorum queue), and in a growing
+// queue a depth read earlier is smaller: taken against the counters at
+// t, it would show departures that never happened. So the depth is held
+// against the smallest backlog the counters showed within window before
+// t: a lower bound whenever the depth was read within that window. When
+// the count goes down again, departures do not: the next completions pay
+// it back.
+func (o *otherDepartures) update(t time.Time, backlog, messages float64, window time.Duration) {
+	o.backlogs = append(o.backlogs, backlogAt{t: t, v: backlog})
+	drop := 0
+	for drop < len(o.backlogs)-1 && t.Sub(o.backlogs[drop].t) > window {
+		drop++
+	}
+	o.backlogs = append(o.backlogs[:0], o.backlogs[drop:]...)
+	least := backlog
+	for _, b := range o.backlogs {
+		least = min(least, b.v)
+	}
+	o.count = max(0, least-messages)
+}
