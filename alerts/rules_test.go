@@ -161,7 +161,7 @@ func TestAlertRulesKeepTheHealthAlertContract(t *testing.T) {
 	contract := map[string]struct{ severity, hold string }{
 		"RabbitMQQueueNoConsumers": {"page", "5m"},
 		"RabbitMQQueueStalled":     {"page", "1m"},
-		"RabbitMQQueueOldMessages":     {"ticket", "5m"},
+		"RabbitMQQueueOldMessages": {"ticket", "5m"},
 		"RabbitMQDeadLetterInflow": {"ticket", "1m"},
 		"RabbitMQRedeliveryStorm":  {"ticket", "5m"},
 		"RabbitMQNodeAlarm":        {"page", "1m"},

@@ -22,4 +22,7 @@
 // real warren watching a real RabbitMQ with traffic, and must parse and
 // return data; every metric name a dashboard or an alert rule in ../alerts
 // uses must be one warren exports.
+//
+// Import rule: it has no code of its own; its tests may import the test
+// harnesses.
 package dashboards

@@ -450,7 +450,7 @@ func startWorld(t *testing.T) *liveWorld {
 		}
 	}
 
-	w.prom = promtest.Start(t, promtest.Options{Targets: []promtest.Target{{Address: listen}}})
+	w.prom = promtest.Start(t, promtest.Options{Targets: []promtest.Scrape{{Address: listen}}})
 	w.prom.WaitForTargetsUp(t, 30*time.Second)
 	w.ready = time.Now()
 	return w

@@ -57,6 +57,16 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.confirm, m.e2e, m.runs, m.lastSuccess, m.connUp}
 }
 
+// Forget deletes every series of a target that is no longer probed.
+func (m *Metrics) Forget(cluster string) {
+	match := prometheus.Labels{"cluster": cluster}
+	m.confirm.DeletePartialMatch(match)
+	m.e2e.DeletePartialMatch(match)
+	m.runs.DeletePartialMatch(match)
+	m.lastSuccess.DeletePartialMatch(match)
+	m.connUp.DeletePartialMatch(match)
+}
+
 // initialise creates the series of one probe at zero, so the first
 // failure is an increase and not a new series.
 func (m *Metrics) initialise(cluster, node, queueType string) {

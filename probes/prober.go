@@ -8,6 +8,10 @@
 // objects, all named warren.probe.*: a durable direct exchange and, per
 // warren instance, node and queue type, a durable queue with x-expires and
 // a message TTL, so nothing accumulates when warren goes away.
+//
+// Import rule: it imports probes/amqpclient and internal/config only; the
+// nodes to probe come in as a function, so it needs no snapshot or
+// pipeline.
 package probes
 
 import (

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs warren's scale benchmark (collector.BenchmarkScale) once per queue
+# Runs warren's scale benchmark (pipeline.BenchmarkScale) once per queue
 # count, each in a process of its own so that its RSS is that count's
 # alone, then the probe benchmarks, and writes the table to $BENCH_OUT.
 #
@@ -19,7 +19,7 @@ trap 'rm -rf "$work"' EXIT
 # The broker wants a file descriptor per queue and then some.
 ulimit -n "$(ulimit -Hn)"
 
-go test -c -o "$work/collector.test" "$root/collector"
+go test -c -o "$work/pipeline.test" "$root/pipeline"
 table="$work/rows.md"
 : >"$table"
 
@@ -37,13 +37,13 @@ for n in $sizes; do
 		extra=(-test.cpuprofile "$root/bench-$n.cpu.prof" -test.memprofile "$root/bench-$n.heap.prof")
 	fi
 	echo "== $n queues" >&2
-	(cd "$root/collector" && WARREN_BENCH_QUEUES=$n WARREN_BENCH_TABLE=$table \
-		"$work/collector.test" -test.run '^$' -test.bench '^BenchmarkScale$' -test.benchtime 1x \
+	(cd "$root/pipeline" && WARREN_BENCH_QUEUES=$n WARREN_BENCH_TABLE=$table \
+		"$work/pipeline.test" -test.run '^$' -test.bench '^BenchmarkScale$' -test.benchtime 1x \
 		-test.timeout 90m -test.v "${extra[@]}") | tee -a "$work/raw.txt" >&2
 done
 
 {
-	sed -n '/^const TableHeader = `/,/`$/p' "$root/collector/scale_bench_test.go" | sed 's/^const TableHeader = `//; s/`$//'
+	sed -n '/^const TableHeader = `/,/`$/p' "$root/pipeline/scale_bench_test.go" | sed 's/^const TableHeader = `//; s/`$//'
 	cat "$table"
 	echo
 	echo "Probe fidelity:"

@@ -104,7 +104,7 @@ type SLO struct {
 	obj Objective
 
 	mu     sync.Mutex
-	series *Series
+	series *EventHistory
 }
 
 // New returns an SLO with no events.
@@ -125,7 +125,7 @@ func (s *SLO) Objective() Objective { return s.obj }
 // Name returns the objective's name.
 func (s *SLO) Name() string { return s.obj.Name }
 
-// Add counts good of total events at time t; see Series.Add.
+// Add counts good of total events at time t; see EventHistory.Add.
 func (s *SLO) Add(t time.Time, good, total float64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

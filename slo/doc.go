@@ -24,7 +24,7 @@
 // # Events and windows
 //
 // Events are counted, not sampled: a caller adds (good, total) counts at a
-// time ([Series.Add]); the SLI over a window is the exact ratio of the sums
+// time ([EventHistory.Add]); the SLI over a window is the exact ratio of the sums
 // of good and total events in that window, never an average of shorter
 // ratios. A window (now−w, now] covers whole buckets except the oldest,
 // which straddles now−w and is pro-rated by the share of it inside the
@@ -38,7 +38,7 @@
 //
 // # Buckets and memory
 //
-// A [Series] keeps two rings of buckets, each bucket two float64 counts
+// A [EventHistory] keeps two rings of buckets, each bucket two float64 counts
 // (16 bytes):
 //
 //   - fine: width Window/43200 (one fifth of the scaled 5m window: 1 minute
@@ -98,5 +98,8 @@
 // SLO's lock and writes the file without holding it, so Adds are never
 // blocked by disk I/O; each SLO in the file is a consistent snapshot, and
 // different SLOs may be snapshotted a few microseconds apart. Saves are
-// serialized. [Series] is not safe for concurrent use; [SLO] guards one.
+// serialized. [EventHistory] is not safe for concurrent use; [SLO] guards one.
+//
+// Import rule: it imports nothing of warren: it is pure logic, fed events
+// by slo/sli.
 package slo

@@ -78,7 +78,7 @@ func (e *Engine) SLOs() []*SLO {
 	return out
 }
 
-// Add counts events for the SLO called name; see Series.Add.
+// Add counts events for the SLO called name; see EventHistory.Add.
 func (e *Engine) Add(name string, t time.Time, good, total float64) error {
 	s, ok := e.SLO(name)
 	if !ok {

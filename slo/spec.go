@@ -10,7 +10,7 @@ import (
 )
 
 // ReferenceWindow is the SLO window the SRE Workbook's table 5-8 is written
-// for. Rule windows are scaled by Objective.Window / ReferenceWindow.
+// for. BurnRule windows are scaled by Objective.Window / ReferenceWindow.
 const ReferenceWindow = 30 * 24 * time.Hour
 
 // MinWindow is the shortest SLO window accepted; it keeps the finest bucket
@@ -71,10 +71,10 @@ func (id RuleID) String() string {
 	return "RuleID(" + strconv.Itoa(int(id)) + ")"
 }
 
-// Rule is a multiwindow burn-rate alert rule. Long and Short are the
+// BurnRule is a multiwindow burn-rate alert rule. Long and Short are the
 // reference windows for a 30-day SLO; see Objective.Rules for the scaled
 // ones.
-type Rule struct {
+type BurnRule struct {
 	ID       RuleID
 	Severity Severity
 	// Factor is the burn rate both windows must reach.
@@ -85,8 +85,8 @@ type Rule struct {
 
 // DefaultRules returns the four rules of the SRE Workbook's table 5-8, in
 // RuleID order.
-func DefaultRules() []Rule {
-	return []Rule{
+func DefaultRules() []BurnRule {
+	return []BurnRule{
 		{ID: PageFast, Severity: Page, Factor: 14.4, Long: time.Hour, Short: 5 * time.Minute},
 		{ID: PageSlow, Severity: Page, Factor: 6, Long: 6 * time.Hour, Short: 30 * time.Minute},
 		{ID: TicketFast, Severity: Ticket, Factor: 3, Long: 24 * time.Hour, Short: 2 * time.Hour},
@@ -187,9 +187,9 @@ func (o Objective) Enabled(id RuleID) bool {
 	return false
 }
 
-// ScaledRule is a Rule with its windows scaled to an objective's window.
+// ScaledRule is a BurnRule with its windows scaled to an objective's window.
 type ScaledRule struct {
-	Rule
+	BurnRule
 	// LongWindow and ShortWindow are Long and Short scaled by
 	// Window/30d.
 	LongWindow, ShortWindow time.Duration
@@ -201,7 +201,7 @@ func (o Objective) Rules() []ScaledRule {
 	rules := DefaultRules()
 	out := make([]ScaledRule, len(rules))
 	for i, r := range rules {
-		out[i] = ScaledRule{Rule: r, LongWindow: o.Scale(r.Long), ShortWindow: o.Scale(r.Short), Enabled: o.Enabled(r.ID)}
+		out[i] = ScaledRule{BurnRule: r, LongWindow: o.Scale(r.Long), ShortWindow: o.Scale(r.Short), Enabled: o.Enabled(r.ID)}
 	}
 	return out
 }

@@ -197,10 +197,10 @@ func (r *ring) sum(from, to int64) Counts {
 	return c
 }
 
-// Series is the event history of one SLO: good and total counts in time
+// EventHistory is the event history of one SLO: good and total counts in time
 // buckets, in two rings (see the package documentation). It is not safe for
 // concurrent use.
-type Series struct {
+type EventHistory struct {
 	layout       Layout
 	fine, coarse ring
 	dropped      float64
@@ -208,12 +208,12 @@ type Series struct {
 
 // NewSeries returns an empty series for an SLO window of at least
 // MinWindow.
-func NewSeries(window time.Duration) (*Series, error) {
+func NewSeries(window time.Duration) (*EventHistory, error) {
 	if window < MinWindow {
 		return nil, fmt.Errorf("slo: window %v is shorter than %v", window, MinWindow)
 	}
 	l := LayoutFor(window)
-	return &Series{
+	return &EventHistory{
 		layout: l,
 		fine:   newRing(l.FineWidth, l.FineBuckets),
 		coarse: newRing(l.CoarseWidth, l.CoarseBuckets),
@@ -221,14 +221,14 @@ func NewSeries(window time.Duration) (*Series, error) {
 }
 
 // Layout returns the bucket layout.
-func (s *Series) Layout() Layout { return s.layout }
+func (s *EventHistory) Layout() Layout { return s.layout }
 
 // Add counts good of total events at time t. Events older than the SLO
 // window (relative to the newest event) are dropped and counted in
 // Dropped; a time in the past within the window goes to its bucket. It
 // returns an error, and adds nothing, when a count is negative or not
 // finite or good exceeds total.
-func (s *Series) Add(t time.Time, good, total float64) error {
+func (s *EventHistory) Add(t time.Time, good, total float64) error {
 	good = clampGood(good, total)
 	if err := checkCounts(good, total); err != nil {
 		return err
@@ -265,7 +265,7 @@ func clampGood(good, total float64) float64 {
 
 // Dropped is the number of events Add dropped because they were older than
 // the SLO window.
-func (s *Series) Dropped() float64 { return s.dropped }
+func (s *EventHistory) Dropped() float64 { return s.dropped }
 
 // Window returns the good and total events in the window (now−w, now]. The
 // fine ring serves windows up to its span, the coarse ring longer ones; a
@@ -273,7 +273,7 @@ func (s *Series) Dropped() float64 { return s.dropped }
 // counts whole and later buckets not at all, so evaluate at or after the
 // time of the latest event: events later than now in now's own bucket are
 // counted.
-func (s *Series) Window(now time.Time, w time.Duration) Counts {
+func (s *EventHistory) Window(now time.Time, w time.Duration) Counts {
 	if w <= 0 {
 		return Counts{}
 	}
@@ -287,7 +287,7 @@ func (s *Series) Window(now time.Time, w time.Duration) Counts {
 }
 
 // Bytes is the memory the series holds: headers and buckets.
-func (s *Series) Bytes() int {
+func (s *EventHistory) Bytes() int {
 	b := int(unsafe.Sizeof(bucket{}))
 	return int(unsafe.Sizeof(*s)) + (len(s.fine.buckets)+len(s.coarse.buckets))*b
 }

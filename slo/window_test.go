@@ -10,7 +10,7 @@ import (
 // base is deliberately not aligned on any bucket.
 var base = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC)
 
-func mustSeries(t testing.TB, w time.Duration) *Series {
+func mustSeries(t testing.TB, w time.Duration) *EventHistory {
 	t.Helper()
 	s, err := NewSeries(w)
 	if err != nil {

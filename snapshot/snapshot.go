@@ -132,14 +132,14 @@ type Sample struct {
 
 // Topology is what dead-letter discovery needs to know about a target's
 // routing: exchange types, bindings, and the queues that exist but are
-// not in Snapshot.Queues (filtered out), which the default exchange can
-// still route to.
+// not in Snapshot.Queues (filtered out, or dropped by the cardinality
+// guard), which the default exchange can still route to.
 type Topology struct {
 	// ExchangeTypes maps (vhost, exchange) to its type (direct, fanout,
 	// topic, headers, or a plugin's type).
 	ExchangeTypes map[QueueKey]string
 	Bindings      []Binding
-	FilteredOut   []QueueKey
+	OtherQueues   []QueueKey
 }
 
 // Binding routes from an exchange to a queue or to another exchange.

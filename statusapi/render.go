@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/warrenhq/warren/analysis/consumerstatus"
 )
 
 // ANSI colours, used only on a terminal.
@@ -71,12 +73,12 @@ func (t *table) alerts(doc Document) {
 }
 
 // slos writes the SLOs, if any, with their burn rates and alert state.
-func (t *table) slos(slos []SLO) {
+func (t *table) slos(slos []SLOStatus) {
 	if len(slos) == 0 {
 		return
 	}
 	fmt.Fprintln(t.tw, "SLOS")
-	t.line("SLO", "TARGET", "OBJECTIVE", "WINDOW", "SLI", "BUDGET LEFT", "BURN 1h", "BURN 6h", "BURN 3d", "ALERT")
+	t.line("SLOStatus", "TARGET", "OBJECTIVE", "WINDOW", "SLI", "BUDGET LEFT", "BURN 1h", "BURN 6h", "BURN 3d", "ALERT")
 	for _, s := range slos {
 		sli := "no events"
 		if w := s.window("slo"); w != nil && w.SLI != nil {
@@ -99,7 +101,7 @@ func (t *table) slos(slos []SLO) {
 
 // targets writes the monitored clusters; one that is down or has a problem
 // is red.
-func (t *table) targets(targets []Target) {
+func (t *table) targets(targets []TargetStatus) {
 	fmt.Fprintln(t.tw, "TARGETS")
 	t.line("TARGET", "UP", "RABBITMQ", "QUEUES", "SNAPSHOT AGE", "NODES", "PROBLEM")
 	for _, tg := range targets {
@@ -126,7 +128,7 @@ func (t *table) targets(targets []Target) {
 
 // targetProblems counts tg's running nodes and lists what is wrong with it:
 // the last scrape error, then per node: down, alarms, partitions.
-func targetProblems(tg Target) (running int, problems []string) {
+func targetProblems(tg TargetStatus) (running int, problems []string) {
 	if tg.LastError != "" {
 		problems = append(problems, tg.LastError)
 	}
@@ -167,23 +169,23 @@ func (t *table) queues(doc Document) {
 	}
 }
 
-// statusColour is the colour of a queue status: red for a problem, yellow
-// for a warning, green for ok and dim for nothing to judge.
+// statusColour is the colour of a queue status, by how much it needs a
+// look: red from no_consumers up, yellow for lagging, green for ok, dim
+// below (idle, unknown).
 func statusColour(status string) string {
-	switch status {
-	case "stalled", "no_consumers":
+	s := consumerstatus.Parse(status)
+	switch {
+	case consumerstatus.Compare(s, consumerstatus.NoConsumers) >= 0:
 		return red
-	case "lagging":
+	case s == consumerstatus.Lagging:
 		return yellow
-	case "ok":
+	case s == consumerstatus.OK:
 		return green
-	case "idle", "unknown":
-		return dim
 	}
-	return ""
+	return dim
 }
 
-func (s SLO) window(label string) *Window {
+func (s SLOStatus) window(label string) *Window {
 	i := slices.IndexFunc(s.Windows, func(w Window) bool { return w.Window == label })
 	if i < 0 {
 		return nil

@@ -1,8 +1,11 @@
-// Package status answers "what is wrong right now?" in one place: it
+// Package statusapi answers "what is wrong right now?" in one place: it
 // builds the JSON document of GET /api/v1/status (targets, queues with
 // their consumer status and message age, SLOs with budgets and burn rates,
 // firing alerts) from warren's in-memory state, and renders that document
 // as the terminal tables of `warren status`.
+//
+// Import rule: it imports pipeline and what it exports, alerting/catalog,
+// slo and internal/config; it never calls the broker.
 package statusapi
 
 import (
@@ -13,49 +16,49 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/warrenhq/warren/alerting/conditions"
-	"github.com/warrenhq/warren/alerting/notifier"
+	"github.com/warrenhq/warren/alerting/catalog"
+	"github.com/warrenhq/warren/analysis/consumerstatus"
 	"github.com/warrenhq/warren/analysis/timeinqueue"
-	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/pipeline"
 	"github.com/warrenhq/warren/slo"
 )
 
 // Document is the status API's answer.
 type Document struct {
-	GeneratedAt time.Time `json:"generated_at"`
-	Targets     []Target  `json:"targets"`
+	GeneratedAt time.Time      `json:"generated_at"`
+	Targets     []TargetStatus `json:"targets"`
 	// Queues are the matching queues, worst first (see queueRank), at
 	// most the requested limit; QueuesTotal counts all that matched.
-	Queues      []Queue `json:"queues"`
-	QueuesTotal int     `json:"queues_total"`
-	SLOs        []SLO   `json:"slos"`
-	Alerts      []Alert `json:"alerts"`
+	Queues      []QueueStatus `json:"queues"`
+	QueuesTotal int           `json:"queues_total"`
+	SLOs        []SLOStatus   `json:"slos"`
+	Alerts      []FiringAlert `json:"alerts"`
 }
 
-// Target is one watched cluster.
-type Target struct {
-	Name            string   `json:"name"`
-	Up              bool     `json:"up"`
-	LastPoll        string   `json:"last_poll,omitempty"`
-	LastError       string   `json:"last_error,omitempty"`
-	SnapshotAge     *float64 `json:"snapshot_age_seconds,omitempty"`
-	RabbitMQVersion string   `json:"rabbitmq_version,omitempty"`
-	Queues          int      `json:"queues"`
-	QueuesDropped   int      `json:"queues_dropped"`
-	Nodes           []Node   `json:"nodes"`
+// TargetStatus is one watched cluster.
+type TargetStatus struct {
+	Name            string       `json:"name"`
+	Up              bool         `json:"up"`
+	LastPoll        string       `json:"last_poll,omitempty"`
+	LastError       string       `json:"last_error,omitempty"`
+	SnapshotAge     *float64     `json:"snapshot_age_seconds,omitempty"`
+	RabbitMQVersion string       `json:"rabbitmq_version,omitempty"`
+	Queues          int          `json:"queues"`
+	QueuesDropped   int          `json:"queues_dropped"`
+	Nodes           []NodeStatus `json:"nodes"`
 }
 
-// Node is one RabbitMQ node.
-type Node struct {
+// NodeStatus is one RabbitMQ node.
+type NodeStatus struct {
 	Name       string   `json:"name"`
 	Running    bool     `json:"running"`
 	Alarms     []string `json:"alarms"`
 	Partitions int      `json:"partitions"`
 }
 
-// Queue is one queue's state.
-type Queue struct {
+// QueueStatus is one queue's state.
+type QueueStatus struct {
 	Cluster   string `json:"cluster"`
 	Vhost     string `json:"vhost"`
 	Name      string `json:"name"`
@@ -76,8 +79,8 @@ type Queue struct {
 	DeadLetterQueue []string `json:"dead_letter_queues,omitempty"`
 }
 
-// SLO is one objective's state.
-type SLO struct {
+// SLOStatus is one objective's state.
+type SLOStatus struct {
 	Name            string   `json:"name"`
 	Target          string   `json:"target"`
 	Description     string   `json:"description,omitempty"`
@@ -107,8 +110,8 @@ type Tier struct {
 	Fired  []string `json:"fired,omitempty"`
 }
 
-// Alert is a firing alert.
-type Alert struct {
+// FiringAlert is a firing alert.
+type FiringAlert struct {
 	Labels      map[string]string `json:"labels"`
 	Annotations map[string]string `json:"annotations"`
 	StartsAt    time.Time         `json:"starts_at"`
@@ -116,10 +119,10 @@ type Alert struct {
 
 // Sources are what the document is built from.
 type Sources struct {
-	Targets []conditions.Target
+	Targets func() []*pipeline.TargetState
 	Engine  *slo.Engine // nil without SLOs
-	SLOs    []config.SLO
-	Alerts  func() []notifier.Alert // nil without alerting
+	SLOs    func() []config.SLO
+	Alerts  func() []catalog.Alert // nil without alerting
 	Now     func() time.Time
 }
 
@@ -142,24 +145,20 @@ func Build(src Sources, f Filter) Document {
 	if f.Limit <= 0 {
 		f.Limit = DefaultLimit
 	}
-	doc := Document{GeneratedAt: now.UTC(), Targets: []Target{}, Queues: []Queue{}, SLOs: []SLO{}, Alerts: []Alert{}}
-	for _, t := range src.Targets {
-		if f.Cluster != "" && f.Cluster != t.Name {
+	doc := Document{GeneratedAt: now.UTC(), Targets: []TargetStatus{}, Queues: []QueueStatus{}, SLOs: []SLOStatus{}, Alerts: []FiringAlert{}}
+	for _, st := range src.Targets() {
+		if f.Cluster != "" && f.Cluster != st.Cluster {
 			continue
 		}
-		snap := t.Snapshot()
-		doc.Targets = append(doc.Targets, target(t, snap, now))
-		if snap == nil {
+		doc.Targets = append(doc.Targets, target(st, now))
+		if st.Snapshot == nil {
 			continue
 		}
-		var estimates []timeinqueue.QueueEstimate
-		if t.Estimates != nil {
-			estimates = t.Estimates()
-		}
-		doc.Queues = append(doc.Queues, queues(snap, estimates, f)...)
+		doc.Queues = append(doc.Queues, queues(st, f)...)
 	}
-	slices.SortStableFunc(doc.Queues, func(a, b Queue) int {
-		if c := cmp.Compare(queueRank(a.Status), queueRank(b.Status)); c != 0 {
+	slices.SortStableFunc(doc.Queues, func(a, b QueueStatus) int {
+		// Most in need of a look first.
+		if c := consumerstatus.Compare(consumerstatus.Parse(b.Status), consumerstatus.Parse(a.Status)); c != 0 {
 			return c
 		}
 		if c := cmp.Compare(b.OldestAge, a.OldestAge); c != 0 {
@@ -172,7 +171,7 @@ func Build(src Sources, f Filter) Document {
 		doc.Queues = doc.Queues[:f.Limit]
 	}
 	if src.Engine != nil {
-		for _, s := range src.SLOs {
+		for _, s := range src.SLOs() {
 			if (f.SLO != "" && f.SLO != s.Name) || (f.Cluster != "" && f.Cluster != s.Target) {
 				continue
 			}
@@ -186,35 +185,19 @@ func Build(src Sources, f Filter) Document {
 			if f.Cluster != "" && a.Labels["cluster"] != "" && a.Labels["cluster"] != f.Cluster {
 				continue
 			}
-			doc.Alerts = append(doc.Alerts, Alert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt.UTC()})
+			doc.Alerts = append(doc.Alerts, FiringAlert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt.UTC()})
 		}
 	}
 	return doc
 }
 
-// queueRank orders statuses from most to least in need of a look.
-func queueRank(status string) int {
-	switch collector.ConsumerStatus(status) {
-	case collector.StatusStalled:
-		return 0
-	case collector.StatusNoConsumers:
-		return 1
-	case collector.StatusLagging:
-		return 2
-	case collector.StatusOK:
-		return 3
-	case collector.StatusIdle:
-		return 5
-	}
-	return 4 // unknown yet
-}
-
-func target(t conditions.Target, snap *collector.Snapshot, now time.Time) Target {
-	h := t.Health()
-	out := Target{Name: t.Name, Up: h.Up, LastError: h.LastError, Nodes: []Node{}}
+func target(st *pipeline.TargetState, now time.Time) TargetStatus {
+	h := st.Health
+	out := TargetStatus{Name: st.Cluster, Up: h.Up, LastError: h.LastError, Nodes: []NodeStatus{}}
 	if !h.LastAttempt.IsZero() {
 		out.LastPoll = h.LastAttempt.UTC().Format(time.RFC3339)
 	}
+	snap := st.Snapshot
 	if snap == nil {
 		return out
 	}
@@ -223,7 +206,7 @@ func target(t conditions.Target, snap *collector.Snapshot, now time.Time) Target
 	out.RabbitMQVersion = snap.RabbitMQVersion
 	out.Queues, out.QueuesDropped = len(snap.Queues), snap.QueuesDropped
 	for _, n := range snap.Nodes {
-		node := Node{Name: n.Name, Running: n.Running, Partitions: n.Partitions, Alarms: []string{}}
+		node := NodeStatus{Name: n.Name, Running: n.Running, Partitions: n.Partitions, Alarms: []string{}}
 		if n.MemAlarm {
 			node.Alarms = append(node.Alarms, "memory")
 		}
@@ -235,47 +218,33 @@ func target(t conditions.Target, snap *collector.Snapshot, now time.Time) Target
 	return out
 }
 
-func queues(snap *collector.Snapshot, estimates []timeinqueue.QueueEstimate, f Filter) []Queue {
-	byKey := make(map[collector.QueueKey]*timeinqueue.QueueEstimate, len(estimates))
-	for i := range estimates {
-		byKey[collector.QueueKey{Vhost: estimates[i].Vhost, Name: estimates[i].Name}] = &estimates[i]
-	}
-	dlqs := map[collector.QueueKey][]string{}
-	for _, r := range snap.DeadLetterRoutes {
-		k := collector.QueueKey{Vhost: r.Vhost, Name: r.Queue}
-		dlqs[k] = append(dlqs[k], r.DeadLetterQueue)
-	}
-	var out []Queue
+func queues(st *pipeline.TargetState, f Filter) []QueueStatus {
+	snap := st.Snapshot
+	var out []QueueStatus
 	for i := range snap.Queues {
-		q := &snap.Queues[i]
+		q, qs := &snap.Queues[i], &st.Queues[i]
 		if (f.Vhost != "" && f.Vhost != q.Vhost) || (f.Queue != "" && f.Queue != q.Name) {
 			continue
 		}
-		s := Queue{Cluster: snap.Cluster, Vhost: q.Vhost, Name: q.Name, Type: q.Type, Status: string(q.Status),
-			Ready: q.Ready, Unacked: q.Unacked, Consumers: q.Consumers, DeadLetterQueue: dlqs[q.Key()]}
-		if s.Status == "" {
-			s.Status = "unknown"
-		}
-		if e := byKey[q.Key()]; e != nil {
-			s.OldestAge, s.AgeSource = e.OldestAge.Seconds(), "estimate"
+		s := QueueStatus{Cluster: snap.Cluster, Vhost: q.Vhost, Name: q.Name, Type: q.Type, Status: qs.Status.String(),
+			Ready: q.Ready, Unacked: q.Unacked, Consumers: q.Consumers, DeadLetterQueue: qs.DeadLetterQueues,
+			OldestAge: qs.Age.Age.Seconds(), AgeSource: qs.Age.Source.String()}
+		if e := qs.Estimate; e != nil {
 			if d := e.DrainSeconds; d == timeinqueue.Inf {
 				s.NotDraining = true
 			} else {
 				s.Drain = &d
 			}
 		}
-		if !q.HeadTimestamp.IsZero() {
-			s.OldestAge, s.AgeSource = max(0, snap.Time.Sub(q.HeadTimestamp).Seconds()), "head_timestamp"
-		}
 		out = append(out, s)
 	}
 	return out
 }
 
-func sloState(cfg config.SLO, s *slo.SLO, now time.Time) SLO {
+func sloState(cfg config.SLO, s *slo.SLO, now time.Time) SLOStatus {
 	o := s.Objective()
 	ev := s.Evaluate(now)
-	out := SLO{
+	out := SLOStatus{
 		Name: cfg.Name, Target: cfg.Target, Description: cfg.Description, SLI: cfg.SLI.Kind(),
 		Objective: o.Target, Window: slo.FormatDuration(o.Window),
 		BudgetRemaining: ev.Budget.Remaining, Good: ev.Budget.Good, Total: ev.Budget.Total,

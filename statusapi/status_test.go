@@ -8,32 +8,44 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warrenhq/warren/alerting/conditions"
-	"github.com/warrenhq/warren/alerting/notifier"
+	"github.com/warrenhq/warren/alerting/catalog"
+	"github.com/warrenhq/warren/analysis/consumerstatus"
 	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/pipeline"
 	"github.com/warrenhq/warren/slo"
+	"github.com/warrenhq/warren/snapshot"
 )
 
 var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
 func sources(t *testing.T) Sources {
 	t.Helper()
-	snap := &collector.Snapshot{
+	snap := &snapshot.Snapshot{
 		Cluster: "prod", Time: now.Add(-2 * time.Second), RabbitMQVersion: "3.10.8",
-		Nodes: []collector.Node{{Name: "rabbit@a", Running: true, MemAlarm: true}},
-		Queues: []collector.Queue{
-			{Vhost: "/", Name: "idle", Type: "classic", StatsKnown: true, Status: collector.StatusIdle},
-			{Vhost: "/", Name: "busy", Type: "quorum", StatsKnown: true, Status: collector.StatusOK, Ready: 5},
-			{Vhost: "/", Name: "stuck", Type: "classic", StatsKnown: true, Status: collector.StatusStalled, Ready: 100, Unacked: 10, Consumers: 1, HeadTimestamp: now.Add(-time.Hour)},
-			{Vhost: "shop", Name: "orders", Type: "quorum", StatsKnown: true, Status: collector.StatusNoConsumers, Ready: 7},
+		Nodes: []snapshot.Node{{Name: "rabbit@a", Running: true, MemAlarm: true}},
+		Queues: []snapshot.Queue{
+			{Vhost: "/", Name: "idle", Type: "classic", StatsKnown: true},
+			{Vhost: "/", Name: "busy", Type: "quorum", StatsKnown: true, Ready: 5},
+			{Vhost: "/", Name: "stuck", Type: "classic", StatsKnown: true, Ready: 100, Unacked: 10, Consumers: 1, HeadTimestamp: now.Add(-time.Hour)},
+			{Vhost: "shop", Name: "orders", Type: "quorum", StatsKnown: true, Ready: 7},
 		},
-		DeadLetterRoutes: []collector.DeadLetterRoute{{Vhost: "/", Queue: "stuck", DeadLetterQueue: "stuck.dlq"}},
 	}
 	estimates := []timeinqueue.QueueEstimate{
 		{Vhost: "/", Name: "busy", OldestAge: 3 * time.Second, DrainSeconds: 12},
 		{Vhost: "shop", Name: "orders", OldestAge: 90 * time.Second, DrainSeconds: timeinqueue.Inf},
+	}
+	state := &pipeline.TargetState{
+		Cluster: "prod", Snapshot: snap, Fresh: true,
+		Health: collector.Health{Attempted: true, Up: true, LastAttempt: snap.Time},
+		Queues: []pipeline.QueueState{
+			{Status: consumerstatus.Idle},
+			{Status: consumerstatus.OK, Estimate: &estimates[0], Age: pipeline.Age{Age: 3 * time.Second, Source: pipeline.AgeEstimate}},
+			{Status: consumerstatus.Stalled, Age: pipeline.Age{Age: 3598 * time.Second, Source: pipeline.AgeHeadTimestamp}, DeadLetterQueues: []string{"stuck.dlq"}},
+			{Status: consumerstatus.NoConsumers, Estimate: &estimates[1], Age: pipeline.Age{Age: 90 * time.Second, Source: pipeline.AgeEstimate}},
+		},
+		Estimates: estimates,
 	}
 	engine, err := slo.NewEngine(slo.Objective{Name: "orders-30s", Target: 0.95, Window: 28 * 24 * time.Hour})
 	if err != nil {
@@ -43,16 +55,13 @@ func sources(t *testing.T) Sources {
 		t.Fatal(err)
 	}
 	return Sources{
-		Targets: []conditions.Target{{
-			Name:      "prod",
-			Health:    func() collector.Health { return collector.Health{Attempted: true, Up: true, LastAttempt: snap.Time} },
-			Snapshot:  func() *collector.Snapshot { return snap },
-			Estimates: func() []timeinqueue.QueueEstimate { return estimates },
-		}},
-		Engine: engine,
-		SLOs:   []config.SLO{{Name: "orders-30s", Target: "prod", SLI: config.SLIConfig{ProbeSuccess: &config.ProbeSuccessSLI{}}}},
-		Alerts: func() []notifier.Alert {
-			return []notifier.Alert{{Labels: map[string]string{"alertname": "RabbitMQQueueStalled", "severity": "page", "cluster": "prod", "vhost": "/", "queue": "stuck"},
+		Targets: func() []*pipeline.TargetState { return []*pipeline.TargetState{state} },
+		Engine:  engine,
+		SLOs: func() []config.SLO {
+			return []config.SLO{{Name: "orders-30s", Target: "prod", SLI: config.SLIConfig{ProbeSuccess: &config.ProbeSuccessSLI{}}}}
+		},
+		Alerts: func() []catalog.Alert {
+			return []catalog.Alert{{Labels: map[string]string{"alertname": "RabbitMQQueueStalled", "severity": "page", "cluster": "prod", "vhost": "/", "queue": "stuck"},
 				Annotations: map[string]string{"summary": "Consumers of queue stuck are stalled"}, StartsAt: now.Add(-5 * time.Minute)}}
 		},
 		Now: func() time.Time { return now },

@@ -1,42 +1,28 @@
 // Package conditions decides which alerts fire: the built-in health
-// alerts, evaluated on the collector's snapshots, the time-in-queue
-// estimates and the probe results, and the SLO burn-rate alerts of the
-// slo.Engine. It keeps each condition's pending time (`for`) and a stable
+// alerts, evaluated on the targets' published states (pipeline) and the
+// probe results, and the SLO burn-rate alerts of the slo.Engine. It keeps each condition's pending time (`for`) and a stable
 // start time, and hands the complete set of firing alerts to a sink (the
 // Alertmanager notifier) at every evaluation.
 //
-// Labels are derived only from the configuration and the broker's
-// objects, never from the process, so two warren replicas with one
-// configuration produce identical alerts and Alertmanager de-duplicates
-// them.
+// Names, labels and annotations come from alerting/catalog.
+//
+// Import rule: it imports alerting/catalog, pipeline and what pipeline
+// exports (snapshot, analyses), probes, slo and internal/config; never the
+// notifier, which it hands alerts to through a function.
 package conditions
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"maps"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/warrenhq/warren/alerting/notifier"
+	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/slo"
-	"github.com/warrenhq/warren/slo/sli"
-)
-
-// RunbookBase is where the runbook of every built-in alert lives; the
-// anchor is the lower-cased alert name.
-const RunbookBase = "https://github.com/warrenhq/warren/blob/main/alerts/RUNBOOK.md#"
-
-// Names of the SLO burn-rate alerts.
-const (
-	SLOPageAlert   = "WarrenSLOBurnRatePage"
-	SLOTicketAlert = "WarrenSLOBurnRateTicket"
 )
 
 // candidate is a condition that holds now, before its `for` is applied.
@@ -56,58 +42,72 @@ type pendingState struct {
 
 // Evaluator evaluates every condition on each tick.
 type Evaluator struct {
-	health      *Health
+	health      *HealthAlerts
 	engine      *slo.Engine
-	slos        map[string]config.SLO
+	slos        map[string]catalog.SLOSpec
 	extraLabels map[string]string
 	externalURL string
 	logger      *slog.Logger
 
 	mu      sync.Mutex
 	pending map[string]*pendingState
-	firing  []notifier.Alert
+	firing  []catalog.Alert
 }
 
 // NewEvaluator returns an evaluator of the health conditions of h (may be
 // nil) and the SLOs of engine (may be nil), configured by cfg.
-func NewEvaluator(cfg *config.Config, h *Health, engine *slo.Engine, externalURL string, logger *slog.Logger) *Evaluator {
+func NewEvaluator(cfg *config.Config, h *HealthAlerts, engine *slo.Engine, externalURL string, logger *slog.Logger) *Evaluator {
 	e := &Evaluator{
 		health:      h,
 		engine:      engine,
-		slos:        map[string]config.SLO{},
+		slos:        map[string]catalog.SLOSpec{},
 		extraLabels: cfg.Alerting.Labels,
 		externalURL: strings.TrimRight(externalURL, "/"),
 		logger:      logger,
 		pending:     map[string]*pendingState{},
 	}
-	for _, s := range cfg.SLOs {
-		e.slos[s.Name] = s
-	}
+	e.Reconfigure(cfg)
 	return e
 }
 
+// Reconfigure puts a new configuration's SLO alerts, extra labels and
+// health rules in force. Conditions that still hold keep their pending
+// and firing times, so a reload neither resolves nor re-delays an alert.
+func (e *Evaluator) Reconfigure(cfg *config.Config) {
+	slos := make(map[string]catalog.SLOSpec, len(cfg.SLOs))
+	for _, s := range cfg.SLOs {
+		slos[s.Name] = s.AlertSpec()
+	}
+	if e.health != nil {
+		e.health.SetRules(cfg.Alerting.Health)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.slos, e.extraLabels = slos, cfg.Alerting.Labels
+}
+
 // Evaluate returns the alerts firing at now, sorted by labels.
-func (e *Evaluator) Evaluate(now time.Time) []notifier.Alert {
+func (e *Evaluator) Evaluate(now time.Time) []catalog.Alert {
 	var cands []candidate
 	if e.health != nil {
 		cands = append(cands, e.health.candidates(now)...)
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.engine != nil {
 		for _, ev := range e.engine.Evaluate(now) {
 			cands = append(cands, e.sloCandidates(ev)...)
 		}
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	seen := make(map[string]bool, len(cands))
-	var firing []notifier.Alert
+	var firing []catalog.Alert
 	for _, c := range cands {
 		for k, v := range e.extraLabels {
 			if _, set := c.labels[k]; !set {
 				c.labels[k] = v
 			}
 		}
-		key := labelKey(c.labels)
+		key := catalog.Key(c.labels)
 		if seen[key] {
 			continue
 		}
@@ -123,7 +123,7 @@ func (e *Evaluator) Evaluate(now time.Time) []notifier.Alert {
 		if st.firedAt.IsZero() {
 			continue
 		}
-		firing = append(firing, notifier.Alert{
+		firing = append(firing, catalog.Alert{
 			Labels:       c.labels,
 			Annotations:  c.annotations,
 			StartsAt:     st.firedAt,
@@ -135,13 +135,13 @@ func (e *Evaluator) Evaluate(now time.Time) []notifier.Alert {
 			delete(e.pending, key)
 		}
 	}
-	sort.Slice(firing, func(i, j int) bool { return labelKey(firing[i].Labels) < labelKey(firing[j].Labels) })
+	slices.SortFunc(firing, func(a, b catalog.Alert) int { return catalog.CompareLabels(a.Labels, b.Labels) })
 	e.firing = firing
 	return firing
 }
 
 // Firing returns the alerts of the latest evaluation.
-func (e *Evaluator) Firing() []notifier.Alert {
+func (e *Evaluator) Firing() []catalog.Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.firing
@@ -149,7 +149,7 @@ func (e *Evaluator) Firing() []notifier.Alert {
 
 // Run evaluates every interval until ctx is done and hands each result to
 // sink.
-func (e *Evaluator) Run(ctx context.Context, interval time.Duration, sink func(time.Time, []notifier.Alert)) {
+func (e *Evaluator) Run(ctx context.Context, interval time.Duration, sink func(time.Time, []catalog.Alert)) {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
@@ -161,18 +161,6 @@ func (e *Evaluator) Run(ctx context.Context, interval time.Duration, sink func(t
 		case <-ticker.C:
 		}
 	}
-}
-
-// labelKey is a label set's identity: sorted name=value pairs.
-func labelKey(labels map[string]string) string {
-	var b strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		b.WriteString(k)
-		b.WriteByte('\x00')
-		b.WriteString(labels[k])
-		b.WriteByte('\x01')
-	}
-	return b.String()
 }
 
 // statusPath is the status API query for an object, the generator URL of
@@ -198,51 +186,9 @@ func (e *Evaluator) sloCandidates(ev slo.Evaluation) []candidate {
 	var out []candidate
 	for _, tier := range []slo.TierStatus{ev.Page, ev.Ticket} {
 		if tier.Active {
-			a := SLOAlert(s, tier.Severity)
+			a := catalog.SLOAlert(s, tier.Severity)
 			out = append(out, candidate{labels: a.Labels, annotations: a.Annotations, path: statusPath("slo", s.Name)})
 		}
 	}
 	return out
-}
-
-// SLOAlert is the alert of an SLO's tier, as the agent sends it and as
-// `warren rules` writes it for Prometheus: labels and annotations depend
-// only on the configuration, never on live values, so replicas and
-// Prometheus produce the same alert.
-func SLOAlert(s config.SLO, sev slo.Severity) notifier.Alert {
-	o := sli.Objective(s)
-	alertname := SLOPageAlert
-	if sev == slo.Ticket {
-		alertname = SLOTicketAlert
-	}
-	labels := map[string]string{}
-	maps.Copy(labels, s.Labels)
-	maps.Copy(labels, s.Alerting.Labels)
-	labels["alertname"] = alertname
-	labels["severity"] = sev.String()
-	labels["slo"] = s.Name
-	labels["cluster"] = s.Target
-	var rules []string
-	for _, r := range o.Rules() {
-		if r.Severity == sev && r.Enabled {
-			rules = append(rules, fmt.Sprintf("≥ %g× over %s and %s (%s)", r.Factor, slo.FormatDuration(r.LongWindow), slo.FormatDuration(r.ShortWindow), r.ID))
-		}
-	}
-	objective := fmt.Sprintf("%g%%", 100*o.Target)
-	what := s.Description
-	if what == "" {
-		what = fmt.Sprintf("%s of events good", objective)
-	}
-	runbook := s.Alerting.RunbookURL
-	if runbook == "" {
-		runbook = RunbookBase + strings.ToLower(alertname)
-	}
-	annotations := map[string]string{
-		"summary": fmt.Sprintf("SLO %s is burning its error budget too fast", s.Name),
-		"description": fmt.Sprintf("SLO %s (%s; objective %s over %s) burns its error budget at %s. `warren status` and the SLO dashboard show the burn rates per window.",
-			s.Name, what, objective, slo.FormatDuration(o.Window), strings.Join(rules, " or ")),
-		"runbook_url": runbook,
-	}
-	maps.Copy(annotations, s.Alerting.Annotations)
-	return notifier.Alert{Labels: labels, Annotations: annotations}
 }

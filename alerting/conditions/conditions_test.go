@@ -4,51 +4,91 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/warrenhq/warren/alerting/notifier"
+	"github.com/warrenhq/warren/alerting/catalog"
+	"github.com/warrenhq/warren/analysis/consumerstatus"
 	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/pipeline"
+	"github.com/warrenhq/warren/pipeline/pipelinetest"
 	"github.com/warrenhq/warren/probes"
 	"github.com/warrenhq/warren/slo"
+	"github.com/warrenhq/warren/snapshot"
 )
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
-// fakeTarget serves a snapshot and health set by the test: the
-// conditions are pure logic over what the collector produced.
+// fakeTarget is one target whose state is what a real pipeline makes of
+// the snapshot the test sets, with the consumer statuses and ages the
+// test chose: the conditions are pure logic over target states, not over
+// the status rules.
 type fakeTarget struct {
-	snap      *collector.Snapshot
+	snap      *snapshot.Snapshot
 	health    collector.Health
 	estimates []timeinqueue.QueueEstimate
+	routes    []config.DeadLetterRoute
+
+	replay   *pipelinetest.Replay
+	observed *snapshot.Snapshot
+	state    *pipeline.TargetState
 }
 
-func (f *fakeTarget) view() Target {
-	return Target{
-		Name:      "prod",
-		Health:    func() collector.Health { return f.health },
-		Snapshot:  func() *collector.Snapshot { return f.snap },
-		Estimates: func() []timeinqueue.QueueEstimate { return f.estimates },
+// statusOf holds the status each queue() was given, by queue name.
+var statusOf = map[string]consumerstatus.Status{}
+
+// observe runs the current snapshot through the pipeline, once.
+func (f *fakeTarget) observe() {
+	if f.replay == nil {
+		f.replay = pipelinetest.New(config.Target{Name: "prod", DeadLetterQueues: f.routes})
+	}
+	if f.snap != nil && f.snap != f.observed {
+		f.observed = f.snap
+		st := *f.replay.Observe(f.snap)
+		st.Queues = slices.Clone(st.Queues)
+		for i := range st.Snapshot.Queues {
+			q := &st.Snapshot.Queues[i]
+			st.Queues[i].Status = statusOf[q.Name]
+			for _, e := range f.estimates {
+				if e.Vhost == q.Vhost && e.Name == q.Name {
+					st.Queues[i].Age = pipeline.Age{Age: e.OldestAge, Source: pipeline.AgeEstimate}
+				}
+			}
+		}
+		f.state = &st
 	}
 }
 
-func queue(name string, status collector.ConsumerStatus, ready int64, c collector.Counters) collector.Queue {
-	return collector.Queue{Vhost: "/", Name: name, Type: "classic", StatsKnown: true, Ready: ready, Status: status, Counters: c}
+func (f *fakeTarget) states() []*pipeline.TargetState {
+	f.observe()
+	st := &pipeline.TargetState{Cluster: "prod"}
+	if f.state != nil {
+		copied := *f.state
+		st = &copied
+	}
+	st.Health = f.health
+	return []*pipeline.TargetState{st}
 }
 
-func evaluator(t *testing.T, f *fakeTarget, overrides config.HealthAlertsConfig) (*Evaluator, *Health) {
+func queue(name string, status consumerstatus.Status, ready int64, c snapshot.Counters) snapshot.Queue {
+	statusOf[name] = status
+	return snapshot.Queue{Vhost: "/", Name: name, Type: "classic", StatsKnown: true, Ready: ready, Counters: c}
+}
+
+func evaluator(t *testing.T, f *fakeTarget, overrides config.HealthAlertsConfig) (*Evaluator, *HealthAlerts) {
 	t.Helper()
 	cfg := &config.Config{Alerting: config.Alerting{Health: overrides, Labels: map[string]string{"env": "prod"}}}
-	h := NewHealth(cfg.Alerting.Health, []Target{f.view()})
+	h := NewHealth(cfg.Alerting.Health, f.states)
 	return NewEvaluator(cfg, h, nil, "http://warren:9842", slog.New(slog.NewTextHandler(io.Discard, nil))), h
 }
 
-func names(as []notifier.Alert) []string {
+func names(as []catalog.Alert) []string {
 	var out []string
 	for _, a := range as {
 		out = append(out, a.Labels["alertname"]+"/"+a.Labels["queue"]+a.Labels["node"])
@@ -58,7 +98,7 @@ func names(as []notifier.Alert) []string {
 
 func TestAConditionFiresOnlyAfterHoldingForItsForDurationAndKeepsItsStartTime(t *testing.T) {
 	f := &fakeTarget{health: collector.Health{Attempted: true, Up: true}}
-	f.snap = &collector.Snapshot{Cluster: "prod", Time: t0, Queues: []collector.Queue{queue("orders", collector.StatusNoConsumers, 10, collector.Counters{})}}
+	f.snap = &snapshot.Snapshot{Time: t0, Queues: []snapshot.Queue{queue("orders", consumerstatus.NoConsumers, 10, snapshot.Counters{})}}
 	e, _ := evaluator(t, f, config.HealthAlertsConfig{})
 	if got := e.Evaluate(t0); len(got) != 0 {
 		t.Fatalf("fired at once, before its 5m for: %v", names(got))
@@ -67,11 +107,11 @@ func TestAConditionFiresOnlyAfterHoldingForItsForDurationAndKeepsItsStartTime(t 
 		t.Fatalf("fired after 4m of a 5m for: %v", names(got))
 	}
 	got := e.Evaluate(t0.Add(5 * time.Minute))
-	if len(got) != 1 || got[0].Labels["alertname"] != QueueNoConsumers {
+	if len(got) != 1 || got[0].Labels["alertname"] != catalog.QueueNoConsumers {
 		t.Fatalf("after 5m: %v, want RabbitMQQueueNoConsumers", names(got))
 	}
 	a := got[0]
-	want := map[string]string{"alertname": QueueNoConsumers, "severity": "page", "cluster": "prod", "vhost": "/", "queue": "orders", "env": "prod"}
+	want := map[string]string{"alertname": catalog.QueueNoConsumers, "severity": "page", "cluster": "prod", "vhost": "/", "queue": "orders", "env": "prod"}
 	if len(a.Labels) != len(want) {
 		t.Errorf("labels %v, want %v", a.Labels, want)
 	}
@@ -92,11 +132,11 @@ func TestAConditionFiresOnlyAfterHoldingForItsForDurationAndKeepsItsStartTime(t 
 	}
 	// The condition clears: the alert is gone, and a new occurrence
 	// waits for its full `for` again.
-	f.snap = &collector.Snapshot{Cluster: "prod", Time: t0, Queues: []collector.Queue{queue("orders", collector.StatusOK, 0, collector.Counters{})}}
+	f.snap = &snapshot.Snapshot{Time: t0, Queues: []snapshot.Queue{queue("orders", consumerstatus.OK, 0, snapshot.Counters{})}}
 	if got := e.Evaluate(t0.Add(10 * time.Minute)); len(got) != 0 {
 		t.Errorf("still firing after the condition cleared: %v", names(got))
 	}
-	f.snap = &collector.Snapshot{Cluster: "prod", Time: t0, Queues: []collector.Queue{queue("orders", collector.StatusNoConsumers, 3, collector.Counters{})}}
+	f.snap = &snapshot.Snapshot{Time: t0, Queues: []snapshot.Queue{queue("orders", consumerstatus.NoConsumers, 3, snapshot.Counters{})}}
 	if got := e.Evaluate(t0.Add(11 * time.Minute)); len(got) != 0 {
 		t.Errorf("a new occurrence fired without waiting its for: %v", names(got))
 	}
@@ -104,10 +144,12 @@ func TestAConditionFiresOnlyAfterHoldingForItsForDurationAndKeepsItsStartTime(t 
 
 func TestDeadLetterQueuesWithBacklogAndNoConsumerDoNotPage(t *testing.T) {
 	f := &fakeTarget{health: collector.Health{Attempted: true, Up: true}}
-	f.snap = &collector.Snapshot{Cluster: "prod", Time: t0,
-		Queues:           []collector.Queue{queue("orders.dlq", collector.StatusNoConsumers, 10, collector.Counters{})},
-		DeadLetterRoutes: []collector.DeadLetterRoute{{Vhost: "/", Queue: "orders", DeadLetterQueue: "orders.dlq"}}}
-	e, _ := evaluator(t, f, config.HealthAlertsConfig{QueueNoConsumers: config.HealthAlert{For: config.Duration(time.Second)}})
+	f.routes = []config.DeadLetterRoute{{Vhost: "/", Queue: "orders", DeadLetterQueue: "orders.dlq"}}
+	f.snap = &snapshot.Snapshot{Time: t0, Queues: []snapshot.Queue{
+		queue("orders", consumerstatus.Idle, 0, snapshot.Counters{}),
+		queue("orders.dlq", consumerstatus.NoConsumers, 10, snapshot.Counters{}),
+	}}
+	e, _ := evaluator(t, f, config.HealthAlertsConfig{catalog.QueueNoConsumers: {For: config.Duration(time.Second)}})
 	e.Evaluate(t0)
 	if got := e.Evaluate(t0.Add(time.Hour)); len(got) != 0 {
 		t.Errorf("a DLQ holding dead letters alerted: %v", names(got))
@@ -116,17 +158,17 @@ func TestDeadLetterQueuesWithBacklogAndNoConsumerDoNotPage(t *testing.T) {
 
 func TestIdleAndSlowButProgressingQueuesRaiseNoAlert(t *testing.T) {
 	f := &fakeTarget{health: collector.Health{Attempted: true, Up: true}}
-	e, h := evaluator(t, f, config.HealthAlertsConfig{})
+	e, _ := evaluator(t, f, config.HealthAlertsConfig{})
 	// A slow consumer: a backlog that moves, one redelivery now and then,
 	// messages a minute old.
 	for i := range 12 {
 		at := t0.Add(time.Duration(i) * 30 * time.Second)
-		f.snap = &collector.Snapshot{Cluster: "prod", Time: at, Queues: []collector.Queue{
-			queue("idle", collector.StatusIdle, 0, collector.Counters{}),
-			queue("slow", collector.StatusOK, 50, collector.Counters{Published: uint64(100 * i), Delivered: uint64(100 * i), Redelivered: uint64(i)}),
+		f.snap = &snapshot.Snapshot{Time: at, Queues: []snapshot.Queue{
+			queue("idle", consumerstatus.Idle, 0, snapshot.Counters{}),
+			queue("slow", consumerstatus.OK, 50, snapshot.Counters{Published: uint64(100 * i), Delivered: uint64(100 * i), Redelivered: uint64(i)}),
 		}}
 		f.estimates = []timeinqueue.QueueEstimate{{Vhost: "/", Name: "slow", OldestAge: time.Minute}}
-		h.ObserveSnapshot(f.snap)
+		f.observe()
 		if got := e.Evaluate(at); len(got) != 0 {
 			t.Fatalf("at %v: %v", at.Sub(t0), names(got))
 		}
@@ -136,17 +178,17 @@ func TestIdleAndSlowButProgressingQueuesRaiseNoAlert(t *testing.T) {
 func TestCounterConditionsUseTheWindowIncrease(t *testing.T) {
 	f := &fakeTarget{health: collector.Health{Attempted: true, Up: true}}
 	zero := config.Duration(time.Nanosecond)
-	e, h := evaluator(t, f, config.HealthAlertsConfig{
-		DeadLetterInflow: config.HealthAlert{For: zero},
-		RedeliveryStorm:  config.HealthAlert{For: zero},
+	e, _ := evaluator(t, f, config.HealthAlertsConfig{
+		catalog.DeadLetterInflow: {For: zero},
+		catalog.RedeliveryStorm:  config.HealthAlert{For: zero},
 	})
-	routes := []collector.DeadLetterRoute{{Vhost: "/", Queue: "orders", DeadLetterQueue: "orders.dlq"}}
+	f.routes = []config.DeadLetterRoute{{Vhost: "/", Queue: "orders", DeadLetterQueue: "orders.dlq"}}
 	observe := func(at time.Time, dlqPublished, delivered, redelivered uint64) []string {
-		f.snap = &collector.Snapshot{Cluster: "prod", Time: at, DeadLetterRoutes: routes, Queues: []collector.Queue{
-			queue("orders", collector.StatusOK, 0, collector.Counters{Published: delivered, Delivered: delivered, Redelivered: redelivered}),
-			queue("orders.dlq", collector.StatusIdle, 0, collector.Counters{Published: dlqPublished}),
+		f.snap = &snapshot.Snapshot{Time: at, Queues: []snapshot.Queue{
+			queue("orders", consumerstatus.OK, 0, snapshot.Counters{Published: delivered, Delivered: delivered, Redelivered: redelivered}),
+			queue("orders.dlq", consumerstatus.Idle, 0, snapshot.Counters{Published: dlqPublished}),
 		}}
-		h.ObserveSnapshot(f.snap)
+		f.observe()
 		e.Evaluate(at)
 		return names(e.Evaluate(at.Add(time.Millisecond)))
 	}
@@ -157,7 +199,7 @@ func TestCounterConditionsUseTheWindowIncrease(t *testing.T) {
 		t.Fatalf("no dead letters, 10 of 600 redelivered: %v", got)
 	}
 	got := observe(t0.Add(2*time.Minute), 9, 2200, 500)
-	if strings.Join(got, ",") != DeadLetterInflow+"/orders.dlq,"+RedeliveryStorm+"/orders" {
+	if strings.Join(got, ",") != catalog.DeadLetterInflow+"/orders.dlq,"+catalog.RedeliveryStorm+"/orders" {
 		t.Errorf("2 dead letters and 490 of 1200 deliveries redelivered (4/s) over 2m: %v", got)
 	}
 	// Six minutes on, the dead letters of minute two are out of the
@@ -167,7 +209,7 @@ func TestCounterConditionsUseTheWindowIncrease(t *testing.T) {
 	}
 	// A counter reset (queue re-created) reads as growth from zero, never
 	// as a negative step.
-	if got := observe(t0.Add(9*time.Minute), 3, 9100, 500); strings.Join(got, ",") != DeadLetterInflow+"/orders.dlq" {
+	if got := observe(t0.Add(9*time.Minute), 3, 9100, 500); strings.Join(got, ",") != catalog.DeadLetterInflow+"/orders.dlq" {
 		t.Errorf("after the DLQ was re-created with 3 messages: %v", got)
 	}
 }
@@ -176,13 +218,14 @@ func TestCounterConditionsUseTheWindowIncrease(t *testing.T) {
 // show only as its depth growing (or its consumer's acks).
 func TestDeadLetterInflowSeesDeadLettersByTheDLQsDepth(t *testing.T) {
 	f := &fakeTarget{health: collector.Health{Attempted: true, Up: true}}
-	e, h := evaluator(t, f, config.HealthAlertsConfig{DeadLetterInflow: config.HealthAlert{For: config.Duration(time.Nanosecond)}})
-	routes := []collector.DeadLetterRoute{{Vhost: "/", Queue: "orders", DeadLetterQueue: "orders.dlq"}}
+	e, _ := evaluator(t, f, config.HealthAlertsConfig{catalog.DeadLetterInflow: {For: config.Duration(time.Nanosecond)}})
+	f.routes = []config.DeadLetterRoute{{Vhost: "/", Queue: "orders", DeadLetterQueue: "orders.dlq"}}
 	observe := func(at time.Time, dlqDepth int64) []string {
-		f.snap = &collector.Snapshot{Cluster: "prod", Time: at, DeadLetterRoutes: routes, Queues: []collector.Queue{
-			queue("orders.dlq", collector.StatusNoConsumers, dlqDepth, collector.Counters{}),
+		f.snap = &snapshot.Snapshot{Time: at, Queues: []snapshot.Queue{
+			queue("orders", consumerstatus.Idle, 0, snapshot.Counters{}),
+			queue("orders.dlq", consumerstatus.NoConsumers, dlqDepth, snapshot.Counters{}),
 		}}
-		h.ObserveSnapshot(f.snap)
+		f.observe()
 		e.Evaluate(at)
 		return names(e.Evaluate(at.Add(time.Millisecond)))
 	}
@@ -190,36 +233,36 @@ func TestDeadLetterInflowSeesDeadLettersByTheDLQsDepth(t *testing.T) {
 	if got := observe(t0.Add(time.Minute), 100); len(got) != 0 {
 		t.Fatalf("an unchanged DLQ alerted: %v", got)
 	}
-	if got := observe(t0.Add(2*time.Minute), 101); strings.Join(got, ",") != DeadLetterInflow+"/orders.dlq" {
+	if got := observe(t0.Add(2*time.Minute), 101); strings.Join(got, ",") != catalog.DeadLetterInflow+"/orders.dlq" {
 		t.Errorf("one more dead letter: %v", got)
 	}
 }
 
 func TestNodeTargetAndProbeConditions(t *testing.T) {
 	f := &fakeTarget{health: collector.Health{Attempted: true, Up: false, LastReason: "connection"}}
-	f.snap = &collector.Snapshot{Cluster: "prod", Time: t0, Nodes: []collector.Node{
+	f.snap = &snapshot.Snapshot{Time: t0, Nodes: []snapshot.Node{
 		{Name: "rabbit@a", Running: true, MemAlarm: true, Partitions: 1},
 		{Name: "rabbit@b", Running: false},
 	}}
 	zero := config.Duration(time.Nanosecond)
 	e, h := evaluator(t, f, config.HealthAlertsConfig{
-		NodeAlarm: config.HealthAlert{For: zero}, NodeDown: config.HealthAlert{For: zero}, Partition: config.HealthAlert{For: zero},
-		TargetDown: config.HealthAlert{For: zero}, ProbeFailing: config.HealthAlert{For: zero, Severity: "ticket"},
+		catalog.NodeAlarm: {For: zero}, catalog.NodeDown: {For: zero}, catalog.Partition: {For: zero},
+		catalog.TargetDown: {For: zero}, catalog.ProbeFailing: {For: zero, Severity: "ticket"},
 	})
 	h.ObserveProbe(probes.Result{Cluster: "prod", Node: "rabbit@a", QueueType: "quorum", Time: t0.Add(-time.Minute), Outcome: probes.OutcomeOK})
 	h.ObserveProbe(probes.Result{Cluster: "prod", Node: "rabbit@a", QueueType: "quorum", Time: t0, Outcome: probes.OutcomeConfirmTimeout})
 	e.Evaluate(t0)
 	got := e.Evaluate(t0.Add(time.Second))
-	want := []string{NodeAlarm + "/rabbit@a", NodeDown + "/rabbit@b", Partition + "/rabbit@a", TargetDown + "/"}
+	want := []string{catalog.NodeAlarm + "/rabbit@a", catalog.NodeDown + "/rabbit@b", catalog.Partition + "/rabbit@a", catalog.TargetDown + "/"}
 	if strings.Join(names(got), ",") != strings.Join(want, ",") {
 		t.Errorf("got %v, want %v (the probe succeeded a minute ago: not failing yet)", names(got), want)
 	}
 	h.ObserveProbe(probes.Result{Cluster: "prod", Node: "rabbit@a", QueueType: "quorum", Time: t0.Add(4 * time.Minute), Outcome: probes.OutcomeConnectionError})
 	e.Evaluate(t0.Add(5 * time.Minute))
 	got = e.Evaluate(t0.Add(5*time.Minute + time.Second))
-	var probe *notifier.Alert
+	var probe *catalog.Alert
 	for i := range got {
-		if got[i].Labels["alertname"] == ProbeFailing {
+		if got[i].Labels["alertname"] == catalog.ProbeFailing {
 			probe = &got[i]
 		}
 	}
@@ -230,7 +273,7 @@ func TestNodeTargetAndProbeConditions(t *testing.T) {
 
 func TestDisabledAlertNeverFires(t *testing.T) {
 	f := &fakeTarget{health: collector.Health{Attempted: true, Up: false}}
-	e, _ := evaluator(t, f, config.HealthAlertsConfig{TargetDown: config.HealthAlert{Disabled: true}})
+	e, _ := evaluator(t, f, config.HealthAlertsConfig{catalog.TargetDown: {Disabled: true}})
 	e.Evaluate(t0)
 	if got := e.Evaluate(t0.Add(time.Hour)); len(got) != 0 {
 		t.Errorf("disabled alert fired: %v", names(got))
@@ -260,7 +303,7 @@ func TestSLOAlertFiresAtOnceWithTheSLOsLabels(t *testing.T) {
 		t.Fatalf("got %v, want page and ticket", names(got))
 	}
 	page := got[0]
-	if page.Labels["alertname"] != SLOPageAlert {
+	if page.Labels["alertname"] != catalog.SLOPage {
 		page = got[1]
 	}
 	if page.Labels["severity"] != "page" || page.Labels["slo"] != "orders" || page.Labels["team"] != "orders" || page.Labels["cluster"] != "prod" {
@@ -301,7 +344,7 @@ func TestBuiltInAlertsMatchTheShippedPrometheusRules(t *testing.T) {
 			shipped[r.Alert] = rule{r.Labels["severity"], r.For}
 		}
 	}
-	for _, r := range DefaultRules {
+	for _, r := range catalog.HealthRules {
 		got, ok := shipped[r.Name]
 		if !ok {
 			t.Errorf("%s is evaluated by the agent but not shipped as a Prometheus rule", r.Name)

@@ -3,26 +3,14 @@ package notifier
 import (
 	"fmt"
 	"maps"
-	"slices"
-	"strings"
-	"time"
 	"unicode/utf8"
-)
 
-// Alert is one alert as warren's evaluators see it. Labels identify it
-// (alertname, severity, cluster, vhost, queue, slo ... as applicable; no
-// empty values); two warren replicas with the same config produce identical
-// labels.
-type Alert struct {
-	Labels       map[string]string
-	Annotations  map[string]string // summary, description, runbook_url
-	StartsAt     time.Time         // when it started firing (set by the caller, stable across evaluations)
-	GeneratorURL string
-}
+	"github.com/warrenhq/warren/alerting/catalog"
+)
 
 // normalise copies the caller's alert, so later changes to its maps do not
 // reach the notifier, and drops labels with empty values.
-func normalise(in Alert) Alert {
+func normalise(in catalog.Alert) catalog.Alert {
 	out := in
 	out.Labels = make(map[string]string, len(in.Labels))
 	for k, v := range in.Labels {
@@ -40,7 +28,7 @@ func normalise(in Alert) Alert {
 }
 
 // validate returns why Alertmanager would reject a, or "".
-func validate(a Alert) string {
+func validate(a catalog.Alert) string {
 	if len(a.Labels) == 0 {
 		return "no labels"
 	}
@@ -75,37 +63,7 @@ func validLabelName(s string) bool {
 }
 
 // identity renders a label set canonically, e.g. {alertname="X", queue="q"}:
-// the key of an alert, and readable in logs.
-func identity(labels map[string]string) string {
-	names := slices.Sorted(maps.Keys(labels))
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, name := range names {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%s=%q", name, labels[name])
-	}
-	b.WriteByte('}')
-	return b.String()
-}
-
-// compareLabels orders label sets by their sorted name/value pairs, as
-// Prometheus orders series.
-func compareLabels(a, b map[string]string) int {
-	an, bn := slices.Sorted(maps.Keys(a)), slices.Sorted(maps.Keys(b))
-	for i := 0; i < len(an) && i < len(bn); i++ {
-		if c := strings.Compare(an[i], bn[i]); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a[an[i]], b[bn[i]]); c != 0 {
-			return c
-		}
-	}
-	return len(an) - len(bn)
-}
-
 // changed reports whether b differs from a in anything Alertmanager shows.
-func changed(a, b Alert) bool {
+func changed(a, b catalog.Alert) bool {
 	return !a.StartsAt.Equal(b.StartsAt) || a.GeneratorURL != b.GeneratorURL || !maps.Equal(a.Annotations, b.Annotations)
 }

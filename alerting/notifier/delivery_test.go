@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/internal/testenv/amtest"
 	"github.com/warrenhq/warren/internal/testenv/logbuf"
 )
@@ -72,7 +73,7 @@ func startNotifier(t *testing.T, opts Options, configs ...AlertmanagerConfig) *N
 
 // evaluate plays the caller: it calls Update every EvaluationInterval with
 // whatever firing() returns, until the test ends.
-func evaluate(t *testing.T, n *Notifier, firing func() []Alert) {
+func evaluate(t *testing.T, n *Notifier, firing func() []catalog.Alert) {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -93,23 +94,23 @@ func evaluate(t *testing.T, n *Notifier, firing func() []Alert) {
 
 // steadily returns a firing set that never changes: the same alerts, with
 // the same StartsAt, at every evaluation.
-func steadily(alerts ...Alert) func() []Alert {
-	return func() []Alert { return alerts }
+func steadily(alerts ...catalog.Alert) func() []catalog.Alert {
+	return func() []catalog.Alert { return alerts }
 }
 
 // firingSet is a firing set the test changes while evaluate runs.
 type firingSet struct {
 	mu     sync.Mutex
-	alerts []Alert
+	alerts []catalog.Alert
 }
 
-func (f *firingSet) set(alerts ...Alert) {
+func (f *firingSet) set(alerts ...catalog.Alert) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.alerts = alerts
 }
 
-func (f *firingSet) get() []Alert {
+func (f *firingSet) get() []catalog.Alert {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.alerts
@@ -127,8 +128,8 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func liveAlert(queue string) Alert {
-	return Alert{
+func liveAlert(queue string) catalog.Alert {
+	return catalog.Alert{
 		Labels: map[string]string{
 			"alertname": "WarrenQueueNoConsumers", "severity": "page",
 			"cluster": "prod-eu", "vhost": "orders", "queue": queue,
@@ -302,7 +303,7 @@ func TestFullQueueWhileAlertmanagerDownCountsDroppedAlerts(t *testing.T) {
 	n := startNotifier(t, Options{QueueCapacity: 5, Logger: log.Logger()},
 		AlertmanagerConfig{URL: mustParseURL(t, am.URL())})
 	name := n.ams[0].name
-	var firing []Alert
+	var firing []catalog.Alert
 	for i := range 8 {
 		firing = append(firing, liveAlert(fmt.Sprintf("q%d", i)))
 	}
@@ -329,7 +330,7 @@ func TestRunReturnsWithinASecondOfCancelWhileARequestHangs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.Update(time.Now(), []Alert{liveAlert("invoices")})
+	n.Update(time.Now(), []catalog.Alert{liveAlert("invoices")})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { n.Run(ctx); close(done) }()
@@ -484,7 +485,7 @@ func TestAlertsAlertmanagerRejectsAreDroppedAndCountedNotRetried(t *testing.T) {
 		AlertmanagerConfig{URL: mustParseURL(t, srv.URL)})
 	name := n.ams[0].name
 	invoices := liveAlert("invoices")
-	n.Update(time.Now(), []Alert{invoices})
+	n.Update(time.Now(), []catalog.Alert{invoices})
 	waitUntil(t, "the rejected alert counted as dropped", func() bool {
 		return metricValue(t, n.metrics.dropped.WithLabelValues(name)) == 1
 	})
@@ -493,7 +494,7 @@ func TestAlertsAlertmanagerRejectsAreDroppedAndCountedNotRetried(t *testing.T) {
 	}
 	// The next alert goes through the same queue: it must be posted alone,
 	// with the rejected one neither retried before it nor batched with it.
-	n.Update(time.Now(), []Alert{invoices, liveAlert("payments")})
+	n.Update(time.Now(), []catalog.Alert{invoices, liveAlert("payments")})
 	waitUntil(t, "a second post", func() bool { return len(posted()) >= 2 })
 	if p := posted(); strings.Contains(p[1], "invoices") || !strings.Contains(p[1], "payments") {
 		t.Fatalf("second post %s, want only the new alert", p[1])

@@ -1,4 +1,4 @@
-// Package alerts delivers warren's alerts to Alertmanager, the way
+// Package notifier delivers warren's alerts to Alertmanager, the way
 // Prometheus's notifier does.
 //
 // warren's evaluators decide which alerts fire; they hand the complete
@@ -26,8 +26,6 @@
 // produce identical labels and start times, so Alertmanager de-duplicates
 // them: that is warren's high-availability story, as it is Prometheus's.
 //
-// The directory also holds the Prometheus alerting rules warren ships
-// (warren-alerts.yml, for Prometheus to evaluate on warren's metrics), their
-// promtool unit tests, and RUNBOOK.md, which every alert's runbook_url points
-// into.
+// Import rule: it imports alerting/catalog (the Alert type and label-set
+// identity) and nothing else of warren.
 package notifier

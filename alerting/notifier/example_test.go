@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/alerting/notifier"
 )
 
@@ -39,7 +40,7 @@ func ExampleNotifier() {
 	go n.Run(ctx)
 
 	startedAt := time.Now() // kept by the evaluator while the condition holds
-	firing := []notifier.Alert{{
+	firing := []catalog.Alert{{
 		Labels: map[string]string{"alertname": "RabbitMQQueueStalled", "severity": "page",
 			"cluster": "prod-eu", "vhost": "orders", "queue": "invoices"},
 		Annotations: map[string]string{

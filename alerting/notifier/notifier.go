@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/warrenhq/warren/alerting/catalog"
 )
 
 // AlertmanagerConfig says how to reach one Alertmanager.
@@ -32,11 +34,9 @@ type Options struct {
 
 // Defaults of Options and AlertmanagerConfig.
 const (
-	DefaultEvaluationInterval = 15 * time.Second
-	DefaultResendInterval     = time.Minute
-	DefaultResolvedRetention  = 15 * time.Minute
-	DefaultQueueCapacity      = 10000
-	DefaultTimeout            = 10 * time.Second
+	DefaultResolvedRetention = 15 * time.Minute
+	DefaultQueueCapacity     = 10000
+	DefaultTimeout           = 10 * time.Second
 )
 
 // maxBatch is the most alerts sent in one POST, as in Prometheus.
@@ -60,9 +60,9 @@ type Notifier struct {
 // tracked is an alert the Notifier still owes to some Alertmanager: firing,
 // or resolved and not yet forgotten.
 type tracked struct {
-	alert      Alert  // the caller's alert, labels normalised; maps are never mutated once stored
-	id         string // identity
-	version    uint64 // bumped whenever what is sent changes other than by the passing of time
+	alert      catalog.Alert // the caller's alert, labels normalised; maps are never mutated once stored
+	id         string        // identity
+	version    uint64        // bumped whenever what is sent changes other than by the passing of time
 	lastFiring time.Time
 	resolvedAt time.Time // zero while firing
 	queuedAt   time.Time // evaluation time it was last queued to every Alertmanager
@@ -78,10 +78,10 @@ type activeKey struct{ alertname, severity string }
 // NewNotifier checks opts and returns a Notifier; nothing is sent until Run.
 func NewNotifier(opts Options) (*Notifier, error) {
 	if opts.EvaluationInterval == 0 {
-		opts.EvaluationInterval = DefaultEvaluationInterval
+		opts.EvaluationInterval = catalog.DefaultEvaluationInterval
 	}
 	if opts.ResendInterval == 0 {
-		opts.ResendInterval = DefaultResendInterval
+		opts.ResendInterval = catalog.DefaultResendInterval
 	}
 	if opts.ResolvedRetention == 0 {
 		opts.ResolvedRetention = DefaultResolvedRetention
@@ -137,7 +137,7 @@ func NewNotifier(opts Options) (*Notifier, error) {
 // that is not a valid Prometheus label name, invalid UTF-8, the same label
 // set twice — is left out and logged once, since one invalid alert would
 // make Alertmanager refuse its whole batch.
-func (n *Notifier) Update(now time.Time, firing []Alert) {
+func (n *Notifier) Update(now time.Time, firing []catalog.Alert) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	current := n.recordFiring(now, firing)
@@ -151,12 +151,12 @@ func (n *Notifier) Update(now time.Time, firing []Alert) {
 // recordFiring tracks every valid alert of firing and returns the
 // identities that fire. Invalid ones are left out and logged once per
 // reason. n.mu must be held.
-func (n *Notifier) recordFiring(now time.Time, firing []Alert) (current map[string]bool) {
+func (n *Notifier) recordFiring(now time.Time, firing []catalog.Alert) (current map[string]bool) {
 	current = make(map[string]bool, len(firing))
 	invalidNow := make(map[string]bool)
 	for _, in := range firing {
 		a := normalise(in)
-		id := identity(a.Labels)
+		id := catalog.Key(a.Labels)
 		reason := validate(a)
 		if reason == "" && current[id] {
 			reason = "the same label set is firing twice; only the first is sent"
@@ -184,7 +184,7 @@ func (n *Notifier) recordFiring(now time.Time, firing []Alert) (current map[stri
 
 // fire records that the valid alert a, of identity id, fires at now, and
 // queues it when it is new, firing again or changed. n.mu must be held.
-func (n *Notifier) fire(now time.Time, id string, a Alert) {
+func (n *Notifier) fire(now time.Time, id string, a catalog.Alert) {
 	t := n.alerts[id]
 	if a.StartsAt.IsZero() {
 		// The caller did not say when it started: from the first
@@ -255,9 +255,9 @@ func (n *Notifier) wakeSenders() {
 
 // Active returns the alerts currently firing (sorted by labels), for the
 // status API.
-func (n *Notifier) Active() []Alert {
+func (n *Notifier) Active() []catalog.Alert {
 	n.mu.Lock()
-	out := make([]Alert, 0, len(n.alerts))
+	out := make([]catalog.Alert, 0, len(n.alerts))
 	for _, t := range n.alerts {
 		if !t.resolved() {
 			a := t.alert
@@ -267,7 +267,7 @@ func (n *Notifier) Active() []Alert {
 		}
 	}
 	n.mu.Unlock()
-	slices.SortFunc(out, func(a, b Alert) int { return compareLabels(a.Labels, b.Labels) })
+	slices.SortFunc(out, func(a, b catalog.Alert) int { return catalog.CompareLabels(a.Labels, b.Labels) })
 	return out
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/internal/testenv/logbuf"
 )
 
@@ -34,12 +35,12 @@ func newOfflineNotifier(t *testing.T, opts Options, alertmanagers int) *Notifier
 	return n
 }
 
-func queueAlert(name string, extra ...string) Alert {
+func queueAlert(name string, extra ...string) catalog.Alert {
 	labels := map[string]string{"alertname": name, "severity": "page"}
 	for i := 0; i+1 < len(extra); i += 2 {
 		labels[extra[i]] = extra[i+1]
 	}
-	return Alert{
+	return catalog.Alert{
 		Labels:       labels,
 		Annotations:  map[string]string{"summary": name + " summary", "description": "d", "runbook_url": "https://r/" + name},
 		StartsAt:     t0.Add(-time.Minute),
@@ -81,7 +82,7 @@ func TestFiringAlertEndsFourTimesTheLongerIntervalAfterItsEvaluation(t *testing.
 		{2 * time.Minute, time.Minute, 8 * time.Minute},
 	} {
 		n := newOfflineNotifier(t, Options{EvaluationInterval: c.eval, ResendInterval: c.resend}, 1)
-		n.Update(t0, []Alert{queueAlert("A")})
+		n.Update(t0, []catalog.Alert{queueAlert("A")})
 		sent := deliverAll(n, 0)
 		if len(sent) != 1 {
 			t.Fatalf("sent %d alerts, want 1", len(sent))
@@ -106,7 +107,7 @@ func TestFiringAlertIsSentAtOnceThenOnlyEveryResendInterval(t *testing.T) {
 		{120 * time.Second, true},
 	} {
 		now := t0.Add(step.at)
-		n.Update(now, []Alert{queueAlert("A")})
+		n.Update(now, []catalog.Alert{queueAlert("A")})
 		sent := deliverAll(n, 0)
 		if got := len(sent) == 1; got != step.wantSent {
 			t.Fatalf("at +%v: sent %v, want %v", step.at, got, step.wantSent)
@@ -125,10 +126,10 @@ func TestFiringAlertIsSentAtOnceThenOnlyEveryResendInterval(t *testing.T) {
 func TestChangedAnnotationsAreSentAtOnce(t *testing.T) {
 	n := newOfflineNotifier(t, Options{}, 1)
 	a := queueAlert("A")
-	n.Update(t0, []Alert{a})
+	n.Update(t0, []catalog.Alert{a})
 	deliverAll(n, 0)
 	a.Annotations = map[string]string{"summary": "worse now"}
-	n.Update(t0.Add(15*time.Second), []Alert{a})
+	n.Update(t0.Add(15*time.Second), []catalog.Alert{a})
 	sent := deliverAll(n, 0)
 	if len(sent) != 1 || sent[0].alert.Annotations["summary"] != "worse now" {
 		t.Fatalf("sent %+v, want the changed alert", sent)
@@ -137,7 +138,7 @@ func TestChangedAnnotationsAreSentAtOnce(t *testing.T) {
 
 func TestResolvedAlertEndsAtResolveTimeAndIsResentUntilRetentionThenForgotten(t *testing.T) {
 	n := newOfflineNotifier(t, Options{ResendInterval: time.Minute, ResolvedRetention: 15 * time.Minute}, 1)
-	n.Update(t0, []Alert{queueAlert("A")})
+	n.Update(t0, []catalog.Alert{queueAlert("A")})
 	deliverAll(n, 0)
 	resolvedAt := t0.Add(30 * time.Second)
 	n.Update(resolvedAt, nil)
@@ -172,7 +173,7 @@ func TestResolvedAlertEndsAtResolveTimeAndIsResentUntilRetentionThenForgotten(t 
 
 func TestResolvedAlertIsKeptPastRetentionUntilEveryAlertmanagerHasIt(t *testing.T) {
 	n := newOfflineNotifier(t, Options{ResolvedRetention: 15 * time.Minute}, 2)
-	n.Update(t0, []Alert{queueAlert("A")})
+	n.Update(t0, []catalog.Alert{queueAlert("A")})
 	deliverAll(n, 0)
 	deliverAll(n, 1)
 	n.Update(t0.Add(time.Minute), nil)
@@ -196,11 +197,11 @@ func TestResolvedAlertIsKeptPastRetentionUntilEveryAlertmanagerHasIt(t *testing.
 func TestAlertFiringAgainBeforeForgottenIsFiringWithItsNewStart(t *testing.T) {
 	n := newOfflineNotifier(t, Options{}, 1)
 	a := queueAlert("A")
-	n.Update(t0, []Alert{a})
+	n.Update(t0, []catalog.Alert{a})
 	n.Update(t0.Add(time.Minute), nil)
 	deliverAll(n, 0)
 	a.StartsAt = t0.Add(2 * time.Minute)
-	n.Update(t0.Add(2*time.Minute), []Alert{a})
+	n.Update(t0.Add(2*time.Minute), []catalog.Alert{a})
 	sent := deliverAll(n, 0)
 	if len(sent) != 1 {
 		t.Fatalf("sent %d alerts, want the re-firing one", len(sent))
@@ -217,9 +218,9 @@ func TestMissingStartsAtIsTheFirstEvaluationAndStaysPut(t *testing.T) {
 	n := newOfflineNotifier(t, Options{}, 1)
 	a := queueAlert("A")
 	a.StartsAt = time.Time{}
-	n.Update(t0, []Alert{a})
+	n.Update(t0, []catalog.Alert{a})
 	deliverAll(n, 0)
-	n.Update(t0.Add(15*time.Second), []Alert{a})
+	n.Update(t0.Add(15*time.Second), []catalog.Alert{a})
 	if sent := deliverAll(n, 0); len(sent) != 0 {
 		t.Fatalf("unchanged alert without StartsAt re-sent as changed: %+v", sent)
 	}
@@ -231,7 +232,7 @@ func TestMissingStartsAtIsTheFirstEvaluationAndStaysPut(t *testing.T) {
 func TestAlertChangedDuringDeliveryStaysOwed(t *testing.T) {
 	n := newOfflineNotifier(t, Options{}, 1)
 	a := queueAlert("A")
-	n.Update(t0, []Alert{a})
+	n.Update(t0, []catalog.Alert{a})
 	inFlight := n.nextBatch(n.ams[0])
 	n.Update(t0.Add(15*time.Second), nil) // resolved while the firing state is on the wire
 	n.finishBatch(n.ams[0], inFlight, nil)
@@ -243,7 +244,7 @@ func TestAlertChangedDuringDeliveryStaysOwed(t *testing.T) {
 
 func TestFullQueueDropsOldestAlertsAndCountsThem(t *testing.T) {
 	n := newOfflineNotifier(t, Options{QueueCapacity: 3}, 2)
-	var firing []Alert
+	var firing []catalog.Alert
 	for _, q := range []string{"q1", "q2", "q3", "q4", "q5"} {
 		firing = append(firing, queueAlert("A", "queue", q))
 		n.Update(t0, firing) // one more alert per evaluation, so q1 is owed longest
@@ -275,7 +276,7 @@ func TestInvalidAlertsAreLeftOutAndLoggedOncePerProblem(t *testing.T) {
 	bad.Labels["bad-name"] = "x"
 	good := queueAlert("B")
 	for i := range 3 {
-		n.Update(t0.Add(time.Duration(i)*15*time.Second), []Alert{bad, good, good})
+		n.Update(t0.Add(time.Duration(i)*15*time.Second), []catalog.Alert{bad, good, good})
 	}
 	sent := deliverAll(n, 0)
 	if len(sent) != 1 || sent[0].alert.Labels["alertname"] != "B" {
@@ -293,9 +294,9 @@ func TestInvalidAlertsAreLeftOutAndLoggedOncePerProblem(t *testing.T) {
 func TestEmptyLabelValuesDoNotChangeIdentity(t *testing.T) {
 	n := newOfflineNotifier(t, Options{}, 1)
 	a, b := queueAlert("A"), queueAlert("A", "vhost", "")
-	n.Update(t0, []Alert{a})
+	n.Update(t0, []catalog.Alert{a})
 	deliverAll(n, 0)
-	n.Update(t0.Add(15*time.Second), []Alert{b})
+	n.Update(t0.Add(15*time.Second), []catalog.Alert{b})
 	if sent := deliverAll(n, 0); len(sent) != 0 {
 		t.Fatalf("an empty label value made a new alert: %+v", sent)
 	}
@@ -306,7 +307,7 @@ func TestEmptyLabelValuesDoNotChangeIdentity(t *testing.T) {
 
 func TestActiveIsSortedCopiedAndCountedPerAlertnameAndSeverity(t *testing.T) {
 	n := newOfflineNotifier(t, Options{}, 0)
-	n.Update(t0, []Alert{queueAlert("B", "queue", "b"), queueAlert("A", "queue", "z"), queueAlert("A", "queue", "a")})
+	n.Update(t0, []catalog.Alert{queueAlert("B", "queue", "b"), queueAlert("A", "queue", "z"), queueAlert("A", "queue", "a")})
 	active := n.Active()
 	var order []string
 	for _, a := range active {
@@ -322,7 +323,7 @@ func TestActiveIsSortedCopiedAndCountedPerAlertnameAndSeverity(t *testing.T) {
 	if got := metricValue(t, n.metrics.active.WithLabelValues("A", "page")); got != 2 {
 		t.Fatalf("active A/page = %v, want 2", got)
 	}
-	n.Update(t0.Add(15*time.Second), []Alert{queueAlert("B", "queue", "b")})
+	n.Update(t0.Add(15*time.Second), []catalog.Alert{queueAlert("B", "queue", "b")})
 	if got := metricValue(t, n.metrics.active.WithLabelValues("A", "page")); got != 0 {
 		t.Fatalf("active A/page = %v after A resolved, want 0", got)
 	}

@@ -16,6 +16,8 @@
 // the threshold counts as bad the moment it crosses it (so a stopped
 // consumer burns an SLO at once) and never again when it finally leaves;
 // and the time to drain the backlog at the recent net departure rate.
+//
+// Import rule: it imports snapshot and internal/config only.
 package timeinqueue
 
 import (

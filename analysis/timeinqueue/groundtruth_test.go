@@ -291,7 +291,7 @@ func (w *estimatorWatcher) poll(ctx context.Context) (allKnown bool) {
 		w.failures++
 		w.lastErr = lastErr
 	}
-	fresh := snap != nil && (len(w.snapshots) == 0 || snap != w.snapshots[len(w.snapshots)-1])
+	fresh := snap != nil
 	if fresh {
 		w.snapshots = append(w.snapshots, snap)
 	}

@@ -383,7 +383,7 @@ func TestAlertingEndToEnd(t *testing.T) {
 		}
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
 			doc := fetchStatus(t, base)
-			var s statusapi.SLO
+			var s statusapi.SLOStatus
 			for _, x := range doc.SLOs {
 				if x.Name == "orders-not-dead-lettered" {
 					s = x
@@ -411,7 +411,7 @@ func TestAlertingEndToEnd(t *testing.T) {
 		ctx, stop := context.WithTimeout(context.Background(), 6*time.Second)
 		traffic.publish(ctx, 20)
 		stop()
-		var before statusapi.SLO
+		var before statusapi.SLOStatus
 		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
 			doc := fetchStatus(t, base)
 			if len(doc.SLOs) == 1 && doc.SLOs[0].Total >= 100 {

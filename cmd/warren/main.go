@@ -1,5 +1,8 @@
 // Command warren watches RabbitMQ queues and consumers and serves what it
 // sees to Prometheus. This file holds the command line; run.go the agent.
+//
+// Import rule: it is the top of the graph: it may import every package;
+// nothing imports it.
 package main
 
 import (
@@ -18,9 +21,9 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/warrenhq/warren/agent"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/slo/promrules"
-	"github.com/warrenhq/warren/slo/sli"
 )
 
 // Exit codes: 2 for anything the operator must fix in the configuration.
@@ -75,7 +78,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	if cmd == "probe" {
 		return runProbeCommand(cfg, f.probeCount, f.probeInterval, stdout, logger)
 	}
-	return agentCommand(cfg, f, logger)
+	return agentCommand(cfg, f, getenv, logger)
 }
 
 // commandLine holds the parsed flags of every subcommand.
@@ -85,6 +88,7 @@ type commandLine struct {
 	externalURL  string
 	storagePath  string
 	saveInterval time.Duration
+	lifecycle    bool
 	log          *promslog.Config
 
 	syntaxOnly    bool
@@ -107,6 +111,7 @@ func newCommandLine(stdout, stderr io.Writer) (*kingpin.Application, *commandLin
 	app.Flag("config", "Configuration file (YAML). Without one, warren watches one target from $RABBIT_URL or amqp://guest:guest@localhost:5672/.").StringVar(&f.configFile)
 	f.web = kingpinflag.AddFlags(app, ":9842")
 	app.Flag("web.external-url", "URL under which warren is reached from outside, the base of alerts' generatorURL (default: alerting.external_url, else http://<hostname>:<port of the first listen address>).").StringVar(&f.externalURL)
+	app.Flag("web.enable-lifecycle", "Serve POST /-/reload, which reloads the configuration as SIGHUP does.").BoolVar(&f.lifecycle)
 	app.Flag("storage.path", "Directory for the SLO state (event history), saved atomically and loaded at start.").Default("data").StringVar(&f.storagePath)
 	app.Flag("storage.save-interval", "How often the SLO state is saved (and once more at shutdown).").Default("1m").DurationVar(&f.saveInterval)
 	promslogflag.AddFlags(app, f.log)
@@ -164,15 +169,19 @@ func rulesCommand(f *commandLine, getenv func(string) string, stdout, stderr io.
 }
 
 // agentCommand is `warren run`, the default: the agent until a signal.
-func agentCommand(cfg *config.Config, f *commandLine, logger *slog.Logger) int {
-	opts := agentOptions{web: f.web, storagePath: f.storagePath, saveInterval: f.saveInterval, externalURL: f.externalURL}
-	if opts.externalURL == "" {
-		opts.externalURL = cfg.Alerting.ExternalURL
+func agentCommand(cfg *config.Config, f *commandLine, getenv func(string) string, logger *slog.Logger) int {
+	opts := agent.Options{
+		Web: f.web, StoragePath: f.storagePath, SaveInterval: f.saveInterval, ExternalURL: f.externalURL,
+		EnableLifecycle: f.lifecycle, Logger: logger,
+		Load: func() (*config.Config, error) { return loadConfig(f.configFile, getenv) },
 	}
-	if opts.externalURL == "" {
-		opts.externalURL = defaultExternalURL(*f.web.WebListenAddresses)
+	if opts.ExternalURL == "" {
+		opts.ExternalURL = cfg.Alerting.ExternalURL
 	}
-	if err := runAgent(cfg, opts, logger); err != nil {
+	if opts.ExternalURL == "" {
+		opts.ExternalURL = defaultExternalURL(*f.web.WebListenAddresses)
+	}
+	if err := runAgent(cfg, opts); err != nil {
 		logger.Error("warren stopped", "err", err)
 		return exitFailure
 	}
@@ -191,7 +200,7 @@ func loadConfig(path string, getenv func(string) string, opts ...config.Option) 
 func sloWarnings(cfg *config.Config) []string {
 	var out []string
 	for i, s := range cfg.SLOs {
-		for _, reason := range sli.Objective(s).Unreachable() {
+		for _, reason := range s.Spec().Unreachable() {
 			out = append(out, fmt.Sprintf("%s: slos[%d].alerting: %s", describeSource(cfg), i, reason))
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -13,8 +14,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/pipeline"
 	"github.com/warrenhq/warren/probes"
 )
 
@@ -25,29 +28,23 @@ func runProbeCommand(cfg *config.Config, count int, interval time.Duration, stdo
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	coll, err := collector.New(cfg, logger)
-	if err != nil {
-		logger.Error("cannot set up the targets", "err", err)
-		return exitFailure
-	}
 	metrics := probes.NewMetrics()
+	pollMetrics := collector.NewMetrics()
 	var probers []*probes.Prober
-	for i, t := range cfg.Targets {
+	for _, t := range cfg.Targets {
 		t.Probes.Enabled = nil // asked for explicitly: probe every target
-		poller := coll.Pollers()[i]
+		target, err := pipeline.New(t, pipeline.Options{Metrics: pollMetrics, Logger: logger})
+		if err != nil {
+			logger.Error("cannot set up the targets", "err", err)
+			return exitFailure
+		}
 		nodes := func() []string {
 			// Per-node probes without configured addresses need the
 			// node list: one poll of the management API gives it.
-			if poller.Snapshot() == nil {
-				poller.Poll(ctx)
+			if target.State().Snapshot == nil {
+				target.Poll(ctx)
 			}
-			var names []string
-			if snap := poller.Snapshot(); snap != nil {
-				for _, n := range snap.Nodes {
-					names = append(names, n.Name)
-				}
-			}
-			return names
+			return target.State().NodeNames()
 		}
 		p, err := probes.NewProber(t, nodes, metrics, logger)
 		if err != nil {
@@ -76,21 +73,19 @@ func runProbeCommand(cfg *config.Config, count int, interval time.Duration, stdo
 	return printProbeTable(stdout, results)
 }
 
-type probeKey struct{ cluster, node, queueType string }
-
 // printProbeTable summarises results per probe and returns the exit code.
 func printProbeTable(w io.Writer, results []probes.Result) int {
-	byKey := map[probeKey][]probes.Result{}
-	var keys []probeKey
+	byKey := map[catalog.ProbeKey][]probes.Result{}
+	var keys []catalog.ProbeKey
 	for _, r := range results {
-		k := probeKey{r.Cluster, r.Node, r.QueueType}
+		k := catalog.ProbeKey{Cluster: r.Cluster, Node: r.Node, QueueType: r.QueueType}
 		if _, seen := byKey[k]; !seen {
 			keys = append(keys, k)
 		}
 		byKey[k] = append(byKey[k], r)
 	}
-	slices.SortFunc(keys, func(a, b probeKey) int {
-		return strings.Compare(a.cluster+"\x00"+a.node+"\x00"+a.queueType, b.cluster+"\x00"+b.node+"\x00"+b.queueType)
+	slices.SortFunc(keys, func(a, b catalog.ProbeKey) int {
+		return cmp.Or(strings.Compare(a.Cluster, b.Cluster), strings.Compare(a.Node, b.Node), strings.Compare(a.QueueType, b.QueueType))
 	})
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLUSTER\tNODE\tQUEUE TYPE\tRUNS\tOK\tFAILURES\tCONFIRM p50\tCONFIRM max\tE2E p50\tE2E max")
@@ -109,12 +104,12 @@ func printProbeTable(w io.Writer, results []probes.Result) int {
 				continue
 			}
 			failures[r.Outcome]++
-			lastErrors = append(lastErrors, fmt.Sprintf("%s/%s/%s: %s: %v", k.cluster, k.node, k.queueType, r.Outcome, r.Err))
+			lastErrors = append(lastErrors, fmt.Sprintf("%s/%s/%s: %s: %v", k.Cluster, k.Node, k.QueueType, r.Outcome, r.Err))
 		}
 		if ok < len(rs) {
 			code = exitFailure
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", k.cluster, k.node, k.queueType, len(rs), ok,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", k.Cluster, k.Node, k.QueueType, len(rs), ok,
 			formatFailures(failures), quantile(confirm, 0.5), quantile(confirm, 1), quantile(e2e, 0.5), quantile(e2e, 1))
 	}
 	tw.Flush()

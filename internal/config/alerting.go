@@ -1,9 +1,11 @@
 package config
 
 import (
+	"maps"
 	"math"
-	"time"
+	"slices"
 
+	"github.com/warrenhq/warren/alerting/catalog"
 	"gopkg.in/yaml.v3"
 )
 
@@ -23,12 +25,6 @@ type Alerting struct {
 	Health HealthAlertsConfig `yaml:"health"`
 }
 
-// Alerting defaults.
-const (
-	DefaultEvaluationInterval = 15 * time.Second
-	DefaultResendInterval     = time.Minute
-)
-
 // AlertmanagerConfig is one Alertmanager warren sends alerts to.
 type AlertmanagerConfig struct {
 	URL          string    `yaml:"url"`
@@ -39,23 +35,12 @@ type AlertmanagerConfig struct {
 	Timeout      Duration  `yaml:"timeout"`
 }
 
-// HealthAlertsConfig tunes the built-in health alerts, one field each; the
-// YAML keys are the alert names.
-type HealthAlertsConfig struct {
-	QueueNoConsumers HealthAlert `yaml:"RabbitMQQueueNoConsumers"`
-	QueueStalled     HealthAlert `yaml:"RabbitMQQueueStalled"`
-	QueueOldMessages HealthAlert `yaml:"RabbitMQQueueOldMessages"`
-	DeadLetterInflow HealthAlert `yaml:"RabbitMQDeadLetterInflow"`
-	RedeliveryStorm  HealthAlert `yaml:"RabbitMQRedeliveryStorm"`
-	NodeAlarm        HealthAlert `yaml:"RabbitMQNodeAlarm"`
-	NodeDown         HealthAlert `yaml:"RabbitMQNodeDown"`
-	Partition        HealthAlert `yaml:"RabbitMQPartition"`
-	ProbeFailing     HealthAlert `yaml:"RabbitMQProbeFailing"`
-	TargetDown       HealthAlert `yaml:"WarrenTargetDown"`
-}
+// HealthAlertsConfig tunes the built-in health alerts; the keys are the
+// alert names of alerting/catalog.
+type HealthAlertsConfig map[string]HealthAlert
 
 // HealthAlert overrides one built-in alert's defaults. What Threshold
-// means depends on the alert (README: built-in health alerts).
+// means depends on the alert (docs/alerts.md).
 type HealthAlert struct {
 	Disabled  bool     `yaml:"disabled"`
 	For       Duration `yaml:"for"`
@@ -94,7 +79,12 @@ func (p *parser) validateAlerting(root *yaml.Node, a *Alerting) {
 			fail("%q is not a valid label name", []any{k}, "labels")
 		}
 	}
-	for name, h := range a.Health.byName() {
+	for _, name := range slices.Sorted(maps.Keys(a.Health)) {
+		h := a.Health[name]
+		if !catalog.IsHealthAlert(name) {
+			fail("%q is not a built-in health alert (see docs/alerts.md)", []any{name}, "health", name)
+			continue
+		}
 		if h.Severity != "" && h.Severity != "page" && h.Severity != "ticket" {
 			fail("%q is not a severity: use page or ticket", []any{h.Severity}, "health", name, "severity")
 		}
@@ -107,33 +97,14 @@ func (p *parser) validateAlerting(root *yaml.Node, a *Alerting) {
 
 func (a *Alerting) applyDefaults() {
 	if a.EvaluationInterval == 0 {
-		a.EvaluationInterval = Duration(DefaultEvaluationInterval)
+		a.EvaluationInterval = Duration(catalog.DefaultEvaluationInterval)
 	}
 	if a.ResendInterval == 0 {
-		a.ResendInterval = Duration(DefaultResendInterval)
-	}
-}
-
-// byName returns the overrides by alert name.
-func (h *HealthAlertsConfig) byName() map[string]*HealthAlert {
-	return map[string]*HealthAlert{
-		"RabbitMQQueueNoConsumers": &h.QueueNoConsumers,
-		"RabbitMQQueueStalled":     &h.QueueStalled,
-		"RabbitMQQueueOldMessages": &h.QueueOldMessages,
-		"RabbitMQDeadLetterInflow": &h.DeadLetterInflow,
-		"RabbitMQRedeliveryStorm":  &h.RedeliveryStorm,
-		"RabbitMQNodeAlarm":        &h.NodeAlarm,
-		"RabbitMQNodeDown":         &h.NodeDown,
-		"RabbitMQPartition":        &h.Partition,
-		"RabbitMQProbeFailing":     &h.ProbeFailing,
-		"WarrenTargetDown":         &h.TargetDown,
+		a.ResendInterval = Duration(catalog.DefaultResendInterval)
 	}
 }
 
 // Override returns the configured override of the built-in alert name.
 func (h HealthAlertsConfig) Override(name string) HealthAlert {
-	if o := h.byName()[name]; o != nil {
-		return *o
-	}
-	return HealthAlert{}
+	return h[name]
 }

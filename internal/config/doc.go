@@ -10,7 +10,11 @@
 // WithoutSecrets, which checks all of that but opens no password or TLS
 // file.
 //
-// Import rule: config imports nothing of warren (only the standard library,
-// yaml.v3 and prometheus/common/model). Every other package may import it;
-// it is the bottom of the import graph, so it can never form a cycle.
+// It also turns an SLO into what the engine evaluates (SLO.Spec) and what
+// its alerts say (SLO.AlertSpec), and checks health-alert overrides
+// against the alert catalog, so that alert names are written once.
+//
+// Import rule: of warren, config imports only alerting/catalog and slo,
+// the vocabularies it validates against, which import nothing that
+// imports config. Every other package may import it.
 package config

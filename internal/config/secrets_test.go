@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/warrenhq/warren/alerting/catalog"
 )
 
 // Every section with a password or a tls_config is checked the same way,
@@ -77,7 +79,7 @@ func TestWithoutSecretsLoadsAConfigWhosePasswordAndTLSFilesDoNotExist(t *testing
 	if want := filepath.Join(filepath.Dir(path), "secrets/management-password"); cfg.Targets[0].PasswordFile != want {
 		t.Errorf("password_file = %q, want it resolved against the file's folder: %q", cfg.Targets[0].PasswordFile, want)
 	}
-	if cfg.Targets[0].PollInterval.Std() != DefaultPollInterval || cfg.Alerting.EvaluationInterval.Std() != DefaultEvaluationInterval {
+	if cfg.Targets[0].PollInterval.Std() != DefaultPollInterval || cfg.Alerting.EvaluationInterval.Std() != catalog.DefaultEvaluationInterval {
 		t.Error("defaults not applied")
 	}
 }

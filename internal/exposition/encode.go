@@ -13,6 +13,8 @@
 // it is thirty times the size. A client that negotiates protobuf (native
 // histograms) gets a full render: the fragments are parsed back into metric
 // families and merged with the registry's — slow on a big cluster, exact.
+//
+// Import rule: it imports nothing of warren; the pipelines encode into it.
 package exposition
 
 import (
@@ -86,8 +88,8 @@ func AppendLabel(b []byte, name, value string) []byte {
 	return append(b, '"')
 }
 
-// Builder collects the series of one producer (one target's snapshot, one
-// target's estimates) family by family. Series are compressed as they are
+// Builder collects the series of one producer (one target's state) family
+// by family. Series are compressed as they are
 // written: a fragment keeps only its gzip members, a thirtieth of the text
 // on a real exposition, so that memory at 50,000 queues stays small. It is
 // not safe for concurrent use.
@@ -147,32 +149,32 @@ func (b *Builder) Drop(drop func(name string) bool) { b.drop = drop }
 
 // Family returns a writer for f's series. Holding it avoids a lookup per
 // series. The writer of a dropped family discards what it is given.
-func (b *Builder) Family(f *Family) Series {
+func (b *Builder) Family(f *Family) FamilyWriter {
 	if b.drop != nil && b.drop(f.Name) {
-		return Series{}
+		return FamilyWriter{}
 	}
-	return Series{fb: b.buffer(f), name: f.Name}
+	return FamilyWriter{fb: b.buffer(f), name: f.Name}
 }
 
-// Series appends the series of one family.
-type Series struct {
+// FamilyWriter appends the series of one family.
+type FamilyWriter struct {
 	fb   *familyBuffer
 	name string
 }
 
 // Add appends name{labels} value. labels is an encoded label set (see
 // AppendLabel), without braces; it may be empty.
-func (s Series) Add(labels []byte, value float64) {
+func (s FamilyWriter) Add(labels []byte, value float64) {
 	s.add("", labels, nil, value)
 }
 
 // AddWith appends name{labels,extra} value: extra is one more encoded
 // label set, such as state="ready".
-func (s Series) AddWith(labels, extra []byte, value float64) {
+func (s FamilyWriter) AddWith(labels, extra []byte, value float64) {
 	s.add("", labels, extra, value)
 }
 
-func (s Series) add(suffix string, labels, extra []byte, value float64) {
+func (s FamilyWriter) add(suffix string, labels, extra []byte, value float64) {
 	if s.fb == nil {
 		return // a dropped family
 	}
@@ -200,7 +202,7 @@ func (s Series) add(suffix string, labels, extra []byte, value float64) {
 
 // Histogram appends a classic histogram: cumulative counts per upper
 // bound (the +Inf bucket is count), the sum and the count.
-func (s Series) Histogram(labels []byte, bounds []float64, cumulative []uint64, sum float64, count uint64) {
+func (s FamilyWriter) Histogram(labels []byte, bounds []float64, cumulative []uint64, sum float64, count uint64) {
 	if s.fb == nil {
 		return
 	}

@@ -20,9 +20,8 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// Source is a producer of pre-encoded series: one target's snapshot, or
-// one target's time-in-queue estimates.
-type Source interface {
+// Producer is a producer of pre-encoded series: one target's pipeline.
+type Producer interface {
 	// Fragment returns the latest encoded series, or nil before the first.
 	// It is called at every scrape and must be cheap (an atomic load); the
 	// fragment returned must never change afterwards.
@@ -33,15 +32,17 @@ type Source interface {
 // sources' fragments. The two must not share a family name.
 type Handler struct {
 	gatherer prometheus.Gatherer
-	sources  []Source
+	sources  func() []Producer
 	logger   *slog.Logger
 
 	assembled atomic.Pointer[body]
 	assemble  sync.Mutex
 }
 
-// NewHandler serves gatherer's families and the sources' fragments.
-func NewHandler(gatherer prometheus.Gatherer, sources []Source, logger *slog.Logger) *Handler {
+// NewHandler serves gatherer's families and the fragments of the sources
+// in force: sources is called at every scrape (a configuration reload
+// changes them) and must be cheap.
+func NewHandler(gatherer prometheus.Gatherer, sources func() []Producer, logger *slog.Logger) *Handler {
 	return &Handler{gatherer: gatherer, sources: sources, logger: logger}
 }
 
@@ -66,8 +67,9 @@ type part struct {
 
 // current returns the body for the sources' latest fragments.
 func (h *Handler) current() *body {
-	latest := make([]*Fragment, len(h.sources))
-	for i, s := range h.sources {
+	sources := h.sources()
+	latest := make([]*Fragment, len(sources))
+	for i, s := range sources {
 		latest[i] = s.Fragment()
 	}
 	if b := h.assembled.Load(); b != nil && slices.Equal(b.fragments, latest) {
@@ -81,6 +83,11 @@ func (h *Handler) current() *body {
 	b := assemble(latest)
 	h.assembled.Store(b)
 	return b
+}
+
+// Fixed returns sources that never change, for NewHandler.
+func Fixed(sources ...Producer) func() []Producer {
+	return func() []Producer { return sources }
 }
 
 func assemble(fragments []*Fragment) *body {

@@ -28,8 +28,8 @@ func (s *source) Fragment() *Fragment { return s.fragment }
 
 // testSources are two producers (two targets) writing to the same
 // families, with label values that need escaping.
-func testSources() []Source {
-	var sources []Source
+func testSources() []Producer {
+	var sources []Producer
 	for _, cluster := range []string{"eu", "us"} {
 		b := NewBuilder(nil)
 		depth, wait := b.Family(testGauge), b.Family(testHist)
@@ -83,7 +83,7 @@ func parse(t *testing.T, r io.Reader) map[string]*dto.MetricFamily {
 }
 
 func TestTextScrapeMergesSourcesUnderOneHeaderAndParses(t *testing.T) {
-	h := NewHandler(testRegistry(), testSources(), slog.New(slog.DiscardHandler))
+	h := NewHandler(testRegistry(), Fixed(testSources()...), slog.New(slog.DiscardHandler))
 	rec := scrape(t, h, nil)
 	body := rec.Body.String()
 	if n := strings.Count(body, "# HELP test_queue_depth "); n != 1 {
@@ -126,7 +126,7 @@ func TestTextScrapeMergesSourcesUnderOneHeaderAndParses(t *testing.T) {
 }
 
 func TestGzipScrapeDecodesToThePlainBody(t *testing.T) {
-	h := NewHandler(testRegistry(), testSources(), slog.New(slog.DiscardHandler))
+	h := NewHandler(testRegistry(), Fixed(testSources()...), slog.New(slog.DiscardHandler))
 	plain := scrape(t, h, nil).Body.Bytes()
 	rec := scrape(t, h, http.Header{"Accept-Encoding": {"gzip, deflate"}})
 	if rec.Header().Get("Content-Encoding") != "gzip" {
@@ -149,7 +149,7 @@ func TestGzipScrapeDecodesToThePlainBody(t *testing.T) {
 }
 
 func TestGzipRefusedWithQZero(t *testing.T) {
-	h := NewHandler(testRegistry(), testSources(), slog.New(slog.DiscardHandler))
+	h := NewHandler(testRegistry(), Fixed(testSources()...), slog.New(slog.DiscardHandler))
 	rec := scrape(t, h, http.Header{"Accept-Encoding": {"gzip;q=0, identity"}})
 	if rec.Header().Get("Content-Encoding") != "" {
 		t.Errorf("gzip served though the client refused it")
@@ -157,7 +157,7 @@ func TestGzipRefusedWithQZero(t *testing.T) {
 }
 
 func TestProtobufScrapeIsAFullRenderWithNativeHistograms(t *testing.T) {
-	h := NewHandler(testRegistry(), testSources(), slog.New(slog.DiscardHandler))
+	h := NewHandler(testRegistry(), Fixed(testSources()...), slog.New(slog.DiscardHandler))
 	text := parse(t, scrape(t, h, nil).Body)
 	for _, gz := range []bool{false, true} {
 		header := http.Header{"Accept": {`application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,text/plain;version=0.0.4;q=0.4`}}
@@ -206,7 +206,7 @@ func TestProtobufScrapeIsAFullRenderWithNativeHistograms(t *testing.T) {
 }
 
 func TestOpenMetricsRequestGetsTheTextFormat(t *testing.T) {
-	h := NewHandler(testRegistry(), testSources(), slog.New(slog.DiscardHandler))
+	h := NewHandler(testRegistry(), Fixed(testSources()...), slog.New(slog.DiscardHandler))
 	// What Prometheus 2.x sends by default.
 	rec := scrape(t, h, http.Header{"Accept": {"application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"}})
 	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
@@ -218,7 +218,7 @@ func TestOpenMetricsRequestGetsTheTextFormat(t *testing.T) {
 func TestFamilyInBothPartsIsAnError(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: testGauge.Name, Help: "clash"}))
-	h := NewHandler(reg, testSources(), slog.New(slog.DiscardHandler))
+	h := NewHandler(reg, Fixed(testSources()...), slog.New(slog.DiscardHandler))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), testGauge.Name) {
@@ -228,7 +228,7 @@ func TestFamilyInBothPartsIsAnError(t *testing.T) {
 
 func TestNewFragmentIsServedAtTheNextScrape(t *testing.T) {
 	src := &source{}
-	h := NewHandler(prometheus.NewRegistry(), []Source{src}, slog.New(slog.DiscardHandler))
+	h := NewHandler(prometheus.NewRegistry(), Fixed(src), slog.New(slog.DiscardHandler))
 	if body := scrape(t, h, nil).Body.String(); body != "" {
 		t.Errorf("before the first fragment the body is %q, want empty", body)
 	}
@@ -267,7 +267,7 @@ func TestFragmentLargerThanTheCompressionBufferServesEverySeries(t *testing.T) {
 		depth.Add(AppendLabel(nil, "queue", "q"+strconv.Itoa(i)), float64(i))
 	}
 	fr := b.Fragment()
-	h := NewHandler(prometheus.NewRegistry(), []Source{&source{fr}}, slog.New(slog.DiscardHandler))
+	h := NewHandler(prometheus.NewRegistry(), Fixed(&source{fr}), slog.New(slog.DiscardHandler))
 	plain := scrape(t, h, nil)
 	if plain.Body.Len() != fr.Size()+len(testGauge.header) {
 		t.Errorf("plain body %d bytes, want the fragment's %d plus the header", plain.Body.Len(), fr.Size())

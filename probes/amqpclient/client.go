@@ -29,6 +29,8 @@
 // A Client is meant to be driven by one goroutine that calls Publish,
 // Declare and Consume; Up, Blocked and Close may be called from any
 // goroutine at any time.
+//
+// Import rule: it imports nothing of warren.
 package amqpclient
 
 import (

@@ -12,10 +12,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/warrenhq/warren/alerting/conditions"
+	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/slo"
-	"github.com/warrenhq/warren/slo/sli"
 )
 
 // minute is one step of the recorded scenario: events per outcome.
@@ -68,7 +67,7 @@ func TestGeneratedRulesFireExactlyWhenTheAgentDoes(t *testing.T) {
 		t.Fatal("promtool not installed: run `make deps`")
 	}
 	s := testSLO()
-	engine, err := slo.NewEngine(sli.Objective(s))
+	engine, err := slo.NewEngine(s.Spec())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +105,7 @@ func TestGeneratedRulesFireExactlyWhenTheAgentDoes(t *testing.T) {
 			continue
 		}
 		for _, tier := range []slo.TierStatus{ev.Page, ev.Ticket} {
-			a := conditions.SLOAlert(s, tier.Severity)
+			a := catalog.SLOAlert(s.AlertSpec(), tier.Severity)
 			test := alertTest{EvalTime: fmt.Sprintf("%dm", end), Alertname: a.Labels["alertname"]}
 			if tier.Active {
 				test.ExpAlerts = []expAlert{{ExpLabels: a.Labels, ExpAnnotations: a.Annotations}}

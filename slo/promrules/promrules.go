@@ -7,6 +7,9 @@
 //
 // The rules read warren_slo_events_total, which warren exports for every
 // SLO, so Prometheus and the agent count the very same events.
+//
+// Import rule: it imports slo, alerting/catalog and internal/config only,
+// so `warren rules` links no broker or Alertmanager client.
 package promrules
 
 import (
@@ -19,10 +22,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/warrenhq/warren/alerting/conditions"
+	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/slo"
-	"github.com/warrenhq/warren/slo/sli"
 )
 
 // Recorded metric names.
@@ -78,7 +80,7 @@ func windows(o slo.Objective) []windowOf {
 }
 
 func group(s config.SLO) Group {
-	o := sli.Objective(s)
+	o := s.Spec()
 	sel := fmt.Sprintf(`slo=%q`, s.Name)
 	budget := formatFloat(1 - o.Target)
 	g := Group{Name: "warren-slo-" + s.Name}
@@ -134,7 +136,7 @@ func alertRule(s config.SLO, o slo.Objective, sev slo.Severity) (Rule, bool) {
 	if len(terms) == 0 {
 		return Rule{}, false
 	}
-	a := conditions.SLOAlert(s, sev)
+	a := catalog.SLOAlert(s.AlertSpec(), sev)
 	return Rule{
 		Alert:       a.Labels["alertname"],
 		Expr:        "max by (slo) (\n" + strings.Join(terms, "\nor\n") + "\n)",

@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"github.com/warrenhq/warren/analysis/timeinqueue"
-	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/pipeline"
+	"github.com/warrenhq/warren/pipeline/pipelinetest"
 	"github.com/warrenhq/warren/probes"
 	"github.com/warrenhq/warren/slo"
+	"github.com/warrenhq/warren/snapshot"
 )
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -32,7 +34,7 @@ func feeder(t *testing.T, slos ...config.SLO) (*Feeder, *slo.Engine) {
 		cfg.SLOs[i].Objective = 0.95
 		cfg.SLOs[i].Window = config.Duration(time.Hour)
 	}
-	engine, err := slo.NewEngine(Objectives(cfg)...)
+	engine, err := slo.NewEngine(cfg.Objectives()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,33 +48,45 @@ func counts(t *testing.T, e *slo.Engine, name string, at time.Time) (good, total
 	return w.Good, w.Total
 }
 
-func estimate(queue string, within, total float64) timeinqueue.QueueEstimate {
+// estimate is a queue's estimate whose latest poll counted newWithin of
+// newTotal events within 30s (half as many within 10s).
+func estimate(queue string, newWithin, newTotal float64) timeinqueue.QueueEstimate {
 	return timeinqueue.QueueEstimate{Vhost: "/", Name: queue, Thresholds: []time.Duration{10 * time.Second, 30 * time.Second},
-		Within: []float64{within / 2, within}, Total: []float64{total, total}}
+		NewWithin: []float64{newWithin / 2, newWithin}, NewTotal: []float64{newTotal, newTotal}}
+}
+
+// estimated is the fresh state of poll number polled of cluster, at, with
+// its estimates.
+func estimated(cluster string, at time.Time, polled int, estimates ...timeinqueue.QueueEstimate) *pipeline.TargetState {
+	return &pipeline.TargetState{Cluster: cluster, Snapshot: &snapshot.Snapshot{Cluster: cluster, Time: at}, Estimates: estimates, Polled: polled, Fresh: true}
+}
+
+// withRoutes is the target prod whose queues dead-letter as routes say.
+func withRoutes(routes ...config.DeadLetterRoute) *pipelinetest.Replay {
+	return pipelinetest.New(config.Target{Name: "prod", DeadLetterQueues: routes})
 }
 
 func TestTimeInQueueCountsTheIncreaseOfTheThresholdsEventsOverMatchingQueues(t *testing.T) {
 	f, e := feeder(t, config.SLO{Name: "orders", SLI: config.SLIConfig{TimeInQueue: &config.TimeInQueueSLI{
 		Queue: mustRegexp(t, "orders\\..*"), Threshold: config.Duration(30 * time.Second)}}})
-	snap := func(at time.Time) *collector.Snapshot { return &collector.Snapshot{Cluster: "prod", Time: at} }
-	// The first snapshot after start is a baseline: its counts come from
-	// the broker's history of the seconds before the start.
-	f.ObserveSnapshot(snap(t0), []timeinqueue.QueueEstimate{estimate("orders.created", 90, 100), estimate("billing", 0, 1000)})
+	// The first poll after start is a baseline: its counts come from the
+	// broker's history of the seconds before the start.
+	f.ObserveState(estimated("prod", t0, 1, estimate("orders.created", 90, 100), estimate("billing", 0, 1000)))
 	if good, total := counts(t, e, "orders", t0); good != 0 || total != 0 {
 		t.Fatalf("first snapshot after start: %v good of %v counted, want a baseline only", good, total)
 	}
 	// orders.paid appeared after the start: all its events count.
-	f.ObserveSnapshot(snap(t0.Add(30*time.Second)), []timeinqueue.QueueEstimate{estimate("orders.created", 90, 100), estimate("orders.paid", 10, 10), estimate("billing", 0, 1000)})
+	f.ObserveState(estimated("prod", t0.Add(30*time.Second), 2, estimate("orders.created", 0, 0), estimate("orders.paid", 10, 10), estimate("billing", 0, 0)))
 	if good, total := counts(t, e, "orders", t0.Add(30*time.Second)); good != 10 || total != 10 {
 		t.Fatalf("a new queue: %v good of %v, want 10 of 10", good, total)
 	}
 	// orders.paid was re-created: its estimator history restarted at 4.
-	f.ObserveSnapshot(snap(t0.Add(time.Minute)), []timeinqueue.QueueEstimate{estimate("orders.created", 95, 110), estimate("orders.paid", 4, 4)})
+	f.ObserveState(estimated("prod", t0.Add(time.Minute), 3, estimate("orders.created", 5, 10), estimate("orders.paid", 4, 4)))
 	if good, total := counts(t, e, "orders", t0.Add(time.Minute)); good != 19 || total != 24 {
 		t.Errorf("after a reset: %v good of %v, want 10+5+4 of 10+10+4", good, total)
 	}
 	// Snapshots of another target count nothing.
-	f.ObserveSnapshot(&collector.Snapshot{Cluster: "staging", Time: t0.Add(2 * time.Minute)}, []timeinqueue.QueueEstimate{estimate("orders.created", 1000, 5000)})
+	f.ObserveState(estimated("staging", t0.Add(2*time.Minute), 2, estimate("orders.created", 1000, 5000)))
 	if _, total := counts(t, e, "orders", t0.Add(2*time.Minute)); total != 24 {
 		t.Errorf("another target's queue was counted: total %v", total)
 	}
@@ -80,15 +94,15 @@ func TestTimeInQueueCountsTheIncreaseOfTheThresholdsEventsOverMatchingQueues(t *
 
 func TestDeadLetterRatioAttributesDLQInflowToSourcesByTheirDepartures(t *testing.T) {
 	f, e := feeder(t, config.SLO{Name: "dl", SLI: config.SLIConfig{DeadLetterRatio: &config.DeadLetterRatioSLI{Queue: mustRegexp(t, "a")}}})
-	routes := []collector.DeadLetterRoute{{Vhost: "/", Queue: "a", DeadLetterQueue: "dlq"}, {Vhost: "/", Queue: "b", DeadLetterQueue: "dlq"}}
-	q := func(name string, published uint64, depth int64) collector.Queue {
-		return collector.Queue{Vhost: "/", Name: name, StatsKnown: true, Ready: depth, Counters: collector.Counters{Published: published}}
+	target := withRoutes(config.DeadLetterRoute{Vhost: "/", Queue: "a", DeadLetterQueue: "dlq"}, config.DeadLetterRoute{Vhost: "/", Queue: "b", DeadLetterQueue: "dlq"})
+	q := func(name string, published uint64, depth int64) snapshot.Queue {
+		return snapshot.Queue{Vhost: "/", Name: name, StatsKnown: true, Ready: depth, Counters: snapshot.Counters{Published: published}}
 	}
-	f.ObserveSnapshot(&collector.Snapshot{Cluster: "prod", Time: t0, DeadLetterRoutes: routes,
-		Queues: []collector.Queue{q("a", 100, 0), q("b", 100, 0), q("dlq", 0, 0)}}, nil)
+	f.ObserveState(target.Observe(&snapshot.Snapshot{Time: t0,
+		Queues: []snapshot.Queue{q("a", 100, 0), q("b", 100, 0), q("dlq", 0, 0)}}))
 	// a: 300 departures, b: 100; the DLQ got 40, 30 of them attributed to a.
-	f.ObserveSnapshot(&collector.Snapshot{Cluster: "prod", Time: t0.Add(time.Minute), DeadLetterRoutes: routes,
-		Queues: []collector.Queue{q("a", 410, 10), q("b", 200, 0), q("dlq", 40, 40)}}, nil)
+	f.ObserveState(target.Observe(&snapshot.Snapshot{Time: t0.Add(time.Minute),
+		Queues: []snapshot.Queue{q("a", 410, 10), q("b", 200, 0), q("dlq", 40, 40)}}))
 	if good, total := counts(t, e, "dl", t0.Add(time.Minute)); good != 270 || total != 300 {
 		t.Errorf("%v good of %v, want 270 of 300", good, total)
 	}
@@ -128,16 +142,16 @@ func TestProbeSLIsCountRoundsOfTheirSelection(t *testing.T) {
 // message_stats.publish stays 0): they show only as depth and acks.
 func TestDeadLetterRatioSeesDeadLettersTheBrokerDoesNotCountAsPublished(t *testing.T) {
 	f, e := feeder(t, config.SLO{Name: "dl", SLI: config.SLIConfig{DeadLetterRatio: &config.DeadLetterRatioSLI{Queue: mustRegexp(t, "orders")}}})
-	routes := []collector.DeadLetterRoute{{Vhost: "/", Queue: "orders", DeadLetterQueue: "orders.dlq"}}
-	snap := func(at time.Time, published uint64, dlqDepth int64, dlqAcked uint64) *collector.Snapshot {
-		return &collector.Snapshot{Cluster: "prod", Time: at, DeadLetterRoutes: routes, Queues: []collector.Queue{
-			{Vhost: "/", Name: "orders", StatsKnown: true, Counters: collector.Counters{Published: published, Completed: published}},
-			{Vhost: "/", Name: "orders.dlq", StatsKnown: true, Ready: dlqDepth, Counters: collector.Counters{Completed: dlqAcked, Acked: dlqAcked}},
+	target := withRoutes(config.DeadLetterRoute{Vhost: "/", Queue: "orders", DeadLetterQueue: "orders.dlq"})
+	snap := func(at time.Time, published uint64, dlqDepth int64, dlqAcked uint64) *snapshot.Snapshot {
+		return &snapshot.Snapshot{Time: at, Queues: []snapshot.Queue{
+			{Vhost: "/", Name: "orders", StatsKnown: true, Counters: snapshot.Counters{Published: published, Completed: published}},
+			{Vhost: "/", Name: "orders.dlq", StatsKnown: true, Ready: dlqDepth, Counters: snapshot.Counters{Completed: dlqAcked, Acked: dlqAcked}},
 		}}
 	}
-	f.ObserveSnapshot(snap(t0, 1000, 5, 0), nil)
+	f.ObserveState(target.Observe(snap(t0, 1000, 5, 0)))
 	// 200 departures; the DLQ grew by 3 and a reprocessor acked 4 of it.
-	f.ObserveSnapshot(snap(t0.Add(time.Minute), 1200, 4, 4), nil)
+	f.ObserveState(target.Observe(snap(t0.Add(time.Minute), 1200, 4, 4)))
 	if good, total := counts(t, e, "dl", t0.Add(time.Minute)); good != 197 || total != 200 {
 		t.Errorf("%v good of %v, want 197 of 200 (3 dead letters: depth 5→4 plus 4 acked)", good, total)
 	}
@@ -148,26 +162,26 @@ func TestDeadLetterRatioSeesDeadLettersTheBrokerDoesNotCountAsPublished(t *testi
 // are attributed when those departures show.
 func TestDeadLettersSeenBeforeTheirDeparturesAreAttributedWhenTheyShow(t *testing.T) {
 	f, e := feeder(t, config.SLO{Name: "dl", SLI: config.SLIConfig{DeadLetterRatio: &config.DeadLetterRatioSLI{Queue: mustRegexp(t, "orders")}}})
-	routes := []collector.DeadLetterRoute{{Vhost: "/", Queue: "orders", DeadLetterQueue: "orders.dlq"}}
-	snap := func(at time.Time, published uint64, dlqDepth int64) *collector.Snapshot {
-		return &collector.Snapshot{Cluster: "prod", Time: at, DeadLetterRoutes: routes, Queues: []collector.Queue{
-			{Vhost: "/", Name: "orders", StatsKnown: true, Counters: collector.Counters{Published: published}},
+	target := withRoutes(config.DeadLetterRoute{Vhost: "/", Queue: "orders", DeadLetterQueue: "orders.dlq"})
+	snap := func(at time.Time, published uint64, dlqDepth int64) *snapshot.Snapshot {
+		return &snapshot.Snapshot{Time: at, Queues: []snapshot.Queue{
+			{Vhost: "/", Name: "orders", StatsKnown: true, Counters: snapshot.Counters{Published: published}},
 			{Vhost: "/", Name: "orders.dlq", StatsKnown: true, Ready: dlqDepth},
 		}}
 	}
-	f.ObserveSnapshot(snap(t0, 1000, 0), nil)
-	f.ObserveSnapshot(snap(t0.Add(5*time.Second), 1000, 10), nil)  // dead letters first
-	f.ObserveSnapshot(snap(t0.Add(10*time.Second), 1100, 10), nil) // then the departures
+	f.ObserveState(target.Observe(snap(t0, 1000, 0)))
+	f.ObserveState(target.Observe(snap(t0.Add(5*time.Second), 1000, 10)))  // dead letters first
+	f.ObserveState(target.Observe(snap(t0.Add(10*time.Second), 1100, 10))) // then the departures
 	if good, total := counts(t, e, "dl", t0.Add(10*time.Second)); good != 90 || total != 100 {
 		t.Errorf("%v good of %v, want 90 of 100", good, total)
 	}
 	// Inflow no departure ever claims is dropped after a few snapshots,
 	// not charged to unrelated departures much later.
-	f.ObserveSnapshot(snap(t0.Add(15*time.Second), 1100, 30), nil)
-	for i := range deadLetterCarry {
-		f.ObserveSnapshot(snap(t0.Add(time.Duration(20+5*i)*time.Second), 1100, 30), nil)
+	f.ObserveState(target.Observe(snap(t0.Add(15*time.Second), 1100, 30)))
+	for i := range 3 { // deadletter's carry
+		f.ObserveState(target.Observe(snap(t0.Add(time.Duration(20+5*i)*time.Second), 1100, 30)))
 	}
-	f.ObserveSnapshot(snap(t0.Add(time.Minute), 1200, 30), nil)
+	f.ObserveState(target.Observe(snap(t0.Add(time.Minute), 1200, 30)))
 	if good, total := counts(t, e, "dl", t0.Add(time.Minute)); good != 190 || total != 200 {
 		t.Errorf("%v good of %v, want 190 of 200: the stale 20 dead letters must not be charged", good, total)
 	}

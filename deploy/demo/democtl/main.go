@@ -12,6 +12,9 @@
 //	    print the alerts seen, with their first firing times, and the SLO
 //	    budgets from warren's status API; with --expect, exit 1 unless an
 //	    SLO burn-rate alert and a health alert were seen
+//
+// Import rule: it imports nothing of warren: it reads warren over HTTP, as
+// an operator would.
 package main
 
 import (

@@ -33,6 +33,9 @@
 // binary itself die, by the kernel (Pdeathsig), so no run leaves an
 // Alertmanager behind. A missing binary fails the test with
 // "prometheus-alertmanager not installed: run `make deps`"; it never skips.
+//
+// Import rule: it imports internal/testenv/loopback only; only tests import
+// it.
 package amtest
 
 import (

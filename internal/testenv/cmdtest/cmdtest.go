@@ -2,6 +2,9 @@
 // child processes: it builds them and picks loopback addresses for them to
 // listen on, so that the command, dashboard, demo and deploy tests share
 // one copy of each. (logbuf collects what the processes write.)
+//
+// Import rule: it imports internal/testenv/loopback only; only tests import
+// it.
 package cmdtest
 
 import (

@@ -1,6 +1,8 @@
 // Package expositiontest compares metric expositions in tests: the
 // pre-encoded /metrics output against a reference rendering of the same
 // state, family by family and series by series.
+//
+// Import rule: it imports nothing of warren; only tests import it.
 package expositiontest
 
 import (

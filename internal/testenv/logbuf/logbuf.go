@@ -1,5 +1,7 @@
 // Package logbuf collects log output that a test reads while it is still
 // being written: a child process's stdout and stderr, or a slog.Logger's.
+//
+// Import rule: it imports nothing of warren; only tests import it.
 package logbuf
 
 import (

@@ -7,6 +7,9 @@
 // client's outgoing connection (rabbitmqctl, an HTTP request of another
 // test package) between the moment it is picked and the moment the server
 // binds it, which made server starts fail with "address in use".
+//
+// Import rule: it imports nothing of warren; only tests and the other
+// harnesses import it.
 package loopback
 
 import (

@@ -6,7 +6,7 @@
 //
 //	addr := ... // host:port of the warren under test
 //	prom := promtest.Start(t, promtest.Options{
-//		Targets:   []promtest.Target{{Address: addr}}, // job "warren"
+//		Targets:   []promtest.Scrape{{Address: addr}}, // job "warren"
 //		RuleFiles: []string{"../alerts/warren-alerts.yml"},
 //	})
 //	prom.WaitForTargetsUp(t, 30*time.Second)
@@ -19,7 +19,7 @@
 //     process takes it between picking and binding);
 //   - its own --storage.tsdb.path in a temporary directory;
 //   - a generated prometheus.yml: global scrape and evaluation intervals
-//     (1s unless set), one scrape job per distinct Target.Job (default
+//     (1s unless set), one scrape job per distinct Scrape.Job (default
 //     "warren"), the given rule_files, and an optional Alertmanager.
 //
 // It returns once GET /-/ready answers 200, or fails the test with the tail
@@ -34,6 +34,9 @@
 //
 // A missing binary fails the test with "prometheus not installed: run `make
 // deps`": tests never skip because a component is missing.
+//
+// Import rule: it imports internal/testenv/loopback only; only tests (and
+// the demo tooling) import it.
 package promtest
 
 import (
@@ -66,8 +69,8 @@ const DefaultBinary = "/usr/bin/prometheus"
 // ReadyTimeout bounds how long Start and New wait for /-/ready.
 var ReadyTimeout = 60 * time.Second
 
-// Target is one address Prometheus scrapes.
-type Target struct {
+// Scrape is one address Prometheus scrapes.
+type Scrape struct {
 	Address     string // host:port
 	Job         string // job label; Options.JobName when empty
 	MetricsPath string // "/metrics" when empty
@@ -77,7 +80,7 @@ type Target struct {
 type Options struct {
 	// Targets to scrape. Targets sharing a job (and metrics path) are one
 	// scrape config; every distinct job is its own.
-	Targets []Target
+	Targets []Scrape
 	// JobName is the job of targets that name none; default "warren".
 	JobName string
 	// ScrapeInterval and EvaluationInterval default to 1s.

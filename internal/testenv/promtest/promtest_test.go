@@ -57,7 +57,7 @@ func waitForValue(t *testing.T, p *Prometheus, expr string, want float64) model.
 func TestStartScrapesEveryTargetUnderItsJobAndAnswersQueries(t *testing.T) {
 	a := exporter(t, "promtest_answer 42\n")
 	b := exporter(t, "promtest_answer 43\n")
-	p := Start(t, Options{Targets: []Target{{Address: a}, {Address: b, Job: "other"}}})
+	p := Start(t, Options{Targets: []Scrape{{Address: a}, {Address: b, Job: "other"}}})
 	p.WaitForTargetsUp(t, 30*time.Second)
 
 	vec := waitForValue(t, p, `promtest_answer{job="warren"}`, 42)
@@ -99,7 +99,7 @@ func TestRuleFilesAreEvaluatedAtTheEvaluationInterval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := Start(t, Options{Targets: []Target{{Address: addr}}, RuleFiles: []string{rules}})
+	p := Start(t, Options{Targets: []Scrape{{Address: addr}}, RuleFiles: []string{rules}})
 	waitForValue(t, p, `job:promtest_answer:double`, 84)
 }
 
@@ -109,7 +109,7 @@ func TestGeneratedConfigPassesPromtool(t *testing.T) {
 		t.Fatalf("promtool not installed: run `make deps` (%v)", err)
 	}
 	cfg, err := configYAML(Options{
-		Targets: []Target{
+		Targets: []Scrape{
 			{Address: "127.0.0.1:9842"},
 			{Address: "127.0.0.1:9843"},
 			{Address: "127.0.0.1:9100", Job: "node", MetricsPath: "/other"},
@@ -142,9 +142,9 @@ func TestGeneratedConfigPassesPromtool(t *testing.T) {
 
 func TestConfigRejectsTargetsWithoutPortAndBadAlertmanagerURL(t *testing.T) {
 	for name, opts := range map[string]Options{
-		"target without port":       {Targets: []Target{{Address: "127.0.0.1"}}},
+		"target without port":       {Targets: []Scrape{{Address: "127.0.0.1"}}},
 		"alertmanager without host": {AlertmanagerURL: "127.0.0.1:9093"},
-		"one job, two paths":        {Targets: []Target{{Address: "h:1"}, {Address: "h:2", MetricsPath: "/x"}}},
+		"one job, two paths":        {Targets: []Scrape{{Address: "h:1"}, {Address: "h:2", MetricsPath: "/x"}}},
 	} {
 		if _, err := configYAML(opts); err == nil {
 			t.Errorf("%s: no error", name)

@@ -42,6 +42,9 @@
 // node's HOME, so they read its cookie, and with an ephemeral port for their
 // own distribution listener instead of the fixed 35672-35682 range, so many
 // concurrent rabbitmqctl calls never compete for ports.
+//
+// Import rule: it imports internal/testenv/loopback only; only tests import
+// it.
 package rabbittest
 
 import (

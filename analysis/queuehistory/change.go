@@ -1,0 +1,62 @@
+package queuehistory
+
+import "time"
+
+// Change is how a queue's counters and depth changed over Span.
+type Change struct {
+	Span                                         time.Duration
+	Published, Completed, Delivered, Redelivered float64
+	// Messages is the growth of the depth (negative when it shrank).
+	Messages int64
+}
+
+// Over returns the change from the newest point at or before now−window
+// (or, where the history is shorter, its oldest point, or its Origin
+// after a reset) to the newest point. ok is false when the history holds
+// a single point and no Origin: nothing to compare.
+func (s *Polls) Over(window time.Duration) (c Change, ok bool) {
+	last := s.Last()
+	since := last.Time.Add(-window)
+	var base *Point
+	switch {
+	case !s.Points[0].Time.After(since) || s.Origin == nil:
+		base = &s.Points[0]
+		for i := range s.Points {
+			if !s.Points[i].Time.After(since) {
+				base = &s.Points[i]
+			}
+		}
+	default:
+		base = s.Origin
+	}
+	if base.Time.Equal(last.Time) {
+		return Change{}, false
+	}
+	return between(*base, last), true
+}
+
+// SincePrevious returns the change since the poll before the newest (or
+// the Origin, right after a reset). ok is false on a queue's first poll.
+func (s *Polls) SincePrevious() (Change, bool) {
+	n := len(s.Points)
+	switch {
+	case n >= 2:
+		return between(s.Points[n-2], s.Points[n-1]), true
+	case s.Origin != nil:
+		return between(*s.Origin, s.Points[0]), true
+	}
+	return Change{}, false
+}
+
+// between is the change from a to b; b's counters are not below a's (the
+// reset rule guarantees it).
+func between(a, b Point) Change {
+	return Change{
+		Span:        b.Time.Sub(a.Time),
+		Published:   float64(b.Counters.Published - a.Counters.Published),
+		Completed:   float64(b.Counters.Completed - a.Counters.Completed),
+		Delivered:   float64(b.Counters.Delivered - a.Counters.Delivered),
+		Redelivered: float64(b.Counters.Redelivered - a.Counters.Redelivered),
+		Messages:    b.Messages - a.Messages,
+	}
+}

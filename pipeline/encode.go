@@ -1,0 +1,125 @@
+package pipeline
+
+import (
+	"time"
+
+	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/internal/exposition"
+)
+
+// encoder encodes a target's per-queue series once per poll. It keeps
+// what does not change from poll to poll — each queue's encoded labels,
+// the threshold labels — so a steady cluster re-encodes no label strings.
+// It is owned by the poll goroutine.
+type encoder struct {
+	labels     *LabelCache
+	thresholds map[time.Duration][]byte
+	drop       func(metric string) bool
+	// estimateAll exports the estimated oldest age also for queues with a
+	// head timestamp.
+	estimateAll bool
+}
+
+func newEncoder(t config.Target) *encoder {
+	return &encoder{labels: NewLabelCache(t.Name), thresholds: map[time.Duration][]byte{}, drop: t.DropsMetric, estimateAll: t.TimeInQueue.EstimateAll}
+}
+
+// encode encodes st's series; prev, the previous fragment, sizes the
+// buffers.
+func (e *encoder) encode(st *TargetState, prev *exposition.Fragment) *exposition.Fragment {
+	b := exposition.NewBuilder(prev)
+	b.Drop(e.drop)
+	e.encodeQueues(b, st)
+	e.encodeEstimates(b, st)
+	e.labels.Sweep()
+	return b.Fragment()
+}
+
+// encodeQueues encodes the series read from the snapshot and the
+// consumer status.
+func (e *encoder) encodeQueues(b *exposition.Builder, st *TargetState) {
+	snap := st.Snapshot
+	var (
+		info        = b.Family(queueInfoFamily)
+		messages    = b.Family(queueMessagesFamily)
+		consumers   = b.Family(queueConsumersFamily)
+		capacity    = b.Family(queueCapacityFamily)
+		oldest      = b.Family(oldestMessageAgeFamily)
+		published   = b.Family(queuePublishedFamily)
+		delivered   = b.Family(queueDeliveredFamily)
+		acked       = b.Family(queueAckedFamily)
+		redelivered = b.Family(queueRedeliveredFamily)
+		status      = b.Family(queueStatusFamily)
+		routes      = b.Family(deadLetterRouteFamily)
+	)
+	var extra []byte
+	for i := range snap.Queues {
+		q := &snap.Queues[i]
+		l := e.labels.Queue(q.Vhost, q.Name)
+		dlx := ""
+		if q.HasDeadLetterExchange {
+			dlx = q.DeadLetterExchange
+		}
+		extra = exposition.AppendLabel(extra[:0], "type", q.Type)
+		extra = exposition.AppendLabel(extra, "node", q.Node)
+		extra = exposition.AppendLabel(extra, "dead_letter_exchange", dlx)
+		info.AddWith(l, extra, 1)
+		if !q.StatsKnown {
+			continue // depth and counters unknown: absent, not zero
+		}
+		messages.AddWith(l, stateReady, float64(q.Ready))
+		messages.AddWith(l, stateUnacked, float64(q.Unacked))
+		consumers.Add(l, float64(q.Consumers))
+		if q.HasConsumerCapacity {
+			capacity.Add(l, q.ConsumerCapacity)
+		}
+		if !q.HeadTimestamp.IsZero() {
+			oldest.AddWith(l, sourceHeadTimestamp, max(0, snap.Time.Sub(q.HeadTimestamp).Seconds()))
+		}
+		published.Add(l, float64(q.Counters.Published))
+		delivered.Add(l, float64(q.Counters.Delivered))
+		acked.Add(l, float64(q.Counters.Acked))
+		redelivered.Add(l, float64(q.Counters.Redelivered))
+		status.AddWith(l, statusLabels[st.Queues[i].Status], 1)
+	}
+	for _, r := range st.Routes {
+		extra = exposition.AppendLabel(extra[:0], "dead_letter_queue", r.DeadLetterQueue)
+		routes.AddWith(e.labels.Queue(r.Vhost, r.Queue), extra, 1)
+	}
+}
+
+// encodeEstimates encodes the time-in-queue series.
+func (e *encoder) encodeEstimates(b *exposition.Builder, st *TargetState) {
+	var (
+		oldest    = b.Family(oldestMessageAgeFamily)
+		drain     = b.Family(drainFamily)
+		histogram = b.Family(timeInQueueFamily)
+		within    = b.Family(processedWithinFamily)
+		total     = b.Family(processedFamily)
+		counts    []uint64
+	)
+	for i := range st.Estimates {
+		q := &st.Estimates[i]
+		l := e.labels.Queue(q.Vhost, q.Name)
+		if !q.HasHeadTimestamp || e.estimateAll {
+			oldest.AddWith(l, sourceEstimate, q.OldestAge.Seconds())
+		}
+		drain.Add(l, q.DrainSeconds)
+		counts = cumulativeCounts(counts[:0], q)
+		histogram.Histogram(l, q.Buckets, counts, q.Sum, uint64(q.Count+0.5))
+		for j, th := range q.Thresholds {
+			tl := e.thresholdLabel(th)
+			within.AddWith(l, tl, q.Within[j])
+			total.AddWith(l, tl, q.Total[j])
+		}
+	}
+}
+
+func (e *encoder) thresholdLabel(th time.Duration) []byte {
+	l, ok := e.thresholds[th]
+	if !ok {
+		l = exposition.AppendLabel(nil, "threshold", FormatThreshold(th))
+		e.thresholds[th] = l
+	}
+	return l
+}

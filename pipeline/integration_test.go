@@ -1,0 +1,411 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenhq/warren/analysis/consumerstatus"
+	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/internal/testenv/rabbittest"
+	"github.com/warrenhq/warren/snapshot"
+)
+
+// broker is the private RabbitMQ node these tests start for themselves.
+var broker *rabbittest.Node
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(benchTrafficEnv); spec != "" {
+		os.Exit(runBenchTraffic(spec)) // a helper process of BenchmarkScale
+	}
+	rabbittest.Main(m, rabbittest.Options{}, func(n *rabbittest.Node) { broker = n })
+}
+
+// brokerTarget is a target for the test node, with a short consumer
+// status window so that scenarios finish in seconds.
+func brokerTarget(name string, vhost string, window time.Duration) config.Target {
+	t := testTarget(broker.MgmtURL)
+	t.Name, t.Username, t.Password = name, "guest", "guest"
+	t.Timeout = config.Duration(10 * time.Second)
+	t.ConsumerStatus.Window = config.Duration(window)
+	if vhost != "" {
+		t.Vhosts.Include = mustRegexp(vhost)
+	}
+	return t
+}
+
+func mustRegexp(s string) *config.Regexp {
+	r, err := config.NewRegexp(s)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// amqpChannel opens a channel on the test broker in vhost.
+func amqpChannel(t *testing.T, vhost string) (*amqp.Connection, *amqp.Channel) {
+	t.Helper()
+	conn, err := amqp.Dial(strings.TrimSuffix(broker.AMQPURL, "/") + "/" + urlPathEscape(vhost))
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatalf("channel: %v", err)
+	}
+	return conn, ch
+}
+
+func urlPathEscape(vhost string) string {
+	return strings.ReplaceAll(vhost, "/", "%2F")
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func publish(t *testing.T, ch *amqp.Channel, exchange, key string, n int, timestamp time.Time) {
+	t.Helper()
+	must(t, ch.Confirm(false))
+	for range n {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), exchange, key, true, false,
+			amqp.Publishing{Body: []byte("m"), Timestamp: timestamp, DeliveryMode: amqp.Persistent})
+		must(t, err)
+		if ok, err := dc.WaitContext(context.Background()); err != nil || !ok {
+			t.Fatalf("publish to %q/%q not confirmed: %v", exchange, key, err)
+		}
+	}
+}
+
+// eventually polls until cond holds, failing after timeout with the last
+// explanation cond gave.
+func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %v: %s", timeout, why)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func addVhost(t *testing.T, vhost string) {
+	t.Helper()
+	must(t, broker.AddVhost(vhost))
+	must(t, broker.SetPermissions(vhost, "guest", ".*", ".*", ".*"))
+}
+
+func TestMetricsReportExactBrokerState(t *testing.T) {
+	const vhost = "exact"
+	addVhost(t, vhost)
+	_, ch := amqpChannel(t, vhost)
+
+	// orders: classic, dead letters by argument to a fanout DLX.
+	must(t, ch.ExchangeDeclare("dlx.fanout", "fanout", true, false, false, false, nil))
+	_, err := ch.QueueDeclare("orders.dlq", true, false, false, false, nil)
+	must(t, err)
+	must(t, ch.QueueBind("orders.dlq", "", "dlx.fanout", false, nil))
+	_, err = ch.QueueDeclare("orders", true, false, false, false, amqp.Table{"x-dead-letter-exchange": "dlx.fanout"})
+	must(t, err)
+
+	// payments: quorum, dead letters by policy to a direct DLX with a key.
+	must(t, ch.ExchangeDeclare("dlx.direct", "direct", true, false, false, false, nil))
+	for _, q := range []string{"payments.dlq", "payments.other"} {
+		_, err = ch.QueueDeclare(q, true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
+		must(t, err)
+	}
+	must(t, ch.QueueBind("payments.dlq", "payments.dead", "dlx.direct", false, nil))
+	must(t, ch.QueueBind("payments.other", "something.else", "dlx.direct", false, nil))
+	_, err = ch.QueueDeclare("payments", true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
+	must(t, err)
+	_, err = broker.Ctl("set_policy", "-p", vhost, "--apply-to", "queues", "payments-dlx", "^payments$",
+		`{"dead-letter-exchange":"dlx.direct","dead-letter-routing-key":"payments.dead"}`)
+	must(t, err)
+
+	// Traffic: 10 into orders stamped a minute ago, 3 of them consumed and
+	// acked; 5 into payments.
+	stamp := time.Now().Add(-time.Minute).Truncate(time.Second)
+	publish(t, ch, "", "orders", 10, stamp)
+	publish(t, ch, "", "payments", 5, time.Time{})
+	for range 3 {
+		d, ok, err := ch.Get("orders", false)
+		must(t, err)
+		if !ok {
+			t.Fatal("basic.get found orders empty")
+		}
+		must(t, d.Ack(false))
+	}
+
+	coll, reg := newTestCollector(t, brokerTarget("exact", vhost, time.Minute))
+	p := coll.Pipelines()[0]
+	q := func(queue string, extra ...string) map[string]string {
+		l := map[string]string{"cluster": "exact", "vhost": vhost, "queue": queue}
+		for i := 0; i+1 < len(extra); i += 2 {
+			l[extra[i]] = extra[i+1]
+		}
+		return l
+	}
+	// The broker emits statistics every second; poll until they settle.
+	eventually(t, 30*time.Second, func() (bool, string) {
+		p.Poll(context.Background())
+		acked, _ := gather(t, reg, "warren_queue_acked_total", q("orders"))
+		pub, _ := gather(t, reg, "warren_queue_published_total", q("payments"))
+		ready, _ := gather(t, reg, "warren_queue_messages", q("payments", "state", "ready"))
+		return acked == 3 && pub == 5 && ready == 5, fmt.Sprintf("orders acked %v, payments published %v ready %v (%s)", acked, pub, ready, p.State().Health.LastError)
+	})
+
+	exact := []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"warren_target_up", map[string]string{"cluster": "exact"}, 1},
+		{"warren_queue_messages", q("orders", "state", "ready"), 7},
+		{"warren_queue_messages", q("orders", "state", "unacked"), 0},
+		{"warren_queue_consumers", q("orders"), 0},
+		{"warren_queue_published_total", q("orders"), 10},
+		{"warren_queue_delivered_total", q("orders"), 3},
+		{"warren_queue_acked_total", q("orders"), 3},
+		{"warren_queue_redelivered_total", q("orders"), 0},
+		{"warren_queue_messages", q("payments", "state", "ready"), 5},
+		{"warren_queue_published_total", q("payments"), 5},
+		{"warren_queue_info", q("orders", "type", "classic", "dead_letter_exchange", "dlx.fanout", "node", broker.Name), 1},
+		{"warren_queue_info", q("payments", "type", "quorum", "dead_letter_exchange", "dlx.direct", "node", broker.Name), 1},
+		{"warren_dead_letter_route", q("orders", "dead_letter_queue", "orders.dlq"), 1},
+		{"warren_dead_letter_route", q("payments", "dead_letter_queue", "payments.dlq"), 1},
+		{"warren_queue_status", q("orders", "status", "no_consumers"), 1},
+		{"warren_queue_status", q("orders.dlq", "status", "idle"), 1},
+		{"warren_queues_exported", map[string]string{"cluster": "exact"}, 5},
+		{"warren_queues_dropped", map[string]string{"cluster": "exact"}, 0},
+		{"warren_node_running", map[string]string{"cluster": "exact", "node": broker.Name}, 1},
+		{"warren_node_alarm", map[string]string{"cluster": "exact", "node": broker.Name, "alarm": "memory"}, 0},
+		{"warren_node_alarm", map[string]string{"cluster": "exact", "node": broker.Name, "alarm": "disk"}, 0},
+		{"warren_node_partitions", map[string]string{"cluster": "exact", "node": broker.Name}, 0},
+	}
+	for _, c := range exact {
+		if v, ok := gather(t, reg, c.name, c.labels); !ok || v != c.want {
+			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, v, ok, c.want)
+		}
+	}
+	if _, ok := gather(t, reg, "warren_dead_letter_route", q("payments", "dead_letter_queue", "payments.other")); ok {
+		t.Error("payments.other is bound with another key: the direct DLX cannot route payments' dead letters there")
+	}
+	// The head timestamp is whole seconds; the age is measured at poll time.
+	age := mustGather(t, reg, "warren_queue_oldest_message_age_seconds", q("orders", "source", "head_timestamp"))
+	if want := time.Since(stamp).Seconds(); age < 59 || age > want+1 {
+		t.Errorf("oldest message age = %v, want about %v", age, want)
+	}
+	if _, ok := gather(t, reg, "warren_queue_oldest_message_age_seconds", q("payments", "source", "head_timestamp")); ok {
+		t.Error("a quorum queue has no head timestamp: no head_timestamp age series expected")
+	}
+	if fd := mustGather(t, reg, "warren_node_file_descriptors", map[string]string{"cluster": "exact", "node": broker.Name, "state": "used"}); fd <= 0 {
+		t.Errorf("file descriptors used = %v, want > 0", fd)
+	}
+}
+
+// statusWindow is the consumer status window of the scenarios: the broker
+// publishes queue statistics in steps of up to 5s here, whatever
+// collect_statistics_interval says, so the window spans several steps.
+const statusWindow = 12 * time.Second
+
+// statusOf polls and returns the queue's current status label.
+func statusOf(t *testing.T, p *Pipeline, vhost, queue string) consumerstatus.Status {
+	t.Helper()
+	p.Poll(context.Background())
+	st := p.State()
+	if st.Snapshot == nil {
+		t.Fatalf("no snapshot: %s", st.Health.LastError)
+	}
+	for i := range st.Snapshot.Queues {
+		if st.Snapshot.Queues[i].Vhost == vhost && st.Snapshot.Queues[i].Name == queue {
+			return st.Queues[i].Status
+		}
+	}
+	t.Fatalf("queue %s/%s not in the snapshot", vhost, queue)
+	return consumerstatus.Unknown
+}
+
+func TestConsumerHoldingMessagesWithoutAckingIsStalled(t *testing.T) {
+	const vhost, queue = "stall", "work"
+	addVhost(t, vhost)
+	_, ch := amqpChannel(t, vhost)
+	_, err := ch.QueueDeclare(queue, true, false, false, false, nil)
+	must(t, err)
+	publish(t, ch, "", queue, 20, time.Time{})
+
+	// A consumer that takes its prefetch of 5 and never acks.
+	_, cch := amqpChannel(t, vhost)
+	must(t, cch.Qos(5, 0, false))
+	_, err = cch.Consume(queue, "stuck", false, false, false, false, nil)
+	must(t, err)
+
+	coll, _ := newTestCollector(t, brokerTarget("stall", vhost, statusWindow))
+	p := coll.Pipelines()[0]
+	eventually(t, 3*statusWindow, func() (bool, string) {
+		s := statusOf(t, p, vhost, queue)
+		return s == consumerstatus.Stalled, fmt.Sprintf("status %s", s)
+	})
+}
+
+func TestSlowButProgressingConsumerIsNeverStalled(t *testing.T) {
+	const vhost, queue = "slow", "work"
+	addVhost(t, vhost)
+	_, ch := amqpChannel(t, vhost)
+	_, err := ch.QueueDeclare(queue, true, false, false, false, nil)
+	must(t, err)
+	publish(t, ch, "", queue, 200, time.Time{})
+
+	// One message every 700ms: far slower than the backlog, never stuck.
+	_, cch := amqpChannel(t, vhost)
+	must(t, cch.Qos(1, 0, false))
+	deliveries, err := cch.Consume(queue, "slow", false, false, false, false, nil)
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for d := range deliveries {
+			select {
+			case <-time.After(700 * time.Millisecond):
+				d.Ack(false)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	coll, _ := newTestCollector(t, brokerTarget("slow", vhost, statusWindow))
+	p := coll.Pipelines()[0]
+	seen := map[consumerstatus.Status]int{}
+	for deadline := time.Now().Add(2 * statusWindow); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		s := statusOf(t, p, vhost, queue)
+		seen[s]++
+		if s == consumerstatus.Stalled {
+			t.Fatalf("a consumer acking every 700ms was reported stalled (statuses so far %v)", seen)
+		}
+	}
+	if seen[consumerstatus.OK] == 0 {
+		t.Errorf("statuses %v: want ok at least once", seen)
+	}
+}
+
+func TestStoppedConsumerWithBacklogIsNoConsumersAndEmptyQueueIsIdle(t *testing.T) {
+	const vhost = "gone"
+	addVhost(t, vhost)
+	_, ch := amqpChannel(t, vhost)
+	for _, q := range []string{"backlog", "empty"} {
+		_, err := ch.QueueDeclare(q, true, false, false, false, nil)
+		must(t, err)
+	}
+	conn, cch := amqpChannel(t, vhost)
+	_, err := cch.Consume("backlog", "c", false, false, false, false, nil)
+	must(t, err)
+
+	coll, _ := newTestCollector(t, brokerTarget("gone", vhost, statusWindow))
+	p := coll.Pipelines()[0]
+	eventually(t, 20*time.Second, func() (bool, string) {
+		s := statusOf(t, p, vhost, "backlog")
+		return s == consumerstatus.Idle, fmt.Sprintf("backlog queue with a consumer and no messages: %s", s)
+	})
+
+	conn.Close() // the consumer goes away
+	publish(t, ch, "", "backlog", 5, time.Time{})
+	eventually(t, 20*time.Second, func() (bool, string) {
+		s := statusOf(t, p, vhost, "backlog")
+		return s == consumerstatus.NoConsumers, fmt.Sprintf("backlog without consumers: %s", s)
+	})
+	// An empty queue stays idle for longer than a stall window.
+	for range 2 * statusWindow / (500 * time.Millisecond) {
+		if s := statusOf(t, p, vhost, "empty"); s != consumerstatus.Idle {
+			t.Fatalf("empty queue status %s, want idle", s)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func TestCardinalityGuardExportsFirstQueuesByName(t *testing.T) {
+	const vhost = "many"
+	addVhost(t, vhost)
+	_, ch := amqpChannel(t, vhost)
+	for i := range 5 {
+		_, err := ch.QueueDeclare(fmt.Sprintf("q%d", i), true, false, false, false, nil)
+		must(t, err)
+	}
+	tg := brokerTarget("many", vhost, time.Minute)
+	tg.MaxQueues = 3
+	coll, reg := newTestCollector(t, tg)
+	coll.Pipelines()[0].Poll(context.Background())
+	if v := mustGather(t, reg, "warren_queues_exported", nil); v != 3 {
+		t.Errorf("exported = %v, want 3", v)
+	}
+	if v := mustGather(t, reg, "warren_queues_dropped", nil); v != 2 {
+		t.Errorf("dropped = %v, want 2", v)
+	}
+	for i := range 5 {
+		_, ok := gather(t, reg, "warren_queue_info", map[string]string{"queue": fmt.Sprintf("q%d", i)})
+		if want := i < 3; ok != want {
+			t.Errorf("q%d exported = %v, want %v", i, ok, want)
+		}
+	}
+}
+
+func TestWrongManagementCredentialsAreAnAuthError(t *testing.T) {
+	tg := brokerTarget("badauth", "", time.Minute)
+	tg.Password = "not-the-password"
+	coll, reg := newTestCollector(t, tg)
+	coll.Pipelines()[0].Poll(context.Background())
+	if v := mustGather(t, reg, "warren_target_up", nil); v != 0 {
+		t.Errorf("up = %v, want 0", v)
+	}
+	if v := mustGather(t, reg, "warren_poll_errors_total", map[string]string{"reason": string(snapshot.ReasonAuth)}); v != 1 {
+		t.Errorf("auth errors = %v, want 1", v)
+	}
+	if strings.Contains(coll.Pipelines()[0].State().Health.LastError, "not-the-password") {
+		t.Error("the error leaks the password")
+	}
+}
+
+func TestMonitoringTaggedUserIsEnough(t *testing.T) {
+	must(t, broker.AddUser("warren-monitor", "pw", "monitoring"))
+	tg := brokerTarget("monitoring", "", time.Minute)
+	tg.Username, tg.Password = "warren-monitor", "pw"
+	coll, reg := newTestCollector(t, tg)
+	p := coll.Pipelines()[0]
+	p.Poll(context.Background())
+	if v := mustGather(t, reg, "warren_target_up", nil); v != 1 {
+		t.Fatalf("up = %v for a monitoring user: %s", v, p.State().Health.LastError)
+	}
+}
+
+func TestRestartedBrokerIsReportedThenRecovered(t *testing.T) {
+	coll, reg := newTestCollector(t, brokerTarget("restart", "", time.Minute))
+	p := coll.Pipelines()[0]
+	p.Poll(context.Background())
+	if v := mustGather(t, reg, "warren_target_up", nil); v != 1 {
+		t.Fatalf("up before the restart = %v: %s", v, p.State().Health.LastError)
+	}
+	must(t, broker.Kill())
+	p.Poll(context.Background())
+	if v := mustGather(t, reg, "warren_target_up", nil); v != 0 {
+		t.Errorf("up while the broker is down = %v", v)
+	}
+	must(t, broker.Restart())
+	eventually(t, 60*time.Second, func() (bool, string) {
+		p.Poll(context.Background())
+		v, _ := gather(t, reg, "warren_target_up", nil)
+		return v == 1, p.State().Health.LastError
+	})
+}

@@ -1,0 +1,143 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/warrenhq/warren/analysis/deadletter"
+	"github.com/warrenhq/warren/analysis/queuehistory"
+	"github.com/warrenhq/warren/analysis/timeinqueue"
+	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/internal/exposition"
+	"github.com/warrenhq/warren/rabbitmq/management"
+	"github.com/warrenhq/warren/snapshot"
+)
+
+// Pipeline is one target's stages. Its state is read concurrently; Poll
+// and Run are its only writers, one at a time.
+type Pipeline struct {
+	target config.Target
+	poller *collector.Poller
+	logger *slog.Logger
+
+	// The analyses' own state, owned by the poll goroutine.
+	history    *queuehistory.History
+	estimator  *timeinqueue.Estimator
+	attributor *deadletter.Attributor
+	encoder    *encoder
+	polled     int
+
+	state atomic.Pointer[TargetState]
+	// published, when set, sees every state right after it is published,
+	// in the poll's goroutine (the SLIs count events from it).
+	published func(*TargetState)
+	// pollMu makes Poll safe to call from tests while Run is not running.
+	pollMu sync.Mutex
+}
+
+// Options are what a pipeline shares with the others.
+type Options struct {
+	Metrics *collector.Metrics
+	Logger  *slog.Logger
+	// Published, when set, sees every state right after it is
+	// published, in the poll's goroutine.
+	Published func(*TargetState)
+}
+
+// New builds the pipeline of one target, reading its management API.
+func New(t config.Target, opts Options) (*Pipeline, error) {
+	src, err := management.New(t)
+	if err != nil {
+		return nil, err
+	}
+	return NewWithSource(t, src, opts), nil
+}
+
+// NewWithSource builds the pipeline of one target reading from src.
+func NewWithSource(t config.Target, src collector.Source, opts Options) *Pipeline {
+	p := &Pipeline{
+		target:     t,
+		poller:     collector.NewPoller(t, src, opts.Metrics, opts.Logger),
+		logger:     opts.Logger.With("cluster", t.Name),
+		history:    queuehistory.New(max(t.ConsumerStatus.Window.Std(), HealthWindow)),
+		estimator:  timeinqueue.New(timeinqueue.ConfigFor(t)),
+		attributor: deadletter.NewAttributor(),
+		encoder:    newEncoder(t),
+		published:  opts.Published,
+	}
+	p.state.Store(&TargetState{Cluster: t.Name})
+	return p
+}
+
+// Name is the target's name, the cluster label.
+func (p *Pipeline) Name() string { return p.target.Name }
+
+// Target is the target's configuration.
+func (p *Pipeline) Target() config.Target { return p.target }
+
+// State returns the latest published state; never nil.
+func (p *Pipeline) State() *TargetState { return p.state.Load() }
+
+// Fragment returns the latest state's per-queue series (an
+// exposition.Producer), or nil before the first snapshot.
+func (p *Pipeline) Fragment() *exposition.Fragment { return p.State().fragment }
+
+// Run polls until ctx is done.
+func (p *Pipeline) Run(ctx context.Context) {
+	p.poller.Run(ctx, func(snap *snapshot.Snapshot, h collector.Health) {
+		p.pollMu.Lock()
+		defer p.pollMu.Unlock()
+		p.publish(snap, h)
+	})
+}
+
+// Poll polls once now and publishes the outcome.
+func (p *Pipeline) Poll(ctx context.Context) {
+	p.pollMu.Lock()
+	defer p.pollMu.Unlock()
+	if snap, h, ok := p.poller.Poll(ctx); ok {
+		p.publish(snap, h)
+	}
+}
+
+// publish runs the analyses on a new snapshot, or carries the previous
+// state over a failed poll, and publishes the result.
+func (p *Pipeline) publish(snap *snapshot.Snapshot, h collector.Health) {
+	prev := p.State()
+	var next *TargetState
+	if snap == nil {
+		stale := *prev
+		stale.Health, stale.Fresh = h, false
+		next = &stale
+	} else {
+		p.polled++
+		next = p.analyse(snap)
+		next.Health, next.Polled, next.Fresh = h, p.polled, true
+		next.fragment = p.encoder.encode(next, prev.fragment)
+	}
+	p.state.Store(next)
+	if p.published != nil {
+		p.published(next)
+	}
+}
+
+// analyse runs every analysis on snap, in order: the history first,
+// which the others read.
+func (p *Pipeline) analyse(snap *snapshot.Snapshot) *TargetState {
+	p.history.Observe(snap)
+	routes := deadletter.Routes(snap, p.target.DeadLetterQueues)
+	st := &TargetState{
+		Cluster:    p.target.Name,
+		Snapshot:   snap,
+		Queues:     make([]QueueState, len(snap.Queues)),
+		Routes:     routes,
+		Departures: p.attributor.Observe(snap, p.history, routes),
+	}
+	p.estimator.Observe(snap)
+	st.Estimates = p.estimator.Estimates()
+	p.queueStates(st)
+	return st
+}

@@ -1,0 +1,138 @@
+// Package pipeline runs one target's stages in order — its source, read
+// by the collector's poller, then the analyses (queue history, consumer
+// status, dead-letter routes and inflow, time in queue) — and publishes
+// what they made as one immutable TargetState through one atomic
+// pointer. /metrics, the status API, the health conditions and the SLIs
+// all read that state, so nothing pairs targets by position and no
+// reader sees the snapshot of one poll with the analyses of another. The
+// per-queue series are encoded once per poll, here, so a scrape only
+// writes bytes.
+//
+// Import rule: it imports snapshot, collector, the analyses
+// (analysis/...), the management source (rabbitmq/management),
+// internal/config and internal/exposition; nothing that comes after it
+// (SLOs, alerting, status API, agent).
+package pipeline
+
+import (
+	"time"
+
+	"github.com/warrenhq/warren/analysis/consumerstatus"
+	"github.com/warrenhq/warren/analysis/deadletter"
+	"github.com/warrenhq/warren/analysis/queuehistory"
+	"github.com/warrenhq/warren/analysis/timeinqueue"
+	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/internal/exposition"
+	"github.com/warrenhq/warren/snapshot"
+)
+
+// TargetState is everything warren knows about one target after its
+// latest poll. It is never modified once published.
+type TargetState struct {
+	Cluster string
+	Health  collector.Health
+	// Snapshot is the latest successful poll's; nil before the first. A
+	// failed poll publishes a new state with the previous snapshot and
+	// analyses, which then go stale.
+	Snapshot *snapshot.Snapshot
+	// Queues holds the analyses of each queue, parallel to
+	// Snapshot.Queues.
+	Queues []QueueState
+	// Routes are the dead-letter routes of the snapshot's queues, sorted.
+	Routes []deadletter.Route
+	// Departures are, per queue, the departures since the previous poll
+	// and the dead letters attributed to them (dead_letter_ratio).
+	Departures map[snapshot.QueueKey]deadletter.Departures
+	// Estimates are the time-in-queue estimates, in snapshot order, of
+	// the queues with known statistics.
+	Estimates []timeinqueue.QueueEstimate
+	// Polled counts the successful polls since the pipeline started: 1
+	// on the first, whose time-in-queue events stem from the broker's
+	// sample history of before the start (see slo/sli).
+	Polled int
+	// Fresh is set on the state a successful poll publishes, and unset on
+	// the one a failed poll publishes.
+	Fresh bool
+
+	fragment *exposition.Fragment
+}
+
+// QueueState is what the analyses say of one queue of the snapshot.
+type QueueState struct {
+	Status consumerstatus.Status
+	// Age is the age of the oldest waiting message.
+	Age Age
+	// Estimate is the queue's time-in-queue estimate; nil for a queue
+	// without known statistics.
+	Estimate *timeinqueue.QueueEstimate
+	// Recent is the change of the queue's counters and depth over the
+	// health window (see HealthWindow); HasRecent is false until there
+	// are two polls to compare.
+	Recent    queuehistory.Change
+	HasRecent bool
+	// IsDeadLetterQueue is set for a queue some route leads to.
+	IsDeadLetterQueue bool
+	// DeadLetterQueues are the queues this queue's dead letters can reach.
+	DeadLetterQueues []string
+}
+
+// HealthWindow is the span of the counter-based health conditions
+// (dead-letter inflow, redelivery ratio): TargetState's QueueState.Recent
+// covers it.
+const HealthWindow = 5 * time.Minute
+
+// AgeSource says where a queue's oldest-message age comes from.
+type AgeSource uint8
+
+// The age sources.
+const (
+	AgeUnknown       AgeSource = iota // statistics not known yet
+	AgeHeadTimestamp                  // the broker's head_message_timestamp
+	AgeEstimate                       // warren's time-in-queue estimate
+)
+
+// String is the source label's value.
+func (s AgeSource) String() string {
+	switch s {
+	case AgeHeadTimestamp:
+		return "head_timestamp"
+	case AgeEstimate:
+		return "estimate"
+	}
+	return ""
+}
+
+// Age is a queue's oldest-message age and where it comes from.
+type Age struct {
+	Age    time.Duration
+	Source AgeSource
+}
+
+// oldestAge is the one computation of a queue's oldest-message age: the
+// head timestamp where the broker gives one (publisher-set, exact to the
+// second), otherwise the estimate.
+func oldestAge(snapTime time.Time, q *snapshot.Queue, e *timeinqueue.QueueEstimate) Age {
+	switch {
+	case !q.HeadTimestamp.IsZero():
+		return Age{Age: max(0, snapTime.Sub(q.HeadTimestamp)), Source: AgeHeadTimestamp}
+	case e != nil:
+		return Age{Age: e.OldestAge, Source: AgeEstimate}
+	}
+	return Age{}
+}
+
+// Fragment returns the state's per-queue series, encoded for /metrics.
+func (s *TargetState) Fragment() *exposition.Fragment { return s.fragment }
+
+// NodeNames are the names of the target's nodes in its latest snapshot,
+// for probes that probe every node; nil before the first snapshot.
+func (s *TargetState) NodeNames() []string {
+	if s.Snapshot == nil {
+		return nil
+	}
+	names := make([]string, 0, len(s.Snapshot.Nodes))
+	for _, n := range s.Snapshot.Nodes {
+		names = append(names, n.Name)
+	}
+	return names
+}

@@ -1,0 +1,149 @@
+package pipeline
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/warrenhq/warren/analysis/timeinqueue"
+	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/internal/exposition"
+	"github.com/warrenhq/warren/internal/testenv/expositiontest"
+	"github.com/warrenhq/warren/snapshot"
+)
+
+// referenceCollector is how the estimates were rendered before they were
+// pre-encoded: const metrics through client_golang. It stays here as the
+// specification the encoded bytes must match.
+type referenceCollector struct {
+	cluster     string
+	estimates   []timeinqueue.QueueEstimate
+	estimateAll bool
+}
+
+func (referenceCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (r referenceCollector) Collect(ch chan<- prometheus.Metric) {
+	desc := func(f *exposition.Family, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(f.Name, f.Help, append([]string{"cluster", "vhost", "queue"}, labels...), nil)
+	}
+	oldest, drain, hist := desc(oldestMessageAgeFamily, "source"), desc(drainFamily), desc(timeInQueueFamily)
+	within, total := desc(processedWithinFamily, "threshold"), desc(processedFamily, "threshold")
+	for _, q := range r.estimates {
+		labels := []string{r.cluster, q.Vhost, q.Name}
+		if !q.HasHeadTimestamp || r.estimateAll {
+			ch <- prometheus.MustNewConstMetric(oldest, prometheus.GaugeValue, q.OldestAge.Seconds(), append(labels, "estimate")...)
+		}
+		ch <- prometheus.MustNewConstMetric(drain, prometheus.GaugeValue, q.DrainSeconds, labels...)
+		buckets := map[float64]uint64{}
+		running := 0.0
+		for i, b := range q.Buckets {
+			running += q.BucketCounts[i]
+			buckets[b] = uint64(running + 0.5)
+		}
+		ch <- prometheus.MustNewConstHistogram(hist, uint64(q.Count+0.5), q.Sum, buckets, labels...)
+		for i, th := range q.Thresholds {
+			l := append(labels[:3:3], FormatThreshold(th))
+			ch <- prometheus.MustNewConstMetric(within, prometheus.CounterValue, q.Within[i], l...)
+			ch <- prometheus.MustNewConstMetric(total, prometheus.CounterValue, q.Total[i], l...)
+		}
+	}
+}
+
+// observedEstimator has seen three polls of queues that drain, back up,
+// sit empty, carry a head timestamp, and have names that need escaping.
+func observedEstimator(t *testing.T) *timeinqueue.Estimator {
+	t.Helper()
+	e := timeinqueue.New(timeinqueue.Config{Thresholds: []time.Duration{10 * time.Second, 90 * time.Second}, Buckets: []float64{1, 10, 60}})
+	start := time.Unix(1_700_000_000, 0)
+	type state struct {
+		published uint64
+		messages  int64
+	}
+	polls := []map[string]state{
+		{"orders": {100, 40}, `quo"te\` + "\nq": {0, 0}, "stuck": {10, 10}, "stamped": {5, 5}},
+		{"orders": {160, 30}, `quo"te\` + "\nq": {0, 0}, "stuck": {10, 10}, "stamped": {9, 2}},
+		{"orders": {250, 70}, `quo"te\` + "\nq": {3, 0}, "stuck": {10, 10}, "stamped": {9, 0}},
+	}
+	for i, poll := range polls {
+		now := start.Add(time.Duration(i) * 30 * time.Second)
+		snap := &snapshot.Snapshot{Cluster: "eu", Time: now}
+		for _, name := range []string{"orders", `quo"te\` + "\nq", "stuck", "stamped"} {
+			s := poll[name]
+			q := snapshot.Queue{Vhost: "/", Name: name, StatsKnown: true, Ready: s.messages,
+				Counters: snapshot.Counters{Published: s.published}}
+			if name == "stamped" {
+				q.HeadTimestamp = now.Add(-20 * time.Second)
+			}
+			snap.Queues = append(snap.Queues, q)
+		}
+		e.Observe(snap)
+	}
+	return e
+}
+
+func TestEncodedEstimatesEqualTheConstMetricRender(t *testing.T) {
+	e := observedEstimator(t)
+	for _, estimateAll := range []bool{false, true} {
+		t.Run(fmt.Sprintf("estimate_all=%v", estimateAll), func(t *testing.T) {
+			reference := prometheus.NewRegistry()
+			reference.MustRegister(referenceCollector{cluster: "eu", estimates: e.Estimates(), estimateAll: estimateAll})
+			// Through client_golang's own handler, as /metrics served it.
+			want := scrape(t, promhttp.HandlerFor(reference, promhttp.HandlerOpts{}))
+			enc := newEncoder(config.Target{Name: "eu", TimeInQueue: config.TimeInQueueConfig{EstimateAll: estimateAll}})
+			s := fixedSource{enc.encode(estimatesOnly("eu", e.Estimates()), nil)}
+			got := scrape(t, exposition.NewHandler(prometheus.NewRegistry(), exposition.Fixed(s), slog.New(slog.DiscardHandler)))
+			if diff := expositiontest.Diff(want, got); diff != "" {
+				t.Errorf("encoded estimates differ from the const-metric render:\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDroppedHistogramIsNotEncoded(t *testing.T) {
+	e := observedEstimator(t)
+	enc := newEncoder(config.Target{Name: "eu"})
+	enc.drop = func(name string) bool { return name == "warren_queue_time_in_queue_seconds" }
+	s := fixedSource{enc.encode(estimatesOnly("eu", e.Estimates()), nil)}
+	names := map[string]bool{}
+	for _, mf := range scrape(t, exposition.NewHandler(prometheus.NewRegistry(), exposition.Fixed(s), slog.New(slog.DiscardHandler))) {
+		names[mf.GetName()] = true
+	}
+	if names["warren_queue_time_in_queue_seconds"] || !names["warren_queue_processed_total"] {
+		t.Errorf("families served: %v; want the histogram dropped and the counters kept", names)
+	}
+}
+
+func scrape(t *testing.T, h http.Handler) []*dto.MetricFamily {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	return expositiontest.Parse(t, rec.Body.Bytes())
+}
+
+func TestDropMetricsNamesExactlyThePreEncodedFamilies(t *testing.T) {
+	var encoded []string
+	for _, f := range append(append([]*exposition.Family(nil), QueueFamilies...), TimeInQueueFamilies...) {
+		encoded = append(encoded, f.Name)
+	}
+	sort.Strings(encoded)
+	known := append([]string(nil), config.PerQueueMetrics...)
+	sort.Strings(known)
+	if strings.Join(encoded, " ") != strings.Join(known, " ") {
+		t.Errorf("config.PerQueueMetrics = %v\nbut the pre-encoded families are %v", known, encoded)
+	}
+}
+
+// estimatesOnly is a state holding only time-in-queue estimates.
+func estimatesOnly(cluster string, estimates []timeinqueue.QueueEstimate) *TargetState {
+	return &TargetState{Cluster: cluster, Snapshot: &snapshot.Snapshot{Cluster: cluster}, Estimates: estimates}
+}

@@ -1,0 +1,341 @@
+package management
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	rabbithole "github.com/michaelklishin/rabbit-hole/v2"
+	"github.com/warrenhq/warren/snapshot"
+)
+
+// The columns warren reads of the overview and of each node.
+const (
+	overviewColumns = "rabbitmq_version,erlang_version,management_version,cluster_name,node"
+	nodeColumns     = "name,running,mem_alarm,disk_free_alarm,partitions,fd_used,fd_total"
+)
+
+// overview is /api/overview with the cluster name rabbit-hole omits.
+type overview struct {
+	rabbithole.Overview
+	ClusterName string `json:"cluster_name"`
+}
+
+func (c *client) overview(ctx context.Context) (*overview, error) {
+	var o overview
+	q := url.Values{"columns": {overviewColumns}}
+	if _, err := c.get(ctx, "overview", q, &o); err != nil {
+		return nil, err
+	}
+	if o.RabbitMQVersion == "" {
+		return nil, &snapshot.ReadError{Reason: snapshot.ReasonInvalidResponse, Op: "GET overview", Err: errors.New("no rabbitmq_version in the response: is this a RabbitMQ management API?")}
+	}
+	return &o, nil
+}
+
+func (c *client) nodes(ctx context.Context) ([]rabbithole.NodeInfo, error) {
+	var nodes []rabbithole.NodeInfo
+	q := url.Values{"columns": {nodeColumns}}
+	_, err := c.get(ctx, "nodes", q, &nodes)
+	return nodes, err
+}
+
+func (c *client) exchanges(ctx context.Context) ([]rabbithole.ExchangeInfo, error) {
+	var xs []rabbithole.ExchangeInfo
+	q := url.Values{"columns": {"name,vhost,type"}}
+	_, err := c.get(ctx, "exchanges", q, &xs)
+	return xs, err
+}
+
+func (c *client) bindings(ctx context.Context) ([]rabbithole.BindingInfo, error) {
+	var bs []rabbithole.BindingInfo
+	_, err := c.get(ctx, "bindings", nil, &bs)
+	return bs, err
+}
+
+// apiQueue is one element of the queue listing, decoded into warren's own
+// type: rabbit-hole's QueueInfo lacks head_message_timestamp and
+// consumer_capacity.
+type apiQueue struct {
+	Name                      string     `json:"name"`
+	Vhost                     string     `json:"vhost"`
+	Type                      string     `json:"type"`
+	Node                      string     `json:"node"`
+	Leader                    string     `json:"leader"`
+	Arguments                 jsonObject `json:"arguments"`
+	EffectivePolicyDefinition jsonObject `json:"effective_policy_definition"`
+	Consumers                 int64      `json:"consumers"`
+	ConsumerCapacity          *float64   `json:"consumer_capacity"`
+	Messages                  *int64     `json:"messages"` // absent until the queue's first stats emission
+	MessagesReady             int64      `json:"messages_ready"`
+	MessagesUnacknowledged    int64      `json:"messages_unacknowledged"`
+	HeadMessageTimestamp      *float64   `json:"head_message_timestamp"`
+	MessagesDetails           struct {
+		Samples []apiSample `json:"samples"`
+	} `json:"messages_details"`
+	MessageStats struct {
+		PublishDetails      sampleList `json:"publish_details"`
+		AckDetails          sampleList `json:"ack_details"`
+		DeliverNoAckDetails sampleList `json:"deliver_no_ack_details"`
+		GetNoAckDetails     sampleList `json:"get_no_ack_details"`
+		Publish             uint64     `json:"publish"`
+		DeliverGet          uint64     `json:"deliver_get"`
+		Ack                 uint64     `json:"ack"`
+		Redeliver           uint64     `json:"redeliver"`
+		DeliverNoAck        uint64     `json:"deliver_no_ack"`
+		GetNoAck            uint64     `json:"get_no_ack"`
+	} `json:"message_stats"`
+}
+
+// sampleList is the sample history the broker gives in a *_details
+// object when asked for one.
+type sampleList struct {
+	Samples []apiSample `json:"samples"`
+}
+
+// apiSample is one point of the broker's per-object sample history.
+type apiSample struct {
+	Sample    float64 `json:"sample"`
+	Timestamp int64   `json:"timestamp"` // milliseconds, broker clock
+}
+
+// sampleHistory asks the broker for each queue's samples of messages,
+// publish and the completion counters (ack, deliver_no_ack, get_no_ack)
+// over the last age at incr resolution.
+type sampleHistory struct{ age, incr time.Duration }
+
+func (h sampleHistory) params(q url.Values) {
+	if h.incr <= 0 {
+		return
+	}
+	age := strconv.Itoa(int(h.age.Seconds()))
+	incr := strconv.Itoa(max(1, int(h.incr.Seconds())))
+	q.Set("lengths_age", age)
+	q.Set("lengths_incr", incr)
+	q.Set("msg_rates_age", age)
+	q.Set("msg_rates_incr", incr)
+	q.Set("columns", q.Get("columns")+",messages_details.samples,message_stats.publish_details.samples"+
+		",message_stats.ack_details.samples,message_stats.deliver_no_ack_details.samples,message_stats.get_no_ack_details.samples")
+}
+
+// queueColumns is every queue field warren reads. Asking for columns
+// shrinks the response several-fold; before 3.13 it also makes the listing
+// cheaper for the broker.
+var queueColumns = strings.Join([]string{
+	"name", "vhost", "type", "node", "leader", "arguments", "effective_policy_definition",
+	"consumers", "consumer_capacity", "messages", "messages_ready", "messages_unacknowledged",
+	"head_message_timestamp", "message_stats.publish", "message_stats.deliver_get",
+	"message_stats.ack", "message_stats.redeliver", "message_stats.deliver_no_ack",
+	"message_stats.get_no_ack",
+}, ",")
+
+// queuesPath is the listing that carries message_stats: from 3.13 the
+// plain /api/queues returns a reduced field set and /api/queues/detailed
+// the full one.
+func queuesPath(version string) string {
+	if versionAtLeast(version, 3, 13) {
+		return "queues/detailed"
+	}
+	return "queues"
+}
+
+// perVhostListing reports whether the broker can list one vhost's queues
+// in full detail (before 3.13, /api/queues/<vhost>), so that a poll of a
+// target with a vhost filter asks only for the vhosts it watches.
+func perVhostListing(version string) bool { return !versionAtLeast(version, 3, 13) }
+
+// queues streams the queue listing at path (all queues, or one vhost's) to
+// fn, one queue at a time, and returns the bytes read.
+//
+// The listing is asked for in one request, not in pages: RabbitMQ builds
+// and sorts the whole listing for every page it serves, so 20 pages of 500
+// cost the broker about 3.5 times one unpaged listing of 10,000 queues
+// (measured on 3.10; see docs/benchmarks.md). Decoding one element at a
+// time keeps warren's memory to one queue's JSON, however long the listing.
+func (c *client) queues(ctx context.Context, path string, history sampleHistory, fn func(*apiQueue)) (int64, error) {
+	q := url.Values{"columns": {queueColumns}}
+	history.params(q)
+	return c.stream(ctx, path, q, func(dec *json.Decoder) error {
+		if err := expectDelim(dec, '['); err != nil {
+			return err
+		}
+		var a apiQueue
+		for dec.More() {
+			a = apiQueue{}
+			if err := dec.Decode(&a); err != nil {
+				return err
+			}
+			fn(&a)
+		}
+		return expectDelim(dec, ']')
+	})
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != want {
+		return fmt.Errorf("expected %q, found %v", want, tok)
+	}
+	return nil
+}
+
+// vhosts lists the names of the broker's virtual hosts.
+func (c *client) vhosts(ctx context.Context) ([]string, int64, error) {
+	var vs []struct {
+		Name string `json:"name"`
+	}
+	n, err := c.get(ctx, "vhosts", url.Values{"columns": {"name"}}, &vs)
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = v.Name
+	}
+	return names, n, err
+}
+
+// versionAtLeast compares a RabbitMQ version string such as "3.13.7" or
+// "4.0.0-beta.1" with major.minor.
+func versionAtLeast(version string, major, minor int) bool {
+	parts := strings.SplitN(version, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	maj, ok1 := leadingInt(parts[0])
+	mnr, ok2 := leadingInt(parts[1])
+	if !ok1 || !ok2 {
+		return false
+	}
+	return maj > major || (maj == major && mnr >= minor)
+}
+
+// leadingInt parses the digits at the start of s ("13-rc1" is 13).
+func leadingInt(s string) (int, bool) {
+	end := 0
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	n, err := strconv.Atoi(s[:end])
+	return n, err == nil
+}
+
+func queueFromAPI(a *apiQueue) snapshot.Queue {
+	q := snapshot.Queue{
+		Vhost: intern(a.Vhost), Name: intern(a.Name), Type: intern(a.Type), Node: intern(a.Node), StatsKnown: a.Messages != nil,
+		Ready: a.MessagesReady, Unacked: a.MessagesUnacknowledged, Consumers: a.Consumers,
+		Counters: snapshot.Counters{
+			Published:   a.MessageStats.Publish,
+			Delivered:   a.MessageStats.DeliverGet,
+			Acked:       a.MessageStats.Ack,
+			Redelivered: a.MessageStats.Redeliver,
+			Completed:   a.MessageStats.Ack + a.MessageStats.DeliverNoAck + a.MessageStats.GetNoAck,
+		},
+	}
+	if q.Node == "" {
+		q.Node = intern(a.Leader) // quorum queues before their first stats emission
+	}
+	if q.Type == "" {
+		q.Type = "classic" // brokers before 3.8 report no type
+	}
+	if a.ConsumerCapacity != nil {
+		q.ConsumerCapacity, q.HasConsumerCapacity = *a.ConsumerCapacity, true
+	}
+	if a.HeadMessageTimestamp != nil && *a.HeadMessageTimestamp > 0 {
+		// The broker reports the AMQP timestamp property: whole seconds.
+		q.HeadTimestamp = time.Unix(int64(*a.HeadMessageTimestamp), 0)
+	}
+	q.DeadLetterExchange, q.HasDeadLetterExchange, q.DeadLetterRoutingKey, q.HasDeadLetterRouting =
+		deadLetterSettings(a.Arguments, a.EffectivePolicyDefinition)
+	q.DeadLetterExchange = intern(q.DeadLetterExchange)
+	ms := &a.MessageStats
+	q.Samples = joinSamples(ms.PublishDetails.Samples, a.MessagesDetails.Samples,
+		ms.AckDetails.Samples, ms.DeliverNoAckDetails.Samples, ms.GetNoAckDetails.Samples)
+	return q
+}
+
+// joinSamples pairs the publish, depth and completion samples the broker
+// reports at the same timestamp, oldest first. The broker reads them in
+// different processes; the newest depth sample often has no publish
+// sample yet, and a timestamp that some reported series lacks is left
+// out. A completion series the broker does not report at all (nothing
+// ever completed that way) counts as zero.
+func joinSamples(published, messages []apiSample, completions ...[]apiSample) []snapshot.Sample {
+	if len(published) == 0 || len(messages) == 0 {
+		return nil
+	}
+	type joined struct {
+		messages, completed float64
+		series              int // series with a sample at this timestamp
+	}
+	at := make(map[int64]*joined, len(messages))
+	for _, m := range messages {
+		at[m.Timestamp] = &joined{messages: m.Sample, series: 1}
+	}
+	want := 1
+	for _, series := range completions {
+		if len(series) == 0 {
+			continue
+		}
+		want++
+		for _, c := range series {
+			if j := at[c.Timestamp]; j != nil {
+				j.completed += c.Sample
+				j.series++
+			}
+		}
+	}
+	out := make([]snapshot.Sample, 0, len(published))
+	for _, pub := range published {
+		if j := at[pub.Timestamp]; j != nil && j.series == want {
+			out = append(out, snapshot.Sample{Time: time.UnixMilli(pub.Timestamp), Published: uint64(pub.Sample),
+				Messages: int64(j.messages), Completed: uint64(j.completed)})
+		}
+	}
+	slices.SortFunc(out, func(a, b snapshot.Sample) int { return a.Time.Compare(b.Time) })
+	return out
+}
+
+// jsonObject is a JSON object that the management API writes as [] when
+// empty (an empty Erlang proplist).
+type jsonObject map[string]any
+
+// UnmarshalJSON accepts an object, an empty array or null.
+func (o *jsonObject) UnmarshalJSON(b []byte) error {
+	if s := bytes.TrimSpace(b); len(s) == 0 || bytes.Equal(s, []byte("[]")) || bytes.Equal(s, []byte("null")) {
+		*o = nil
+		return nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*o = m
+	return nil
+}
+
+// deadLetterSettings reads a queue's dead-letter exchange and routing key:
+// the x-arguments win over the policy, as in RabbitMQ.
+func deadLetterSettings(arguments, policy map[string]any) (exchange string, hasExchange bool, key string, hasKey bool) {
+	exchange, hasExchange = stringSetting(arguments, "x-dead-letter-exchange")
+	if !hasExchange {
+		exchange, hasExchange = stringSetting(policy, "dead-letter-exchange")
+	}
+	key, hasKey = stringSetting(arguments, "x-dead-letter-routing-key")
+	if !hasKey {
+		key, hasKey = stringSetting(policy, "dead-letter-routing-key")
+	}
+	return
+}
+
+func stringSetting(m map[string]any, name string) (string, bool) {
+	v, ok := m[name].(string)
+	return v, ok
+}

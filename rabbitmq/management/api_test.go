@@ -1,0 +1,86 @@
+package management
+
+import "testing"
+
+func TestDeadLetterSettingsArgumentWinsOverPolicy(t *testing.T) {
+	tests := []struct {
+		name      string
+		arguments map[string]any
+		policy    map[string]any
+		exchange  string
+		hasX      bool
+		key       string
+		hasKey    bool
+	}{
+		{
+			name: "neither arguments nor policy",
+		},
+		{
+			name:      "arguments only",
+			arguments: map[string]any{"x-dead-letter-exchange": "dlx", "x-dead-letter-routing-key": "dead"},
+			exchange:  "dlx", hasX: true, key: "dead", hasKey: true,
+		},
+		{
+			name:     "policy only",
+			policy:   map[string]any{"dead-letter-exchange": "pdlx", "dead-letter-routing-key": "pdead"},
+			exchange: "pdlx", hasX: true, key: "pdead", hasKey: true,
+		},
+		{
+			name:      "argument exchange and key win over the policy's",
+			arguments: map[string]any{"x-dead-letter-exchange": "dlx", "x-dead-letter-routing-key": "dead"},
+			policy:    map[string]any{"dead-letter-exchange": "pdlx", "dead-letter-routing-key": "pdead"},
+			exchange:  "dlx", hasX: true, key: "dead", hasKey: true,
+		},
+		{
+			name:      "argument exchange, policy routing key",
+			arguments: map[string]any{"x-dead-letter-exchange": "dlx"},
+			policy:    map[string]any{"dead-letter-exchange": "pdlx", "dead-letter-routing-key": "pdead"},
+			exchange:  "dlx", hasX: true, key: "pdead", hasKey: true,
+		},
+		{
+			name:      "policy exchange, argument routing key",
+			arguments: map[string]any{"x-dead-letter-routing-key": "dead"},
+			policy:    map[string]any{"dead-letter-exchange": "pdlx"},
+			exchange:  "pdlx", hasX: true, key: "dead", hasKey: true,
+		},
+		{
+			name:      "exchange without routing key",
+			arguments: map[string]any{"x-dead-letter-exchange": "dlx"},
+			exchange:  "dlx", hasX: true,
+		},
+		{
+			name:      "empty argument is the default exchange, and still wins over the policy",
+			arguments: map[string]any{"x-dead-letter-exchange": ""},
+			policy:    map[string]any{"dead-letter-exchange": "pdlx"},
+			exchange:  "", hasX: true,
+		},
+		{
+			name:      "policy names do not count as arguments and vice versa",
+			arguments: map[string]any{"dead-letter-exchange": "wrong"},
+			policy:    map[string]any{"x-dead-letter-exchange": "wrong"},
+		},
+		{
+			name:      "non-string values are ignored",
+			arguments: map[string]any{"x-dead-letter-exchange": 42.0, "x-dead-letter-routing-key": nil},
+			policy:    map[string]any{"dead-letter-exchange": "pdlx"},
+			exchange:  "pdlx", hasX: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x, hasX, k, hasKey := deadLetterSettings(tt.arguments, tt.policy)
+			if x != tt.exchange || hasX != tt.hasX || k != tt.key || hasKey != tt.hasKey {
+				t.Errorf("deadLetterSettings = (%q, %v, %q, %v), want (%q, %v, %q, %v)",
+					x, hasX, k, hasKey, tt.exchange, tt.hasX, tt.key, tt.hasKey)
+			}
+		})
+	}
+}
+
+func TestVersionSelectsTheQueueListing(t *testing.T) {
+	for version, want := range map[string]string{"3.10.8": "queues", "3.12.14": "queues", "3.13.0": "queues/detailed", "4.1.2": "queues/detailed", "3.13.0-rc.1": "queues/detailed", "garbage": "queues"} {
+		if got := queuesPath(version); got != want {
+			t.Errorf("queuesPath(%q) = %q, want %q", version, got, want)
+		}
+	}
+}

@@ -1,0 +1,63 @@
+package management
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Requests are the requests, path and query under /api/, that one Read of
+// a target without a vhost filter makes of a broker of the given version,
+// with the sample history it asks for after span (none where withHistory
+// is false), and the listing kbudde/rabbitmq_exporter makes on every
+// scrape (every column, no paging). Benchmarks fetch them as plain HTTP
+// (Fetch) for the floor a poll's wall time is compared with.
+type Requests struct {
+	Poll, ListingWithoutHistory, FullListing []string
+}
+
+// RequestsOf returns the requests of a Read; see Requests.
+func (s *Source) RequestsOf(version string, span time.Duration) Requests {
+	q := url.Values{"columns": {queueColumns}}
+	s.sampleHistory(span).params(q)
+	listing := queuesPath(version)
+	return Requests{
+		Poll: []string{
+			"overview?" + url.Values{"columns": {overviewColumns}}.Encode(),
+			"nodes?" + url.Values{"columns": {nodeColumns}}.Encode(),
+			listing + "?" + q.Encode(),
+		},
+		ListingWithoutHistory: []string{listing + "?" + url.Values{"columns": {queueColumns}}.Encode()},
+		FullListing:           []string{listing},
+	}
+}
+
+// Fetch makes the requests as plain HTTP, with the target's credentials,
+// and discards the bodies. It returns the bytes read.
+func (s *Source) Fetch(ctx context.Context, paths []string) (int64, error) {
+	password, err := s.client.password()
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, path := range paths {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.client.base.String()+"/api/"+path, nil)
+		if err != nil {
+			return total, err
+		}
+		req.SetBasicAuth(s.client.username, password)
+		resp, err := s.client.http.Do(req)
+		if err != nil {
+			return total, err
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
