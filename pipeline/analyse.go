@@ -35,5 +35,6 @@ func (p *Pipeline) queueStates(st *TargetState) {
 		}
 		qs.Status = consumerstatus.Evaluate(series, window)
 		qs.Recent, qs.HasRecent = series.Over(HealthWindow)
+		qs.Drain, qs.HasDrain = series.DrainSeconds(), true
 	}
 }

@@ -35,8 +35,8 @@ func (e *encoder) encode(st *TargetState, prev *exposition.Fragment) *exposition
 	return b.Fragment()
 }
 
-// encodeQueues encodes the series read from the snapshot and the
-// consumer status.
+// encodeQueues encodes the series read from the snapshot, and the
+// consumer status and drain time of the queue history.
 func (e *encoder) encodeQueues(b *exposition.Builder, st *TargetState) {
 	snap := st.Snapshot
 	var (
@@ -50,6 +50,7 @@ func (e *encoder) encodeQueues(b *exposition.Builder, st *TargetState) {
 		acked       = b.Family(queueAckedFamily)
 		redelivered = b.Family(queueRedeliveredFamily)
 		status      = b.Family(queueStatusFamily)
+		drain       = b.Family(drainFamily)
 		routes      = b.Family(deadLetterRouteFamily)
 	)
 	var extra []byte
@@ -81,6 +82,9 @@ func (e *encoder) encodeQueues(b *exposition.Builder, st *TargetState) {
 		acked.Add(l, float64(q.Counters.Acked))
 		redelivered.Add(l, float64(q.Counters.Redelivered))
 		status.AddWith(l, statusLabels[st.Queues[i].Status], 1)
+		if qs := &st.Queues[i]; qs.HasDrain {
+			drain.Add(l, qs.Drain)
+		}
 	}
 	for _, r := range st.Routes {
 		extra = exposition.AppendLabel(extra[:0], "dead_letter_queue", r.DeadLetterQueue)
@@ -92,7 +96,6 @@ func (e *encoder) encodeQueues(b *exposition.Builder, st *TargetState) {
 func (e *encoder) encodeEstimates(b *exposition.Builder, st *TargetState) {
 	var (
 		oldest    = b.Family(oldestMessageAgeFamily)
-		drain     = b.Family(drainFamily)
 		histogram = b.Family(timeInQueueFamily)
 		within    = b.Family(processedWithinFamily)
 		total     = b.Family(processedFamily)
@@ -104,7 +107,6 @@ func (e *encoder) encodeEstimates(b *exposition.Builder, st *TargetState) {
 		if !q.HasHeadTimestamp || e.estimateAll {
 			oldest.AddWith(l, sourceEstimate, q.OldestAge.Seconds())
 		}
-		drain.Add(l, q.DrainSeconds)
 		counts = cumulativeCounts(counts[:0], q)
 		histogram.Histogram(l, q.Buckets, counts, q.Sum, uint64(q.Count+0.5))
 		for j, th := range q.Thresholds {

@@ -41,6 +41,9 @@ var (
 	queueStatusFamily = exposition.NewFamily("warren_queue_status",
 		"Consumer status of the queue, 1 for the current one: ok, idle, no_consumers, stalled or lagging.",
 		dto.MetricType_GAUGE)
+	drainFamily = exposition.NewFamily("warren_queue_drain_seconds",
+		"Time to empty the backlog at the net departure rate of the last minute: 0 when empty, +Inf when the backlog is not shrinking.",
+		dto.MetricType_GAUGE)
 	deadLetterRouteFamily = exposition.NewFamily("warren_dead_letter_route",
 		"1 for each queue whose dead letters can reach dead_letter_queue, discovered from arguments, policies and bindings, or configured.",
 		dto.MetricType_GAUGE)
@@ -51,7 +54,7 @@ var (
 var QueueFamilies = []*exposition.Family{
 	queueInfoFamily, queueMessagesFamily, queueConsumersFamily, queueCapacityFamily,
 	oldestMessageAgeFamily, queuePublishedFamily, queueDeliveredFamily, queueAckedFamily,
-	queueRedeliveredFamily, queueStatusFamily, deadLetterRouteFamily,
+	queueRedeliveredFamily, queueStatusFamily, drainFamily, deadLetterRouteFamily,
 }
 
 // Label sets that are the same for every queue, encoded once.

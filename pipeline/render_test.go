@@ -16,6 +16,7 @@ import (
 
 	"github.com/warrenhq/warren/analysis/consumerstatus"
 	"github.com/warrenhq/warren/analysis/deadletter"
+	"github.com/warrenhq/warren/analysis/queuehistory"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
 	"github.com/warrenhq/warren/internal/testenv/expositiontest"
@@ -50,6 +51,7 @@ func (r referenceQueueCollector) Collect(ch chan<- prometheus.Metric) {
 		acked       = desc(queueAckedFamily)
 		redelivered = desc(queueRedeliveredFamily)
 		status      = desc(queueStatusFamily, "status")
+		drain       = desc(drainFamily)
 		route       = desc(deadLetterRouteFamily, "dead_letter_queue")
 	)
 	for _, st := range r.states {
@@ -79,6 +81,9 @@ func (r referenceQueueCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(acked, float64(q.Counters.Acked), c, q.Vhost, q.Name)
 			counter(redelivered, float64(q.Counters.Redelivered), c, q.Vhost, q.Name)
 			gauge(status, 1, c, q.Vhost, q.Name, st.Queues[i].Status.String())
+			if st.Queues[i].HasDrain {
+				gauge(drain, st.Queues[i].Drain, c, q.Vhost, q.Name)
+			}
 		}
 		for _, r := range st.Routes {
 			gauge(route, 1, c, r.Vhost, r.Queue, r.DeadLetterQueue)
@@ -113,6 +118,8 @@ func renderStates() []*TargetState {
 		for _, s := range statuses {
 			st.Queues = append(st.Queues, QueueState{Status: s})
 		}
+		st.Queues[0].Drain, st.Queues[0].HasDrain = 12.5, true
+		st.Queues[3].Drain, st.Queues[3].HasDrain = queuehistory.NotDraining, true
 		states = append(states, st)
 	}
 	return states

@@ -65,6 +65,11 @@ type QueueState struct {
 	// Estimate is the queue's time-in-queue estimate; nil for a queue
 	// without known statistics.
 	Estimate *timeinqueue.QueueEstimate
+	// Drain is the time to empty the backlog at the net departure rate of
+	// the last minute (queuehistory.Polls.DrainSeconds); HasDrain is false
+	// for a queue without known statistics.
+	Drain    float64
+	HasDrain bool
 	// Recent is the change of the queue's counters and depth over the
 	// health window (see HealthWindow); HasRecent is false until there
 	// are two polls to compare.

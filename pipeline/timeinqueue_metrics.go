@@ -23,14 +23,11 @@ var (
 	processedFamily = exposition.NewFamily("warren_queue_processed_total",
 		"Events counted against the threshold: messages that left, plus messages counted bad the moment they waited longer than the threshold (each message once).",
 		dto.MetricType_COUNTER)
-	drainFamily = exposition.NewFamily("warren_queue_drain_seconds",
-		"Time to empty the backlog at the net departure rate of the last minute: 0 when empty, +Inf when the backlog is not shrinking.",
-		dto.MetricType_GAUGE)
 )
 
 // TimeInQueueFamilies are the families of the time-in-queue estimates,
 // besides the estimated oldest age in oldestMessageAgeFamily.
-var TimeInQueueFamilies = []*exposition.Family{timeInQueueFamily, processedWithinFamily, processedFamily, drainFamily}
+var TimeInQueueFamilies = []*exposition.Family{timeInQueueFamily, processedWithinFamily, processedFamily}
 
 // cumulativeCounts turns per-bucket counts into Prometheus's cumulative
 // form, rounded to whole messages, appended to out.

@@ -36,14 +36,13 @@ func (r referenceCollector) Collect(ch chan<- prometheus.Metric) {
 	desc := func(f *exposition.Family, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(f.Name, f.Help, append([]string{"cluster", "vhost", "queue"}, labels...), nil)
 	}
-	oldest, drain, hist := desc(oldestMessageAgeFamily, "source"), desc(drainFamily), desc(timeInQueueFamily)
+	oldest, hist := desc(oldestMessageAgeFamily, "source"), desc(timeInQueueFamily)
 	within, total := desc(processedWithinFamily, "threshold"), desc(processedFamily, "threshold")
 	for _, q := range r.estimates {
 		labels := []string{r.cluster, q.Vhost, q.Name}
 		if !q.HasHeadTimestamp || r.estimateAll {
 			ch <- prometheus.MustNewConstMetric(oldest, prometheus.GaugeValue, q.OldestAge.Seconds(), append(labels, "estimate")...)
 		}
-		ch <- prometheus.MustNewConstMetric(drain, prometheus.GaugeValue, q.DrainSeconds, labels...)
 		buckets := map[float64]uint64{}
 		running := 0.0
 		for i, b := range q.Buckets {

@@ -11,6 +11,7 @@ package statusapi
 import (
 	"cmp"
 	"encoding/json"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -18,7 +19,6 @@ import (
 
 	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/analysis/consumerstatus"
-	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/pipeline"
 	"github.com/warrenhq/warren/slo"
@@ -72,7 +72,7 @@ type QueueStatus struct {
 	OldestAge float64 `json:"oldest_age_seconds"`
 	AgeSource string  `json:"age_source,omitempty"`
 	// Drain is the time to empty the backlog at the recent net departure
-	// rate, where estimated; NotDraining says the backlog is not
+	// rate, where statistics are known; NotDraining says the backlog is not
 	// shrinking (an infinite drain time, which JSON cannot spell).
 	Drain           *float64 `json:"drain_seconds,omitempty"`
 	NotDraining     bool     `json:"not_draining,omitempty"`
@@ -229,8 +229,8 @@ func queues(st *pipeline.TargetState, f Filter) []QueueStatus {
 		s := QueueStatus{Cluster: snap.Cluster, Vhost: q.Vhost, Name: q.Name, Type: q.Type, Status: qs.Status.String(),
 			Ready: q.Ready, Unacked: q.Unacked, Consumers: q.Consumers, DeadLetterQueue: qs.DeadLetterQueues,
 			OldestAge: qs.Age.Age.Seconds(), AgeSource: qs.Age.Source.String()}
-		if e := qs.Estimate; e != nil {
-			if d := e.DrainSeconds; d == timeinqueue.Inf {
+		if qs.HasDrain {
+			if d := qs.Drain; math.IsInf(d, 1) {
 				s.NotDraining = true
 			} else {
 				s.Drain = &d

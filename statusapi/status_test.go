@@ -10,6 +10,7 @@ import (
 
 	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/analysis/consumerstatus"
+	"github.com/warrenhq/warren/analysis/queuehistory"
 	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
@@ -33,17 +34,17 @@ func sources(t *testing.T) Sources {
 		},
 	}
 	estimates := []timeinqueue.QueueEstimate{
-		{Vhost: "/", Name: "busy", OldestAge: 3 * time.Second, DrainSeconds: 12},
-		{Vhost: "shop", Name: "orders", OldestAge: 90 * time.Second, DrainSeconds: timeinqueue.Inf},
+		{Vhost: "/", Name: "busy", OldestAge: 3 * time.Second},
+		{Vhost: "shop", Name: "orders", OldestAge: 90 * time.Second},
 	}
 	state := &pipeline.TargetState{
 		Cluster: "prod", Snapshot: snap, Fresh: true,
 		Health: collector.Health{Attempted: true, Up: true, LastAttempt: snap.Time},
 		Queues: []pipeline.QueueState{
 			{Status: consumerstatus.Idle},
-			{Status: consumerstatus.OK, Estimate: &estimates[0], Age: pipeline.Age{Age: 3 * time.Second, Source: pipeline.AgeEstimate}},
+			{Status: consumerstatus.OK, Estimate: &estimates[0], Age: pipeline.Age{Age: 3 * time.Second, Source: pipeline.AgeEstimate}, Drain: 12, HasDrain: true},
 			{Status: consumerstatus.Stalled, Age: pipeline.Age{Age: 3598 * time.Second, Source: pipeline.AgeHeadTimestamp}, DeadLetterQueues: []string{"stuck.dlq"}},
-			{Status: consumerstatus.NoConsumers, Estimate: &estimates[1], Age: pipeline.Age{Age: 90 * time.Second, Source: pipeline.AgeEstimate}},
+			{Status: consumerstatus.NoConsumers, Estimate: &estimates[1], Age: pipeline.Age{Age: 90 * time.Second, Source: pipeline.AgeEstimate}, Drain: queuehistory.NotDraining, HasDrain: true},
 		},
 		Estimates: estimates,
 	}

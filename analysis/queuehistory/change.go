@@ -1,6 +1,9 @@
 package queuehistory
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Change is how a queue's counters and depth changed over Span.
 type Change struct {
@@ -59,4 +62,31 @@ func between(a, b Point) Change {
 		Redelivered: float64(b.Counters.Redelivered - a.Counters.Redelivered),
 		Messages:    b.Messages - a.Messages,
 	}
+}
+
+// DrainWindow is how far back DrainSeconds measures the net departure
+// rate.
+const DrainWindow = time.Minute
+
+// NotDraining is the DrainSeconds of a backlog that is not shrinking.
+var NotDraining = math.Inf(1)
+
+// DrainSeconds is the time to empty the backlog at the net departure rate
+// of the last DrainWindow (how fast the depth fell): 0 when the queue is
+// empty, NotDraining when its backlog is not shrinking.
+func (p *Polls) DrainSeconds() float64 {
+	last := p.Last()
+	if last.Messages <= 0 {
+		return 0
+	}
+	first := last
+	for i := len(p.Points) - 1; i >= 0 && last.Time.Sub(p.Points[i].Time) <= DrainWindow; i-- {
+		first = p.Points[i]
+	}
+	elapsed := last.Time.Sub(first.Time).Seconds()
+	shrink := float64(first.Messages - last.Messages)
+	if elapsed <= 0 || shrink <= 0 {
+		return NotDraining
+	}
+	return float64(last.Messages) / (shrink / elapsed)
 }

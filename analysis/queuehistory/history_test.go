@@ -1,6 +1,7 @@
 package queuehistory
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -86,5 +87,29 @@ func TestHistoryKeepsTheRetentionAndOnePointBeforeIt(t *testing.T) {
 		if i >= 6 && pts[len(pts)-1].Time.Sub(pts[0].Time) < time.Minute {
 			t.Fatalf("poll %d: the points no longer span the retention", i)
 		}
+	}
+}
+
+func TestDrainTimeIsTheBacklogOverTheDepthsFallInTheLastMinute(t *testing.T) {
+	h := New(5 * time.Minute)
+	// 600 messages, falling by 5 a second: 120 s to go at the end.
+	for i := range 7 {
+		observe(h, time.Duration(i)*10*time.Second, queue("q", int64(900-50*i), 1000, uint64(100+50*i)))
+	}
+	if got := h.Of(key).DrainSeconds(); got != 120 {
+		t.Errorf("drain = %v s, want 120", got)
+	}
+}
+
+func TestABacklogThatDoesNotShrinkNeverDrainsAndAnEmptyQueueIsDrained(t *testing.T) {
+	h := New(5 * time.Minute)
+	for i := range 7 {
+		observe(h, time.Duration(i)*10*time.Second, queue("stuck", 100, uint64(100+i), uint64(i)), queue("q", 0, uint64(i), uint64(i)))
+	}
+	if got := h.Of(snapshot.QueueKey{Vhost: "/", Name: "stuck"}).DrainSeconds(); got != NotDraining {
+		t.Errorf("a backlog that is not shrinking drains in %v s, want +Inf", got)
+	}
+	if got := h.Of(key).DrainSeconds(); got != 0 || math.IsNaN(got) {
+		t.Errorf("an empty queue drains in %v s, want 0", got)
 	}
 }

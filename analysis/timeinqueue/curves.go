@@ -14,8 +14,9 @@ type point struct {
 	a, d float64
 }
 
-// drainWindow is how far back the net departure rate is measured.
-const drainWindow = time.Minute
+// minHistory is the least the curves keep, whatever the thresholds: a
+// minute of arrivals to place the departures of the next polls against.
+const minHistory = time.Minute
 
 // curves are a queue's arrival and departure curves: the recent points,
 // oldest first, between which both are linear, and what reading the next
@@ -112,25 +113,6 @@ func (c *curves) oldestAge(p point) time.Duration {
 	return max(0, p.t.Sub(arrived))
 }
 
-// drainSeconds is the backlog over the net departure rate of the last
-// drainWindow: 0 when empty, +Inf when not shrinking.
-func (c *curves) drainSeconds(last point) float64 {
-	backlog := last.a - last.d
-	if backlog < 0.5 {
-		return 0
-	}
-	first := last
-	for i := len(c.points) - 1; i >= 0 && last.t.Sub(c.points[i].t) <= drainWindow; i-- {
-		first = c.points[i]
-	}
-	elapsed := last.t.Sub(first.t).Seconds()
-	shrink := (first.a - first.d) - backlog
-	if elapsed <= 0 || shrink <= 0 {
-		return Inf
-	}
-	return backlog / (shrink / elapsed)
-}
-
 // dropCollinear removes the points that interpolation between their
 // neighbours reproduces: a flat stretch of an idle or stuck queue, or a
 // steady rate, needs only its ends.
@@ -152,7 +134,7 @@ func (c *curves) dropCollinear() {
 
 // prune drops points no longer needed: before the arrival of the oldest
 // waiting message, and older than keep (what the longest threshold and
-// the drain window need). Past maxPoints, the older half is thinned.
+// minHistory needs). Past maxPoints, the older half is thinned.
 func (c *curves) prune(last point, keep time.Duration, maxPoints int) {
 	drop := 0
 	for drop+1 < len(c.points) && c.points[drop+1].a <= last.d && !c.points[drop+1].t.After(last.t.Add(-keep)) {

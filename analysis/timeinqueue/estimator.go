@@ -14,14 +14,14 @@
 // message; a histogram of the waits of departed messages; for each
 // threshold, good and total events, where a message still waiting past
 // the threshold counts as bad the moment it crosses it (so a stopped
-// consumer burns an SLO at once) and never again when it finally leaves;
-// and the time to drain the backlog at the recent net departure rate.
+// consumer burns an SLO at once) and never again when it finally leaves.
+// (The time to drain the backlog is the queue history's: it needs only
+// the depth.)
 //
 // Import rule: it imports snapshot and internal/config only.
 package timeinqueue
 
 import (
-	"math"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -120,9 +120,6 @@ type QueueEstimate struct {
 	// OldestAge is the estimated age of the oldest waiting message at
 	// SampleTime; 0 when the queue is empty.
 	OldestAge time.Duration
-	// DrainSeconds is the time to empty the backlog at the recent net
-	// departure rate: 0 when empty, +Inf when the backlog is not shrinking.
-	DrainSeconds float64
 	// Histogram of the waits of departed messages, cumulative since the
 	// estimator started tracking the queue: counts per bucket (not
 	// cumulative across buckets; the last is +Inf), sum of waits, count.
@@ -142,9 +139,6 @@ type QueueEstimate struct {
 	// Total.
 	NewWithin, NewTotal []float64
 }
-
-// Inf is the DrainSeconds of a queue whose backlog is not shrinking.
-var Inf = math.Inf(1)
 
 // Estimator estimates time in queue for every queue of one target. Observe
 // is called from the target's poll loop, one snapshot at a time;
@@ -227,7 +221,6 @@ func (q *queueState) estimate(vhost, name string) QueueEstimate {
 		Buckets:          q.bounds,
 		SampleTime:       q.latest.sampleTime,
 		OldestAge:        q.latest.oldest,
-		DrainSeconds:     q.latest.drain,
 		BucketCounts:     append([]float64(nil), q.out.buckets...),
 		Sum:              q.out.sum,
 		Count:            q.out.count,

@@ -54,9 +54,6 @@ func TestSteadyConsumerFiveSecondsBehindEstimatesFiveSecondWaits(t *testing.T) {
 	if est.Within[1] != est.Total[1] || est.Within[0] != 0 {
 		t.Errorf("within %v of total %v", est.Within, est.Total)
 	}
-	if est.DrainSeconds != Inf {
-		t.Errorf("a backlog that is not shrinking drains in %v, want +Inf", est.DrainSeconds)
-	}
 }
 
 func TestStoppedConsumerCountsWaitingMessagesBadOnceAsTheyCrossTheThreshold(t *testing.T) {
@@ -90,10 +87,10 @@ func TestIdleEmptyQueueHasAgeZeroNoEventsAndNoNaN(t *testing.T) {
 	e := New(Config{Thresholds: []time.Duration{10 * time.Second}})
 	feed(e, 60, func(int) int { return 7 }, func(int) int { return 7 })
 	est := e.Estimates()[0]
-	if est.OldestAge != 0 || est.DrainSeconds != 0 || est.Total[0] != 0 || est.Count != 0 {
+	if est.OldestAge != 0 || est.Total[0] != 0 || est.Count != 0 {
 		t.Errorf("idle queue estimate %+v", est)
 	}
-	for _, v := range append(append([]float64{est.Sum, est.DrainSeconds}, est.BucketCounts...), est.Within...) {
+	for _, v := range append(append([]float64{est.Sum}, est.BucketCounts...), est.Within...) {
 		if math.IsNaN(v) {
 			t.Fatalf("NaN in %+v", est)
 		}

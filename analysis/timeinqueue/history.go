@@ -28,7 +28,6 @@ type queueState struct {
 // estimator learnt about the queue's samples.
 type latest struct {
 	oldest     time.Duration
-	drain      float64
 	sampleTime time.Time
 	headStamp  bool
 	// spacing is the interval of the broker's sample history.
@@ -117,15 +116,14 @@ func (q *queueState) observe(samples []snapshot.Sample, al alignment, otherWindo
 		last := q.curves.last()
 		q.latest.sampleTime = last.t
 		q.latest.oldest = q.curves.oldestAge(last)
-		q.latest.drain = q.curves.drainSeconds(last)
 		q.curves.prune(last, q.keep(), q.maxPoints)
 	}
 }
 
 // keep is how far back the curves must reach: the longest threshold, and
-// the drain window.
+// minHistory.
 func (q *queueState) keep() time.Duration {
-	keep := drainWindow
+	keep := minHistory
 	for _, th := range q.thresholds {
 		keep = max(keep, th)
 	}
