@@ -68,6 +68,9 @@ func (a *Agent) reload() error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.ctx != nil && a.ctx.Err() != nil {
+		return fmt.Errorf("shutting down")
+	}
 	old := a.cfg
 	var d *delivery
 	alertingChanged := !reflect.DeepEqual(old.Alerting.Alertmanagers, cfg.Alerting.Alertmanagers) ||
