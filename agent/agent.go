@@ -76,8 +76,9 @@ type Agent struct {
 	stopEvaluation context.CancelFunc
 	// ctx is Run's context once Run started: what a reload starts runs
 	// under it.
-	ctx     context.Context
-	workers sync.WaitGroup
+	ctx      context.Context
+	stopping bool
+	workers  sync.WaitGroup
 }
 
 // New builds the agent for cfg; nothing runs until Run.
@@ -150,6 +151,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	workersDone := make(chan struct{})
 	go func() {
 		<-ctx.Done()
+		a.mu.Lock()
+		a.stopping = true // no reload starts anything from here on
+		a.mu.Unlock()
 		a.workers.Wait()
 		close(workersDone)
 	}()

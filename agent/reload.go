@@ -68,7 +68,7 @@ func (a *Agent) reload() error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.ctx != nil && a.ctx.Err() != nil {
+	if a.stopping {
 		return fmt.Errorf("shutting down")
 	}
 	old := a.cfg
