@@ -12,7 +12,7 @@ import (
 // the threshold labels — so a steady cluster re-encodes no label strings.
 // It is owned by the poll goroutine.
 type encoder struct {
-	labels     *LabelCache
+	labels     *labelCache
 	thresholds map[time.Duration][]byte
 	drop       func(metric string) bool
 	// estimateAll exports the estimated oldest age also for queues with a
@@ -21,7 +21,7 @@ type encoder struct {
 }
 
 func newEncoder(t config.Target) *encoder {
-	return &encoder{labels: NewLabelCache(t.Name), thresholds: map[time.Duration][]byte{}, drop: t.DropsMetric, estimateAll: t.TimeInQueue.EstimateAll}
+	return &encoder{labels: newLabelCache(t.Name), thresholds: map[time.Duration][]byte{}, drop: t.DropsMetric, estimateAll: t.TimeInQueue.EstimateAll}
 }
 
 // encode encodes st's series; prev, the previous fragment, sizes the

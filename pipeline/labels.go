@@ -5,12 +5,12 @@ import (
 	"github.com/warrenhq/warren/snapshot"
 )
 
-// LabelCache holds the encoded cluster, vhost and queue labels of every
+// labelCache holds the encoded cluster, vhost and queue labels of every
 // queue of one target, across polls: a cluster whose queues do not change
 // encodes its label strings once, not once per poll. Entries of queues
 // that were not asked for since the previous Sweep are dropped by Sweep.
 // It is not safe for concurrent use.
-type LabelCache struct {
+type labelCache struct {
 	cluster string
 	entries map[snapshot.QueueKey]*labelEntry
 	gen     uint32
@@ -21,14 +21,14 @@ type labelEntry struct {
 	gen     uint32
 }
 
-// NewLabelCache returns an empty cache for the target named cluster.
-func NewLabelCache(cluster string) *LabelCache {
-	return &LabelCache{cluster: cluster, entries: map[snapshot.QueueKey]*labelEntry{}, gen: 1}
+// newLabelCache returns an empty cache for the target named cluster.
+func newLabelCache(cluster string) *labelCache {
+	return &labelCache{cluster: cluster, entries: map[snapshot.QueueKey]*labelEntry{}, gen: 1}
 }
 
 // Queue returns cluster="…",vhost="…",queue="…" for the queue. The
 // bytes must not be modified.
-func (c *LabelCache) Queue(vhost, name string) []byte {
+func (c *labelCache) Queue(vhost, name string) []byte {
 	k := snapshot.QueueKey{Vhost: vhost, Name: name}
 	e := c.entries[k]
 	if e == nil {
@@ -43,7 +43,7 @@ func (c *LabelCache) Queue(vhost, name string) []byte {
 }
 
 // Sweep forgets the queues not asked for since the previous Sweep.
-func (c *LabelCache) Sweep() {
+func (c *labelCache) Sweep() {
 	for k, e := range c.entries {
 		if e.gen != c.gen {
 			delete(c.entries, k)
