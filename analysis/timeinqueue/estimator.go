@@ -96,7 +96,11 @@ const DefaultMaxPoints = 256
 // evenly from WaitFrom to WaitTo: the estimator's exact output, before
 // it is folded into histogram buckets.
 type Piece struct {
-	Count            float64
+	Count float64
+	// Unprocessed of Count left without being completed (expired,
+	// dead-lettered, dropped, rejected without requeue): never processed
+	// within any threshold.
+	Unprocessed      float64
 	WaitFrom, WaitTo time.Duration
 	// DepartedAt is when the last message of the piece left (broker time).
 	DepartedAt time.Time
