@@ -22,6 +22,8 @@ type queueState struct {
 	crossed   crossings
 	out       outputs
 	latest    latest
+	// deliveries tell whether the queue's redeliveries break FIFO.
+	deliveries deliveries
 }
 
 // latest are the values derived from the newest sample, and what the
