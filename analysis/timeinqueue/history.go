@@ -104,7 +104,7 @@ func (q *queueState) observe(samples []snapshot.Sample, al alignment, otherWindo
 		// Departures never go back, and never pass arrivals.
 		d := min(max(prev.d, completed+q.other.count), a)
 		p := point{t: t, a: a, d: d}
-		unprocessed := q.other.unprocessed(prev.d, d, completed)
+		unprocessed := q.other.unprocessed(prev.d, d)
 		q.placement.learnCapacity(prev, p)
 		q.placement.placeBurst(&q.curves, p)
 		if kink, ok := q.placement.drainKink(q.curves.last(), p); ok {

@@ -61,25 +61,27 @@ func (o *otherDepartures) update(t time.Time, backlog, messages float64, window 
 }
 
 // unprocessed is the share of the departures from prevD to d (the
-// departure curve at two consecutive points; completed, the completion
-// counters at the second) that left without being completed: expired,
+// departure curve at two consecutive points) that left without being completed: expired,
 // dropped by a length limit, dead-lettered, rejected without requeue,
 // purged. Those are not processed, so they are never good events.
 //
-// Of the departures up to d, max(0, d − completed) were not completions.
-// What of that was not yet flagged is flagged now, at most the interval's
-// departures; the rest of the interval's departures were completions.
+// The count of other departures (update) says how many of the
+// departures were not completions; what of it was not yet flagged is
+// flagged now, at most the interval's departures, and the rest of the
+// interval's departures were completions. (Not d − completed: d never
+// goes back, so where the completions read at the arrival counter's
+// moment fall behind an earlier d, that difference is no departure.)
 // When the count of other departures goes down again (the depth was read
 // late, and completions pay it back), nothing is taken back: the next
 // intervals flag nothing until the count is above what was flagged. The
 // counters do not say which of an interval's departures were which, so
 // the share applies evenly to all of them.
-func (o *otherDepartures) unprocessed(prevD, d, completed float64) float64 {
+func (o *otherDepartures) unprocessed(prevD, d float64) float64 {
 	departed := d - prevD
 	if departed <= 0 {
 		return 0
 	}
-	flag := min(max(0, max(0, d-completed)-o.flagged), departed)
+	flag := min(max(0, o.count-o.flagged), departed)
 	o.flagged += flag
 	return flag / departed
 }
