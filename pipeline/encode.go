@@ -92,7 +92,8 @@ func (e *encoder) encodeQueues(b *exposition.Builder, st *TargetState) {
 	}
 }
 
-// encodeEstimates encodes the time-in-queue series.
+// encodeEstimates encodes the time-in-queue series; a withheld estimate
+// has none (absent, not zero).
 func (e *encoder) encodeEstimates(b *exposition.Builder, st *TargetState) {
 	var (
 		oldest    = b.Family(oldestMessageAgeFamily)
@@ -103,6 +104,9 @@ func (e *encoder) encodeEstimates(b *exposition.Builder, st *TargetState) {
 	)
 	for i := range st.Estimates {
 		q := &st.Estimates[i]
+		if q.Withheld {
+			continue
+		}
 		l := e.labels.Queue(q.Vhost, q.Name)
 		if !q.HasHeadTimestamp || e.estimateAll {
 			oldest.AddWith(l, sourceEstimate, q.OldestAge.Seconds())

@@ -44,7 +44,9 @@ type TargetState struct {
 	// and the dead letters attributed to them (dead_letter_ratio).
 	Departures map[snapshot.QueueKey]deadletter.Departures
 	// Estimates are the time-in-queue estimates, in snapshot order, of
-	// the queues with known statistics.
+	// the queues with known statistics. Those marked Withheld (queues
+	// that break FIFO) are not to be published: not encoded, no oldest
+	// age, no SLO events.
 	Estimates []timeinqueue.QueueEstimate
 	// Polled counts the successful polls since the pipeline started: 1
 	// on the first, whose time-in-queue events stem from the broker's
@@ -63,7 +65,8 @@ type QueueState struct {
 	// Age is the age of the oldest waiting message.
 	Age Age
 	// Estimate is the queue's time-in-queue estimate; nil for a queue
-	// without known statistics.
+	// without known statistics. When it is Withheld, its NonFIFO says
+	// why, and nothing else of it may be shown.
 	Estimate *timeinqueue.QueueEstimate
 	// Drain is the time to empty the backlog at the net departure rate of
 	// the last minute (queuehistory.Polls.DrainSeconds); HasDrain is false
@@ -115,12 +118,12 @@ type Age struct {
 
 // oldestAge is the one computation of a queue's oldest-message age: the
 // head timestamp where the broker gives one (publisher-set, exact to the
-// second), otherwise the estimate.
+// second), otherwise the estimate, unless it is withheld.
 func oldestAge(snapTime time.Time, q *snapshot.Queue, e *timeinqueue.QueueEstimate) Age {
 	switch {
 	case !q.HeadTimestamp.IsZero():
 		return Age{Age: max(0, snapTime.Sub(q.HeadTimestamp)), Source: AgeHeadTimestamp}
-	case e != nil:
+	case e != nil && !e.Withheld:
 		return Age{Age: e.OldestAge, Source: AgeEstimate}
 	}
 	return Age{}

@@ -146,3 +146,36 @@ func TestDropMetricsNamesExactlyThePreEncodedFamilies(t *testing.T) {
 func estimatesOnly(cluster string, estimates []timeinqueue.QueueEstimate) *TargetState {
 	return &TargetState{Cluster: cluster, Snapshot: &snapshot.Snapshot{Cluster: cluster}, Estimates: estimates}
 }
+
+func TestWithheldEstimatesHaveNoSeriesAndNoAge(t *testing.T) {
+	for _, optIn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("estimate_non_fifo=%v", optIn), func(t *testing.T) {
+			e := timeinqueue.New(timeinqueue.Config{Thresholds: []time.Duration{10 * time.Second}, EstimateNonFIFO: optIn})
+			snap := &snapshot.Snapshot{Cluster: "eu", Time: time.Unix(1_700_000_000, 0), Queues: []snapshot.Queue{
+				{Vhost: "/", Name: "fifo", StatsKnown: true, Ready: 5, Counters: snapshot.Counters{Published: 5}},
+				{Vhost: "/", Name: "prio", StatsKnown: true, Ready: 5, Counters: snapshot.Counters{Published: 5}, MaxPriority: 10},
+			}}
+			e.Observe(snap)
+			enc := newEncoder(config.Target{Name: "eu"})
+			s := fixedSource{enc.encode(estimatesOnly("eu", e.Estimates()), nil)}
+			queues := map[string]int{}
+			for _, mf := range scrape(t, exposition.NewHandler(prometheus.NewRegistry(), exposition.Fixed(s), slog.New(slog.DiscardHandler))) {
+				for _, m := range mf.GetMetric() {
+					for _, l := range m.GetLabel() {
+						if l.GetName() == "queue" {
+							queues[l.GetValue()]++
+						}
+					}
+				}
+			}
+			if queues["fifo"] == 0 || (queues["prio"] == 0) == optIn {
+				t.Errorf("series per queue %v: want the priority queue's %s", queues, map[bool]string{false: "absent", true: "present"}[optIn])
+			}
+			prio := &e.Estimates()[1]
+			age := oldestAge(snap.Time, &snap.Queues[1], prio)
+			if (age.Source == AgeEstimate) != optIn {
+				t.Errorf("priority queue's oldest age source %q; want the estimate only when opted in", age.Source)
+			}
+		})
+	}
+}

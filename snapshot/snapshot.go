@@ -63,6 +63,10 @@ type Queue struct {
 	DeadLetterRoutingKey  string
 	HasDeadLetterExchange bool
 	HasDeadLetterRouting  bool
+	// MaxPriority is the queue's x-max-priority argument: 0 for a queue
+	// without priorities, which delivers in arrival order. RabbitMQ takes
+	// it only as an argument, never from a policy.
+	MaxPriority int
 
 	// StatsKnown is false for a queue the broker has not yet emitted
 	// statistics for (just declared, or its node just restarted): its

@@ -162,8 +162,11 @@ func (t *table) queues(doc Document) {
 			drain = ago(time.Duration(*q.Drain * float64(time.Second)))
 		}
 		oldest := ago(time.Duration(q.OldestAge * float64(time.Second)))
-		if q.AgeSource == "estimate" {
+		switch {
+		case q.AgeSource == "estimate":
 			oldest += "~"
+		case q.AgeSource == "" && q.TimeInQueueWithheld != "":
+			oldest = "withheld"
 		}
 		t.line(q.Cluster, q.Vhost, q.Name, q.Type, fmt.Sprint(q.Ready), fmt.Sprint(q.Unacked), fmt.Sprint(q.Consumers), oldest, drain, t.paint(statusColour(q.Status), q.Status))
 	}

@@ -71,6 +71,10 @@ type QueueStatus struct {
 	// timestamp where the broker gives one, else estimated (AgeSource).
 	OldestAge float64 `json:"oldest_age_seconds"`
 	AgeSource string  `json:"age_source,omitempty"`
+	// TimeInQueueWithheld says why the queue's time-in-queue estimate is
+	// withheld (priority_queue, redeliveries: it does not deliver in
+	// arrival order); empty when it is published.
+	TimeInQueueWithheld string `json:"time_in_queue_withheld,omitempty"`
 	// Drain is the time to empty the backlog at the recent net departure
 	// rate, where statistics are known; NotDraining says the backlog is not
 	// shrinking (an infinite drain time, which JSON cannot spell).
@@ -229,6 +233,9 @@ func queues(st *pipeline.TargetState, f Filter) []QueueStatus {
 		s := QueueStatus{Cluster: snap.Cluster, Vhost: q.Vhost, Name: q.Name, Type: q.Type, Status: qs.Status.String(),
 			Ready: q.Ready, Unacked: q.Unacked, Consumers: q.Consumers, DeadLetterQueue: qs.DeadLetterQueues,
 			OldestAge: qs.Age.Age.Seconds(), AgeSource: qs.Age.Source.String()}
+		if e := qs.Estimate; e != nil && e.Withheld {
+			s.TimeInQueueWithheld = e.NonFIFO
+		}
 		if qs.HasDrain {
 			if d := qs.Drain; math.IsInf(d, 1) {
 				s.NotDraining = true

@@ -136,3 +136,28 @@ func TestRenderShowsAlertsSLOsTargetsAndQueues(t *testing.T) {
 		t.Errorf("a stalled queue is not red:\n%q", coloured.String())
 	}
 }
+
+func TestWithheldEstimateSaysWhyAndShowsNoAge(t *testing.T) {
+	src := sources(t)
+	snap := &snapshot.Snapshot{Cluster: "prod", Time: now, Queues: []snapshot.Queue{
+		{Vhost: "/", Name: "jobs", Type: "classic", StatsKnown: true, Ready: 40, MaxPriority: 10},
+	}}
+	estimates := []timeinqueue.QueueEstimate{{Vhost: "/", Name: "jobs", OldestAge: time.Minute, NonFIFO: timeinqueue.NonFIFOPriority, Withheld: true}}
+	state := &pipeline.TargetState{Cluster: "prod", Snapshot: snap, Fresh: true,
+		Health:    collector.Health{Attempted: true, Up: true, LastAttempt: now},
+		Queues:    []pipeline.QueueState{{Status: consumerstatus.NoConsumers, Estimate: &estimates[0]}},
+		Estimates: estimates}
+	src.Targets = func() []*pipeline.TargetState { return []*pipeline.TargetState{state} }
+	doc := Build(src, Filter{})
+	q := doc.Queues[0]
+	if q.TimeInQueueWithheld != "priority_queue" || q.AgeSource != "" || q.OldestAge != 0 {
+		t.Errorf("priority queue: %+v; want time_in_queue_withheld priority_queue and no age", q)
+	}
+	var out bytes.Buffer
+	if err := Render(&out, doc, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "withheld") {
+		t.Errorf("output does not say the estimate is withheld:\n%s", out.String())
+	}
+}

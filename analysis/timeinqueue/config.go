@@ -9,7 +9,7 @@ import (
 // ConfigFor turns a target's time_in_queue settings into an estimator
 // configuration.
 func ConfigFor(t config.Target) Config {
-	c := Config{Thresholds: durations(t.TimeInQueue.Thresholds), Buckets: t.TimeInQueue.Buckets}
+	c := Config{Thresholds: durations(t.TimeInQueue.Thresholds), Buckets: t.TimeInQueue.Buckets, EstimateNonFIFO: t.TimeInQueue.EstimatesNonFIFO()}
 	for _, o := range t.TimeInQueue.Overrides {
 		c.Overrides = append(c.Overrides, Override{
 			Match:      func(vhost, queue string) bool { return o.Vhosts.Match(vhost) && o.Queues.Match(queue) },

@@ -18,6 +18,11 @@
 // (The time to drain the backlog is the queue history's: it needs only
 // the depth.)
 //
+// FIFO does not hold for priority queues, nor for queues whose
+// redeliveries are a large share of their deliveries; for those the
+// estimate is marked Withheld unless the configuration asks for it
+// anyway (see fifo.go).
+//
 // Import rule: it imports snapshot and internal/config only.
 package timeinqueue
 
@@ -46,6 +51,9 @@ type Config struct {
 	// Override with Thresholds matches (all matches, not the first): the
 	// thresholds SLOs are measured against.
 	Extra []Override
+	// EstimateNonFIFO publishes the estimate also for queues that break
+	// FIFO (see QueueEstimate.NonFIFO); by default it is withheld.
+	EstimateNonFIFO bool
 }
 
 // Override sets thresholds or buckets (whichever is non-empty) for the
@@ -96,7 +104,11 @@ const DefaultMaxPoints = 256
 // evenly from WaitFrom to WaitTo: the estimator's exact output, before
 // it is folded into histogram buckets.
 type Piece struct {
-	Count            float64
+	Count float64
+	// Unprocessed of Count left without being completed (expired,
+	// dead-lettered, dropped, rejected without requeue): never processed
+	// within any threshold.
+	Unprocessed      float64
 	WaitFrom, WaitTo time.Duration
 	// DepartedAt is when the last message of the piece left (broker time).
 	DepartedAt time.Time
@@ -111,6 +123,16 @@ type QueueEstimate struct {
 	// HasHeadTimestamp is set when the broker reports a head timestamp
 	// for the queue, which then is the primary age signal.
 	HasHeadTimestamp bool
+	// NonFIFO says why the queue does not deliver in arrival order
+	// (NonFIFOPriority, NonFIFORedeliveries), "" when it does. The
+	// estimate assumes FIFO, so for such a queue it is wrong, by tens of
+	// percentage points for a priority queue.
+	NonFIFO string
+	// Withheld is set when NonFIFO is and the configuration does not ask
+	// for the estimate anyway: then nothing of it may be published, not
+	// its series, its oldest age or its events. The estimator keeps
+	// counting, so the counters carry on if the queue becomes FIFO again.
+	Withheld bool
 	// Thresholds and Buckets are what this queue is measured against.
 	Thresholds []time.Duration
 	Buckets    []float64
@@ -198,7 +220,11 @@ func (e *Estimator) Observe(snap *snapshot.Snapshot) {
 		}
 		q.observe(samples, al, otherWindow(cq.Type, q.latest.spacing), emit)
 		q.latest.headStamp = !cq.HeadTimestamp.IsZero()
-		estimates = append(estimates, q.estimate(cq.Vhost, cq.Name))
+		q.deliveries.add(snap.Time, cq.Counters)
+		est := q.estimate(cq.Vhost, cq.Name)
+		est.NonFIFO = q.deliveries.nonFIFO(cq)
+		est.Withheld = est.NonFIFO != "" && !e.cfg.EstimateNonFIFO
+		estimates = append(estimates, est)
 	}
 	for key := range e.queues {
 		if !present[key] {

@@ -110,6 +110,13 @@ type trafficScenario struct {
 	// requeueShare of deliveries are rejected with requeue instead of
 	// acked, at random.
 	requeueShare float64
+	// ttl is the queue's x-message-ttl: messages waiting longer expire,
+	// unprocessed. 0: none.
+	ttl time.Duration
+	// maxPriority is the queue's x-max-priority; the publisher gives
+	// each message a random priority from 0 to it. 0: not a priority
+	// queue.
+	maxPriority int
 }
 
 // publishSteadily publishes rate messages per second, evenly spaced.
@@ -129,8 +136,11 @@ func publishInBursts(size int, period time.Duration) func(int, time.Duration) (t
 	}
 }
 
-// accuracyScenarios are the six scenarios for traffic lasting d.
-// Rates stay at or below 40 messages per second per queue.
+// accuracyScenarios are the six scenarios for traffic lasting d,
+// and two whose departures are not all processed or not FIFO: a TTL
+// queue whose consumer is too slow, so about a fifth of its messages
+// expire, and a priority queue, whose estimate must be withheld. Rates
+// stay at or below 40 messages per second per queue.
 func accuracyScenarios(d time.Duration) []trafficScenario {
 	slow := trafficScenario{
 		name: "slow-consumer", queueType: "classic",
@@ -162,7 +172,29 @@ func accuracyScenarios(d time.Duration) []trafficScenario {
 			publishAt: publishSteadily(20), consumeRate: 40, prefetch: 10,
 			requeueShare: 0.05,
 		},
+		{
+			// 10/s in, 8/s out: the backlog grows until its head is 8 s
+			// old, then about 2/s expire.
+			name: "ttl-expiry", queueType: "classic",
+			publishAt: publishSteadily(10), consumeRate: 8, prefetch: 10,
+			ttl: 8 * time.Second,
+		},
+		{
+			name: "priority", queueType: "classic",
+			publishAt: publishSteadily(20), consumeRate: 15, prefetch: 10,
+			maxPriority: 9,
+		},
 	}
+}
+
+// scenarioNamed is the scenario of accuracyScenarios called name.
+func scenarioNamed(name string) trafficScenario {
+	for _, sc := range accuracyScenarios(time.Minute) {
+		if sc.name == name {
+			return sc
+		}
+	}
+	return trafficScenario{name: name}
 }
 
 // groundTruth is what really happened to one queue's messages.
@@ -212,11 +244,16 @@ func (tr *groundTruth) lose(n int) {
 }
 
 // trueOldestAge is the true age at t of the oldest message published
-// but not yet acked: 0 when there is none.
-func trueOldestAge(msgs []trueMessage, t time.Time) time.Duration {
+// but not yet acked: 0 when there is none. With a ttl, a message never
+// acked expired ttl after it was published (the queue drops expired
+// messages from its head as they come due, and the head is the oldest).
+func trueOldestAge(msgs []trueMessage, t time.Time, ttl time.Duration) time.Duration {
 	for _, m := range msgs {
 		if m.published.After(t) {
 			return 0 // messages are in publish order: none older waits
+		}
+		if ttl > 0 && m.acked.IsZero() && !m.published.Add(ttl).After(t) {
+			continue // expired by t
 		}
 		if m.acked.IsZero() || m.acked.After(t) {
 			return t.Sub(m.published)
@@ -408,13 +445,16 @@ func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d ti
 	// Traffic and polling are over: nothing writes to truths or w any more.
 	results := make([]accuracyResult, len(scenarios))
 	for i, sc := range scenarios {
-		r := compareWithTruth(sc.name, statsInterval, start, truths[i], w.byKey[keys[i]])
-		r.Polls, r.FailedPolls = len(w.snapshots), w.failures
+		var published, acked uint64
+		var depth int64
 		for _, q := range w.snapshots[len(w.snapshots)-1].Queues {
 			if q.Key() == keys[i] {
-				r.BrokerPublished, r.BrokerAcked, r.BrokerDepth = q.Counters.Published, q.Counters.Acked, q.Messages()
+				published, acked, depth = q.Counters.Published, q.Counters.Acked, q.Messages()
 			}
 		}
+		r := compareWithTruth(sc, statsInterval, start, truths[i], w.byKey[keys[i]], depth)
+		r.Polls, r.FailedPolls = len(w.snapshots), w.failures
+		r.BrokerPublished, r.BrokerAcked, r.BrokerDepth = published, acked, depth
 		results[i] = r
 	}
 	return results, nil
@@ -556,6 +596,12 @@ func declareQueues(url string, scenarios []trafficScenario) error {
 	}
 	for _, sc := range scenarios {
 		args := amqp.Table{"x-queue-type": sc.queueType}
+		if sc.ttl > 0 {
+			args["x-message-ttl"] = sc.ttl.Milliseconds()
+		}
+		if sc.maxPriority > 0 {
+			args["x-max-priority"] = sc.maxPriority
+		}
 		if _, err := ch.QueueDeclare(sc.name, true, false, false, false, args); err != nil {
 			return fmt.Errorf("declare %s: %w", sc.name, err)
 		}
@@ -582,16 +628,21 @@ func publishTraffic(ctx context.Context, url string, sc trafficScenario, tr *gro
 	}
 	var confirms []*amqp.DeferredConfirmation
 	body := []byte("time-in-queue ground truth")
+	rng := rand.New(rand.NewPCG(uint64(len(sc.name)), 0x9917))
 	for i := 0; ; i++ {
 		at, ok := sc.publishAt(i, d)
 		if !ok || !sleepUntilOrDone(ctx, start.Add(at)) {
 			break
 		}
+		var priority uint8
+		if sc.maxPriority > 0 {
+			priority = uint8(rng.IntN(sc.maxPriority + 1))
+		}
 		seq := tr.publishing()
 		// Not ctx: a message whose publish time is recorded must be
 		// published.
 		dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), "", sc.name, true, false,
-			amqp.Publishing{MessageId: strconv.Itoa(seq), DeliveryMode: amqp.Persistent, Body: body})
+			amqp.Publishing{MessageId: strconv.Itoa(seq), DeliveryMode: amqp.Persistent, Priority: priority, Body: body})
 		if err != nil {
 			return fmt.Errorf("publish message %d: %w", seq, err)
 		}
@@ -699,11 +750,16 @@ type accuracyResult struct {
 	Scenario      string
 	StatsInterval time.Duration
 
-	// TrueAcked messages were acked during the run; the Estimator
-	// reported EstDeparted departures, ApproxDeparted of them flagged
-	// Approximate (arrived before the queue's history began: with the
-	// Estimator watching from before the traffic, there should be none).
+	// TrueAcked messages were acked during the run and TrueExpired
+	// expired (in a TTL scenario: every message never acked, as the
+	// settle period outlasts the TTL); the Estimator reported
+	// EstDeparted departures, EstUnprocessed of them not completions, and
+	// ApproxDeparted of them flagged Approximate (arrived before the
+	// queue's history began: with the Estimator watching from before the
+	// traffic, there should be none).
 	TrueAcked      int
+	TrueExpired    int
+	EstUnprocessed float64
 	TruePublished  int
 	EstDeparted    float64
 	ApproxDeparted float64
@@ -717,9 +773,13 @@ type accuracyResult struct {
 	TrueP95, EstP95 time.Duration
 	TrueMax, EstMax time.Duration
 
-	// Share of departed messages that waited at most accuracyThreshold:
-	// true from the acked messages, estimated from the pieces.
+	// Share of departed messages processed within accuracyThreshold:
+	// true from the acked messages, estimated from the pieces; an expired
+	// message departed, unprocessed.
 	TrueWithin, EstWithin float64
+
+	// Withheld is the final estimate's NonFIFO when it was withheld.
+	Withheld string
 
 	// The processed-within SLO counters at the end of the run, where a
 	// message still waiting past the threshold is already bad: the
@@ -740,8 +800,15 @@ type accuracyResult struct {
 // in percentage points.
 func (r accuracyResult) ShareErrorPP() float64 { return 100 * (r.EstWithin - r.TrueWithin) }
 
-func compareWithTruth(name string, statsInterval time.Duration, start time.Time, tr *groundTruth, o *estimatorLog) accuracyResult {
-	r := accuracyResult{Scenario: name, StatsInterval: statsInterval, Requeued: tr.requeued, Lost: tr.lost}
+// remaining is how many messages the queue still held at the end: in a
+// TTL scenario, the never-acked messages that did not expire (the
+// newest; what the consumer held when it closed goes back to the queue
+// and may sit there past its TTL until the queue next looks).
+func compareWithTruth(sc trafficScenario, statsInterval time.Duration, start time.Time, tr *groundTruth, o *estimatorLog, remaining int64) accuracyResult {
+	r := accuracyResult{Scenario: sc.name, StatsInterval: statsInterval, Requeued: tr.requeued, Lost: tr.lost}
+	if o.final.Withheld {
+		r.Withheld = o.final.NonFIFO
+	}
 
 	var waits []time.Duration
 	for _, m := range tr.msgs {
@@ -751,10 +818,13 @@ func compareWithTruth(name string, statsInterval time.Duration, start time.Time,
 	}
 	slices.Sort(waits)
 	r.TrueAcked, r.TruePublished = len(waits), len(tr.msgs)
+	if sc.ttl > 0 {
+		r.TrueExpired = max(0, r.TruePublished-r.TrueAcked-int(remaining))
+	}
 	if len(waits) > 0 {
 		r.TrueP50, r.TrueP95, r.TrueMax = trueQuantile(waits, 0.5), trueQuantile(waits, 0.95), waits[len(waits)-1]
 		within, _ := slices.BinarySearch(waits, accuracyThreshold+1)
-		r.TrueWithin = float64(within) / float64(len(waits))
+		r.TrueWithin = float64(within) / float64(len(waits)+r.TrueExpired)
 	}
 
 	est := pieceDistribution(o.pieces)
@@ -763,10 +833,11 @@ func compareWithTruth(name string, statsInterval time.Duration, start time.Time,
 		if p.Approximate {
 			r.ApproxDeparted += p.Count
 		}
+		r.EstUnprocessed += p.Unprocessed
 	}
 	if r.EstDeparted > 0 {
 		r.EstP50, r.EstP95, r.EstMax = est.quantile(0.5), est.quantile(0.95), est.max()
-		r.EstWithin = est.atMost(accuracyThreshold) / r.EstDeparted
+		r.EstWithin = est.processedWithin(accuracyThreshold) / r.EstDeparted
 	}
 
 	if f := o.final; len(f.Total) > 0 && f.Total[0] > 0 {
@@ -781,7 +852,7 @@ func compareWithTruth(name string, statsInterval time.Duration, start time.Time,
 		if e.sampleTime.Before(start) {
 			continue
 		}
-		diff := e.age - trueOldestAge(tr.msgs, e.sampleTime)
+		diff := e.age - trueOldestAge(tr.msgs, e.sampleTime, sc.ttl)
 		sum += diff
 		sumAbs += diff.Abs()
 		r.OldestMaxErr = max(r.OldestMaxErr, diff.Abs())
@@ -860,6 +931,16 @@ func (d pieceDist) atMost(w time.Duration) float64 {
 	return n
 }
 
+// processedWithin is how many messages were processed (not Unprocessed)
+// within w: of each piece, the completed share of those within w.
+func (d pieceDist) processedWithin(w time.Duration) float64 {
+	var n float64
+	for _, p := range d {
+		n += pieceDist{p}.atMost(w) * (1 - p.Unprocessed/p.Count)
+	}
+	return n
+}
+
 func (d pieceDist) max() time.Duration {
 	return slices.MaxFunc(d, func(a, b Piece) int { return cmp.Compare(a.WaitTo, b.WaitTo) }).WaitTo
 }
@@ -895,11 +976,18 @@ func accuracyTable(results []accuracyResult) string {
 
 func (r accuracyResult) row() string {
 	pair := func(a, b time.Duration) string { return fmt.Sprintf("%.2f/%.2f", a.Seconds(), b.Seconds()) }
-	return fmt.Sprintf("%-21s %6v %11s %15s %15s %15s %22s %15s %20s",
+	row := fmt.Sprintf("%-21s %6v %11s %15s %15s %15s %22s %15s %20s",
 		r.Scenario, r.StatsInterval,
-		fmt.Sprintf("%d/%.0f", r.TrueAcked, r.EstDeparted),
+		fmt.Sprintf("%d/%.0f", r.TrueAcked+r.TrueExpired, r.EstDeparted),
 		pair(r.TrueP50, r.EstP50), pair(r.TrueP95, r.EstP95), pair(r.TrueMax, r.EstMax),
 		fmt.Sprintf("%.1f%%/%.1f%% (%+.2f)", 100*r.TrueWithin, 100*r.EstWithin, r.ShareErrorPP()),
 		fmt.Sprintf("%.1f%%/%.1f%%", 100*r.TrueSLOShare, 100*r.EstSLOShare),
 		fmt.Sprintf("%.2f/%.2f/%+.2f", r.OldestMAE.Seconds(), r.OldestMaxErr.Seconds(), r.OldestBias.Seconds()))
+	if r.TrueExpired > 0 || r.EstUnprocessed > 0 {
+		row += fmt.Sprintf("  expired t/e %d/%.0f", r.TrueExpired, r.EstUnprocessed)
+	}
+	if r.Withheld != "" {
+		row += "  withheld: " + r.Withheld
+	}
+	return row
 }

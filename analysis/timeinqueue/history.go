@@ -22,6 +22,8 @@ type queueState struct {
 	crossed   crossings
 	out       outputs
 	latest    latest
+	// deliveries tell whether the queue's redeliveries break FIFO.
+	deliveries deliveries
 }
 
 // latest are the values derived from the newest sample, and what the
@@ -68,7 +70,9 @@ type alignment struct {
 // without ack), read at the arrival counter's moment (alignment.skew),
 // plus the departures they do not see, taken from the depth (see
 // otherDepartures). The events it counts are the poll's new events
-// (outputs.newWithin, newTotal).
+// (outputs.newWithin, newTotal); a departure that was not a completion
+// is a bad event when it leaves, unless it already was one when it
+// crossed a threshold (otherDepartures.unprocessed).
 func (q *queueState) observe(samples []snapshot.Sample, al alignment, otherWindow time.Duration, emit func(Piece)) {
 	q.out.startPoll()
 	for _, s := range samples {
@@ -100,15 +104,16 @@ func (q *queueState) observe(samples []snapshot.Sample, al alignment, otherWindo
 		// Departures never go back, and never pass arrivals.
 		d := min(max(prev.d, completed+q.other.count), a)
 		p := point{t: t, a: a, d: d}
+		unprocessed := q.other.unprocessed(prev.d, d)
 		q.placement.learnCapacity(prev, p)
 		q.placement.placeBurst(&q.curves, p)
 		if kink, ok := q.placement.drainKink(q.curves.last(), p); ok {
 			q.curves.points = append(q.curves.points, kink)
-			q.departures(prev, kink, emit)
+			q.departures(prev, kink, unprocessed, emit)
 			prev = kink
 		}
 		q.curves.points = append(q.curves.points, p)
-		q.departures(prev, p, emit)
+		q.departures(prev, p, unprocessed, emit)
 		q.countCrossings(p)
 		q.placement.remember(prev)
 	}
@@ -133,7 +138,8 @@ func (q *queueState) keep() time.Duration {
 // departures splits the messages that left between prev and p at the
 // arrival curve's breakpoints: within each part both the arrival and the
 // departure time are linear in the message index, so the wait is too.
-func (q *queueState) departures(prev, p point, emit func(Piece)) {
+// The unprocessed share of them left without being completed.
+func (q *queueState) departures(prev, p point, unprocessed float64, emit func(Piece)) {
 	if p.d <= prev.d {
 		return
 	}
@@ -154,9 +160,9 @@ func (q *queueState) departures(prev, p point, emit func(Piece)) {
 		aHi, _ := q.curves.arrivalTime(hi)
 		wLo := max(0, departAt(lo).Sub(aLo))
 		wHi := max(0, departAt(hi).Sub(aHi))
-		piece := Piece{Count: hi - lo, WaitFrom: wLo, WaitTo: wHi, DepartedAt: departAt(hi), Approximate: approxLo}
+		piece := Piece{Count: hi - lo, Unprocessed: unprocessed * (hi - lo), WaitFrom: wLo, WaitTo: wHi, DepartedAt: departAt(hi), Approximate: approxLo}
 		q.out.fold(piece, q.bounds)
-		q.countThresholds(lo, hi, wLo, wHi)
+		q.countThresholds(lo, hi, wLo, wHi, unprocessed)
 		emit(piece)
 	}
 }

@@ -11,6 +11,9 @@ type otherDepartures struct {
 	// backlogs holds the recent arrivals minus completions it is
 	// measured against (see update).
 	backlogs []backlogAt
+	// flagged is how many departures since the curves began were
+	// counted as leaving without being completed (see unprocessed).
+	flagged float64
 }
 
 // backlogAt is, at broker time t, arrivals minus completions: what the
@@ -22,13 +25,13 @@ type backlogAt struct {
 
 // reset forgets the count and the backlogs: the counters they were taken
 // from went back.
-func (o *otherDepartures) reset() { o.count, o.backlogs = 0, o.backlogs[:0] }
+func (o *otherDepartures) reset() { o.count, o.backlogs, o.flagged = 0, o.backlogs[:0], 0 }
 
 // start begins tracking at t, the first point of the curves, with
 // backlog the arrivals minus completions there and count the other
 // departures they imply.
 func (o *otherDepartures) start(t time.Time, backlog, count float64) {
-	o.count = count
+	o.count, o.flagged = count, count
 	o.backlogs = append(o.backlogs[:0], backlogAt{t: t, v: backlog})
 }
 
@@ -55,4 +58,30 @@ func (o *otherDepartures) update(t time.Time, backlog, messages float64, window 
 		least = min(least, b.v)
 	}
 	o.count = max(0, least-messages)
+}
+
+// unprocessed is the share of the departures from prevD to d (the
+// departure curve at two consecutive points) that left without being completed: expired,
+// dropped by a length limit, dead-lettered, rejected without requeue,
+// purged. Those are not processed, so they are never good events.
+//
+// The count of other departures (update) says how many of the
+// departures were not completions; what of it was not yet flagged is
+// flagged now, at most the interval's departures, and the rest of the
+// interval's departures were completions. (Not d − completed: d never
+// goes back, so where the completions read at the arrival counter's
+// moment fall behind an earlier d, that difference is no departure.)
+// When the count of other departures goes down again (the depth was read
+// late, and completions pay it back), nothing is taken back: the next
+// intervals flag nothing until the count is above what was flagged. The
+// counters do not say which of an interval's departures were which, so
+// the share applies evenly to all of them.
+func (o *otherDepartures) unprocessed(prevD, d float64) float64 {
+	departed := d - prevD
+	if departed <= 0 {
+		return 0
+	}
+	flag := min(max(0, o.count-o.flagged), departed)
+	o.flagged += flag
+	return flag / departed
 }

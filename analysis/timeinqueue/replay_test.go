@@ -222,7 +222,11 @@ func (run *dumpedRun) replay() []accuracyResult {
 	var results []accuracyResult
 	for _, sc := range run.scenarios {
 		tr := &groundTruth{msgs: sc.truth}
-		results = append(results, compareWithTruth(sc.name, run.statsInterval, run.start, tr, logs[sc.name]))
+		var remaining int64
+		if n := len(sc.samples); n > 0 {
+			remaining = sc.samples[n-1].Messages
+		}
+		results = append(results, compareWithTruth(scenarioNamed(sc.name), run.statsInterval, run.start, tr, logs[sc.name], remaining))
 	}
 	return results
 }

@@ -12,8 +12,9 @@ func (c crossings) reset() { clear(c) }
 
 // countThresholds counts the departures with indices (lo, hi], waits
 // linear from wLo to wHi, against every threshold, skipping those already
-// counted when they crossed it while waiting.
-func (q *queueState) countThresholds(lo, hi float64, wLo, wHi time.Duration) {
+// counted when they crossed it while waiting. The unprocessed share of
+// them left without being completed: bad, whatever their wait.
+func (q *queueState) countThresholds(lo, hi float64, wLo, wHi time.Duration, unprocessed float64) {
 	for i, th := range q.thresholds {
 		from := max(lo, q.crossed[i])
 		if from >= hi {
@@ -24,7 +25,7 @@ func (q *queueState) countThresholds(lo, hi float64, wLo, wHi time.Duration) {
 			return wLo.Seconds() + (wHi.Seconds()-wLo.Seconds())*(n-lo)/(hi-lo)
 		}
 		w1, w2 := waitAt(from), waitAt(hi)
-		good := (hi - from) * shareAtMost(min(w1, w2), max(w1, w2), th.Seconds())
+		good := (hi - from) * shareAtMost(min(w1, w2), max(w1, w2), th.Seconds()) * (1 - unprocessed)
 		q.out.addEvents(i, good, hi-from)
 	}
 }

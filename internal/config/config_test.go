@@ -69,6 +69,7 @@ func TestEveryConfigErrorNamesFileLineAndField(t *testing.T) {
 		{"bad duration", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    poll_interval: soon\n", 6, "targets[0].poll_interval", "not a duration"},
 		{"wrong type", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    max_queues: many\n", 6, "targets[0].max_queues", "cannot unmarshal"},
 		{"duplicate name", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n", 6, "targets[1].name", "already the name"},
+		{"unknown non_fifo", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    time_in_queue:\n      non_fifo: guess\n", 7, "targets[0].time_in_queue.non_fifo", `"guess" is not a non_fifo policy: use withhold or estimate`},
 		{"unknown top-level key", "target:\n  - name: a\n", 1, "target", `unknown field "target"`},
 		{"no targets", "targets: []\n", 1, "targets", "at least one target"},
 	}
@@ -202,5 +203,21 @@ func TestProbeURLTakesProbeCredentialsAndVhost(t *testing.T) {
 	tg.Probes.Username, tg.Probes.PasswordFile = "", ""
 	if u, _ := tg.ProbeURL(); u.User.String() != "mon:mp" {
 		t.Errorf("without probe credentials the management ones apply, got %s", u.User)
+	}
+}
+
+func TestNonFIFODefaultsToWithholding(t *testing.T) {
+	for body, want := range map[string]bool{
+		"": false,
+		"    time_in_queue:\n      non_fifo: withhold\n": false,
+		"    time_in_queue:\n      non_fifo: estimate\n": true,
+	} {
+		cfg, err := Load(writeConfig(t, "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n"+body))
+		if err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		if got := cfg.Targets[0].TimeInQueue.EstimatesNonFIFO(); got != want {
+			t.Errorf("%q: EstimatesNonFIFO = %v, want %v", body, got, want)
+		}
 	}
 }

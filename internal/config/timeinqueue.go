@@ -20,6 +20,12 @@ type TimeInQueueConfig struct {
 	// timestamps at stats-interval resolution instead of one point per
 	// poll, for about 300 more bytes per queue and poll.
 	SampleHistory *bool `yaml:"sample_history"`
+	// NonFIFO says what to do with queues that do not deliver in arrival
+	// order (priority queues, queues with many redeliveries), where the
+	// FIFO estimate is wrong: NonFIFOWithhold (the default, also when
+	// empty) publishes no estimate for them, NonFIFOEstimate publishes it
+	// anyway.
+	NonFIFO string `yaml:"non_fifo"`
 	// Overrides set thresholds and buckets for the queues they match;
 	// the first match wins.
 	Overrides []TimeInQueueOverride `yaml:"overrides"`
@@ -35,6 +41,16 @@ type TimeInQueueOverride struct {
 	Thresholds []Duration `yaml:"thresholds"`
 	Buckets    []float64  `yaml:"buckets"`
 }
+
+// The values of time_in_queue.non_fifo.
+const (
+	NonFIFOWithhold = "withhold"
+	NonFIFOEstimate = "estimate"
+)
+
+// EstimatesNonFIFO reports whether queues that break FIFO get an
+// estimate anyway (non_fifo: estimate).
+func (c TimeInQueueConfig) EstimatesNonFIFO() bool { return c.NonFIFO == NonFIFOEstimate }
 
 // WantsSampleHistory reports whether polls ask for per-queue samples.
 func (c TimeInQueueConfig) WantsSampleHistory() bool {
@@ -67,6 +83,10 @@ func (p *parser) validateTimeInQueue(root *yaml.Node, i int, c *TimeInQueueConfi
 		}
 	}
 	checkBuckets(c.Buckets, "buckets")
+	if c.NonFIFO != "" && c.NonFIFO != NonFIFOWithhold && c.NonFIFO != NonFIFOEstimate {
+		full := []any{"targets", i, "time_in_queue", "non_fifo"}
+		p.add(lineOf(root, full...), pathString(full), "%q is not a non_fifo policy: use %s or %s", c.NonFIFO, NonFIFOWithhold, NonFIFOEstimate)
+	}
 	for j, o := range c.Overrides {
 		checkBuckets(o.Buckets, "overrides", j, "buckets")
 		if len(o.Thresholds) == 0 && len(o.Buckets) == 0 {

@@ -255,6 +255,7 @@ func queueFromAPI(a *apiQueue) snapshot.Queue {
 	q.DeadLetterExchange, q.HasDeadLetterExchange, q.DeadLetterRoutingKey, q.HasDeadLetterRouting =
 		deadLetterSettings(a.Arguments, a.EffectivePolicyDefinition)
 	q.DeadLetterExchange = intern(q.DeadLetterExchange)
+	q.MaxPriority = maxPriority(a.Arguments)
 	ms := &a.MessageStats
 	q.Samples = joinSamples(ms.PublishDetails.Samples, a.MessagesDetails.Samples,
 		ms.AckDetails.Samples, ms.DeliverNoAckDetails.Samples, ms.GetNoAckDetails.Samples)
@@ -333,6 +334,17 @@ func deadLetterSettings(arguments, policy map[string]any) (exchange string, hasE
 		key, hasKey = stringSetting(policy, "dead-letter-routing-key")
 	}
 	return
+}
+
+// maxPriority is the x-max-priority argument, 0 when absent or not a
+// positive number. RabbitMQ accepts it only as an argument (a policy
+// cannot set it); JSON gives it as a number.
+func maxPriority(arguments map[string]any) int {
+	v, ok := arguments["x-max-priority"].(float64)
+	if !ok || v < 1 {
+		return 0
+	}
+	return int(min(v, 255))
 }
 
 func stringSetting(m map[string]any, name string) (string, bool) {

@@ -84,3 +84,25 @@ func TestVersionSelectsTheQueueListing(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxPriorityIsDecodedFromTheArgumentsOnly(t *testing.T) {
+	for _, tc := range []struct {
+		arguments map[string]any
+		want      int
+	}{
+		{nil, 0},
+		{map[string]any{"x-max-priority": float64(10)}, 10},
+		{map[string]any{"x-max-priority": float64(0)}, 0},
+		{map[string]any{"x-max-priority": "10"}, 0},
+		{map[string]any{"x-max-priority": float64(1000)}, 255},
+	} {
+		if got := maxPriority(tc.arguments); got != tc.want {
+			t.Errorf("maxPriority(%v) = %d, want %d", tc.arguments, got, tc.want)
+		}
+	}
+	q := queueFromAPI(&apiQueue{Name: "jobs", Arguments: jsonObject{"x-max-priority": float64(5)},
+		EffectivePolicyDefinition: jsonObject{"max-priority": float64(9)}})
+	if q.MaxPriority != 5 {
+		t.Errorf("queue with x-max-priority 5 and a policy max-priority 9: MaxPriority = %d, want 5 (policies cannot set it)", q.MaxPriority)
+	}
+}

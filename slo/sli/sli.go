@@ -24,6 +24,7 @@ import (
 	"github.com/warrenhq/warren/pipeline"
 	"github.com/warrenhq/warren/probes"
 	"github.com/warrenhq/warren/slo"
+	"github.com/warrenhq/warren/snapshot"
 )
 
 // Feeder adds events to the engine's SLOs. Its methods are safe for
@@ -33,6 +34,9 @@ type Feeder struct {
 	engine *slo.Engine
 	logger *slog.Logger
 	events *prometheus.CounterVec
+	// withheld counts, per time_in_queue SLO, the queues it matches whose
+	// estimate is withheld (they break FIFO).
+	withheld *prometheus.GaugeVec
 
 	mu   sync.Mutex
 	slos []*measured
@@ -43,6 +47,9 @@ type Feeder struct {
 type measured struct {
 	cfg                config.SLO
 	matchedAny, warned bool
+	// warnedWithheld are the queues whose withheld estimate was warned
+	// about: once each, while the SLO is configured.
+	warnedWithheld map[snapshot.QueueKey]bool
 }
 
 // New returns a feeder for the SLOs of cfg, which must be the objectives
@@ -55,6 +62,10 @@ func New(cfg *config.Config, engine *slo.Engine, logger *slog.Logger) *Feeder {
 			Name: "warren_slo_events_total",
 			Help: "Events counted for the SLO since warren started, by outcome (good or bad).",
 		}, []string{"slo", "outcome"}),
+		withheld: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "warren_slo_queues_withheld",
+			Help: "Queues a time_in_queue SLO matches whose time-in-queue estimate is withheld because they do not deliver in arrival order (priority queues, many redeliveries); their events are not counted.",
+		}, []string{"slo"}),
 	}
 	f.Reconfigure(cfg)
 	return f
@@ -72,22 +83,44 @@ func (f *Feeder) Reconfigure(cfg *config.Config) {
 	}
 	f.slos = nil
 	for _, s := range cfg.SLOs {
-		m := &measured{cfg: s}
+		m := &measured{cfg: s, warnedWithheld: map[snapshot.QueueKey]bool{}}
 		if prev := old[s.Name]; prev != nil {
-			m.matchedAny, m.warned = prev.matchedAny, prev.warned
+			m.matchedAny, m.warned, m.warnedWithheld = prev.matchedAny, prev.warned, prev.warnedWithheld
 			delete(old, s.Name)
 		}
 		f.slos = append(f.slos, m)
 		f.events.WithLabelValues(s.Name, "good")
 		f.events.WithLabelValues(s.Name, "bad")
+		if s.SLI.TimeInQueue != nil {
+			f.withheld.WithLabelValues(s.Name)
+		} else {
+			f.withheld.DeleteLabelValues(s.Name)
+		}
 	}
 	for name := range old {
 		f.events.DeletePartialMatch(prometheus.Labels{"slo": name})
+		f.withheld.DeleteLabelValues(name)
 	}
 }
 
-// Collector returns warren_slo_events_total.
-func (f *Feeder) Collector() prometheus.Collector { return f.events }
+// Collector returns warren_slo_events_total and
+// warren_slo_queues_withheld.
+func (f *Feeder) Collector() prometheus.Collector { return collectors{f.events, f.withheld} }
+
+// collectors is several collectors registered as one.
+type collectors []prometheus.Collector
+
+func (cs collectors) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range cs {
+		c.Describe(ch)
+	}
+}
+
+func (cs collectors) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range cs {
+		c.Collect(ch)
+	}
+}
 
 func (f *Feeder) add(m *measured, at time.Time, good, total float64) {
 	if total <= 0 {
@@ -136,13 +169,28 @@ func (f *Feeder) ObserveState(st *pipeline.TargetState) {
 // history of the seconds before the start, whose events the SLO state
 // saved before a restart may already hold; counting them would count them
 // twice. Queues that appear later count from their first poll.
+//
+// A queue whose estimate is withheld (it breaks FIFO, so the estimate is
+// wrong) adds no events: the SLO measures the other queues, the log warns
+// once per queue, and warren_slo_queues_withheld counts such queues.
 func (f *Feeder) timeInQueue(m *measured, st *pipeline.TargetState) {
 	sli := m.cfg.SLI.TimeInQueue
 	threshold := sli.Threshold.Std()
 	var good, total float64
+	withheld := 0
 	for i := range st.Estimates {
 		e := &st.Estimates[i]
 		if !config.MatchQueue(sli.Vhost, sli.Queue, e.Vhost, e.Name) {
+			continue
+		}
+		if e.Withheld {
+			m.matchedAny = true
+			withheld++
+			if key := (snapshot.QueueKey{Vhost: e.Vhost, Name: e.Name}); !m.warnedWithheld[key] {
+				m.warnedWithheld[key] = true
+				f.logger.Warn("SLO does not count a queue: its time-in-queue estimate is withheld because the queue does not deliver in arrival order (time_in_queue.non_fifo: estimate counts it anyway)",
+					"slo", m.cfg.Name, "target", m.cfg.Target, "vhost", e.Vhost, "queue", e.Name, "reason", e.NonFIFO)
+			}
 			continue
 		}
 		for j, th := range e.Thresholds {
@@ -153,6 +201,7 @@ func (f *Feeder) timeInQueue(m *measured, st *pipeline.TargetState) {
 			}
 		}
 	}
+	f.withheld.WithLabelValues(m.cfg.Name).Set(float64(withheld))
 	if st.Polled > 1 {
 		f.add(m, st.Snapshot.Time, good, total)
 	}

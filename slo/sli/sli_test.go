@@ -3,11 +3,15 @@ package sli
 import (
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/internal/testenv/logbuf"
 	"github.com/warrenhq/warren/pipeline"
 	"github.com/warrenhq/warren/pipeline/pipelinetest"
 	"github.com/warrenhq/warren/probes"
@@ -184,5 +188,30 @@ func TestDeadLettersSeenBeforeTheirDeparturesAreAttributedWhenTheyShow(t *testin
 	f.ObserveState(target.Observe(snap(t0.Add(time.Minute), 1200, 30)))
 	if good, total := counts(t, e, "dl", t0.Add(time.Minute)); good != 190 || total != 200 {
 		t.Errorf("%v good of %v, want 190 of 200: the stale 20 dead letters must not be charged", good, total)
+	}
+}
+
+func TestWithheldQueuesAddNoEventsAndAreWarnedAboutInTheLogAndAMetric(t *testing.T) {
+	var logs logbuf.Buffer
+	cfg := &config.Config{SLOs: []config.SLO{{Name: "jobs", Target: "prod", Objective: 0.95, Window: config.Duration(time.Hour),
+		SLI: config.SLIConfig{TimeInQueue: &config.TimeInQueueSLI{Queue: mustRegexp(t, "jobs.*"), Threshold: config.Duration(30 * time.Second)}}}}}
+	engine, err := slo.NewEngine(cfg.Objectives()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := New(cfg, engine, logs.Logger())
+	prio := estimate("jobs.prio", 2, 10)
+	prio.NonFIFO, prio.Withheld = timeinqueue.NonFIFOPriority, true
+	for poll := 1; poll <= 3; poll++ {
+		f.ObserveState(estimated("prod", t0.Add(time.Duration(poll)*30*time.Second), poll, estimate("jobs.fifo", 9, 10), prio))
+	}
+	if good, total := counts(t, engine, "jobs", t0.Add(90*time.Second)); good != 18 || total != 20 {
+		t.Errorf("counted %v good of %v; want the FIFO queue's 18 of 20 only", good, total)
+	}
+	if got := testutil.ToFloat64(f.withheld.WithLabelValues("jobs")); got != 1 {
+		t.Errorf("warren_slo_queues_withheld{slo=\"jobs\"} = %v, want 1", got)
+	}
+	if n := strings.Count(logs.String(), "estimate is withheld"); n != 1 || !strings.Contains(logs.String(), "queue=jobs.prio") || !strings.Contains(logs.String(), "reason=priority_queue") {
+		t.Errorf("want one warning naming the queue and the reason; log:\n%s", logs.String())
 	}
 }
