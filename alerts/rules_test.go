@@ -171,6 +171,10 @@ func TestAlertRulesKeepTheHealthAlertContract(t *testing.T) {
 		"RabbitMQProbeLatencyHigh": {"ticket", "10m"},
 		"WarrenTargetDown":         {"page", "2m"},
 		"WarrenAbsent":             {"page", "5m"},
+		// Silent loss.
+		"RabbitMQMessagesUnroutable":    {"ticket", "1m"},
+		"RabbitMQQueueNearLengthLimit":  {"ticket", "5m"},
+		"RabbitMQQueueDroppingMessages": {"ticket", "1m"},
 	}
 	rules := loadShippedAlerts(t)
 	for _, r := range rules {

@@ -31,6 +31,7 @@ func (e *encoder) encode(st *TargetState, prev *exposition.Fragment) *exposition
 	b.Drop(e.drop)
 	e.encodeQueues(b, st)
 	e.encodeEstimates(b, st)
+	e.encodeLoss(b, st)
 	e.labels.Sweep()
 	return b.Fragment()
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/warrenhq/warren/analysis/deadletter"
+	"github.com/warrenhq/warren/analysis/loss"
 	"github.com/warrenhq/warren/analysis/queuehistory"
 	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
@@ -27,6 +28,7 @@ type Pipeline struct {
 	history    *queuehistory.History
 	estimator  *timeinqueue.Estimator
 	attributor *deadletter.Attributor
+	loss       *loss.Tracker
 	encoder    *encoder
 	polled     int
 
@@ -65,6 +67,7 @@ func NewWithSource(t config.Target, src collector.Source, opts Options) *Pipelin
 		history:    queuehistory.New(max(t.ConsumerStatus.Window.Std(), HealthWindow)),
 		estimator:  timeinqueue.New(timeinqueue.ConfigFor(t)),
 		attributor: deadletter.NewAttributor(),
+		loss:       loss.NewTracker(HealthWindow),
 		encoder:    newEncoder(t),
 		published:  opts.Published,
 	}
@@ -139,5 +142,6 @@ func (p *Pipeline) analyse(snap *snapshot.Snapshot) *TargetState {
 	p.estimator.Observe(snap)
 	st.Estimates = p.estimator.Estimates()
 	p.queueStates(st)
+	p.observeLoss(st)
 	return st
 }

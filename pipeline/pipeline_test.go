@@ -52,6 +52,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		"/api/overview": jsonHandler(fakeOverview),
 		"/api/nodes":    jsonHandler(fakeNodes),
 		"/api/queues":   jsonHandler(fakeQueues),
+		"/api/vhosts":   jsonHandler(`[{"name":"/","message_stats":{"drop_unroutable":0,"return_unroutable":0}}]`),
 	}}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := f.inFlight.Add(1)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/warrenhq/warren/analysis/consumerstatus"
 	"github.com/warrenhq/warren/analysis/deadletter"
+	"github.com/warrenhq/warren/analysis/loss"
 	"github.com/warrenhq/warren/analysis/queuehistory"
 	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
@@ -48,6 +49,9 @@ type TargetState struct {
 	// that break FIFO) are not to be published: not encoded, no oldest
 	// age, no SLO events.
 	Estimates []timeinqueue.QueueEstimate
+	// Unroutable are the watched vhosts' unroutable publishes, in
+	// snapshot order; Recent values cover HealthWindow.
+	Unroutable []loss.Vhost
 	// Polled counts the successful polls since the pipeline started: 1
 	// on the first, whose time-in-queue events stem from the broker's
 	// sample history of before the start (see slo/sli).
@@ -82,6 +86,9 @@ type QueueState struct {
 	IsDeadLetterQueue bool
 	// DeadLetterQueues are the queues this queue's dead letters can reach.
 	DeadLetterQueues []string
+	// Loss is the queue's length-limit headroom and the messages it lost
+	// (analysis/loss); Recent values cover HealthWindow.
+	Loss loss.Queue
 }
 
 // HealthWindow is the span of the counter-based health conditions

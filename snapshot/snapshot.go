@@ -36,6 +36,14 @@ type Snapshot struct {
 	// Topology is the routing that dead-letter discovery reads; nil
 	// when no queue has a dead-letter exchange (it is then not read).
 	Topology *Topology
+
+	// Unroutable holds the watched vhosts' unroutable counters, sorted by
+	// vhost; nil where the broker reports none.
+	Unroutable []VhostUnroutable
+	// UnroutablePublishers are the open channels that published
+	// unroutable messages, as read the last time some vhost's unroutable
+	// counters moved (the channel listing is read only then); sorted.
+	UnroutablePublishers []UnroutablePublisher
 }
 
 // Node is one RabbitMQ node.
@@ -91,6 +99,11 @@ type Queue struct {
 	// where the publish counter, the depth and the completion counters
 	// were all sampled. Empty where the broker gave none.
 	Samples []Sample
+
+	// Limit is the queue's length limit, if any; MessageBytes is the size
+	// of its messages' bodies (ready plus unacknowledged).
+	Limit        LengthLimit
+	MessageBytes int64
 }
 
 // Messages is the depth: ready plus unacknowledged.
@@ -153,4 +166,49 @@ type Binding struct {
 	Destination     string
 	DestinationType string // queue or exchange
 	RoutingKey      string
+}
+
+// Overflow is what a queue with a length limit does when a message
+// arrives at the limit (x-overflow, or the overflow policy key).
+type Overflow string
+
+// The overflow modes; DropHead is RabbitMQ's default.
+const (
+	DropHead         Overflow = "drop-head"
+	RejectPublish    Overflow = "reject-publish"
+	RejectPublishDLX Overflow = "reject-publish-dlx"
+)
+
+// LengthLimit is a queue's effective length limit: x-max-length and
+// x-max-length-bytes (argument, or the max-length and max-length-bytes
+// policy keys; the lower of the two wins where both are set, as in
+// RabbitMQ) and its overflow mode.
+type LengthLimit struct {
+	MaxLength, MaxLengthBytes       int64
+	HasMaxLength, HasMaxLengthBytes bool
+	Overflow                        Overflow
+}
+
+// Limited reports whether any limit is set.
+func (l LengthLimit) Limited() bool { return l.HasMaxLength || l.HasMaxLengthBytes }
+
+// VhostUnroutable is one virtual host's cumulative unroutable publishes
+// (the vhost's message_stats.drop_unroutable and return_unroutable): a
+// message published without mandatory that no queue took is dropped; one
+// published with mandatory is returned to the publisher.
+type VhostUnroutable struct {
+	Vhost             string
+	Dropped, Returned uint64
+}
+
+// UnroutablePublisher is one open channel that published unroutable
+// messages, with its connection's name and user: the channel's own
+// cumulative drop_unroutable and return_unroutable counters.
+type UnroutablePublisher struct {
+	Vhost      string
+	Connection string // the client-provided connection name, else the broker's
+	Channel    string
+	User       string
+	Dropped    uint64
+	Returned   uint64
 }

@@ -47,6 +47,8 @@ type TargetStatus struct {
 	Queues          int          `json:"queues"`
 	QueuesDropped   int          `json:"queues_dropped"`
 	Nodes           []NodeStatus `json:"nodes"`
+	// Unroutable are the vhosts with unroutable publishes (statusapi/loss.go).
+	Unroutable []UnroutableStatus `json:"unroutable,omitempty"`
 }
 
 // NodeStatus is one RabbitMQ node.
@@ -209,6 +211,7 @@ func target(st *pipeline.TargetState, now time.Time) TargetStatus {
 	out.SnapshotAge = &age
 	out.RabbitMQVersion = snap.RabbitMQVersion
 	out.Queues, out.QueuesDropped = len(snap.Queues), snap.QueuesDropped
+	out.Unroutable = unroutable(st)
 	for _, n := range snap.Nodes {
 		node := NodeStatus{Name: n.Name, Running: n.Running, Partitions: n.Partitions, Alarms: []string{}}
 		if n.MemAlarm {

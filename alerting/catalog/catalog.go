@@ -84,6 +84,9 @@ var HealthRules = []HealthRule{
 	{Name: Partition, Severity: "page", For: time.Minute},
 	{Name: ProbeFailing, Severity: "page", For: 2 * time.Minute},
 	{Name: TargetDown, Severity: "page", For: 2 * time.Minute},
+	{Name: MessagesUnroutable, Severity: "ticket", For: time.Minute, Threshold: 0},
+	{Name: QueueNearLengthLimit, Severity: "ticket", For: 5 * time.Minute, Threshold: 0.9},
+	{Name: QueueDroppingMessages, Severity: "ticket", For: time.Minute, Threshold: 0},
 }
 
 // IsHealthAlert reports whether name is a built-in health alert.

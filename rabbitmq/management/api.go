@@ -77,6 +77,7 @@ type apiQueue struct {
 	MessagesReady             int64      `json:"messages_ready"`
 	MessagesUnacknowledged    int64      `json:"messages_unacknowledged"`
 	HeadMessageTimestamp      *float64   `json:"head_message_timestamp"`
+	MessageBytes              int64      `json:"message_bytes"`
 	MessagesDetails           struct {
 		Samples []apiSample `json:"samples"`
 	} `json:"messages_details"`
@@ -131,7 +132,7 @@ func (h sampleHistory) params(q url.Values) {
 var queueColumns = strings.Join([]string{
 	"name", "vhost", "type", "node", "leader", "arguments", "effective_policy_definition",
 	"consumers", "consumer_capacity", "messages", "messages_ready", "messages_unacknowledged",
-	"head_message_timestamp", "message_stats.publish", "message_stats.deliver_get",
+	"head_message_timestamp", "message_bytes", "message_stats.publish", "message_stats.deliver_get",
 	"message_stats.ack", "message_stats.redeliver", "message_stats.deliver_no_ack",
 	"message_stats.get_no_ack",
 }, ",")
@@ -256,6 +257,8 @@ func queueFromAPI(a *apiQueue) snapshot.Queue {
 		deadLetterSettings(a.Arguments, a.EffectivePolicyDefinition)
 	q.DeadLetterExchange = intern(q.DeadLetterExchange)
 	q.MaxPriority = maxPriority(a.Arguments)
+	q.Limit = lengthLimit(a.Arguments, a.EffectivePolicyDefinition)
+	q.MessageBytes = a.MessageBytes
 	ms := &a.MessageStats
 	q.Samples = joinSamples(ms.PublishDetails.Samples, a.MessagesDetails.Samples,
 		ms.AckDetails.Samples, ms.DeliverNoAckDetails.Samples, ms.GetNoAckDetails.Samples)

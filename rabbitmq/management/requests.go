@@ -28,6 +28,7 @@ func (s *Source) RequestsOf(version string, span time.Duration) Requests {
 			"overview?" + url.Values{"columns": {overviewColumns}}.Encode(),
 			"nodes?" + url.Values{"columns": {nodeColumns}}.Encode(),
 			listing + "?" + q.Encode(),
+			"vhosts?" + url.Values{"columns": {vhostUnroutableColumns}}.Encode(),
 		},
 		ListingWithoutHistory: []string{listing + "?" + url.Values{"columns": {queueColumns}}.Encode()},
 		FullListing:           []string{listing},

@@ -18,8 +18,9 @@ import (
 // Source reads one target through its management API. Read is not safe
 // for concurrent use: the target's poller makes one read at a time.
 type Source struct {
-	target config.Target
-	client *client
+	target     config.Target
+	client     *client
+	unroutable unroutable
 }
 
 // New returns the source of one target.
@@ -76,6 +77,9 @@ func (s *Source) Read(ctx context.Context, start time.Time, span time.Duration) 
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
+	if snap.Unroutable, snap.UnroutablePublishers, err = s.unroutable.read(ctx, s.client, s.target.Vhosts.Match); err != nil {
+		return nil, err
+	}
 	if listing.anyDLX {
 		if snap.Topology, err = s.topology(ctx); err != nil {
 			return nil, err
