@@ -25,8 +25,10 @@ var (
 		dto.MetricType_COUNTER)
 )
 
-// LossFamilies are the silent-loss families, names drop_metrics may list.
-var LossFamilies = []*exposition.Family{unroutableFamily, lengthLimitFamily, lengthLimitRatioFamily, queueDroppedFamily, queueDiscardedFamily}
+// QueueLossFamilies are the per-queue silent-loss families, names
+// drop_metrics may list. warren_unroutable_messages_total is per vhost,
+// a handful of series, and cannot be dropped.
+var QueueLossFamilies = []*exposition.Family{lengthLimitFamily, lengthLimitRatioFamily, queueDroppedFamily, queueDiscardedFamily}
 
 var (
 	outcomeDropped  = exposition.AppendLabel(nil, "outcome", "dropped")

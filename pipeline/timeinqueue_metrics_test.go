@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -131,7 +132,7 @@ func scrape(t *testing.T, h http.Handler) []*dto.MetricFamily {
 
 func TestDropMetricsNamesExactlyThePreEncodedFamilies(t *testing.T) {
 	var encoded []string
-	for _, f := range append(append([]*exposition.Family(nil), QueueFamilies...), TimeInQueueFamilies...) {
+	for _, f := range slices.Concat(QueueFamilies, TimeInQueueFamilies, QueueLossFamilies) {
 		encoded = append(encoded, f.Name)
 	}
 	sort.Strings(encoded)

@@ -26,6 +26,10 @@ var PerQueueMetrics = []string{
 	"warren_queue_processed_within_total",
 	"warren_queue_processed_total",
 	"warren_queue_drain_seconds",
+	"warren_queue_length_limit",
+	"warren_queue_length_limit_ratio",
+	"warren_queue_dropped_total",
+	"warren_queue_discarded_total",
 }
 
 // DropsMetric reports whether drop_metrics names the metric family.
