@@ -63,6 +63,12 @@ type Queue struct {
 	DeadLetterRoutingKey  string
 	HasDeadLetterExchange bool
 	HasDeadLetterRouting  bool
+	// MessageTTL is the queue's effective message TTL (the lower of the
+	// x-message-ttl argument and the message-ttl policy, as in RabbitMQ);
+	// HasMessageTTL is false where neither is set. Per-message TTLs set
+	// by publishers are not visible here.
+	MessageTTL    time.Duration
+	HasMessageTTL bool
 
 	// StatsKnown is false for a queue the broker has not yet emitted
 	// statistics for (just declared, or its node just restarted): its

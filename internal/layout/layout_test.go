@@ -31,6 +31,8 @@ var stage = map[string]float64{
 	"analysis/consumerstatus": 3.5,
 	"analysis/deadletter":     3.5,
 	"analysis/timeinqueue":    3.5,
+	// Roles read the dead-letter routes.
+	"analysis/queuerole": 3.7,
 	// One target's stages together.
 	"pipeline":              4,
 	"pipeline/pipelinetest": 4.5,
