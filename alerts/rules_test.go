@@ -159,18 +159,20 @@ func TestEveryAlertHasSeverityAnnotationsAndARunbookSection(t *testing.T) {
 // raised by the Prometheus rules only.
 func TestAlertRulesKeepTheHealthAlertContract(t *testing.T) {
 	contract := map[string]struct{ severity, hold string }{
-		"RabbitMQQueueNoConsumers": {"page", "5m"},
-		"RabbitMQQueueStalled":     {"page", "1m"},
-		"RabbitMQQueueOldMessages": {"ticket", "5m"},
-		"RabbitMQDeadLetterInflow": {"ticket", "1m"},
-		"RabbitMQRedeliveryStorm":  {"ticket", "5m"},
-		"RabbitMQNodeAlarm":        {"page", "1m"},
-		"RabbitMQNodeDown":         {"page", "1m"},
-		"RabbitMQPartition":        {"page", "1m"},
-		"RabbitMQProbeFailing":     {"page", "2m"},
-		"RabbitMQProbeLatencyHigh": {"ticket", "10m"},
-		"WarrenTargetDown":         {"page", "2m"},
-		"WarrenAbsent":             {"page", "5m"},
+		"RabbitMQQueueNoConsumers":      {"page", "5m"},
+		"RabbitMQQueueStalled":          {"page", "1m"},
+		"RabbitMQQueueOldMessages":      {"ticket", "5m"},
+		"RabbitMQDeadLetterInflow":      {"ticket", "1m"},
+		"RabbitMQRedeliveryStorm":       {"ticket", "5m"},
+		"RabbitMQRetryStorm":            {"ticket", "5m"},
+		"RabbitMQDelayQueueNotExpiring": {"ticket", "5m"},
+		"RabbitMQNodeAlarm":             {"page", "1m"},
+		"RabbitMQNodeDown":              {"page", "1m"},
+		"RabbitMQPartition":             {"page", "1m"},
+		"RabbitMQProbeFailing":          {"page", "2m"},
+		"RabbitMQProbeLatencyHigh":      {"ticket", "10m"},
+		"WarrenTargetDown":              {"page", "2m"},
+		"WarrenAbsent":                  {"page", "5m"},
 	}
 	rules := loadShippedAlerts(t)
 	for _, r := range rules {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/warrenhq/warren/analysis/deadletter"
 	"github.com/warrenhq/warren/analysis/queuehistory"
+	"github.com/warrenhq/warren/analysis/queuerole"
 	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
@@ -27,6 +28,8 @@ type Pipeline struct {
 	history    *queuehistory.History
 	estimator  *timeinqueue.Estimator
 	attributor *deadletter.Attributor
+	roles      *queuerole.Classifier
+	retries    map[snapshot.QueueKey]*retryCounter
 	encoder    *encoder
 	polled     int
 
@@ -65,6 +68,8 @@ func NewWithSource(t config.Target, src collector.Source, opts Options) *Pipelin
 		history:    queuehistory.New(max(t.ConsumerStatus.Window.Std(), HealthWindow)),
 		estimator:  timeinqueue.New(timeinqueue.ConfigFor(t)),
 		attributor: deadletter.NewAttributor(),
+		roles:      queuerole.New(t),
+		retries:    map[snapshot.QueueKey]*retryCounter{},
 		encoder:    newEncoder(t),
 		published:  opts.Published,
 	}

@@ -26,6 +26,8 @@ var PerQueueMetrics = []string{
 	"warren_queue_processed_within_total",
 	"warren_queue_processed_total",
 	"warren_queue_drain_seconds",
+	"warren_queue_retried_total",
+	"warren_queue_message_ttl_seconds",
 }
 
 // DropsMetric reports whether drop_metrics names the metric family.
