@@ -461,7 +461,9 @@ func startWorld(t *testing.T) *liveWorld {
 //
 //   - orders (classic, timestamped messages): a consumer acks four in
 //     five and rejects the fifth without requeue, so orders.dlq (bound to
-//     the dead-letter exchange orders.dlx) receives dead letters;
+//     the dead-letter exchange orders.dlx) receives dead letters, and so
+//     does its delay queue orders.retry (bound there too; TTL 1s), which
+//     dead-letters them back into orders: retries;
 //   - payments (quorum): a consumer acks nine in ten and requeues the
 //     tenth, so there are redeliveries;
 //   - reports (classic): published to, never consumed — a growing backlog
@@ -486,6 +488,10 @@ func startTraffic(t *testing.T, url string) {
 	}
 	declare("orders.dlq", nil)
 	if err := ch.QueueBind("orders.dlq", "orders", "orders.dlx", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	declare("orders.retry", amqp.Table{"x-message-ttl": int32(1000), "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "orders"})
+	if err := ch.QueueBind("orders.retry", "orders", "orders.dlx", false, nil); err != nil {
 		t.Fatal(err)
 	}
 	declare("orders", amqp.Table{"x-dead-letter-exchange": "orders.dlx", "x-dead-letter-routing-key": "orders"})

@@ -2,8 +2,20 @@ package pipeline
 
 import (
 	"github.com/warrenhq/warren/analysis/consumerstatus"
+	"github.com/warrenhq/warren/analysis/queuerole"
 	"github.com/warrenhq/warren/snapshot"
 )
+
+// retryCounter is one work queue's retry count. Its polls' retries
+// (retriesOver) telescope: their sum over any span is that span's count,
+// so errors at the ends do not accumulate. A single interval can come out
+// negative (a requeued message waiting at its end), so the running sum is
+// kept signed and the counter exports its highest value, which never goes
+// back.
+type retryCounter struct {
+	sum, exported float64
+	seen          int // the poll that last updated it
+}
 
 // queueStates fills st.Queues from the analyses' outputs.
 func (p *Pipeline) queueStates(st *TargetState) {
@@ -15,12 +27,14 @@ func (p *Pipeline) queueStates(st *TargetState) {
 		k := snapshot.QueueKey{Vhost: r.Vhost, Name: r.Queue}
 		routesOut[k] = append(routesOut[k], r.DeadLetterQueue)
 	}
+	roles := p.roles.Classify(snap.Queues, st.Routes)
 	window := p.target.ConsumerStatus.Window.Std()
 	e := 0 // estimates are in snapshot order, for the queues with known statistics
 	for i := range snap.Queues {
 		q := &snap.Queues[i]
 		k := q.Key()
 		qs := &st.Queues[i]
+		qs.Role = roles[i]
 		qs.IsDeadLetterQueue = isDLQ[k]
 		qs.DeadLetterQueues = routesOut[k]
 		if e < len(st.Estimates) && st.Estimates[e].Vhost == q.Vhost && st.Estimates[e].Name == q.Name {
@@ -33,8 +47,38 @@ func (p *Pipeline) queueStates(st *TargetState) {
 			qs.Status = consumerstatus.Unknown
 			continue
 		}
-		qs.Status = consumerstatus.Evaluate(series, window)
 		qs.Recent, qs.HasRecent = series.Over(HealthWindow)
+		if qs.Role.Role == queuerole.Stream {
+			// A stream's depth is its retained log, which consumers
+			// read without removing: no backlog, no drain time, no
+			// work-queue status.
+			qs.Status = consumerstatus.Unknown
+			continue
+		}
+		qs.Status = consumerstatus.Evaluate(series, window)
+		if qs.Role.Role == queuerole.Delay && qs.Status == consumerstatus.NoConsumers {
+			qs.Status = consumerstatus.OK // nobody consumes a delay queue by design
+		}
 		qs.Drain, qs.HasDrain = series.DrainSeconds(), true
+		if len(qs.Role.RetryQueues) > 0 {
+			rc := p.retries[k]
+			if rc == nil {
+				rc = &retryCounter{}
+				p.retries[k] = rc
+			} else if c, ok := series.SincePrevious(); ok {
+				rc.sum += retriesOver(c)
+				rc.exported = max(rc.exported, rc.sum)
+			}
+			rc.seen = p.polled
+			qs.Retried, qs.HasRetried = rc.exported, true
+			if qs.HasRecent {
+				qs.RecentRetried = max(0, retriesOver(qs.Recent))
+			}
+		}
+	}
+	for k, rc := range p.retries {
+		if rc.seen != p.polled {
+			delete(p.retries, k) // gone, or no longer a work queue with retries
+		}
 	}
 }

@@ -53,6 +53,8 @@ func (e *encoder) encodeQueues(b *exposition.Builder, st *TargetState) {
 		status      = b.Family(queueStatusFamily)
 		drain       = b.Family(drainFamily)
 		routes      = b.Family(deadLetterRouteFamily)
+		retried     = b.Family(queueRetriedFamily)
+		ttl         = b.Family(messageTTLFamily)
 	)
 	var extra []byte
 	for i := range snap.Queues {
@@ -65,7 +67,11 @@ func (e *encoder) encodeQueues(b *exposition.Builder, st *TargetState) {
 		extra = exposition.AppendLabel(extra[:0], "type", q.Type)
 		extra = exposition.AppendLabel(extra, "node", q.Node)
 		extra = exposition.AppendLabel(extra, "dead_letter_exchange", dlx)
+		extra = exposition.AppendLabel(extra, "role", st.Queues[i].Role.Role.String())
 		info.AddWith(l, extra, 1)
+		if q.HasMessageTTL {
+			ttl.Add(l, q.MessageTTL.Seconds())
+		}
 		if !q.StatsKnown {
 			continue // depth and counters unknown: absent, not zero
 		}
@@ -82,9 +88,15 @@ func (e *encoder) encodeQueues(b *exposition.Builder, st *TargetState) {
 		delivered.Add(l, float64(q.Counters.Delivered))
 		acked.Add(l, float64(q.Counters.Acked))
 		redelivered.Add(l, float64(q.Counters.Redelivered))
-		status.AddWith(l, statusLabels[st.Queues[i].Status], 1)
-		if qs := &st.Queues[i]; qs.HasDrain {
+		qs := &st.Queues[i]
+		if sl, ok := statusLabels[qs.Status]; ok {
+			status.AddWith(l, sl, 1) // a stream has no status
+		}
+		if qs.HasDrain {
 			drain.Add(l, qs.Drain)
+		}
+		if qs.HasRetried {
+			retried.Add(l, qs.Retried)
 		}
 	}
 	for _, r := range st.Routes {

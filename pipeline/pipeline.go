@@ -9,6 +9,7 @@ import (
 	"github.com/warrenhq/warren/analysis/deadletter"
 	"github.com/warrenhq/warren/analysis/loss"
 	"github.com/warrenhq/warren/analysis/queuehistory"
+	"github.com/warrenhq/warren/analysis/queuerole"
 	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
@@ -29,6 +30,8 @@ type Pipeline struct {
 	estimator  *timeinqueue.Estimator
 	attributor *deadletter.Attributor
 	loss       *loss.Tracker
+	roles      *queuerole.Classifier
+	retries    map[snapshot.QueueKey]*retryCounter
 	encoder    *encoder
 	polled     int
 
@@ -68,6 +71,8 @@ func NewWithSource(t config.Target, src collector.Source, opts Options) *Pipelin
 		estimator:  timeinqueue.New(timeinqueue.ConfigFor(t)),
 		attributor: deadletter.NewAttributor(),
 		loss:       loss.NewTracker(HealthWindow),
+		roles:      queuerole.New(t),
+		retries:    map[snapshot.QueueKey]*retryCounter{},
 		encoder:    newEncoder(t),
 		published:  opts.Published,
 	}

@@ -12,7 +12,7 @@ import (
 // bytes; see internal/exposition.
 var (
 	queueInfoFamily = exposition.NewFamily("warren_queue_info",
-		"Queue attributes; always 1. dead_letter_exchange is empty where none is set (and for the default exchange, see warren_dead_letter_route).",
+		"Queue attributes; always 1. dead_letter_exchange is empty where none is set (and for the default exchange, see warren_dead_letter_route). role is what the queue is for: work, delay, dead_letter or stream (docs/queue-roles.md).",
 		dto.MetricType_GAUGE)
 	queueMessagesFamily = exposition.NewFamily("warren_queue_messages",
 		"Messages in the queue: ready for delivery, or delivered and not yet acknowledged.",
@@ -44,6 +44,12 @@ var (
 	drainFamily = exposition.NewFamily("warren_queue_drain_seconds",
 		"Time to empty the backlog at the net departure rate of the last minute: 0 when empty, +Inf when the backlog is not shrinking.",
 		dto.MetricType_GAUGE)
+	queueRetriedFamily = exposition.NewFamily("warren_queue_retried_total",
+		"Messages that came back into this work queue from its delay (retry) queues: retries of its messages, estimated from its counters (docs/queue-roles.md). Only for work queues with a delay queue.",
+		dto.MetricType_COUNTER)
+	messageTTLFamily = exposition.NewFamily("warren_queue_message_ttl_seconds",
+		"The queue's message TTL (x-message-ttl argument or message-ttl policy, the lower of the two), for queues that have one.",
+		dto.MetricType_GAUGE)
 	deadLetterRouteFamily = exposition.NewFamily("warren_dead_letter_route",
 		"1 for each queue whose dead letters can reach dead_letter_queue, discovered from arguments, policies and bindings, or configured.",
 		dto.MetricType_GAUGE)
@@ -55,6 +61,7 @@ var QueueFamilies = []*exposition.Family{
 	queueInfoFamily, queueMessagesFamily, queueConsumersFamily, queueCapacityFamily,
 	oldestMessageAgeFamily, queuePublishedFamily, queueDeliveredFamily, queueAckedFamily,
 	queueRedeliveredFamily, queueStatusFamily, drainFamily, deadLetterRouteFamily,
+	queueRetriedFamily, messageTTLFamily,
 }
 
 // Label sets that are the same for every queue, encoded once.

@@ -17,6 +17,7 @@ import (
 	"github.com/warrenhq/warren/analysis/consumerstatus"
 	"github.com/warrenhq/warren/analysis/deadletter"
 	"github.com/warrenhq/warren/analysis/queuehistory"
+	"github.com/warrenhq/warren/analysis/queuerole"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
 	"github.com/warrenhq/warren/internal/testenv/expositiontest"
@@ -41,7 +42,7 @@ func (r referenceQueueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
 	var (
-		info        = desc(queueInfoFamily, "type", "node", "dead_letter_exchange")
+		info        = desc(queueInfoFamily, "type", "node", "dead_letter_exchange", "role")
 		messages    = desc(queueMessagesFamily, "state")
 		consumers   = desc(queueConsumersFamily)
 		capacity    = desc(queueCapacityFamily)
@@ -53,6 +54,8 @@ func (r referenceQueueCollector) Collect(ch chan<- prometheus.Metric) {
 		status      = desc(queueStatusFamily, "status")
 		drain       = desc(drainFamily)
 		route       = desc(deadLetterRouteFamily, "dead_letter_queue")
+		retried     = desc(queueRetriedFamily)
+		ttl         = desc(messageTTLFamily)
 	)
 	for _, st := range r.states {
 		snap := st.Snapshot
@@ -63,7 +66,10 @@ func (r referenceQueueCollector) Collect(ch chan<- prometheus.Metric) {
 			if q.HasDeadLetterExchange {
 				dlx = q.DeadLetterExchange
 			}
-			gauge(info, 1, c, q.Vhost, q.Name, q.Type, q.Node, dlx)
+			gauge(info, 1, c, q.Vhost, q.Name, q.Type, q.Node, dlx, st.Queues[i].Role.Role.String())
+			if q.HasMessageTTL {
+				gauge(ttl, q.MessageTTL.Seconds(), c, q.Vhost, q.Name)
+			}
 			if !q.StatsKnown {
 				continue
 			}
@@ -80,9 +86,14 @@ func (r referenceQueueCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(delivered, float64(q.Counters.Delivered), c, q.Vhost, q.Name)
 			counter(acked, float64(q.Counters.Acked), c, q.Vhost, q.Name)
 			counter(redelivered, float64(q.Counters.Redelivered), c, q.Vhost, q.Name)
-			gauge(status, 1, c, q.Vhost, q.Name, st.Queues[i].Status.String())
+			if slices.Contains(consumerstatus.All, st.Queues[i].Status) {
+				gauge(status, 1, c, q.Vhost, q.Name, st.Queues[i].Status.String())
+			}
 			if st.Queues[i].HasDrain {
 				gauge(drain, st.Queues[i].Drain, c, q.Vhost, q.Name)
+			}
+			if st.Queues[i].HasRetried {
+				counter(retried, st.Queues[i].Retried, c, q.Vhost, q.Name)
 			}
 		}
 		for _, r := range st.Routes {
@@ -101,13 +112,15 @@ func renderStates() []*TargetState {
 				ConsumerCapacity: 0.75, HasConsumerCapacity: true, HeadTimestamp: now.Add(-90 * time.Second),
 				Counters:           snapshot.Counters{Published: 1_234_567_890, Delivered: 1e6, Acked: 999_999, Redelivered: 7},
 				DeadLetterExchange: "dlx", HasDeadLetterExchange: true},
-			{Vhost: "/", Name: `quo"ted\back` + "\nslash", Type: "quorum", Node: "rabbit@b", StatsKnown: true},
+			{Vhost: "/", Name: `quo"ted\back` + "\nslash", Type: "quorum", Node: "rabbit@b", StatsKnown: true,
+				MessageTTL: 5 * time.Second, HasMessageTTL: true},
 			{Vhost: "prod", Name: "new", Type: "classic", Node: "rabbit@a", StatsKnown: false},
 			{Vhost: "prod", Name: "empty-dlx", Type: "stream", Node: "rabbit@c", StatsKnown: true, Ready: 1,
 				HasDeadLetterExchange: true},
 		}
 	}
-	statuses := []consumerstatus.Status{consumerstatus.Lagging, consumerstatus.Idle, consumerstatus.Unknown, consumerstatus.NoConsumers}
+	// The stream (last) has no consumer status.
+	statuses := []consumerstatus.Status{consumerstatus.Lagging, consumerstatus.Idle, consumerstatus.Unknown, consumerstatus.Unknown}
 	var states []*TargetState
 	for _, cluster := range []string{"eu", "us"} {
 		st := &TargetState{
@@ -119,7 +132,10 @@ func renderStates() []*TargetState {
 			st.Queues = append(st.Queues, QueueState{Status: s})
 		}
 		st.Queues[0].Drain, st.Queues[0].HasDrain = 12.5, true
-		st.Queues[3].Drain, st.Queues[3].HasDrain = queuehistory.NotDraining, true
+		st.Queues[1].Drain, st.Queues[1].HasDrain = queuehistory.NotDraining, true
+		st.Queues[0].Retried, st.Queues[0].HasRetried = 42, true
+		st.Queues[1].Role = queuerole.Assigned{Role: queuerole.Delay}
+		st.Queues[3].Role = queuerole.Assigned{Role: queuerole.Stream}
 		states = append(states, st)
 	}
 	return states

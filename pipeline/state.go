@@ -1,6 +1,6 @@
 // Package pipeline runs one target's stages in order — its source, read
 // by the collector's poller, then the analyses (queue history, consumer
-// status, dead-letter routes and inflow, time in queue) — and publishes
+// status, dead-letter routes and inflow, queue roles, time in queue) — and publishes
 // what they made as one immutable TargetState through one atomic
 // pointer. /metrics, the status API, the health conditions and the SLIs
 // all read that state, so nothing pairs targets by position and no
@@ -21,6 +21,7 @@ import (
 	"github.com/warrenhq/warren/analysis/deadletter"
 	"github.com/warrenhq/warren/analysis/loss"
 	"github.com/warrenhq/warren/analysis/queuehistory"
+	"github.com/warrenhq/warren/analysis/queuerole"
 	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/exposition"
@@ -65,6 +66,12 @@ type TargetState struct {
 
 // QueueState is what the analyses say of one queue of the snapshot.
 type QueueState struct {
+	// Role is what the queue is for and which rule said so
+	// (analysis/queuerole); the statuses and alerts depend on it.
+	Role queuerole.Assigned
+	// Status is the consumer status. A stream has none (Unknown): its
+	// depth is its retained log, not a backlog. A delay queue is never
+	// NoConsumers: nobody consumes it by design.
 	Status consumerstatus.Status
 	// Age is the age of the oldest waiting message.
 	Age Age
@@ -82,13 +89,36 @@ type QueueState struct {
 	// are two polls to compare.
 	Recent    queuehistory.Change
 	HasRecent bool
-	// IsDeadLetterQueue is set for a queue some route leads to.
+	// IsDeadLetterQueue is set for a queue some route leads to, whatever
+	// its role (a work queue fed by its delay queue is one too); the
+	// alerts read Role.
 	IsDeadLetterQueue bool
 	// DeadLetterQueues are the queues this queue's dead letters can reach.
 	DeadLetterQueues []string
 	// Loss is the queue's length-limit headroom and the messages it lost
 	// (analysis/loss); Recent values cover HealthWindow.
 	Loss loss.Queue
+	// Retried counts, for a work queue with retry queues
+	// (Role.RetryQueues), the messages that came back from them since the
+	// pipeline first saw the queue (see retryCounter); HasRetried is false
+	// for the other queues.
+	Retried    float64
+	HasRetried bool
+	// RecentRetried is the same count over Recent's span.
+	RecentRetried float64
+}
+
+// retriesOver is how many messages entered a work queue other than by a
+// publish over a change: its first deliveries (deliveries minus
+// redeliveries) plus the growth of its ready messages, minus its
+// publishes. A work queue's only other arrivals are the dead letters that
+// come back from its delay queues (the broker counts no publish for them),
+// so this is its retries. It is exact over a span where the queue has no
+// requeued message waiting for redelivery at either end and drops nothing
+// itself by TTL or length limit; requeued messages waiting at an end, or a
+// ready message expiring, err by that many messages.
+func retriesOver(c queuehistory.Change) float64 {
+	return float64(c.Ready) + c.Delivered - c.Redelivered - c.Published
 }
 
 // HealthWindow is the span of the counter-based health conditions

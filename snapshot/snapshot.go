@@ -75,6 +75,12 @@ type Queue struct {
 	// without priorities, which delivers in arrival order. RabbitMQ takes
 	// it only as an argument, never from a policy.
 	MaxPriority int
+	// MessageTTL is the queue's effective message TTL (the lower of the
+	// x-message-ttl argument and the message-ttl policy, as in RabbitMQ);
+	// HasMessageTTL is false where neither is set. Per-message TTLs set
+	// by publishers are not visible here.
+	MessageTTL    time.Duration
+	HasMessageTTL bool
 
 	// StatsKnown is false for a queue the broker has not yet emitted
 	// statistics for (just declared, or its node just restarted): its

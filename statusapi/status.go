@@ -61,10 +61,17 @@ type NodeStatus struct {
 
 // QueueStatus is one queue's state.
 type QueueStatus struct {
-	Cluster   string `json:"cluster"`
-	Vhost     string `json:"vhost"`
-	Name      string `json:"name"`
-	Type      string `json:"type"`
+	Cluster string `json:"cluster"`
+	Vhost   string `json:"vhost"`
+	Name    string `json:"name"`
+	Type    string `json:"type"`
+	// Role is what the queue is for (docs/queue-roles.md) and RoleSource
+	// the rule that decided it: configured, queue_type, topology, name or
+	// default.
+	Role       string `json:"role"`
+	RoleSource string `json:"role_source"`
+	// Status is the consumer status; "unknown" for a stream, which has
+	// none.
 	Status    string `json:"status"`
 	Ready     int64  `json:"ready"`
 	Unacked   int64  `json:"unacked"`
@@ -233,7 +240,7 @@ func queues(st *pipeline.TargetState, f Filter) []QueueStatus {
 		if (f.Vhost != "" && f.Vhost != q.Vhost) || (f.Queue != "" && f.Queue != q.Name) {
 			continue
 		}
-		s := QueueStatus{Cluster: snap.Cluster, Vhost: q.Vhost, Name: q.Name, Type: q.Type, Status: qs.Status.String(),
+		s := QueueStatus{Cluster: snap.Cluster, Vhost: q.Vhost, Name: q.Name, Type: q.Type, Role: qs.Role.Role.String(), RoleSource: qs.Role.Source.String(), Status: qs.Status.String(),
 			Ready: q.Ready, Unacked: q.Unacked, Consumers: q.Consumers, DeadLetterQueue: qs.DeadLetterQueues,
 			OldestAge: qs.Age.Age.Seconds(), AgeSource: qs.Age.Source.String()}
 		if e := qs.Estimate; e != nil && e.Withheld {

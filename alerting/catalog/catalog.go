@@ -43,6 +43,8 @@ const (
 	QueueOldMessages = "RabbitMQQueueOldMessages"
 	DeadLetterInflow = "RabbitMQDeadLetterInflow"
 	RedeliveryStorm  = "RabbitMQRedeliveryStorm"
+	RetryStorm       = "RabbitMQRetryStorm"
+	DelayNotExpiring = "RabbitMQDelayQueueNotExpiring"
 	NodeAlarm        = "RabbitMQNodeAlarm"
 	NodeDown         = "RabbitMQNodeDown"
 	Partition        = "RabbitMQPartition"
@@ -66,7 +68,11 @@ type HealthRule struct {
 	// Threshold: RabbitMQQueueOldMessages, seconds of age;
 	// RabbitMQDeadLetterInflow, messages into a DLQ within CounterWindow
 	// (fires above it); RabbitMQRedeliveryStorm, the share of deliveries
-	// that are redeliveries within CounterWindow. Unused by the others.
+	// that are redeliveries within CounterWindow; RabbitMQRetryStorm, the
+	// share of a work queue's deliveries that are retries within
+	// CounterWindow; RabbitMQDelayQueueNotExpiring, how many times its
+	// message TTL a delay queue's oldest message may be. Unused by the
+	// others.
 	Threshold float64
 	Disabled  bool
 }
@@ -79,6 +85,8 @@ var HealthRules = []HealthRule{
 	{Name: QueueOldMessages, Severity: "ticket", For: 5 * time.Minute, Threshold: 300},
 	{Name: DeadLetterInflow, Severity: "ticket", For: time.Minute, Threshold: 0},
 	{Name: RedeliveryStorm, Severity: "ticket", For: 5 * time.Minute, Threshold: 0.2},
+	{Name: RetryStorm, Severity: "ticket", For: 5 * time.Minute, Threshold: 0.2},
+	{Name: DelayNotExpiring, Severity: "ticket", For: 5 * time.Minute, Threshold: 2},
 	{Name: NodeAlarm, Severity: "page", For: time.Minute},
 	{Name: NodeDown, Severity: "page", For: time.Minute},
 	{Name: Partition, Severity: "page", For: time.Minute},
@@ -106,6 +114,10 @@ const CounterWindow = 5 * time.Minute
 // MinRedeliveryRate keeps a redelivery storm from firing on a trickle: at
 // least one redelivery per second over the window.
 const MinRedeliveryRate = 1.0
+
+// MinRetryRate keeps a retry storm from firing on a trickle: at least one
+// retry per second over the window.
+const MinRetryRate = 1.0
 
 // Alert is one alert as the evaluator hands it to the notifier. Labels
 // identify it (alertname, severity, cluster, vhost, queue, slo … as
@@ -164,6 +176,23 @@ func Redeliveries(q QueueRef, ratio float64) (labels, annotations map[string]str
 	return q.labels(), describe(RedeliveryStorm,
 		fmt.Sprintf("QueueRef %s redelivers many messages", q.Name),
 		fmt.Sprintf("More than %g%% of deliveries from queue %s (vhost %s, cluster %s) in the last %s were redeliveries: consumers reject with requeue or crash before acking.", 100*ratio, q.Name, q.Vhost, q.Cluster, slo.FormatDuration(CounterWindow)))
+}
+
+// Retries is RabbitMQRetryStorm's labels and annotations, for a share of
+// retries above ratio.
+func Retries(q QueueRef, ratio float64) (labels, annotations map[string]string) {
+	return q.labels(), describe(RetryStorm,
+		fmt.Sprintf("Many deliveries of queue %s are retries", q.Name),
+		fmt.Sprintf("More than %g%% of deliveries from work queue %s (vhost %s, cluster %s) in the last %s were retries that came back through its delay queue: its consumers are failing messages.", 100*ratio, q.Name, q.Vhost, q.Cluster, slo.FormatDuration(CounterWindow)))
+}
+
+// NotExpiring is RabbitMQDelayQueueNotExpiring's labels and annotations,
+// for a delay queue with the given message TTL whose oldest message is
+// more than factor times older.
+func NotExpiring(q QueueRef, ttl time.Duration, factor float64) (labels, annotations map[string]string) {
+	return q.labels(), describe(DelayNotExpiring,
+		fmt.Sprintf("Messages in delay queue %s do not expire", q.Name),
+		fmt.Sprintf("The oldest message of delay queue %s (vhost %s, cluster %s) is more than %g times its message TTL of %s old: expiry is not moving messages back to their work queue (a longer per-message TTL at the head blocks the ones behind it, or the TTL policy changed).", q.Name, q.Vhost, q.Cluster, factor, slo.FormatDuration(ttl)))
 }
 
 // Down is RabbitMQNodeDown's labels and annotations.

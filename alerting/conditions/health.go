@@ -7,6 +7,7 @@ import (
 	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/analysis/consumerstatus"
 	"github.com/warrenhq/warren/analysis/deadletter"
+	"github.com/warrenhq/warren/analysis/queuerole"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/pipeline"
 	"github.com/warrenhq/warren/probes"
@@ -163,10 +164,24 @@ func nodeCandidates(st *pipeline.TargetState, c *collect) {
 	}
 }
 
+// headTimestampResolution is the precision of a head timestamp (whole
+// seconds), which a short TTL must not be compared below.
+const headTimestampResolution = time.Second
+
+// delayAgeKnown reports whether a delay queue's oldest-message age can be
+// trusted: only from a head timestamp. The estimate reads the publish
+// counter, and dead letters arrive without one. The shipped Prometheus
+// rule reads the same series.
+func delayAgeKnown(qs *pipeline.QueueState) bool {
+	return qs.Age.Source == pipeline.AgeHeadTimestamp
+}
+
 func queueCandidates(st *pipeline.TargetState, c *collect) {
 	oldAfter := time.Duration(c.rules[catalog.QueueOldMessages].Threshold * float64(time.Second))
 	inflowAbove := c.rules[catalog.DeadLetterInflow].Threshold
 	stormRatio := c.rules[catalog.RedeliveryStorm].Threshold
+	retryRatio := c.rules[catalog.RetryStorm].Threshold
+	expiryFactor := c.rules[catalog.DelayNotExpiring].Threshold
 	for i := range st.Snapshot.Queues {
 		q, qs := &st.Snapshot.Queues[i], &st.Queues[i]
 		if !q.StatsKnown {
@@ -174,31 +189,50 @@ func queueCandidates(st *pipeline.TargetState, c *collect) {
 		}
 		subject := catalog.QueueRef{Cluster: st.Cluster, Vhost: q.Vhost, Name: q.Name}
 		path := statusPath("cluster", st.Cluster, "vhost", q.Vhost, "queue", q.Name)
+		role := qs.Role.Role
+		if role == queuerole.Stream {
+			// A stream's depth is its retained log and its consumers
+			// remove nothing: no queue condition applies.
+			continue
+		}
 		switch {
-		case qs.Status == consumerstatus.NoConsumers && !qs.IsDeadLetterQueue:
+		case qs.Status == consumerstatus.NoConsumers && role == queuerole.Work:
+			// Delay and dead-letter queues have no consumer by design.
 			l, a := catalog.NoConsumers(subject)
 			c.add(catalog.QueueNoConsumers, l, a, path)
 		case qs.Status == consumerstatus.Stalled:
 			l, a := catalog.Stalled(subject)
 			c.add(catalog.QueueStalled, l, a, path)
 		}
-		// A dead-letter queue holds old messages by design; its inflow is
-		// RabbitMQDeadLetterInflow's business.
-		if qs.Age.Age > oldAfter && !qs.IsDeadLetterQueue {
+		// A dead-letter queue holds old messages by design, its inflow
+		// is RabbitMQDeadLetterInflow's business; a delay queue's are
+		// as old as its TTL, RabbitMQDelayQueueNotExpiring's.
+		if qs.Age.Age > oldAfter && role == queuerole.Work {
 			l, a := catalog.OldMessages(subject, oldAfter)
 			c.add(catalog.QueueOldMessages, l, a, path)
+		}
+		if role == queuerole.Delay && q.HasMessageTTL && delayAgeKnown(qs) &&
+			qs.Age.Age > time.Duration(expiryFactor*float64(q.MessageTTL))+headTimestampResolution {
+			l, a := catalog.NotExpiring(subject, q.MessageTTL, expiryFactor)
+			c.add(catalog.DelayNotExpiring, l, a, path)
 		}
 		if !qs.HasRecent || qs.Recent.Span < minWindowEvidence {
 			continue // not enough history for a windowed condition
 		}
-		if qs.IsDeadLetterQueue && deadletter.Inflow(qs.Recent) > inflowAbove {
+		r := qs.Recent
+		if role == queuerole.DeadLetter && deadletter.Inflow(r) > inflowAbove {
+			// Fed by a dead-letter exchange or, like a parking lot,
+			// by publishes: Inflow counts both.
 			l, a := catalog.DeadLetters(subject)
 			c.add(catalog.DeadLetterInflow, l, a, path)
 		}
-		r := qs.Recent
 		if r.Delivered > 0 && r.Redelivered/r.Delivered > stormRatio && r.Redelivered/r.Span.Seconds() > catalog.MinRedeliveryRate {
 			l, a := catalog.Redeliveries(subject, stormRatio)
 			c.add(catalog.RedeliveryStorm, l, a, path)
+		}
+		if qs.HasRetried && r.Delivered > 0 && qs.RecentRetried/r.Delivered > retryRatio && qs.RecentRetried/r.Span.Seconds() > catalog.MinRetryRate {
+			l, a := catalog.Retries(subject, retryRatio)
+			c.add(catalog.RetryStorm, l, a, path)
 		}
 	}
 }

@@ -11,6 +11,8 @@ type Change struct {
 	Published, Completed, Delivered, Redelivered float64
 	// Messages is the growth of the depth (negative when it shrank).
 	Messages int64
+	// Ready is the growth of the ready part of the depth.
+	Ready int64
 }
 
 // Over returns the change from the newest point at or before now−window
@@ -61,6 +63,7 @@ func between(a, b Point) Change {
 		Delivered:   float64(b.Counters.Delivered - a.Counters.Delivered),
 		Redelivered: float64(b.Counters.Redelivered - a.Counters.Redelivered),
 		Messages:    b.Messages - a.Messages,
+		Ready:       b.Ready - a.Ready,
 	}
 }
 

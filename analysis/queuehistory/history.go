@@ -26,9 +26,11 @@ import (
 
 // Point is one poll of one queue.
 type Point struct {
-	Time      time.Time
-	Counters  snapshot.Counters
-	Messages  int64
+	Time     time.Time
+	Counters snapshot.Counters
+	Messages int64
+	// Ready is the part of Messages not yet delivered.
+	Ready     int64
 	Consumers int64
 	// HeadAge is the age of the head message at Time, where the broker
 	// gives a head timestamp; 0 otherwise.
@@ -77,7 +79,7 @@ func (h *History) Observe(snap *snapshot.Snapshot) {
 		}
 		k := q.Key()
 		present[k] = true
-		p := Point{Time: snap.Time, Counters: q.Counters, Messages: q.Messages(), Consumers: q.Consumers}
+		p := Point{Time: snap.Time, Counters: q.Counters, Messages: q.Messages(), Ready: q.Ready, Consumers: q.Consumers}
 		if !q.HeadTimestamp.IsZero() {
 			p.HeadAge = snap.Time.Sub(q.HeadTimestamp)
 		}

@@ -30,6 +30,8 @@ var PerQueueMetrics = []string{
 	"warren_queue_length_limit_ratio",
 	"warren_queue_dropped_total",
 	"warren_queue_discarded_total",
+	"warren_queue_retried_total",
+	"warren_queue_message_ttl_seconds",
 }
 
 // DropsMetric reports whether drop_metrics names the metric family.

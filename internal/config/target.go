@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,6 +59,13 @@ type Target struct {
 	// (for example dead letters that reach a DLQ through a shovel).
 	DeadLetterQueues []DeadLetterRoute `yaml:"dead_letter_queues"`
 
+	// QueueRoles overrides the role discovery gives the queues they
+	// match (docs/queue-roles.md); the first matching rule wins.
+	QueueRoles []QueueRoleRule `yaml:"queue_roles"`
+	// QueueRoleNames are the name patterns role discovery falls back to
+	// when the topology does not decide; unset lists keep their defaults.
+	QueueRoleNames QueueRoleNames `yaml:"queue_role_names"`
+
 	ConsumerStatus ConsumerStatusConfig `yaml:"consumer_status"`
 
 	Probes ProbesConfig `yaml:"probes"`
@@ -89,6 +97,79 @@ type DeadLetterRoute struct {
 	Vhost           string `yaml:"vhost"`
 	Queue           string `yaml:"queue"`
 	DeadLetterQueue string `yaml:"dead_letter_queue"`
+}
+
+// The queue roles (docs/queue-roles.md), as the role label spells them.
+const (
+	RoleWork       = "work"
+	RoleDelay      = "delay"
+	RoleDeadLetter = "dead_letter"
+	RoleStream     = "stream"
+)
+
+// QueueRoleNamesAll lists the roles in the order they are documented.
+var QueueRoleNamesAll = []string{RoleWork, RoleDelay, RoleDeadLetter, RoleStream}
+
+// QueueRoleRule gives the queues it matches a role, over anything
+// discovery finds. Vhost and Queue are anchored regular expressions; an
+// unset one matches every name.
+type QueueRoleRule struct {
+	Vhost *Regexp `yaml:"vhost"`
+	Queue *Regexp `yaml:"queue"`
+	Role  string  `yaml:"role"`
+}
+
+// Match reports whether the rule covers the queue.
+func (r QueueRoleRule) Match(vhost, queue string) bool {
+	return (r.Vhost == nil || r.Vhost.MatchString(vhost)) && (r.Queue == nil || r.Queue.MatchString(queue))
+}
+
+// QueueRoleNames are the anchored regular expressions of queue names that
+// role discovery falls back to. A nil list is the default one; an empty
+// list (`[]`) turns the fallback off for that role.
+type QueueRoleNames struct {
+	Delay      []*Regexp `yaml:"delay"`
+	DeadLetter []*Regexp `yaml:"dead_letter"`
+}
+
+// DefaultDelayQueueNames and DefaultDeadLetterQueueNames are the name
+// fallbacks of role discovery: a name ending in .retry, .delay or .wait
+// (or -retry, _retry, …, optionally followed by a number or a duration
+// such as .retry.30s) is a delay queue's; a name ending in .dlq,
+// .dead-letter, .deadletter, .parking, .parking-lot, or containing
+// parking-lot, is a dead-letter queue's.
+var (
+	DefaultDelayQueueNames      = mustRegexps(`.*[._-](retry|delay|wait)([._-][0-9]+[smhd]?)?`)
+	DefaultDeadLetterQueueNames = mustRegexps(`.*[._-](dlq|dead[._-]?letters?|parking)`, `(.*[._-])?parking[._-]?lot([._-].*)?`)
+)
+
+func mustRegexps(exprs ...string) []*Regexp {
+	out := make([]*Regexp, len(exprs))
+	for i, e := range exprs {
+		re, err := NewRegexp(e)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = re
+	}
+	return out
+}
+
+// DelayNames is the delay list in force: the configured one, else the
+// default.
+func (n QueueRoleNames) DelayNames() []*Regexp {
+	if n.Delay == nil {
+		return DefaultDelayQueueNames
+	}
+	return n.Delay
+}
+
+// DeadLetterNames is the dead-letter list in force.
+func (n QueueRoleNames) DeadLetterNames() []*Regexp {
+	if n.DeadLetter == nil {
+		return DefaultDeadLetterQueueNames
+	}
+	return n.DeadLetter
 }
 
 // ConsumerStatusConfig tunes the consumer status evaluation.
@@ -149,6 +230,16 @@ func (p *parser) validateTarget(root *yaml.Node, i int, t *Target, names map[str
 			if value == "" {
 				p.add(lineOf(root, "targets", i, "dead_letter_queues", j), fmt.Sprintf("targets[%d].dead_letter_queues[%d].%s", i, j, field), "is required")
 			}
+		}
+	}
+	for j, r := range t.QueueRoles {
+		if !slices.Contains(QueueRoleNamesAll, r.Role) {
+			p.add(lineOf(root, "targets", i, "queue_roles", j, "role"), fmt.Sprintf("targets[%d].queue_roles[%d].role", i, j),
+				"must be one of %s, not %q", strings.Join(QueueRoleNamesAll, ", "), r.Role)
+		}
+		if r.Vhost == nil && r.Queue == nil {
+			p.add(lineOf(root, "targets", i, "queue_roles", j), fmt.Sprintf("targets[%d].queue_roles[%d]", i, j),
+				"needs vhost or queue (a rule for every queue hides what discovery finds)")
 		}
 	}
 	t.applyDefaults()

@@ -32,6 +32,8 @@ var stage = map[string]float64{
 	"analysis/deadletter":     3.5,
 	"analysis/timeinqueue":    3.5,
 	"analysis/loss":           3.5,
+	// Roles read the dead-letter routes.
+	"analysis/queuerole": 3.7,
 	// One target's stages together.
 	"pipeline":              4,
 	"pipeline/pipelinetest": 4.5,

@@ -259,6 +259,7 @@ func queueFromAPI(a *apiQueue) snapshot.Queue {
 	q.MaxPriority = maxPriority(a.Arguments)
 	q.Limit = lengthLimit(a.Arguments, a.EffectivePolicyDefinition)
 	q.MessageBytes = a.MessageBytes
+	q.MessageTTL, q.HasMessageTTL = messageTTL(a.Arguments, a.EffectivePolicyDefinition)
 	ms := &a.MessageStats
 	q.Samples = joinSamples(ms.PublishDetails.Samples, a.MessagesDetails.Samples,
 		ms.AckDetails.Samples, ms.DeliverNoAckDetails.Samples, ms.GetNoAckDetails.Samples)
@@ -348,6 +349,29 @@ func maxPriority(arguments map[string]any) int {
 		return 0
 	}
 	return int(min(v, 255))
+}
+
+// messageTTL reads a queue's message TTL: RabbitMQ applies the lower of
+// the x-message-ttl argument and the message-ttl policy when both are set.
+// Both are whole milliseconds, not negative.
+func messageTTL(arguments, policy map[string]any) (time.Duration, bool) {
+	arg, hasArg := numberSetting(arguments, "x-message-ttl")
+	pol, hasPol := numberSetting(policy, "message-ttl")
+	ms := arg
+	switch {
+	case hasArg && hasPol:
+		ms = min(arg, pol)
+	case hasPol:
+		ms = pol
+	case !hasArg:
+		return 0, false
+	}
+	return time.Duration(ms * float64(time.Millisecond)), true
+}
+
+func numberSetting(m map[string]any, name string) (float64, bool) {
+	v, ok := m[name].(float64)
+	return v, ok && v >= 0
 }
 
 func stringSetting(m map[string]any, name string) (string, bool) {

@@ -1,6 +1,9 @@
 package management
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestDeadLetterSettingsArgumentWinsOverPolicy(t *testing.T) {
 	tests := []struct {
@@ -104,5 +107,31 @@ func TestMaxPriorityIsDecodedFromTheArgumentsOnly(t *testing.T) {
 		EffectivePolicyDefinition: jsonObject{"max-priority": float64(9)}})
 	if q.MaxPriority != 5 {
 		t.Errorf("queue with x-max-priority 5 and a policy max-priority 9: MaxPriority = %d, want 5 (policies cannot set it)", q.MaxPriority)
+	}
+}
+
+func TestMessageTTLIsTheLowerOfArgumentAndPolicy(t *testing.T) {
+	tests := []struct {
+		name      string
+		arguments map[string]any
+		policy    map[string]any
+		want      time.Duration
+		has       bool
+	}{
+		{name: "neither"},
+		{name: "argument only", arguments: map[string]any{"x-message-ttl": 5000.0}, want: 5 * time.Second, has: true},
+		{name: "policy only", policy: map[string]any{"message-ttl": 60000.0}, want: time.Minute, has: true},
+		{name: "policy lower", arguments: map[string]any{"x-message-ttl": 5000.0}, policy: map[string]any{"message-ttl": 1000.0}, want: time.Second, has: true},
+		{name: "argument lower", arguments: map[string]any{"x-message-ttl": 500.0}, policy: map[string]any{"message-ttl": 1000.0}, want: 500 * time.Millisecond, has: true},
+		{name: "zero expires at once", arguments: map[string]any{"x-message-ttl": 0.0}, want: 0, has: true},
+		{name: "not a number", arguments: map[string]any{"x-message-ttl": "5000"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, has := messageTTL(tt.arguments, tt.policy)
+			if got != tt.want || has != tt.has {
+				t.Errorf("messageTTL = (%v, %v), want (%v, %v)", got, has, tt.want, tt.has)
+			}
+		})
 	}
 }
