@@ -173,7 +173,10 @@ const headTimestampResolution = time.Second
 // counter, and dead letters arrive without one. The shipped Prometheus
 // rule reads the same series.
 func delayAgeKnown(qs *pipeline.QueueState) bool {
-	return qs.Age.Source == pipeline.AgeHeadTimestamp
+	// A delay queue fed by dead letters (a retry queue) holds messages
+	// whose head timestamp is their first publish, older by a TTL on
+	// every pass through it: that age says nothing about expiry there.
+	return qs.Age.Source == pipeline.AgeHeadTimestamp && !qs.IsDeadLetterQueue
 }
 
 func queueCandidates(st *pipeline.TargetState, c *collect) {

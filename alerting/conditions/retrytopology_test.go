@@ -222,12 +222,11 @@ func (p *eventPublisher) run(ctx context.Context, t *testing.T, wg *sync.WaitGro
 		}
 		id := p.next.Load()
 		err := p.ch.PublishWithContext(ctx, "orders.events", "order.created", false, false, amqp.Publishing{
-			// No timestamp property, as amqp091-go and pika publish by
-			// default. With one, the retry queue's head age is the time
-			// since the first publish, through every pass, and
-			// RabbitMQDelayQueueNotExpiring fires falsely on a message's
-			// second pass (a known bug, not fixed here).
-			MessageId: strconv.FormatInt(id, 10), Body: []byte("order"),
+			// With a timestamp: the retry queue's head timestamp is then
+			// a message's first publish, older by a TTL on every pass,
+			// which must not read as expiry not working
+			// (RabbitMQDelayQueueNotExpiring fired on the second pass).
+			MessageId: strconv.FormatInt(id, 10), Body: []byte("order"), Timestamp: time.Now(),
 		})
 		if err != nil {
 			if ctx.Err() == nil {

@@ -81,13 +81,15 @@ func TestTheRetryTopologyPagesOnlyForItsWorkQueue(t *testing.T) {
 }
 
 func TestADelayQueueWhoseMessagesOutliveTwiceItsTTLIsNotExpiring(t *testing.T) {
+	// The delayed-delivery pattern: the application publishes into a TTL'd
+	// queue whose dead letters go on to the work queue.
 	f := &fakeTarget{health: collector.Health{Attempted: true, Up: true}}
-	retryTopology(f)
+	f.routes = []config.DeadLetterRoute{{Vhost: "/", Queue: "orders.delay", DeadLetterQueue: "orders"}}
 	e, _ := evaluator(t, f, immediate())
 	observe := func(at time.Time, age time.Duration) []string {
 		f.snap = &snapshot.Snapshot{Time: at, Queues: []snapshot.Queue{
-			queue("billing.worker", consumerstatus.OK, 0, snapshot.Counters{}),
-			delayQueue("billing.worker.retry", 10, age, at),
+			queue("orders", consumerstatus.OK, 0, snapshot.Counters{}),
+			delayQueue("orders.delay", 10, age, at),
 		}}
 		f.observe()
 		return firing(t, e, at)
@@ -95,12 +97,31 @@ func TestADelayQueueWhoseMessagesOutliveTwiceItsTTLIsNotExpiring(t *testing.T) {
 	if got := observe(t0, 10*time.Second); len(got) != 0 {
 		t.Errorf("oldest at 2× the TTL (within a head timestamp's second): %v", got)
 	}
-	if got := observe(t0.Add(time.Minute), 12*time.Second); strings.Join(got, ",") != catalog.DelayNotExpiring+"/billing.worker.retry" {
+	if got := observe(t0.Add(time.Minute), 12*time.Second); strings.Join(got, ",") != catalog.DelayNotExpiring+"/orders.delay" {
 		t.Errorf("oldest at 12s with a 5s TTL: %v, want the delay queue not expiring", got)
 	}
 	// An hour-long delay is old, by design: no old-messages ticket.
 	if got := observe(t0.Add(2*time.Minute), 0); len(got) != 0 {
 		t.Errorf("no head timestamp (dead letters give no estimate): %v", got)
+	}
+}
+
+func TestARetryQueuesHeadTimestampDoesNotReadAsExpiryNotWorking(t *testing.T) {
+	// In a retry queue the head timestamp is a message's first publish: on
+	// its third pass with a 5s TTL it is 12s old while expiry works.
+	f := &fakeTarget{health: collector.Health{Attempted: true, Up: true}}
+	retryTopology(f)
+	e, _ := evaluator(t, f, immediate())
+	for i, age := range []time.Duration{6 * time.Second, 12 * time.Second, 18 * time.Second} {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		f.snap = &snapshot.Snapshot{Time: at, Queues: []snapshot.Queue{
+			queue("billing.worker", consumerstatus.OK, 0, snapshot.Counters{}),
+			delayQueue("billing.worker.retry", 10, age, at),
+		}}
+		f.observe()
+		if got := firing(t, e, at); len(got) != 0 {
+			t.Errorf("retry queue whose head is %v old: %v", age, got)
+		}
 	}
 }
 
