@@ -144,15 +144,15 @@ func (q QueueRef) labels() map[string]string {
 // NoConsumers is RabbitMQQueueNoConsumers's labels and annotations.
 func NoConsumers(q QueueRef) (labels, annotations map[string]string) {
 	return q.labels(), describe(QueueNoConsumers,
-		fmt.Sprintf("QueueRef %s has messages and no consumer", q.Name),
-		fmt.Sprintf("QueueRef %s in vhost %s of cluster %s holds messages and no consumer is attached: nothing is being processed.", q.Name, q.Vhost, q.Cluster))
+		fmt.Sprintf("Queue %s has messages and no consumer", q.Name),
+		fmt.Sprintf("Queue %s in vhost %s of cluster %s holds messages and no consumer is attached: nothing is being processed.", q.Name, q.Vhost, q.Cluster))
 }
 
 // Stalled is RabbitMQQueueStalled's labels and annotations.
 func Stalled(q QueueRef) (labels, annotations map[string]string) {
 	return q.labels(), describe(QueueStalled,
 		fmt.Sprintf("Consumers of queue %s are stalled", q.Name),
-		fmt.Sprintf("QueueRef %s in vhost %s of cluster %s has consumers and a backlog, but no message completed during the whole consumer-status window.", q.Name, q.Vhost, q.Cluster))
+		fmt.Sprintf("Queue %s in vhost %s of cluster %s has consumers and a backlog, but no message completed during the whole consumer-status window.", q.Name, q.Vhost, q.Cluster))
 }
 
 // OldMessages is RabbitMQQueueOldMessages's labels and annotations, for
@@ -174,7 +174,7 @@ func DeadLetters(q QueueRef) (labels, annotations map[string]string) {
 // share of redeliveries above ratio.
 func Redeliveries(q QueueRef, ratio float64) (labels, annotations map[string]string) {
 	return q.labels(), describe(RedeliveryStorm,
-		fmt.Sprintf("QueueRef %s redelivers many messages", q.Name),
+		fmt.Sprintf("Queue %s redelivers many messages", q.Name),
 		fmt.Sprintf("More than %g%% of deliveries from queue %s (vhost %s, cluster %s) in the last %s were redeliveries: consumers reject with requeue or crash before acking.", 100*ratio, q.Name, q.Vhost, q.Cluster, slo.FormatDuration(CounterWindow)))
 }
 
