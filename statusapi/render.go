@@ -82,7 +82,7 @@ func (t *table) slos(slos []SLOStatus) {
 		return
 	}
 	fmt.Fprintln(t.tw, "SLOS")
-	t.line("SLOStatus", "TARGET", "OBJECTIVE", "WINDOW", "SLI", "BUDGET LEFT", "BURN 1h", "BURN 6h", "BURN 3d", "ALERT")
+	t.line("SLO", "TARGET", "OBJECTIVE", "WINDOW", "SLI", "BUDGET LEFT", "BURN 1h", "BURN 6h", "BURN 3d", "ALERT")
 	for _, s := range slos {
 		sli := "no events"
 		if w := s.window("slo"); w != nil && w.SLI != nil {

@@ -130,6 +130,9 @@ func TestRenderShowsAlertsSLOsTargetsAndQueues(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+	if !strings.Contains(out, "\nSLO         TARGET") {
+		t.Errorf("the SLO table's first column is not headed SLO:\n%s", out)
+	}
 	if strings.Contains(out, "\x1b[") {
 		t.Errorf("colour without a terminal")
 	}
