@@ -3,7 +3,9 @@
 // directory):
 //
 //   - warren-overview.json: every watched cluster at a glance — targets,
-//     brokers, the worst queues, dead letters, probes, alerts, warren's polls;
+//     brokers, the worst queues, dead letters, probes, alerts, warren's
+//     polls, and silent loss (unroutable messages per vhost, queues near
+//     their length limit, messages dropped and discarded per queue);
 //   - warren-queue.json: one queue in detail — depth, rates, consumers,
 //     time in queue, processing within thresholds, dead-letter routes;
 //   - warren-slo.json: the SLOs — objective, SLI per window, error budget,

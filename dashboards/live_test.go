@@ -467,7 +467,13 @@ func startWorld(t *testing.T) *liveWorld {
 //   - payments (quorum): a consumer acks nine in ten and requeues the
 //     tenth, so there are redeliveries;
 //   - reports (classic): published to, never consumed — a growing backlog
-//     with no consumers.
+//     with no consumers;
+//   - audit (a fanout exchange with no binding): every publish is
+//     unroutable, dropped without mandatory and returned with it;
+//   - audit.capped (classic, x-max-length 20, drop-head, no dead-letter
+//     exchange, no consumer): full, so its limit drops messages;
+//   - emails (classic, no dead-letter exchange): a consumer nacks one in
+//     three without requeue, so messages are discarded.
 func startTraffic(t *testing.T, url string) {
 	t.Helper()
 	conn, err := amqp.Dial(url)
@@ -497,6 +503,11 @@ func startTraffic(t *testing.T, url string) {
 	declare("orders", amqp.Table{"x-dead-letter-exchange": "orders.dlx", "x-dead-letter-routing-key": "orders"})
 	declare("payments", amqp.Table{"x-queue-type": "quorum"})
 	declare("reports", nil)
+	if err := ch.ExchangeDeclare("audit", "fanout", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	declare("audit.capped", amqp.Table{"x-max-length": int32(20)})
+	declare("emails", nil)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -541,6 +552,13 @@ func startTraffic(t *testing.T, url string) {
 			d.Ack(false)
 		}
 	})
+	consume("emails", func(n int, d amqp.Delivery) {
+		if n%3 == 0 {
+			d.Nack(false, false)
+		} else {
+			d.Ack(false)
+		}
+	})
 
 	pub, err := conn.Channel()
 	if err != nil {
@@ -559,10 +577,14 @@ func startTraffic(t *testing.T, url string) {
 			}
 			msg := amqp.Publishing{Body: []byte("m"), Timestamp: time.Now(), DeliveryMode: amqp.Persistent}
 			var err error
-			for _, q := range []string{"orders", "payments"} {
+			for _, q := range []string{"orders", "payments", "audit.capped", "emails"} {
 				if err == nil {
 					err = pub.PublishWithContext(ctx, "", q, false, false, msg)
 				}
+			}
+			if err == nil {
+				// Unroutable: dropped, and every other one returned.
+				err = pub.PublishWithContext(ctx, "audit", "", n%2 == 0, false, msg)
 			}
 			if err == nil && n%10 == 0 {
 				err = pub.PublishWithContext(ctx, "", "reports", false, false, msg)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/warrenhq/warren/analysis/consumerstatus"
+	"github.com/warrenhq/warren/pipeline"
+	"github.com/warrenhq/warren/slo"
 )
 
 // ANSI colours, used only on a terminal.
@@ -23,7 +25,8 @@ const (
 )
 
 // Render writes doc as the tables of `warren status`: alerts first, then
-// SLOs, targets and the worst queues. With colour, bad states are red and
+// SLOs, targets, the vhosts with unroutable publishes (if any) and the
+// worst queues. With colour, bad states are red and
 // warnings yellow.
 func Render(w io.Writer, doc Document, colour bool) error {
 	t := &table{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0), colour: colour}
@@ -31,6 +34,7 @@ func Render(w io.Writer, doc Document, colour bool) error {
 	t.alerts(doc)
 	t.slos(doc.SLOs)
 	t.targets(doc.Targets)
+	t.unroutable(doc.Targets)
 	t.queues(doc)
 	return t.tw.Flush()
 }
@@ -78,7 +82,7 @@ func (t *table) slos(slos []SLOStatus) {
 		return
 	}
 	fmt.Fprintln(t.tw, "SLOS")
-	t.line("SLOStatus", "TARGET", "OBJECTIVE", "WINDOW", "SLI", "BUDGET LEFT", "BURN 1h", "BURN 6h", "BURN 3d", "ALERT")
+	t.line("SLO", "TARGET", "OBJECTIVE", "WINDOW", "SLI", "BUDGET LEFT", "BURN 1h", "BURN 6h", "BURN 3d", "ALERT")
 	for _, s := range slos {
 		sli := "no events"
 		if w := s.window("slo"); w != nil && w.SLI != nil {
@@ -126,6 +130,39 @@ func (t *table) targets(targets []TargetStatus) {
 	fmt.Fprintln(t.tw)
 }
 
+// unroutable writes, if any target has them, the vhosts with unroutable
+// publishes (since the broker's node started, and within the last
+// pipeline.HealthWindow) and the open channels that published them, one
+// line each; a vhost that dropped messages within the window is red.
+func (t *table) unroutable(targets []TargetStatus) {
+	if !slices.ContainsFunc(targets, func(tg TargetStatus) bool { return len(tg.Unroutable) > 0 }) {
+		return
+	}
+	fmt.Fprintln(t.tw, "UNROUTABLE (published, taken by no queue)")
+	recent := " " + slo.FormatDuration(pipeline.HealthWindow) // the loss analysis's recent window
+	t.line("TARGET", "VHOST", "DROPPED", "RETURNED", "DROPPED"+recent, "RETURNED"+recent, "PUBLISHERS")
+	for _, tg := range targets {
+		for _, u := range tg.Unroutable {
+			c := ""
+			if u.RecentDropped > 0 {
+				c = red
+			}
+			publishers := []string{"none open (closed channels are forgotten)"}
+			if len(u.Publishers) > 0 {
+				publishers = publishers[:0]
+				for _, p := range u.Publishers {
+					publishers = append(publishers, fmt.Sprintf("%s (user %s): %d dropped, %d returned", p.Connection, p.User, p.Dropped, p.Returned))
+				}
+			}
+			t.line(tg.Name, u.Vhost, fmt.Sprint(u.Dropped), fmt.Sprint(u.Returned), fmt.Sprint(u.RecentDropped), fmt.Sprint(u.RecentReturned), t.paint(c, publishers[0]))
+			for _, p := range publishers[1:] {
+				t.line("", "", "", "", "", "", t.paint(c, p))
+			}
+		}
+	}
+	fmt.Fprintln(t.tw)
+}
+
 // targetProblems counts tg's running nodes and lists what is wrong with it:
 // the last scrape error, then per node: down, alarms, partitions.
 func targetProblems(tg TargetStatus) (running int, problems []string) {
@@ -152,6 +189,7 @@ func targetProblems(tg TargetStatus) (running int, problems []string) {
 func (t *table) queues(doc Document) {
 	fmt.Fprintf(t.tw, "QUEUES (worst %d of %d)\n", len(doc.Queues), doc.QueuesTotal)
 	t.line("CLUSTER", "VHOST", "QUEUE", "TYPE", "READY", "UNACKED", "CONSUMERS", "OLDEST", "DRAIN", "STATUS")
+	withheld := false
 	for _, q := range doc.Queues {
 		drain := "-"
 		switch {
@@ -165,10 +203,19 @@ func (t *table) queues(doc Document) {
 		switch {
 		case q.AgeSource == "estimate":
 			oldest += "~"
-		case q.AgeSource == "" && q.TimeInQueueWithheld != "":
+		case q.TimeInQueueWithheld != "" && q.AgeSource == "":
 			oldest = "withheld"
+			withheld = true
+		case q.TimeInQueueWithheld != "":
+			// The head timestamp gives the age; the estimate is still
+			// withheld.
+			oldest += " (withheld)"
+			withheld = true
 		}
 		t.line(q.Cluster, q.Vhost, q.Name, q.Type, fmt.Sprint(q.Ready), fmt.Sprint(q.Unacked), fmt.Sprint(q.Consumers), oldest, drain, t.paint(statusColour(q.Status), q.Status))
+	}
+	if withheld {
+		fmt.Fprintln(t.tw, "\nwithheld: the queue does not deliver in arrival order (a priority queue, or many redeliveries), so warren publishes no time-in-queue estimate for it.")
 	}
 }
 

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/analysis/consumerstatus"
+	"github.com/warrenhq/warren/analysis/loss"
 	"github.com/warrenhq/warren/analysis/queuehistory"
 	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
@@ -128,6 +130,9 @@ func TestRenderShowsAlertsSLOsTargetsAndQueues(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+	if !strings.Contains(out, "\nSLO         TARGET") {
+		t.Errorf("the SLO table's first column is not headed SLO:\n%s", out)
+	}
 	if strings.Contains(out, "\x1b[") {
 		t.Errorf("colour without a terminal")
 	}
@@ -159,5 +164,142 @@ func TestWithheldEstimateSaysWhyAndShowsNoAge(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "withheld") {
 		t.Errorf("output does not say the estimate is withheld:\n%s", out.String())
+	}
+}
+
+// lossSources is sources with a target whose vhost shop lost messages as
+// unroutable (published by billing-publisher; a channel of vhost audit
+// published some too), and whose vhost / had none.
+func lossSources(t *testing.T) Sources {
+	src := sources(t)
+	st := *src.Targets()[0]
+	snap := *st.Snapshot
+	snap.Unroutable = []snapshot.VhostUnroutable{{Vhost: "/"}, {Vhost: "audit", Returned: 2}, {Vhost: "shop", Dropped: 120, Returned: 4}}
+	snap.UnroutablePublishers = []snapshot.UnroutablePublisher{
+		{Vhost: "audit", Connection: "auditor", Channel: "auditor (1)", User: "audit", Returned: 2},
+		{Vhost: "shop", Connection: "billing-publisher", Channel: "billing-publisher (1)", User: "billing", Dropped: 100, Returned: 4},
+		{Vhost: "shop", Connection: "batch", Channel: "batch (3)", User: "etl", Dropped: 20},
+	}
+	st.Snapshot = &snap
+	st.Unroutable = []loss.Vhost{
+		{VhostUnroutable: snap.Unroutable[0], HasRecent: true},
+		{VhostUnroutable: snap.Unroutable[1], HasRecent: true},
+		{VhostUnroutable: snap.Unroutable[2], RecentDropped: 12, HasRecent: true},
+	}
+	src.Targets = func() []*pipeline.TargetState { return []*pipeline.TargetState{&st} }
+	return src
+}
+
+func TestUnroutableListsTheVhostsThatLostMessagesWithTheirOwnPublishers(t *testing.T) {
+	doc := Build(lossSources(t), Filter{})
+	got := doc.Targets[0].Unroutable
+	if len(got) != 2 || got[0].Vhost != "audit" || got[1].Vhost != "shop" {
+		t.Fatalf("unroutable %+v; want audit and shop, not / (nothing unroutable)", got)
+	}
+	shop := got[1]
+	if shop.Dropped != 120 || shop.Returned != 4 || shop.RecentDropped != 12 || shop.RecentReturned != 0 {
+		t.Errorf("shop: %+v", shop)
+	}
+	want := []UnroutablePublisher{
+		{Connection: "billing-publisher", Channel: "billing-publisher (1)", User: "billing", Dropped: 100, Returned: 4},
+		{Connection: "batch", Channel: "batch (3)", User: "etl", Dropped: 20},
+	}
+	if !slices.Equal(shop.Publishers, want) {
+		t.Errorf("shop's publishers %+v, want %+v (and not audit's)", shop.Publishers, want)
+	}
+	if a := got[0]; a.Returned != 2 || len(a.Publishers) != 1 || a.Publishers[0].Connection != "auditor" {
+		t.Errorf("audit: %+v", a)
+	}
+}
+
+func TestHandlerServesTheUnroutableBlockUnderItsDocumentedNames(t *testing.T) {
+	get := func(src Sources) map[string]any {
+		rec := httptest.NewRecorder()
+		Handler(src).ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/status", nil))
+		var doc struct {
+			Targets []map[string]any `json:"targets"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc.Targets[0]
+	}
+	if _, ok := get(sources(t))["unroutable"]; ok {
+		t.Errorf("a target with no unroutable publishes has an unroutable field")
+	}
+	var served []map[string]any
+	raw, _ := json.Marshal(get(lossSources(t))["unroutable"])
+	if err := json.Unmarshal(raw, &served); err != nil || len(served) != 2 {
+		t.Fatalf("unroutable served as %s (%v); want two vhosts", raw, err)
+	}
+	shop, _ := json.Marshal(served[1])
+	want := `{"dropped":120,"publishers":[` +
+		`{"channel":"billing-publisher (1)","connection":"billing-publisher","dropped":100,"returned":4,"user":"billing"},` +
+		`{"channel":"batch (3)","connection":"batch","dropped":20,"returned":0,"user":"etl"}],` +
+		`"recent_dropped":12,"recent_returned":0,"returned":4,"vhost":"shop"}`
+	if string(shop) != want {
+		t.Errorf("shop served as\n %s\nwant\n %s", shop, want)
+	}
+}
+
+func TestRenderNamesTheUnroutablePublishersPerVhost(t *testing.T) {
+	var plain, coloured bytes.Buffer
+	doc := Build(lossSources(t), Filter{})
+	if err := Render(&plain, doc, false); err != nil {
+		t.Fatal(err)
+	}
+	out := plain.String()
+	for _, want := range []string{
+		"UNROUTABLE (published, taken by no queue)",
+		"billing-publisher (user billing): 100 dropped, 4 returned",
+		"batch (user etl): 20 dropped, 0 returned",
+		"auditor (user audit): 0 dropped, 2 returned",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	var shopLine string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "billing-publisher") {
+			shopLine = l
+		}
+	}
+	if f := strings.Fields(shopLine); len(f) < 6 || f[0] != "prod" || f[1] != "shop" || f[2] != "120" || f[3] != "4" || f[4] != "12" || f[5] != "0" {
+		t.Errorf("shop's line %q: want target, vhost, 120 dropped, 4 returned, 12 and 0 recently", shopLine)
+	}
+	section := strings.SplitN(strings.SplitN(out, "UNROUTABLE", 2)[1], "\n\n", 2)[0]
+	if lines := strings.Split(section, "\n"); len(lines) != 5 || !strings.Contains(lines[1], "DROPPED 5m  RETURNED 5m  PUBLISHERS") {
+		t.Errorf("want a title, a header and three lines (audit, shop's two publishers), not vhost /:\n%s", section)
+	}
+	Render(&coloured, doc, true)
+	if !strings.Contains(coloured.String(), red+"billing-publisher") || strings.Contains(coloured.String(), red+"auditor") {
+		t.Errorf("want the vhost that dropped recently red, the one that only returned not:\n%q", coloured.String())
+	}
+
+	plain.Reset()
+	Render(&plain, Build(sources(t), Filter{}), false)
+	if strings.Contains(plain.String(), "UNROUTABLE") {
+		t.Errorf("an unroutable section with nothing unroutable:\n%s", plain.String())
+	}
+}
+
+func TestWithheldEstimateIsShownBesideAHeadTimestampAge(t *testing.T) {
+	src := sources(t)
+	snap := &snapshot.Snapshot{Cluster: "prod", Time: now, Queues: []snapshot.Queue{
+		{Vhost: "/", Name: "jobs", Type: "classic", StatsKnown: true, Ready: 40, MaxPriority: 10, HeadTimestamp: now.Add(-42 * time.Second)},
+	}}
+	estimates := []timeinqueue.QueueEstimate{{Vhost: "/", Name: "jobs", OldestAge: time.Minute, NonFIFO: timeinqueue.NonFIFOPriority, Withheld: true}}
+	state := &pipeline.TargetState{Cluster: "prod", Snapshot: snap, Fresh: true,
+		Health:    collector.Health{Attempted: true, Up: true, LastAttempt: now},
+		Queues:    []pipeline.QueueState{{Status: consumerstatus.NoConsumers, Estimate: &estimates[0], Age: pipeline.Age{Age: 42 * time.Second, Source: pipeline.AgeHeadTimestamp}}},
+		Estimates: estimates}
+	src.Targets = func() []*pipeline.TargetState { return []*pipeline.TargetState{state} }
+	var out bytes.Buffer
+	if err := Render(&out, Build(src, Filter{}), false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "42s (withheld)") || !strings.Contains(out.String(), "withheld: the queue does not deliver in arrival order") {
+		t.Errorf("output does not show the head-timestamp age and the withheld estimate:\n%s", out.String())
 	}
 }
