@@ -82,3 +82,19 @@ func (p *Pipeline) queueStates(st *TargetState) {
 		}
 	}
 }
+
+// observeStreams fills the stream state of the streams whose consumers the
+// broker listed. A queue of another type that a queue_roles rule calls a
+// stream has no offsets to report, so it gets none.
+func (p *Pipeline) observeStreams(st *TargetState) {
+	streams := p.streams.Observe(st.Snapshot)
+	if !st.Snapshot.StreamConsumersKnown {
+		return
+	}
+	for i := range st.Snapshot.Queues {
+		if st.Snapshot.Queues[i].Type != "stream" {
+			continue
+		}
+		st.Queues[i].Stream, st.Queues[i].HasStream = streams[st.Snapshot.Queues[i].Key()], true
+	}
+}

@@ -55,6 +55,9 @@ func (e *encoder) encodeQueues(b *exposition.Builder, st *TargetState) {
 		routes      = b.Family(deadLetterRouteFamily)
 		retried     = b.Family(queueRetriedFamily)
 		ttl         = b.Family(messageTTLFamily)
+		streamCons  = b.Family(streamConsumersFamily)
+		streamLag   = b.Family(streamLagFamily)
+		streamLagS  = b.Family(streamLagSecondsFamily)
 	)
 	var extra []byte
 	for i := range snap.Queues {
@@ -97,6 +100,15 @@ func (e *encoder) encodeQueues(b *exposition.Builder, st *TargetState) {
 		}
 		if qs.HasRetried {
 			retried.Add(l, qs.Retried)
+		}
+		if qs.HasStream {
+			streamCons.Add(l, float64(qs.Stream.Consumers))
+			if qs.Stream.HasLag {
+				streamLag.Add(l, float64(qs.Stream.MaxLag))
+			}
+			if qs.Stream.HasLagSeconds {
+				streamLagS.Add(l, qs.Stream.LagSeconds)
+			}
 		}
 	}
 	for _, r := range st.Routes {

@@ -10,6 +10,7 @@ import (
 	"github.com/warrenhq/warren/analysis/loss"
 	"github.com/warrenhq/warren/analysis/queuehistory"
 	"github.com/warrenhq/warren/analysis/queuerole"
+	"github.com/warrenhq/warren/analysis/streamlag"
 	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
@@ -30,6 +31,7 @@ type Pipeline struct {
 	estimator  *timeinqueue.Estimator
 	attributor *deadletter.Attributor
 	loss       *loss.Tracker
+	streams    *streamlag.Tracker
 	roles      *queuerole.Classifier
 	retries    map[snapshot.QueueKey]*retryCounter
 	encoder    *encoder
@@ -71,6 +73,7 @@ func NewWithSource(t config.Target, src collector.Source, opts Options) *Pipelin
 		estimator:  timeinqueue.New(timeinqueue.ConfigFor(t)),
 		attributor: deadletter.NewAttributor(),
 		loss:       loss.NewTracker(HealthWindow),
+		streams:    streamlag.NewTracker(t.ConsumerStatus.Window.Std()),
 		roles:      queuerole.New(t),
 		retries:    map[snapshot.QueueKey]*retryCounter{},
 		encoder:    newEncoder(t),
@@ -147,6 +150,7 @@ func (p *Pipeline) analyse(snap *snapshot.Snapshot) *TargetState {
 	p.estimator.Observe(snap)
 	st.Estimates = p.estimator.Estimates()
 	p.queueStates(st)
+	p.observeStreams(st)
 	p.observeLoss(st)
 	return st
 }

@@ -50,6 +50,15 @@ var (
 	messageTTLFamily = exposition.NewFamily("warren_queue_message_ttl_seconds",
 		"The queue's message TTL (x-message-ttl argument or message-ttl policy, the lower of the two), for queues that have one.",
 		dto.MetricType_GAUGE)
+	streamConsumersFamily = exposition.NewFamily("warren_stream_consumers",
+		"Stream-protocol consumers of the stream that report an offset (the stream plugin's /api/stream/consumers). AMQP 0-9-1 consumers of a stream report none and are counted only in warren_queue_consumers. Only for streams, where the broker lists stream consumers.",
+		dto.MetricType_GAUGE)
+	streamLagFamily = exposition.NewFamily("warren_stream_consumer_lag_messages",
+		"The largest offset lag among the stream's stream-protocol consumers: messages between a consumer's offset and the stream's committed end. Only for streams with such a consumer.",
+		dto.MetricType_GAUGE)
+	streamLagSecondsFamily = exposition.NewFamily("warren_stream_consumer_lag_seconds",
+		"warren_stream_consumer_lag_messages at the stream's publish rate over the consumer-status window (the growth of its end offset): how far behind in time the furthest consumer is. 0 without lag; absent for a lag on a stream nothing is published to.",
+		dto.MetricType_GAUGE)
 	deadLetterRouteFamily = exposition.NewFamily("warren_dead_letter_route",
 		"1 for each queue whose dead letters can reach dead_letter_queue, discovered from arguments, policies and bindings, or configured.",
 		dto.MetricType_GAUGE)
@@ -61,7 +70,7 @@ var QueueFamilies = []*exposition.Family{
 	queueInfoFamily, queueMessagesFamily, queueConsumersFamily, queueCapacityFamily,
 	oldestMessageAgeFamily, queuePublishedFamily, queueDeliveredFamily, queueAckedFamily,
 	queueRedeliveredFamily, queueStatusFamily, drainFamily, deadLetterRouteFamily,
-	queueRetriedFamily, messageTTLFamily,
+	queueRetriedFamily, messageTTLFamily, streamConsumersFamily, streamLagFamily, streamLagSecondsFamily,
 }
 
 // Label sets that are the same for every queue, encoded once.

@@ -1,6 +1,7 @@
 // Package pipeline runs one target's stages in order — its source, read
 // by the collector's poller, then the analyses (queue history, consumer
-// status, dead-letter routes and inflow, queue roles, time in queue) — and publishes
+// status, dead-letter routes and inflow, queue roles, time in queue, stream
+// consumer lag) — and publishes
 // what they made as one immutable TargetState through one atomic
 // pointer. /metrics, the status API, the health conditions and the SLIs
 // all read that state, so nothing pairs targets by position and no
@@ -22,6 +23,7 @@ import (
 	"github.com/warrenhq/warren/analysis/loss"
 	"github.com/warrenhq/warren/analysis/queuehistory"
 	"github.com/warrenhq/warren/analysis/queuerole"
+	"github.com/warrenhq/warren/analysis/streamlag"
 	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/exposition"
@@ -106,6 +108,12 @@ type QueueState struct {
 	HasRetried bool
 	// RecentRetried is the same count over Recent's span.
 	RecentRetried float64
+	// Stream is, for a stream whose consumers the broker lists
+	// (HasStream), what its stream-protocol consumers' offsets say
+	// (analysis/streamlag): a stream without such a consumer has zero
+	// Consumers and no lag.
+	Stream    streamlag.Stream
+	HasStream bool
 }
 
 // retriesOver is how many messages entered a work queue other than by a

@@ -44,6 +44,26 @@ type Snapshot struct {
 	// unroutable messages, as read the last time some vhost's unroutable
 	// counters moved (the channel listing is read only then); sorted.
 	UnroutablePublishers []UnroutablePublisher
+
+	// StreamConsumers are the stream-protocol consumers of the snapshot's
+	// streams (the stream management plugin's /api/stream/consumers),
+	// sorted by vhost, stream and connection; read only when the snapshot
+	// has a stream. StreamConsumersKnown is false where they were not read
+	// (no stream, or the plugin is not enabled). AMQP 0-9-1 consumers of a
+	// stream are not among them: RabbitMQ reports no offset for those.
+	StreamConsumers      []StreamConsumer
+	StreamConsumersKnown bool
+}
+
+// StreamConsumer is one stream-protocol subscription to a stream.
+type StreamConsumer struct {
+	Vhost, Stream  string
+	Connection     string // the broker's connection name
+	SubscriptionID int
+	// Offset is the offset the consumer has reached; OffsetLag is how many
+	// messages the stream's committed end is ahead of it.
+	Offset, OffsetLag int64
+	Consumed          uint64 // messages delivered to it
 }
 
 // Node is one RabbitMQ node.

@@ -45,6 +45,7 @@ const (
 	RedeliveryStorm  = "RabbitMQRedeliveryStorm"
 	RetryStorm       = "RabbitMQRetryStorm"
 	DelayNotExpiring = "RabbitMQDelayQueueNotExpiring"
+	StreamBehind     = "RabbitMQStreamConsumerFallingBehind"
 	NodeAlarm        = "RabbitMQNodeAlarm"
 	NodeDown         = "RabbitMQNodeDown"
 	Partition        = "RabbitMQPartition"
@@ -87,6 +88,7 @@ var HealthRules = []HealthRule{
 	{Name: RedeliveryStorm, Severity: "ticket", For: 5 * time.Minute, Threshold: 0.2},
 	{Name: RetryStorm, Severity: "ticket", For: 5 * time.Minute, Threshold: 0.2},
 	{Name: DelayNotExpiring, Severity: "ticket", For: 5 * time.Minute, Threshold: 2},
+	{Name: StreamBehind, Severity: "ticket", For: 5 * time.Minute},
 	{Name: NodeAlarm, Severity: "page", For: time.Minute},
 	{Name: NodeDown, Severity: "page", For: time.Minute},
 	{Name: Partition, Severity: "page", For: time.Minute},
@@ -193,6 +195,14 @@ func NotExpiring(q QueueRef, ttl time.Duration, factor float64) (labels, annotat
 	return q.labels(), describe(DelayNotExpiring,
 		fmt.Sprintf("Messages in delay queue %s do not expire", q.Name),
 		fmt.Sprintf("The oldest message of delay queue %s (vhost %s, cluster %s) is more than %g times its message TTL of %s old: expiry is not moving messages back to their work queue (a longer per-message TTL at the head blocks the ones behind it, or the TTL policy changed).", q.Name, q.Vhost, q.Cluster, factor, slo.FormatDuration(ttl)))
+}
+
+// FallingBehind is RabbitMQStreamConsumerFallingBehind's labels and
+// annotations.
+func FallingBehind(q QueueRef) (labels, annotations map[string]string) {
+	return q.labels(), describe(StreamBehind,
+		fmt.Sprintf("A consumer of stream %s is falling behind", q.Name),
+		fmt.Sprintf("The offset lag of a stream-protocol consumer of stream %s (vhost %s, cluster %s) grew over the whole consumer-status window and never shrank: it does not keep up with the publishers (warren_stream_consumer_lag_messages and _seconds show how far behind). Once retention removes segments it has not read, it skips them.", q.Name, q.Vhost, q.Cluster))
 }
 
 // Down is RabbitMQNodeDown's labels and annotations.

@@ -195,7 +195,12 @@ func queueCandidates(st *pipeline.TargetState, c *collect) {
 		role := qs.Role.Role
 		if role == queuerole.Stream {
 			// A stream's depth is its retained log and its consumers
-			// remove nothing: no queue condition applies.
+			// remove nothing: no queue condition applies, only its
+			// consumers' offset lag.
+			if qs.HasStream && qs.Stream.FallingBehind {
+				l, a := catalog.FallingBehind(subject)
+				c.add(catalog.StreamBehind, l, a, path)
+			}
 			continue
 		}
 		switch {

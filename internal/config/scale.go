@@ -32,6 +32,9 @@ var PerQueueMetrics = []string{
 	"warren_queue_discarded_total",
 	"warren_queue_retried_total",
 	"warren_queue_message_ttl_seconds",
+	"warren_stream_consumers",
+	"warren_stream_consumer_lag_messages",
+	"warren_stream_consumer_lag_seconds",
 }
 
 // DropsMetric reports whether drop_metrics names the metric family.

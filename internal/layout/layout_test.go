@@ -32,6 +32,7 @@ var stage = map[string]float64{
 	"analysis/deadletter":     3.5,
 	"analysis/timeinqueue":    3.5,
 	"analysis/loss":           3.5,
+	"analysis/streamlag":      3.5,
 	// Roles read the dead-letter routes.
 	"analysis/queuerole": 3.7,
 	// One target's stages together.

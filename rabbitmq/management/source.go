@@ -39,7 +39,8 @@ func New(t config.Target) (*Source, error) {
 // Read reads the broker once: the overview, the nodes, the queues that
 // pass the target's filters (sorted by vhost and name, each with the
 // broker's sample history over about the last span where the target asks
-// for it), and, when some queue has a dead-letter exchange, the topology.
+// for it), the stream-protocol consumers when some queue is a stream,
+// and, when some queue has a dead-letter exchange, the topology.
 // start is when the poll started, the snapshot's time.
 func (s *Source) Read(ctx context.Context, start time.Time, span time.Duration) (*snapshot.Snapshot, error) {
 	read0 := s.client.bytesRead.Load()
@@ -78,6 +79,9 @@ func (s *Source) Read(ctx context.Context, start time.Time, span time.Duration) 
 		return strings.Compare(a.Name, b.Name)
 	})
 	if snap.Unroutable, snap.UnroutablePublishers, err = s.unroutable.read(ctx, s.client, s.target.Vhosts.Match); err != nil {
+		return nil, err
+	}
+	if snap.StreamConsumers, snap.StreamConsumersKnown, err = s.streamConsumers(ctx, snap.Queues); err != nil {
 		return nil, err
 	}
 	if listing.anyDLX {

@@ -30,6 +30,11 @@ prometheus.tcp.port = %d
 loopback_users = none
 collect_statistics_interval = %d
 `, n.AMQPPort, n.MgmtPort, n.PromPort, interval)
+	plugins := "[rabbitmq_management,rabbitmq_prometheus]."
+	if opts.Streams {
+		plugins = "[rabbitmq_management,rabbitmq_prometheus,rabbitmq_stream,rabbitmq_stream_management]."
+		conf += fmt.Sprintf("stream.listeners.tcp.1 = 127.0.0.1:%d\n", n.StreamPort)
+	}
 	if opts.ExtraConfig != "" {
 		conf += opts.ExtraConfig
 		if !strings.HasSuffix(conf, "\n") {
@@ -46,7 +51,7 @@ collect_statistics_interval = %d
 		mode os.FileMode
 	}{
 		{"rabbitmq.conf", conf, 0o644},
-		{"enabled_plugins", "[rabbitmq_management,rabbitmq_prometheus].\n", 0o644},
+		{"enabled_plugins", plugins + "\n", 0o644},
 		// An empty env file, so that /etc/rabbitmq/rabbitmq-env.conf is not read.
 		{"rabbitmq-env.conf", "", 0o644},
 		// Erlang refuses a cookie file that others can read.

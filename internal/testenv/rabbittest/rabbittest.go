@@ -83,6 +83,9 @@ var (
 type Options struct {
 	StatsIntervalMS int    // collect_statistics_interval; 0 means 1000
 	ExtraConfig     string // appended verbatim to rabbitmq.conf
+	// Streams enables the rabbitmq_stream and rabbitmq_stream_management
+	// plugins, the stream protocol listening on Node.StreamPort.
+	Streams bool
 }
 
 // Node is a private RabbitMQ node. Its exported fields do not change over the
@@ -91,6 +94,7 @@ type Node struct {
 	Name                                   string // erlang node name, e.g. warren-test-123-1@localhost
 	Dir                                    string
 	AMQPPort, MgmtPort, DistPort, PromPort int
+	StreamPort                             int    // the stream protocol's port; 0 unless Options.Streams
 	AMQPURL                                string // amqp://guest:guest@127.0.0.1:PORT/
 	MgmtURL                                string // http://127.0.0.1:PORT  (no trailing slash)
 
@@ -135,7 +139,11 @@ func Start(opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rabbittest: create node directory: %w", err)
 	}
-	ports, err := loopback.FreePorts(4)
+	nports := 4
+	if opts.Streams {
+		nports = 5
+	}
+	ports, err := loopback.FreePorts(nports)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("rabbittest: pick ports: %w", err)
@@ -147,6 +155,9 @@ func Start(opts Options) (*Node, error) {
 		DistPort: ports[1],
 		MgmtPort: ports[2],
 		PromPort: ports[3],
+	}
+	if opts.Streams {
+		n.StreamPort = ports[4]
 	}
 	n.AMQPURL = fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", n.AMQPPort)
 	n.MgmtURL = fmt.Sprintf("http://127.0.0.1:%d", n.MgmtPort)

@@ -1,0 +1,174 @@
+package conditions
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenhq/warren/alerting/catalog"
+	"github.com/warrenhq/warren/analysis/consumerstatus"
+	"github.com/warrenhq/warren/analysis/queuerole"
+	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/internal/testenv/rabbittest"
+	"github.com/warrenhq/warren/internal/testenv/streamtest"
+	"github.com/warrenhq/warren/pipeline"
+)
+
+// streamWindow is the consumer-status window of the stream test: a
+// consumer falls behind when its lag grows over a whole one.
+const streamWindow = 15 * time.Second
+
+// TestAStreamWhoseConsumersKeepUpIsQuietAndOneThatStopsFallsBehind runs a
+// stream on a real broker with an AMQP 0-9-1 publisher, an AMQP consumer
+// (x-stream-offset, manual acks, prefetch 20) and a stream-protocol
+// consumer, all keeping up: no consumer status and no alert for the
+// stream, though its depth (the retained log) only grows. Then the
+// stream-protocol consumer stops granting credit while publishing goes on:
+// its lag grows and RabbitMQStreamConsumerFallingBehind fires.
+func TestAStreamWhoseConsumersKeepUpIsQuietAndOneThatStopsFallsBehind(t *testing.T) {
+	node := rabbittest.StartT(t, rabbittest.Options{Streams: true})
+	target := config.Target{Name: "streams", ManagementURL: node.MgmtURL, Username: "guest", Password: "guest",
+		Timeout: config.Duration(10 * time.Second), PollInterval: config.Duration(time.Second),
+		ConsumerStatus: config.ConsumerStatusConfig{Window: config.Duration(streamWindow)}}
+	p, err := pipeline.New(target, pipeline.Options{Metrics: collector.NewMetrics(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	health := config.HealthAlertsConfig{}
+	for _, r := range catalog.HealthRules {
+		health[r.Name] = config.HealthAlert{For: config.Duration(time.Millisecond)}
+	}
+	cfg := &config.Config{}
+	cfg.Alerting.Health = health
+	eval := NewEvaluator(cfg, NewHealth(health, func() []*pipeline.TargetState { return []*pipeline.TargetState{p.State()} }), nil, "", slog.New(slog.DiscardHandler))
+	rig := &lossRig{t: t, node: node, p: p, eval: eval}
+
+	pub := rig.channel()
+	if _, err := pub.QueueDeclare("events", true, false, false, false, amqp.Table{"x-queue-type": "stream"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var published atomic.Int64
+	go func() { // 50 messages a second
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if pub.PublishWithContext(ctx, "", "events", false, false, amqp.Publishing{Body: []byte("event")}) == nil {
+					published.Add(1)
+				}
+			}
+		}
+	}()
+	cons := rig.channel()
+	if err := cons.Qos(20, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	deliveries, err := cons.Consume("events", "amqp-reader", false, false, false, false, amqp.Table{"x-stream-offset": "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var amqpAcked atomic.Int64
+	go func() {
+		for d := range deliveries {
+			if d.Ack(false) == nil {
+				amqpAcked.Add(1)
+			}
+		}
+	}()
+	sc, err := streamtest.Dial(node.StreamPort, "guest", "guest", "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	sub, err := sc.Subscribe(1, "events", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	stream := func() *pipeline.QueueState {
+		_, qs := queueLoss(p.State(), "events")
+		return qs
+	}
+	quiet := func(phase string) {
+		t.Helper()
+		for _, a := range eval.Evaluate(time.Now()) {
+			if a.Labels["queue"] == "events" {
+				t.Fatalf("%s: %s fired for the stream: %v", phase, a.Labels["alertname"], a.Annotations["description"])
+			}
+		}
+	}
+
+	// Keeping up, for more than two windows.
+	began := time.Now()
+	for time.Since(began) < 2*streamWindow+5*time.Second {
+		p.Poll(context.Background())
+		if qs := stream(); qs != nil {
+			if qs.Role.Role != queuerole.Stream {
+				t.Fatalf("role %v, want stream", qs.Role.Role)
+			}
+			if qs.Status != consumerstatus.Unknown {
+				t.Fatalf("a stream got consumer status %v", qs.Status)
+			}
+			if qs.Stream.FallingBehind {
+				t.Fatalf("falling behind while keeping up: %+v", qs.Stream)
+			}
+		}
+		quiet("keeping up")
+		time.Sleep(500 * time.Millisecond)
+	}
+	qs := stream()
+	if qs == nil || !qs.HasStream || qs.Stream.Consumers != 1 || !qs.Stream.HasLag {
+		t.Fatalf("stream state %+v: want one stream-protocol consumer with a lag", qs)
+	}
+	if !qs.Stream.HasPublishRate || qs.Stream.PublishRate < 25 || qs.Stream.PublishRate > 75 {
+		t.Fatalf("publish rate %v/s (known %v), want about 50/s", qs.Stream.PublishRate, qs.Stream.HasPublishRate)
+	}
+	if !qs.Stream.HasLagSeconds || qs.Stream.LagSeconds > 2 {
+		t.Fatalf("lag %d messages, %v s (known %v): a consumer that keeps up is not seconds behind", qs.Stream.MaxLag, qs.Stream.LagSeconds, qs.Stream.HasLagSeconds)
+	}
+	q, _ := queueLoss(p.State(), "events")
+	t.Logf("keeping up: %d published, %d acked by the AMQP consumer, %d read by the stream consumer; depth %d; lag %d (%.2f s) at %.1f/s",
+		published.Load(), amqpAcked.Load(), sub.Received(), q.Ready, qs.Stream.MaxLag, qs.Stream.LagSeconds, qs.Stream.PublishRate)
+
+	// The stream-protocol consumer stops reading; publishing goes on.
+	sub.Pause()
+	stopped := time.Now()
+	var lags []int64
+	for {
+		p.Poll(context.Background())
+		qs := stream()
+		lags = append(lags, qs.Stream.MaxLag)
+		if rig.firing(catalog.StreamBehind, map[string]string{"cluster": "streams", "vhost": "/", "queue": "events"}) {
+			if !qs.Stream.FallingBehind || qs.Stream.LagSeconds < 1 {
+				t.Fatalf("fired with stream state %+v", qs.Stream)
+			}
+			t.Logf("fired %v after the consumer stopped: lag %d messages, %.1f s; lags seen %v", time.Since(stopped).Round(time.Second), qs.Stream.MaxLag, qs.Stream.LagSeconds, lags)
+			break
+		}
+		if time.Since(stopped) > 3*streamWindow+30*time.Second {
+			t.Fatalf("%s did not fire; lags seen %v, stream %+v", catalog.StreamBehind, lags, qs.Stream)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if lags[len(lags)-1] <= lags[0] {
+		t.Fatalf("lag did not grow: %v", lags)
+	}
+	if qs := stream(); qs.Status != consumerstatus.Unknown {
+		t.Fatalf("status %v", qs.Status)
+	}
+	for _, a := range eval.Evaluate(time.Now()) {
+		if a.Labels["queue"] == "events" && a.Labels["alertname"] != catalog.StreamBehind {
+			t.Fatalf("%s fired for the stream", a.Labels["alertname"])
+		}
+	}
+}
