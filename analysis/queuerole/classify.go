@@ -71,102 +71,158 @@ func matchesAny(res []*config.Regexp, name string) bool {
 // are the snapshot's dead-letter routes (deadletter.Routes).
 func (c *Classifier) Classify(queues []snapshot.Queue, routes []deadletter.Route) []Assigned {
 	c.generation++
-	out := make([]Assigned, len(queues))
-	index := make(map[snapshot.QueueKey]int, len(queues))
-	for i := range queues {
-		index[queues[i].Key()] = i
+	k := newClassification(queues, routes)
+	k.configuredAndStreams(c) // rules 1 and 2
+	k.cycleDelays()           // rule 3a
+	k.namedDelays()           // rule 4, delay names
+	k.deadLetters()           // rules 3b and 4, dead-letter names
+	k.retryQueues()
+	for key, n := range c.names {
+		if n.seen != c.generation {
+			delete(c.names, key)
+		}
 	}
-	type edge struct{ from, to snapshot.QueueKey }
-	has := make(map[edge]bool, len(routes))
-	into := map[snapshot.QueueKey][]snapshot.QueueKey{}
+	return k.out
+}
+
+// edge is a dead-letter route between two queues.
+type edge struct{ from, to snapshot.QueueKey }
+
+// classification is one Classify call's work: the queues, the
+// dead-letter graph, and the roles decided so far.
+type classification struct {
+	queues  []snapshot.Queue
+	routes  []deadletter.Route
+	index   map[snapshot.QueueKey]int
+	has     map[edge]bool
+	into    map[snapshot.QueueKey][]snapshot.QueueKey
+	names   []*byName
+	decided []bool
+	out     []Assigned
+}
+
+func newClassification(queues []snapshot.Queue, routes []deadletter.Route) *classification {
+	k := &classification{
+		queues: queues, routes: routes,
+		index:   make(map[snapshot.QueueKey]int, len(queues)),
+		has:     make(map[edge]bool, len(routes)),
+		into:    map[snapshot.QueueKey][]snapshot.QueueKey{},
+		names:   make([]*byName, len(queues)),
+		decided: make([]bool, len(queues)),
+		out:     make([]Assigned, len(queues)),
+	}
+	for i := range queues {
+		k.index[queues[i].Key()] = i
+	}
 	for _, r := range routes {
-		from, to := snapshot.QueueKey{Vhost: r.Vhost, Name: r.Queue}, snapshot.QueueKey{Vhost: r.Vhost, Name: r.DeadLetterQueue}
-		has[edge{from, to}] = true
-		into[to] = append(into[to], from)
+		from, to := routeEnds(r)
+		k.has[edge{from, to}] = true
+		k.into[to] = append(k.into[to], from)
 	}
-	hasTTL := func(k snapshot.QueueKey) bool {
-		i, ok := index[k]
-		return ok && queues[i].HasMessageTTL
-	}
-	names := make([]*byName, len(queues))
-	decided := make([]bool, len(queues))
-	// Rules 1 to 3a: configuration, queue type, delay queues of a cycle.
-	for i := range queues {
-		q := &queues[i]
-		k := q.Key()
-		n := c.byName(k)
-		names[i] = n
+	return k
+}
+
+func routeEnds(r deadletter.Route) (from, to snapshot.QueueKey) {
+	return snapshot.QueueKey{Vhost: r.Vhost, Name: r.Queue}, snapshot.QueueKey{Vhost: r.Vhost, Name: r.DeadLetterQueue}
+}
+
+func (k *classification) hasTTL(q snapshot.QueueKey) bool {
+	i, ok := k.index[q]
+	return ok && k.queues[i].HasMessageTTL
+}
+
+func (k *classification) isDelay(q snapshot.QueueKey) bool {
+	i, ok := k.index[q]
+	return ok && k.out[i].Role == Delay
+}
+
+func (k *classification) decidedDelay(q snapshot.QueueKey) bool {
+	i, ok := k.index[q]
+	return ok && k.decided[i] && k.out[i].Role == Delay
+}
+
+// configuredAndStreams applies rules 1 and 2: the configuration, and the
+// queue type.
+func (k *classification) configuredAndStreams(c *Classifier) {
+	for i := range k.queues {
+		q := &k.queues[i]
+		n := c.byName(q.Key())
+		k.names[i] = n
 		switch {
 		case n.hasConfigured:
-			out[i] = Assigned{Role: n.configured, Source: Configured}
+			k.out[i] = Assigned{Role: n.configured, Source: Configured}
 		case q.Type == "stream":
-			out[i] = Assigned{Role: Stream, Source: QueueType}
+			k.out[i] = Assigned{Role: Stream, Source: QueueType}
 		default:
 			continue
 		}
-		decided[i] = true
+		k.decided[i] = true
 	}
-	for _, r := range routes {
-		from := snapshot.QueueKey{Vhost: r.Vhost, Name: r.Queue}
-		to := snapshot.QueueKey{Vhost: r.Vhost, Name: r.DeadLetterQueue}
-		i, ok := index[from]
-		if !ok || decided[i] || from == to || !has[edge{to, from}] {
+}
+
+// cycleDelays applies rule 3a: of two queues that dead-letter into each
+// other, the one with a TTL (when the other has none) is the delay queue.
+func (k *classification) cycleDelays() {
+	for _, r := range k.routes {
+		from, to := routeEnds(r)
+		i, ok := k.index[from]
+		if !ok || k.decided[i] || from == to || !k.has[edge{to, from}] {
 			continue
 		}
-		if queues[i].HasMessageTTL && !hasTTL(to) {
-			out[i], decided[i] = Assigned{Role: Delay, Source: Topology}, true
+		if k.queues[i].HasMessageTTL && !k.hasTTL(to) {
+			k.out[i], k.decided[i] = Assigned{Role: Delay, Source: Topology}, true
 		}
 	}
-	isDelay := func(k snapshot.QueueKey) bool {
-		i, ok := index[k]
-		return ok && out[i].Role == Delay
-	}
-	// sink reports whether some queue other than a delay queue
-	// dead-letters into queue i without i dead-lettering back (rule 3b).
-	sink := func(to snapshot.QueueKey, delay func(snapshot.QueueKey) bool) bool {
-		for _, from := range into[to] {
-			if from != to && !delay(from) && !has[edge{to, from}] {
-				return true
-			}
-		}
-		return false
-	}
-	// Rule 4 for delay names first, on queues the graph does not make
-	// dead-letter queues, so that their dead letters count as delays.
-	decidedDelay := func(k snapshot.QueueKey) bool {
-		i, ok := index[k]
-		return ok && decided[i] && out[i].Role == Delay
-	}
-	for i := range queues {
-		if !decided[i] && names[i].hasNamed && names[i].named == Delay && !sink(queues[i].Key(), decidedDelay) {
-			out[i] = Assigned{Role: Delay, Source: Name}
+}
+
+// sink reports whether some queue other than a delay queue dead-letters
+// into to without to dead-lettering back (rule 3b).
+func (k *classification) sink(to snapshot.QueueKey, delay func(snapshot.QueueKey) bool) bool {
+	for _, from := range k.into[to] {
+		if from != to && !delay(from) && !k.has[edge{to, from}] {
+			return true
 		}
 	}
-	for i := range queues {
-		if decided[i] || out[i].Role == Delay {
+	return false
+}
+
+// namedDelays applies rule 4 for delay names first, on queues the graph
+// does not make dead-letter queues, so that their dead letters count as
+// delays.
+func (k *classification) namedDelays() {
+	for i := range k.queues {
+		n := k.names[i]
+		if !k.decided[i] && n.hasNamed && n.named == Delay && !k.sink(k.queues[i].Key(), k.decidedDelay) {
+			k.out[i] = Assigned{Role: Delay, Source: Name}
+		}
+	}
+}
+
+// deadLetters applies rule 3b (a queue fed dead letters it does not send
+// back) and rule 4 for dead-letter names.
+func (k *classification) deadLetters() {
+	for i := range k.queues {
+		if k.decided[i] || k.out[i].Role == Delay {
 			continue
 		}
-		switch {
-		case sink(queues[i].Key(), isDelay):
-			out[i] = Assigned{Role: DeadLetter, Source: Topology}
-		case names[i].hasNamed && names[i].named == DeadLetter:
-			out[i] = Assigned{Role: DeadLetter, Source: Name}
+		switch n := k.names[i]; {
+		case k.sink(k.queues[i].Key(), k.isDelay):
+			k.out[i] = Assigned{Role: DeadLetter, Source: Topology}
+		case n.hasNamed && n.named == DeadLetter:
+			k.out[i] = Assigned{Role: DeadLetter, Source: Name}
 		}
 	}
-	// Retry queues: a work queue's delay partners of a cycle.
-	for _, r := range routes {
-		from := snapshot.QueueKey{Vhost: r.Vhost, Name: r.Queue}
-		to := snapshot.QueueKey{Vhost: r.Vhost, Name: r.DeadLetterQueue}
-		i, ok := index[from]
-		j, ok2 := index[to]
-		if ok && ok2 && from != to && out[i].Role == Work && out[j].Role == Delay && has[edge{to, from}] {
-			out[i].RetryQueues = append(out[i].RetryQueues, to.Name)
+}
+
+// retryQueues lists, for every work queue, the delay queues it is in a
+// cycle with: its retry queues.
+func (k *classification) retryQueues() {
+	for _, r := range k.routes {
+		from, to := routeEnds(r)
+		i, ok := k.index[from]
+		j, ok2 := k.index[to]
+		if ok && ok2 && from != to && k.out[i].Role == Work && k.out[j].Role == Delay && k.has[edge{to, from}] {
+			k.out[i].RetryQueues = append(k.out[i].RetryQueues, to.Name)
 		}
 	}
-	for k, n := range c.names {
-		if n.seen != c.generation {
-			delete(c.names, k)
-		}
-	}
-	return out
 }
