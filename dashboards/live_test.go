@@ -25,6 +25,7 @@ import (
 	"github.com/warrenhq/warren/internal/testenv/logbuf"
 	"github.com/warrenhq/warren/internal/testenv/promtest"
 	"github.com/warrenhq/warren/internal/testenv/rabbittest"
+	"github.com/warrenhq/warren/internal/testenv/streamtest"
 )
 
 // The world the live test builds: one RabbitMQ node, a vhost with
@@ -396,7 +397,7 @@ func usedMetricNames(t *testing.T, dashboards []*dashboard) map[string][]string 
 func startWorld(t *testing.T) *liveWorld {
 	t.Helper()
 	binary := cmdtest.Build(t, "github.com/warrenhq/warren/cmd/warren")
-	node := rabbittest.StartT(t, rabbittest.Options{StatsIntervalMS: 1000})
+	node := rabbittest.StartT(t, rabbittest.Options{StatsIntervalMS: 1000, Streams: true})
 	if err := node.AddVhost(testVhost); err != nil {
 		t.Fatal(err)
 	}
@@ -404,6 +405,7 @@ func startWorld(t *testing.T) *liveWorld {
 		t.Fatal(err)
 	}
 	startTraffic(t, node.AMQPURL+testVhost)
+	startStreamConsumer(t, node)
 
 	am := amtest.Start(t, amtest.Options{})
 	dir := t.TempDir()
@@ -474,6 +476,34 @@ func startWorld(t *testing.T) *liveWorld {
 //     exchange, no consumer): full, so its limit drops messages;
 //   - emails (classic, no dead-letter exchange): a consumer nacks one in
 //     three without requeue, so messages are discarded.
+//
+// startStreamConsumer declares the stream "events" in the test vhost and
+// keeps a stream-protocol consumer on it, so that warren reports stream
+// consumer lag (the broker reports it for those consumers only).
+func startStreamConsumer(t *testing.T, node *rabbittest.Node) {
+	t.Helper()
+	conn, err := amqp.Dial(node.AMQPURL + testVhost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("events", true, false, false, false, amqp.Table{"x-queue-type": "stream"}); err != nil {
+		t.Fatalf("declare stream: %v", err)
+	}
+	sc, err := streamtest.Dial(node.StreamPort, "guest", "guest", testVhost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	if _, err := sc.Subscribe(1, "events", 4); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func startTraffic(t *testing.T, url string) {
 	t.Helper()
 	conn, err := amqp.Dial(url)
