@@ -4,8 +4,6 @@ import (
 	"math"
 	"testing"
 	"time"
-
-	"github.com/warrenhq/warren/snapshot"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -14,23 +12,7 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // arrived(s) and departed(s) give the cumulative counts at second s (all
 // departures are completions: acks).
 func feed(e *Estimator, seconds int, arrived, departed func(s int) int) []Piece {
-	var pieces []Piece
-	e.SetRecorder(func(_ snapshot.QueueKey, p Piece) { pieces = append(pieces, p) })
-	for s := 0; s <= seconds; s += 5 {
-		var samples []snapshot.Sample
-		// Every poll brings five samples; before second 0 the queue
-		// stood as it was at second 0.
-		for i := s - 4; i <= s; i++ {
-			at := max(i, 0)
-			samples = append(samples, snapshot.Sample{Time: t0.Add(time.Duration(i) * time.Second), Published: uint64(arrived(at)),
-				Messages: int64(arrived(at) - departed(at)), Completed: uint64(departed(at))})
-		}
-		e.Observe(&snapshot.Snapshot{Time: t0.Add(time.Duration(s) * time.Second), Queues: []snapshot.Queue{{
-			Vhost: "/", Name: "q", StatsKnown: true, Samples: samples,
-			Counters: snapshot.Counters{Published: uint64(arrived(s)), Completed: uint64(departed(s))}, Ready: int64(arrived(s) - departed(s)),
-		}}})
-	}
-	return pieces
+	return feedDepartures(e, seconds, arrived, departed, departed)
 }
 
 func TestSteadyConsumerFiveSecondsBehindEstimatesFiveSecondWaits(t *testing.T) {

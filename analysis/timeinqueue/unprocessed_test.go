@@ -16,6 +16,8 @@ func feedDepartures(e *Estimator, seconds int, arrived, departed, completed func
 	e.SetRecorder(func(_ snapshot.QueueKey, p Piece) { pieces = append(pieces, p) })
 	for s := 0; s <= seconds; s += 5 {
 		var samples []snapshot.Sample
+		// Every poll brings five samples; before second 0 the queue
+		// stood as it was at second 0.
 		for i := s - 4; i <= s; i++ {
 			at := max(i, 0)
 			samples = append(samples, snapshot.Sample{Time: t0.Add(time.Duration(i) * time.Second), Published: uint64(arrived(at)),
