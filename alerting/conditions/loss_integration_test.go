@@ -28,10 +28,17 @@ type lossRig struct {
 }
 
 func newLossRig(t *testing.T) *lossRig {
-	node := rabbittest.StartT(t, rabbittest.Options{})
-	target := config.Target{Name: "loss", ManagementURL: node.MgmtURL, Username: "guest", Password: "guest",
+	return newRig(t, "loss", rabbittest.Options{}, time.Minute)
+}
+
+// newRig starts a node with opts and a pipeline of target name on it,
+// whose conditions fire at once (every rule's for is 1 ms), with the
+// given consumer-status window.
+func newRig(t *testing.T, name string, opts rabbittest.Options, window time.Duration) *lossRig {
+	node := rabbittest.StartT(t, opts)
+	target := config.Target{Name: name, ManagementURL: node.MgmtURL, Username: "guest", Password: "guest",
 		Timeout: config.Duration(10 * time.Second), PollInterval: config.Duration(time.Second),
-		ConsumerStatus: config.ConsumerStatusConfig{Window: config.Duration(time.Minute)}}
+		ConsumerStatus: config.ConsumerStatusConfig{Window: config.Duration(window)}}
 	p, err := pipeline.New(target, pipeline.Options{Metrics: collector.NewMetrics(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package conditions
 
 import (
 	"context"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,8 +11,6 @@ import (
 	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/analysis/consumerstatus"
 	"github.com/warrenhq/warren/analysis/queuerole"
-	"github.com/warrenhq/warren/collector"
-	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 	"github.com/warrenhq/warren/internal/testenv/streamtest"
 	"github.com/warrenhq/warren/pipeline"
@@ -31,22 +28,8 @@ const streamWindow = 15 * time.Second
 // stream-protocol consumer stops granting credit while publishing goes on:
 // its lag grows and RabbitMQStreamConsumerFallingBehind fires.
 func TestAStreamWhoseConsumersKeepUpIsQuietAndOneThatStopsFallsBehind(t *testing.T) {
-	node := rabbittest.StartT(t, rabbittest.Options{Streams: true})
-	target := config.Target{Name: "streams", ManagementURL: node.MgmtURL, Username: "guest", Password: "guest",
-		Timeout: config.Duration(10 * time.Second), PollInterval: config.Duration(time.Second),
-		ConsumerStatus: config.ConsumerStatusConfig{Window: config.Duration(streamWindow)}}
-	p, err := pipeline.New(target, pipeline.Options{Metrics: collector.NewMetrics(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	health := config.HealthAlertsConfig{}
-	for _, r := range catalog.HealthRules {
-		health[r.Name] = config.HealthAlert{For: config.Duration(time.Millisecond)}
-	}
-	cfg := &config.Config{}
-	cfg.Alerting.Health = health
-	eval := NewEvaluator(cfg, NewHealth(health, func() []*pipeline.TargetState { return []*pipeline.TargetState{p.State()} }), nil, "", slog.New(slog.DiscardHandler))
-	rig := &lossRig{t: t, node: node, p: p, eval: eval}
+	rig := newRig(t, "streams", rabbittest.Options{Streams: true}, streamWindow)
+	node, p, eval := rig.node, rig.p, rig.eval
 
 	pub := rig.channel()
 	if _, err := pub.QueueDeclare("events", true, false, false, false, amqp.Table{"x-queue-type": "stream"}); err != nil {
