@@ -25,6 +25,7 @@ import (
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
+	"github.com/warrenhq/warren/internal/testenv/expositiontest"
 	"github.com/warrenhq/warren/snapshot"
 )
 
@@ -146,25 +147,11 @@ func gather(t *testing.T, reg prometheus.Gatherer, name string, labels map[strin
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}
-	for _, mf := range families {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				have[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range labels {
-				if have[k] != v {
-					continue metrics
-				}
-			}
-			return metricValue(m), true
-		}
+	m, ok := expositiontest.Find(families, name, labels)
+	if !ok {
+		return 0, false
 	}
-	return 0, false
+	return metricValue(m), true
 }
 
 func metricValue(m *dto.Metric) float64 {

@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenhq/warren/alerting/catalog"
@@ -26,6 +24,7 @@ import (
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
+	"github.com/warrenhq/warren/internal/testenv/expositiontest"
 	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 	"github.com/warrenhq/warren/pipeline"
 )
@@ -248,32 +247,14 @@ func scrape(t *testing.T, h http.Handler, name string, labels map[string]string)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("scrape: %d %s", rec.Code, rec.Body)
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(rec.Body)
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	mf := families[name]
-	if mf == nil {
+	m, ok := expositiontest.Find(expositiontest.Parse(t, rec.Body.Bytes()), name, labels)
+	switch {
+	case !ok:
 		return 0, false
+	case m.Counter != nil:
+		return m.Counter.GetValue(), true
 	}
-metrics:
-	for _, m := range mf.GetMetric() {
-		have := map[string]string{}
-		for _, lp := range m.GetLabel() {
-			have[lp.GetName()] = lp.GetValue()
-		}
-		for k, v := range labels {
-			if have[k] != v {
-				continue metrics
-			}
-		}
-		if m.Counter != nil {
-			return m.Counter.GetValue(), true
-		}
-		return m.Gauge.GetValue(), true
-	}
-	return 0, false
+	return m.Gauge.GetValue(), true
 }
 
 func stateOf(st *pipeline.TargetState, name string) (int, bool) {

@@ -85,3 +85,27 @@ func Diff(want, got []*dto.MetricFamily) string {
 	sort.Strings(diffs)
 	return strings.Join(diffs, "\n")
 }
+
+// Find returns the first series of the family name whose labels include
+// labels, and whether there is one.
+func Find(families []*dto.MetricFamily, name string, labels map[string]string) (*dto.Metric, bool) {
+	for _, mf := range families {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue metrics
+				}
+			}
+			return m, true
+		}
+	}
+	return nil, false
+}
