@@ -38,8 +38,13 @@ func (p *Pipeline) queueStates(st *TargetState) {
 		qs.IsDeadLetterQueue = isDLQ[k]
 		qs.DeadLetterQueues = routesOut[k]
 		if e < len(st.Estimates) && st.Estimates[e].Vhost == q.Vhost && st.Estimates[e].Name == q.Name {
-			qs.Estimate = &st.Estimates[e]
+			// Both estimators take the same queues, in the same order.
+			qs.Estimate, qs.Processing = &st.Estimates[e], &st.Processing[e]
 			e++
+		}
+		qs.ConsumerTimeout = p.target.ConsumerTimeout.Std()
+		if q.HasConsumerTimeout {
+			qs.ConsumerTimeout = q.ConsumerTimeout
 		}
 		qs.Age = oldestAge(snap.Time, q, qs.Estimate)
 		series := p.history.Of(k)

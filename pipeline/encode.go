@@ -3,6 +3,7 @@ package pipeline
 import (
 	"time"
 
+	"github.com/warrenhq/warren/analysis/queuerole"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
 )
@@ -31,6 +32,7 @@ func (e *encoder) encode(st *TargetState, prev *exposition.Fragment) *exposition
 	b.Drop(e.drop)
 	e.encodeQueues(b, st)
 	e.encodeEstimates(b, st)
+	e.encodeProcessing(b, st)
 	e.encodeLoss(b, st)
 	e.labels.Sweep()
 	return b.Fragment()
@@ -142,6 +144,32 @@ func (e *encoder) encodeEstimates(b *exposition.Builder, st *TargetState) {
 			tl := e.thresholdLabel(th)
 			within.AddWith(l, tl, q.Within[j])
 			total.AddWith(l, tl, q.Total[j])
+		}
+	}
+}
+
+// encodeProcessing encodes the processing-latency series of every queue
+// with known statistics but streams, whose deliveries are reads of a
+// retained log: the histogram once some delivery was settled.
+func (e *encoder) encodeProcessing(b *exposition.Builder, st *TargetState) {
+	var (
+		histogram = b.Family(processingFamily)
+		oldest    = b.Family(oldestUnackedFamily)
+		timeout   = b.Family(consumerTimeoutFamily)
+		counts    []uint64
+	)
+	for i := range st.Queues {
+		qs := &st.Queues[i]
+		p := qs.Processing
+		if p == nil || qs.Role.Role == queuerole.Stream {
+			continue
+		}
+		l := e.labels.Queue(p.Vhost, p.Name)
+		oldest.Add(l, p.OldestAge.Seconds())
+		timeout.Add(l, qs.ConsumerTimeout.Seconds())
+		if p.Count > 0 {
+			counts = cumulativeCounts(counts[:0], p)
+			histogram.Histogram(l, p.Buckets, counts, p.Sum, uint64(p.Count+0.5))
 		}
 	}
 }

@@ -29,6 +29,7 @@ type Pipeline struct {
 	// The analyses' own state, owned by the poll goroutine.
 	history    *queuehistory.History
 	estimator  *timeinqueue.Estimator
+	processing *timeinqueue.Estimator
 	attributor *deadletter.Attributor
 	loss       *loss.Tracker
 	streams    *streamlag.Tracker
@@ -70,7 +71,8 @@ func NewWithSource(t config.Target, src collector.Source, opts Options) *Pipelin
 		poller:     collector.NewPoller(t, src, opts.Metrics, opts.Logger),
 		logger:     opts.Logger.With("cluster", t.Name),
 		history:    queuehistory.New(max(t.ConsumerStatus.Window.Std(), HealthWindow)),
-		estimator:  timeinqueue.New(timeinqueue.ConfigFor(t)),
+		estimator:  timeinqueue.New(timeinqueue.ConfigFor(t, timeinqueue.Waiting)),
+		processing: timeinqueue.New(timeinqueue.ConfigFor(t, timeinqueue.Processing)),
 		attributor: deadletter.NewAttributor(),
 		loss:       loss.NewTracker(HealthWindow),
 		streams:    streamlag.NewTracker(t.ConsumerStatus.Window.Std()),
@@ -149,6 +151,8 @@ func (p *Pipeline) analyse(snap *snapshot.Snapshot) *TargetState {
 	}
 	p.estimator.Observe(snap)
 	st.Estimates = p.estimator.Estimates()
+	p.processing.Observe(snap)
+	st.Processing = p.processing.Estimates()
 	p.queueStates(st)
 	p.observeStreams(st)
 	p.observeLoss(st)

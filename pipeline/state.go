@@ -52,6 +52,10 @@ type TargetState struct {
 	// that break FIFO) are not to be published: not encoded, no oldest
 	// age, no SLO events.
 	Estimates []timeinqueue.QueueEstimate
+	// Processing are the processing-latency estimates (delivery to ack),
+	// in snapshot order, of the queues with known statistics; never
+	// withheld.
+	Processing []timeinqueue.QueueEstimate
 	// Unroutable are the watched vhosts' unroutable publishes, in
 	// snapshot order; Recent values cover HealthWindow.
 	Unroutable []loss.Vhost
@@ -81,6 +85,14 @@ type QueueState struct {
 	// without known statistics. When it is Withheld, its NonFIFO says
 	// why, and nothing else of it may be shown.
 	Estimate *timeinqueue.QueueEstimate
+	// Processing is the queue's processing-latency estimate: its
+	// OldestAge is the age of the oldest unacknowledged delivery. Nil
+	// for a queue without known statistics.
+	Processing *timeinqueue.QueueEstimate
+	// ConsumerTimeout is how long the broker lets a delivery of this
+	// queue stay unacknowledged before it closes the channel: the queue's
+	// own setting, else the target's consumer_timeout.
+	ConsumerTimeout time.Duration
 	// Drain is the time to empty the backlog at the net departure rate of
 	// the last minute (queuehistory.Polls.DrainSeconds); HasDrain is false
 	// for a queue without known statistics.

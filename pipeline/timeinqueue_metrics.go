@@ -25,9 +25,25 @@ var (
 		dto.MetricType_COUNTER)
 )
 
-// TimeInQueueFamilies are the families of the time-in-queue estimates,
-// besides the estimated oldest age in oldestMessageAgeFamily.
-var TimeInQueueFamilies = []*exposition.Family{timeInQueueFamily, processedWithinFamily, processedFamily}
+// The processing-latency families: the same estimate applied to
+// deliveries and acks, and the consumer timeout it is measured against.
+var (
+	processingFamily = exposition.NewFamily("warren_queue_processing_seconds",
+		"Estimated time from delivery to acknowledgement of the manual-ack deliveries that were settled (acked, rejected, or returned by a closed channel), from the broker's counters assuming deliveries are acked in order. Present for queues with such deliveries.",
+		dto.MetricType_HISTOGRAM)
+	oldestUnackedFamily = exposition.NewFamily("warren_queue_oldest_unacked_age_seconds",
+		"Estimated age of the oldest delivery of the queue still waiting for its acknowledgement, at the broker's newest sample; 0 when none waits. The broker closes the consumer's channel when it passes warren_queue_consumer_timeout_seconds.",
+		dto.MetricType_GAUGE)
+	consumerTimeoutFamily = exposition.NewFamily("warren_queue_consumer_timeout_seconds",
+		"How long a delivery of the queue may stay unacknowledged before the broker closes its channel: the queue's x-consumer-timeout argument or consumer-timeout policy (the lower), else the target's consumer_timeout setting.",
+		dto.MetricType_GAUGE)
+)
+
+// TimeInQueueFamilies are the families of the time-in-queue and
+// processing estimates, besides the estimated oldest age in
+// oldestMessageAgeFamily.
+var TimeInQueueFamilies = []*exposition.Family{timeInQueueFamily, processedWithinFamily, processedFamily,
+	processingFamily, oldestUnackedFamily, consumerTimeoutFamily}
 
 // cumulativeCounts turns per-bucket counts into Prometheus's cumulative
 // form, rounded to whole messages, appended to out.

@@ -101,6 +101,12 @@ type Queue struct {
 	// by publishers are not visible here.
 	MessageTTL    time.Duration
 	HasMessageTTL bool
+	// ConsumerTimeout is the queue's own consumer timeout (the lower of
+	// the x-consumer-timeout argument and the consumer-timeout policy, as
+	// in RabbitMQ 3.12 and later); HasConsumerTimeout is false where
+	// neither is set, and the node's consumer_timeout applies.
+	ConsumerTimeout    time.Duration
+	HasConsumerTimeout bool
 
 	// StatsKnown is false for a queue the broker has not yet emitted
 	// statistics for (just declared, or its node just restarted): its
@@ -125,6 +131,12 @@ type Queue struct {
 	// where the publish counter, the depth and the completion counters
 	// were all sampled. Empty where the broker gave none.
 	Samples []Sample
+	// DeliverySamples are the same history one step later, for the
+	// deliveries that wait for an acknowledgement: in each Sample,
+	// Published counts the deliveries and gets in manual-acknowledgement
+	// mode (Counters.DeliveredManual), Messages the unacknowledged ones
+	// and Completed the acks. Empty where the broker gave none.
+	DeliverySamples []Sample
 
 	// Limit is the queue's length limit, if any; MessageBytes is the size
 	// of its messages' bodies (ready plus unacknowledged).
@@ -150,6 +162,9 @@ type Counters struct {
 	Delivered   uint64 // deliveries and gets, acked or not
 	Acked       uint64 // acknowledgements
 	Redelivered uint64 // deliveries of messages delivered before
+	// DeliveredManual counts the deliveries and gets in
+	// manual-acknowledgement mode: each waits for an ack (or a reject).
+	DeliveredManual uint64
 	// Completed counts messages consumers are done with: acks plus
 	// deliveries and gets in automatic-acknowledgement mode.
 	Completed uint64
@@ -160,7 +175,8 @@ type Counters struct {
 // learnt from the earlier counters says nothing about the new ones.
 func (c Counters) WentBack(before Counters) bool {
 	return c.Published < before.Published || c.Completed < before.Completed ||
-		c.Delivered < before.Delivered || c.Acked < before.Acked || c.Redelivered < before.Redelivered
+		c.Delivered < before.Delivered || c.Acked < before.Acked || c.Redelivered < before.Redelivered ||
+		c.DeliveredManual < before.DeliveredManual
 }
 
 // Sample is the queue's cumulative publish count, depth (ready plus

@@ -23,6 +23,15 @@
 // estimate is marked Withheld unless the configuration asks for it
 // anyway (see fifo.go).
 //
+// The same method measures processing: applied to deliveries instead of
+// arrivals (Config.Measure = Processing), the n-th delivery that waits
+// for an ack is acked as the n-th ack, which holds for one consumer and
+// approximately for several with a prefetch. Its curves are the
+// manual-acknowledgement deliveries and the acks, its depth the
+// unacknowledged messages; the oldest age is then the age of the oldest
+// unacknowledged delivery, and a delivery rejected, nacked or returned
+// by a closed channel left without being processed.
+//
 // Import rule: it imports snapshot and internal/config only.
 package timeinqueue
 
@@ -54,6 +63,31 @@ type Config struct {
 	// EstimateNonFIFO publishes the estimate also for queues that break
 	// FIFO (see QueueEstimate.NonFIFO); by default it is withheld.
 	EstimateNonFIFO bool
+	// Measure is what the estimator times: Waiting (arrival to
+	// departure, the default) or Processing (delivery to ack).
+	Measure Measure
+}
+
+// Measure is the span of a message's life an Estimator times.
+type Measure int
+
+const (
+	// Waiting is time in queue: from arriving in the queue to leaving it.
+	Waiting Measure = iota
+	// Processing is from being delivered to a consumer in
+	// manual-acknowledgement mode to being acked. Priorities and
+	// redeliveries do not break its order (a redelivery is a new
+	// delivery), so it is never withheld.
+	Processing
+)
+
+// curvesOf returns what m reads of a queue: its sample history, and the
+// arrivals, depth and completions at the poll.
+func (m Measure) curvesOf(q *snapshot.Queue) (samples []snapshot.Sample, now snapshot.Sample) {
+	if m == Processing {
+		return q.DeliverySamples, snapshot.Sample{Published: q.Counters.DeliveredManual, Messages: q.Unacked, Completed: q.Counters.Acked}
+	}
+	return q.Samples, snapshot.Sample{Published: q.Counters.Published, Messages: q.Messages(), Completed: q.Counters.Completed}
 }
 
 // Override sets thresholds or buckets (whichever is non-empty) for the
@@ -204,11 +238,12 @@ func (e *Estimator) Observe(snap *snapshot.Snapshot) {
 			q = newQueueState(thresholds, buckets, e.cfg.MaxPoints)
 			e.queues[key] = q
 		}
-		samples := cq.Samples
+		samples, now := e.cfg.Measure.curvesOf(cq)
 		var al alignment
 		if len(samples) == 0 {
 			// No broker history: one point at the poll's time.
-			samples = []snapshot.Sample{{Time: snap.Time, Published: cq.Counters.Published, Messages: cq.Messages(), Completed: cq.Counters.Completed}}
+			now.Time = snap.Time
+			samples = []snapshot.Sample{now}
 		} else {
 			q.latest.spacing = sampleSpacing(samples, q.latest.spacing)
 			e.skew.learn(q, samples)
@@ -219,11 +254,13 @@ func (e *Estimator) Observe(snap *snapshot.Snapshot) {
 			emit = func(p Piece) { e.recorder(key, p) }
 		}
 		q.observe(samples, al, otherWindow(cq.Type, q.latest.spacing), emit)
-		q.latest.headStamp = !cq.HeadTimestamp.IsZero()
-		q.deliveries.add(snap.Time, cq.Counters)
 		est := q.estimate(cq.Vhost, cq.Name)
-		est.NonFIFO = q.deliveries.nonFIFO(cq)
-		est.Withheld = est.NonFIFO != "" && !e.cfg.EstimateNonFIFO
+		if e.cfg.Measure == Waiting {
+			est.HasHeadTimestamp = !cq.HeadTimestamp.IsZero()
+			q.deliveries.add(snap.Time, cq.Counters)
+			est.NonFIFO = q.deliveries.nonFIFO(cq)
+			est.Withheld = est.NonFIFO != "" && !e.cfg.EstimateNonFIFO
+		}
 		estimates = append(estimates, est)
 	}
 	for key := range e.queues {
@@ -242,17 +279,16 @@ func (e *Estimator) Estimates() []QueueEstimate { return *e.latest.Load() }
 func (q *queueState) estimate(vhost, name string) QueueEstimate {
 	return QueueEstimate{
 		Vhost: vhost, Name: name,
-		HasHeadTimestamp: q.latest.headStamp,
-		Thresholds:       q.thresholds,
-		Buckets:          q.bounds,
-		SampleTime:       q.latest.sampleTime,
-		OldestAge:        q.latest.oldest,
-		BucketCounts:     append([]float64(nil), q.out.buckets...),
-		Sum:              q.out.sum,
-		Count:            q.out.count,
-		Within:           append([]float64(nil), q.out.within...),
-		Total:            append([]float64(nil), q.out.total...),
-		NewWithin:        append([]float64(nil), q.out.newWithin...),
-		NewTotal:         append([]float64(nil), q.out.newTotal...),
+		Thresholds:   q.thresholds,
+		Buckets:      q.bounds,
+		SampleTime:   q.latest.sampleTime,
+		OldestAge:    q.latest.oldest,
+		BucketCounts: append([]float64(nil), q.out.buckets...),
+		Sum:          q.out.sum,
+		Count:        q.out.count,
+		Within:       append([]float64(nil), q.out.within...),
+		Total:        append([]float64(nil), q.out.total...),
+		NewWithin:    append([]float64(nil), q.out.newWithin...),
+		NewTotal:     append([]float64(nil), q.out.newTotal...),
 	}
 }

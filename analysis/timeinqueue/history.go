@@ -31,7 +31,6 @@ type queueState struct {
 type latest struct {
 	oldest     time.Duration
 	sampleTime time.Time
-	headStamp  bool
 	// spacing is the interval of the broker's sample history.
 	spacing time.Duration
 }

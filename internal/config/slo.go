@@ -31,10 +31,13 @@ const MinSLOWindow = time.Minute
 
 // SLIConfig holds exactly one kind of service level indicator.
 type SLIConfig struct {
-	TimeInQueue     *TimeInQueueSLI     `yaml:"time_in_queue"`
-	ProbeLatency    *ProbeLatencySLI    `yaml:"probe_latency"`
-	ProbeSuccess    *ProbeSuccessSLI    `yaml:"probe_success"`
-	DeadLetterRatio *DeadLetterRatioSLI `yaml:"dead_letter_ratio"`
+	TimeInQueue *QueueLatencySLI `yaml:"time_in_queue"`
+	// ProcessingLatency measures from delivery to ack instead: the share
+	// of deliveries a queue's consumers acked within Threshold.
+	ProcessingLatency *QueueLatencySLI    `yaml:"processing_latency"`
+	ProbeLatency      *ProbeLatencySLI    `yaml:"probe_latency"`
+	ProbeSuccess      *ProbeSuccessSLI    `yaml:"probe_success"`
+	DeadLetterRatio   *DeadLetterRatioSLI `yaml:"dead_letter_ratio"`
 }
 
 // Kind names the SLI kind that is set ("" when none is).
@@ -42,6 +45,8 @@ func (s SLIConfig) Kind() string {
 	switch {
 	case s.TimeInQueue != nil:
 		return "time_in_queue"
+	case s.ProcessingLatency != nil:
+		return "processing_latency"
 	case s.ProbeLatency != nil:
 		return "probe_latency"
 	case s.ProbeSuccess != nil:
@@ -52,11 +57,13 @@ func (s SLIConfig) Kind() string {
 	return ""
 }
 
-// TimeInQueueSLI: the share of a queue's messages that left within
-// Threshold of arriving (messages still waiting past it count as bad the
-// moment they cross it). Vhost and Queue are anchored regular expressions;
-// all matching queues count together.
-type TimeInQueueSLI struct {
+// QueueLatencySLI: for time_in_queue, the share of a queue's messages
+// that left within Threshold of arriving; for processing_latency, the
+// share of its deliveries that were acked within Threshold of being
+// delivered. Messages still waiting past it count as bad the moment they
+// cross it. Vhost and Queue are anchored regular expressions; all
+// matching queues count together.
+type QueueLatencySLI struct {
 	Vhost     *Regexp  `yaml:"vhost"`
 	Queue     *Regexp  `yaml:"queue"`
 	Threshold Duration `yaml:"threshold"`
@@ -194,11 +201,13 @@ func (p *parser) validateSLOs(root *yaml.Node, cfg *Config) {
 			fail("%v is shorter than %v: the alert windows scale with it (the 5m page window of a 30d SLO becomes window/8640)", []any{s.Window.Std(), MinSLOWindow}, "window")
 		}
 		p.validateSLI(s, target, fail)
+		// The estimators count events per threshold: make sure they
+		// count this one for the queues the SLO measures.
 		if tiq := s.SLI.TimeInQueue; tiq != nil && target != nil && tiq.Threshold > 0 {
-			// The estimator counts events per threshold: make sure it
-			// counts this one for the queues the SLO measures.
-			target.TimeInQueue.SLOThresholds = append(target.TimeInQueue.SLOThresholds,
-				SLOThreshold{Vhost: tiq.Vhost, Queue: tiq.Queue, Threshold: tiq.Threshold})
+			target.TimeInQueue.SLOThresholds = append(target.TimeInQueue.SLOThresholds, tiq.sloThreshold())
+		}
+		if pl := s.SLI.ProcessingLatency; pl != nil && target != nil && pl.Threshold > 0 {
+			target.Processing.SLOThresholds = append(target.Processing.SLOThresholds, pl.sloThreshold())
 		}
 		if s.Alerting.MinEvents != nil && *s.Alerting.MinEvents < 0 && *s.Alerting.MinEvents != -1 {
 			fail("must be 0 or more, or -1 to turn the guard off", nil, "alerting", "min_events")
@@ -224,24 +233,21 @@ func (p *parser) validateSLOs(root *yaml.Node, cfg *Config) {
 func (p *parser) validateSLI(s *SLO, target *Target, fail func(string, []any, ...any)) {
 	sli := s.SLI
 	set := 0
-	for _, isSet := range []bool{sli.TimeInQueue != nil, sli.ProbeLatency != nil, sli.ProbeSuccess != nil, sli.DeadLetterRatio != nil} {
+	for _, isSet := range []bool{sli.TimeInQueue != nil, sli.ProcessingLatency != nil, sli.ProbeLatency != nil, sli.ProbeSuccess != nil, sli.DeadLetterRatio != nil} {
 		if isSet {
 			set++
 		}
 	}
 	if set != 1 {
-		fail("needs exactly one of time_in_queue, probe_latency, probe_success, dead_letter_ratio (found %d)", []any{set}, "sli")
+		fail("needs exactly one of time_in_queue, processing_latency, probe_latency, probe_success, dead_letter_ratio (found %d)", []any{set}, "sli")
 		return
 	}
 	probesOff := target != nil && !target.Probes.IsEnabled()
 	switch {
 	case sli.TimeInQueue != nil:
-		if sli.TimeInQueue.Queue == nil {
-			fail("is required: the queue (a regular expression) whose messages are measured", nil, "sli", "time_in_queue", "queue")
-		}
-		if sli.TimeInQueue.Threshold == 0 {
-			fail("is required, e.g. 30s", nil, "sli", "time_in_queue", "threshold")
-		}
+		sli.TimeInQueue.validate(fail, "time_in_queue", "30s")
+	case sli.ProcessingLatency != nil:
+		sli.ProcessingLatency.validate(fail, "processing_latency", "2s")
 	case sli.DeadLetterRatio != nil:
 		if sli.DeadLetterRatio.Queue == nil {
 			fail("is required: the source queue (a regular expression)", nil, "sli", "dead_letter_ratio", "queue")
@@ -270,4 +276,17 @@ func (p *parser) validateProbeSelector(sel ProbeSelector, fail func(string, []an
 	if sel.QueueType != "" && sel.QueueType != "classic" && sel.QueueType != "quorum" {
 		fail("%q is not a probed queue type: use classic or quorum", []any{sel.QueueType}, "sli", kind, "queue_type")
 	}
+}
+
+func (s *QueueLatencySLI) validate(fail func(string, []any, ...any), kind, example string) {
+	if s.Queue == nil {
+		fail("is required: the queue (a regular expression) whose messages are measured", nil, "sli", kind, "queue")
+	}
+	if s.Threshold == 0 {
+		fail("is required, e.g. "+example, nil, "sli", kind, "threshold")
+	}
+}
+
+func (s *QueueLatencySLI) sloThreshold() SLOThreshold {
+	return SLOThreshold{Vhost: s.Vhost, Queue: s.Queue, Threshold: s.Threshold}
 }

@@ -75,6 +75,15 @@ type Target struct {
 	// the management API for.
 	StatsInterval Duration          `yaml:"stats_interval"`
 	TimeInQueue   TimeInQueueConfig `yaml:"time_in_queue"`
+	// Processing configures the processing-latency estimate (delivery to
+	// ack).
+	Processing ProcessingConfig `yaml:"processing"`
+	// ConsumerTimeout is the broker's consumer_timeout (RabbitMQ's
+	// default, 30m, unless changed in rabbitmq.conf): how long a delivery
+	// may stay unacknowledged before the broker closes its channel, for
+	// queues whose own x-consumer-timeout argument or consumer-timeout
+	// policy does not set it. The management API does not report it.
+	ConsumerTimeout Duration `yaml:"consumer_timeout"`
 }
 
 // Filter selects names by anchored regular expressions. An empty Include
@@ -224,6 +233,10 @@ func (p *parser) validateTarget(root *yaml.Node, i int, t *Target, names map[str
 	p.validateTLS(root, []any{"targets", i, "tls_config"}, &t.TLS)
 	p.validateProbes(root, i, &t.Probes)
 	p.validateTimeInQueue(root, i, &t.TimeInQueue)
+	p.checkBuckets(root, t.Processing.Buckets, "targets", i, "processing", "buckets")
+	if t.ConsumerTimeout < 0 {
+		fail("consumer_timeout", "must be positive, not %v", t.ConsumerTimeout.Std())
+	}
 	p.validateScale(root, i, t)
 	for j, r := range t.DeadLetterQueues {
 		for field, value := range map[string]string{"vhost": r.Vhost, "queue": r.Queue, "dead_letter_queue": r.DeadLetterQueue} {
@@ -277,7 +290,13 @@ func (t *Target) applyDefaults() {
 	if len(t.TimeInQueue.Thresholds) == 0 {
 		t.TimeInQueue.Thresholds = DefaultTimeInQueueThresholds
 	}
+	if t.ConsumerTimeout == 0 {
+		t.ConsumerTimeout = Duration(DefaultConsumerTimeout)
+	}
 }
+
+// DefaultConsumerTimeout is RabbitMQ's default consumer_timeout.
+const DefaultConsumerTimeout = 30 * time.Minute
 
 // amqpURLFromManagement derives the AMQP URL of a target that names none:
 // the management API's host on the standard AMQP port (5671 with TLS).

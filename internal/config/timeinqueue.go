@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -72,15 +73,30 @@ type SLOThreshold struct {
 	Threshold    Duration
 }
 
+// ProcessingConfig configures the processing-latency estimate.
+type ProcessingConfig struct {
+	// Buckets of warren_queue_processing_seconds, in seconds.
+	Buckets []float64 `yaml:"buckets"`
+	// SLOThresholds are added by the processing_latency SLOs on the
+	// target (not a YAML key).
+	SLOThresholds []SLOThreshold `yaml:"-"`
+}
+
+// checkBuckets reports histogram buckets at path that are not positive
+// and increasing.
+func (p *parser) checkBuckets(root *yaml.Node, buckets []float64, path ...any) {
+	for j := range buckets {
+		if buckets[j] <= 0 || (j > 0 && buckets[j] <= buckets[j-1]) {
+			full := append(slices.Clip(path), j)
+			p.add(lineOf(root, full...), pathString(full), "buckets must be positive and increasing")
+			return
+		}
+	}
+}
+
 func (p *parser) validateTimeInQueue(root *yaml.Node, i int, c *TimeInQueueConfig) {
 	checkBuckets := func(buckets []float64, path ...any) {
-		for j := range buckets {
-			if buckets[j] <= 0 || (j > 0 && buckets[j] <= buckets[j-1]) {
-				full := append([]any{"targets", i, "time_in_queue"}, append(path, j)...)
-				p.add(lineOf(root, full...), pathString(full), "buckets must be positive and increasing")
-				return
-			}
-		}
+		p.checkBuckets(root, buckets, append([]any{"targets", i, "time_in_queue"}, path...)...)
 	}
 	checkBuckets(c.Buckets, "buckets")
 	if c.NonFIFO != "" && c.NonFIFO != NonFIFOWithhold && c.NonFIFO != NonFIFOEstimate {

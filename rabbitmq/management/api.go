@@ -78,11 +78,11 @@ type apiQueue struct {
 	MessagesUnacknowledged    int64      `json:"messages_unacknowledged"`
 	HeadMessageTimestamp      *float64   `json:"head_message_timestamp"`
 	MessageBytes              int64      `json:"message_bytes"`
-	MessagesDetails           struct {
-		Samples []apiSample `json:"samples"`
-	} `json:"messages_details"`
-	MessageStats struct {
+	MessagesDetails           sampleList `json:"messages_details"`
+	UnackedDetails            sampleList `json:"messages_unacknowledged_details"`
+	MessageStats              struct {
 		PublishDetails      sampleList `json:"publish_details"`
+		DeliverGetDetails   sampleList `json:"deliver_get_details"`
 		AckDetails          sampleList `json:"ack_details"`
 		DeliverNoAckDetails sampleList `json:"deliver_no_ack_details"`
 		GetNoAckDetails     sampleList `json:"get_no_ack_details"`
@@ -108,7 +108,8 @@ type apiSample struct {
 }
 
 // sampleHistory asks the broker for each queue's samples of messages,
-// publish and the completion counters (ack, deliver_no_ack, get_no_ack)
+// publish and the completion counters (ack, deliver_no_ack, get_no_ack),
+// and of the unacknowledged messages and all deliveries (deliver_get),
 // over the last age at incr resolution.
 type sampleHistory struct{ age, incr time.Duration }
 
@@ -123,7 +124,8 @@ func (h sampleHistory) params(q url.Values) {
 	q.Set("msg_rates_age", age)
 	q.Set("msg_rates_incr", incr)
 	q.Set("columns", q.Get("columns")+",messages_details.samples,message_stats.publish_details.samples"+
-		",message_stats.ack_details.samples,message_stats.deliver_no_ack_details.samples,message_stats.get_no_ack_details.samples")
+		",message_stats.ack_details.samples,message_stats.deliver_no_ack_details.samples,message_stats.get_no_ack_details.samples"+
+		",messages_unacknowledged_details.samples,message_stats.deliver_get_details.samples")
 }
 
 // queueColumns is every queue field warren reads. Asking for columns
@@ -238,6 +240,9 @@ func queueFromAPI(a *apiQueue) snapshot.Queue {
 			Acked:       a.MessageStats.Ack,
 			Redelivered: a.MessageStats.Redeliver,
 			Completed:   a.MessageStats.Ack + a.MessageStats.DeliverNoAck + a.MessageStats.GetNoAck,
+			// deliver_get counts every delivery and get, with or without
+			// ack; the broker updates the three counters together.
+			DeliveredManual: a.MessageStats.DeliverGet - min(a.MessageStats.DeliverGet, a.MessageStats.DeliverNoAck+a.MessageStats.GetNoAck),
 		},
 	}
 	if q.Node == "" {
@@ -259,49 +264,78 @@ func queueFromAPI(a *apiQueue) snapshot.Queue {
 	q.MaxPriority = maxPriority(a.Arguments)
 	q.Limit = lengthLimit(a.Arguments, a.EffectivePolicyDefinition)
 	q.MessageBytes = a.MessageBytes
-	q.MessageTTL, q.HasMessageTTL = messageTTL(a.Arguments, a.EffectivePolicyDefinition)
+	q.MessageTTL, q.HasMessageTTL = lowerSetting(a.Arguments, "x-message-ttl", a.EffectivePolicyDefinition, "message-ttl")
+	q.ConsumerTimeout, q.HasConsumerTimeout = lowerSetting(a.Arguments, "x-consumer-timeout", a.EffectivePolicyDefinition, "consumer-timeout")
 	ms := &a.MessageStats
-	q.Samples = joinSamples(ms.PublishDetails.Samples, a.MessagesDetails.Samples,
+	q.Samples = queueSamples(ms.PublishDetails.Samples, a.MessagesDetails.Samples,
+		ms.AckDetails.Samples, ms.DeliverNoAckDetails.Samples, ms.GetNoAckDetails.Samples)
+	q.DeliverySamples = deliverySamples(ms.DeliverGetDetails.Samples, a.UnackedDetails.Samples,
 		ms.AckDetails.Samples, ms.DeliverNoAckDetails.Samples, ms.GetNoAckDetails.Samples)
 	return q
 }
 
-// joinSamples pairs the publish, depth and completion samples the broker
-// reports at the same timestamp, oldest first. The broker reads them in
+// queueSamples pairs the publish, depth and completion samples (acks,
+// deliveries and gets without ack) the broker reports at the same
+// timestamp, oldest first.
+func queueSamples(published, messages, acks, deliverNoAck, getNoAck []apiSample) []snapshot.Sample {
+	return joinSamples([][]apiSample{published, messages}, [][]apiSample{acks, deliverNoAck, getNoAck},
+		func(t time.Time, v []float64) snapshot.Sample {
+			return snapshot.Sample{Time: t, Published: uint64(v[0]), Messages: int64(v[1]), Completed: uint64(v[2] + v[3] + v[4])}
+		})
+}
+
+// deliverySamples pairs the samples of the deliveries that wait for an
+// ack (all deliveries and gets less those without ack), the
+// unacknowledged messages and the acks, oldest first: the curves of
+// snapshot.Queue.DeliverySamples.
+func deliverySamples(deliverGet, unacked, acks, deliverNoAck, getNoAck []apiSample) []snapshot.Sample {
+	return joinSamples([][]apiSample{deliverGet, unacked}, [][]apiSample{acks, deliverNoAck, getNoAck},
+		func(t time.Time, v []float64) snapshot.Sample {
+			return snapshot.Sample{Time: t, Published: uint64(max(0, v[0]-v[3]-v[4])), Messages: int64(v[1]), Completed: uint64(v[2])}
+		})
+}
+
+// joinSamples joins sample series on the broker's timestamps, oldest
+// first, and makes one snapshot.Sample of each timestamp's values (in
+// the order of required, then optional). The broker reads the series in
 // different processes; the newest depth sample often has no publish
 // sample yet, and a timestamp that some reported series lacks is left
-// out. A completion series the broker does not report at all (nothing
-// ever completed that way) counts as zero.
-func joinSamples(published, messages []apiSample, completions ...[]apiSample) []snapshot.Sample {
-	if len(published) == 0 || len(messages) == 0 {
-		return nil
+// out. A required series that is missing leaves no samples at all; an
+// optional series the broker does not report (nothing ever happened that
+// way) counts as zero.
+func joinSamples(required, optional [][]apiSample, sample func(time.Time, []float64) snapshot.Sample) []snapshot.Sample {
+	for _, series := range required {
+		if len(series) == 0 {
+			return nil
+		}
 	}
-	type joined struct {
-		messages, completed float64
-		series              int // series with a sample at this timestamp
+	all := append(slices.Clip(required), optional...)
+	n := len(all)
+	// values holds, per timestamp of the first series, one value per
+	// series and, last, how many series have a sample there.
+	values := make(map[int64][]float64, len(all[0]))
+	for _, s := range all[0] {
+		v := make([]float64, n+1)
+		v[0], v[n] = s.Sample, 1
+		values[s.Timestamp] = v
 	}
-	at := make(map[int64]*joined, len(messages))
-	for _, m := range messages {
-		at[m.Timestamp] = &joined{messages: m.Sample, series: 1}
-	}
-	want := 1
-	for _, series := range completions {
+	want := 1.0
+	for i, series := range all[1:] {
 		if len(series) == 0 {
 			continue
 		}
 		want++
-		for _, c := range series {
-			if j := at[c.Timestamp]; j != nil {
-				j.completed += c.Sample
-				j.series++
+		for _, s := range series {
+			if v := values[s.Timestamp]; v != nil {
+				v[i+1] = s.Sample
+				v[n]++
 			}
 		}
 	}
-	out := make([]snapshot.Sample, 0, len(published))
-	for _, pub := range published {
-		if j := at[pub.Timestamp]; j != nil && j.series == want {
-			out = append(out, snapshot.Sample{Time: time.UnixMilli(pub.Timestamp), Published: uint64(pub.Sample),
-				Messages: int64(j.messages), Completed: uint64(j.completed)})
+	out := make([]snapshot.Sample, 0, len(all[0]))
+	for _, s := range all[0] {
+		if v := values[s.Timestamp]; v[n] == want {
+			out = append(out, sample(time.UnixMilli(s.Timestamp), v[:n]))
 		}
 	}
 	slices.SortFunc(out, func(a, b snapshot.Sample) int { return a.Time.Compare(b.Time) })
@@ -351,12 +385,13 @@ func maxPriority(arguments map[string]any) int {
 	return int(min(v, 255))
 }
 
-// messageTTL reads a queue's message TTL: RabbitMQ applies the lower of
-// the x-message-ttl argument and the message-ttl policy when both are set.
-// Both are whole milliseconds, not negative.
-func messageTTL(arguments, policy map[string]any) (time.Duration, bool) {
-	arg, hasArg := numberSetting(arguments, "x-message-ttl")
-	pol, hasPol := numberSetting(policy, "message-ttl")
+// lowerSetting reads a queue setting in whole milliseconds that may be
+// both an x-argument and a policy key: RabbitMQ applies the lower of the
+// two when both are set (message TTL; consumer timeout from 3.12). Not
+// negative.
+func lowerSetting(arguments map[string]any, argument string, policy map[string]any, key string) (time.Duration, bool) {
+	arg, hasArg := numberSetting(arguments, argument)
+	pol, hasPol := numberSetting(policy, key)
 	ms := arg
 	switch {
 	case hasArg && hasPol:

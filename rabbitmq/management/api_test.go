@@ -1,8 +1,11 @@
 package management
 
 import (
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/warrenhq/warren/snapshot"
 )
 
 func TestDeadLetterSettingsArgumentWinsOverPolicy(t *testing.T) {
@@ -128,10 +131,42 @@ func TestMessageTTLIsTheLowerOfArgumentAndPolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, has := messageTTL(tt.arguments, tt.policy)
+			got, has := lowerSetting(tt.arguments, "x-message-ttl", tt.policy, "message-ttl")
 			if got != tt.want || has != tt.has {
-				t.Errorf("messageTTL = (%v, %v), want (%v, %v)", got, has, tt.want, tt.has)
+				t.Errorf("message TTL = (%v, %v), want (%v, %v)", got, has, tt.want, tt.has)
 			}
 		})
+	}
+}
+
+func TestConsumerTimeoutIsTheLowerOfArgumentAndPolicy(t *testing.T) {
+	q := queueFromAPI(&apiQueue{Name: "jobs", Arguments: jsonObject{"x-consumer-timeout": 60000.0},
+		EffectivePolicyDefinition: jsonObject{"consumer-timeout": 120000.0}})
+	if !q.HasConsumerTimeout || q.ConsumerTimeout != time.Minute {
+		t.Errorf("argument 60000 and policy 120000: ConsumerTimeout = (%v, %v), want (1m, true)", q.ConsumerTimeout, q.HasConsumerTimeout)
+	}
+	if q := queueFromAPI(&apiQueue{Name: "jobs"}); q.HasConsumerTimeout {
+		t.Errorf("neither argument nor policy: HasConsumerTimeout = true, want false (the node's consumer_timeout applies)")
+	}
+}
+
+func TestDeliverySamplesCountOnlyDeliveriesThatWaitForAnAck(t *testing.T) {
+	at := func(ms int64, v float64) apiSample { return apiSample{Sample: v, Timestamp: ms} }
+	got := deliverySamples(
+		[]apiSample{at(1000, 10), at(2000, 25), at(3000, 40)}, // deliver_get
+		[]apiSample{at(2000, 3), at(3000, 4), at(4000, 1)},    // unacknowledged
+		[]apiSample{at(1000, 2), at(2000, 12), at(3000, 26)},  // acks
+		[]apiSample{at(1000, 1), at(2000, 2), at(3000, 3)},    // deliver_no_ack
+		nil, // no get without ack ever happened
+	)
+	want := []snapshot.Sample{
+		{Time: time.UnixMilli(2000), Published: 23, Messages: 3, Completed: 12},
+		{Time: time.UnixMilli(3000), Published: 37, Messages: 4, Completed: 26},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("deliverySamples = %+v, want %+v (timestamps some series lacks are left out; no-ack deliveries are not waiting for an ack)", got, want)
+	}
+	if got := deliverySamples(nil, []apiSample{at(1000, 1)}, nil, nil, nil); got != nil {
+		t.Errorf("without deliver_get samples: %+v, want none", got)
 	}
 }
