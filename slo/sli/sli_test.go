@@ -71,7 +71,7 @@ func withRoutes(routes ...config.DeadLetterRoute) *pipelinetest.Replay {
 }
 
 func TestTimeInQueueCountsTheIncreaseOfTheThresholdsEventsOverMatchingQueues(t *testing.T) {
-	f, e := feeder(t, config.SLO{Name: "orders", SLI: config.SLIConfig{TimeInQueue: &config.TimeInQueueSLI{
+	f, e := feeder(t, config.SLO{Name: "orders", SLI: config.SLIConfig{TimeInQueue: &config.QueueLatencySLI{
 		Queue: mustRegexp(t, "orders\\..*"), Threshold: config.Duration(30 * time.Second)}}})
 	// The first poll after start is a baseline: its counts come from the
 	// broker's history of the seconds before the start.
@@ -194,7 +194,7 @@ func TestDeadLettersSeenBeforeTheirDeparturesAreAttributedWhenTheyShow(t *testin
 func TestWithheldQueuesAddNoEventsAndAreWarnedAboutInTheLogAndAMetric(t *testing.T) {
 	var logs logbuf.Buffer
 	cfg := &config.Config{SLOs: []config.SLO{{Name: "jobs", Target: "prod", Objective: 0.95, Window: config.Duration(time.Hour),
-		SLI: config.SLIConfig{TimeInQueue: &config.TimeInQueueSLI{Queue: mustRegexp(t, "jobs.*"), Threshold: config.Duration(30 * time.Second)}}}}}
+		SLI: config.SLIConfig{TimeInQueue: &config.QueueLatencySLI{Queue: mustRegexp(t, "jobs.*"), Threshold: config.Duration(30 * time.Second)}}}}}
 	engine, err := slo.NewEngine(cfg.Objectives()...)
 	if err != nil {
 		t.Fatal(err)
