@@ -70,6 +70,9 @@ func TestEveryConfigErrorNamesFileLineAndField(t *testing.T) {
 		{"wrong type", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    max_queues: many\n", 6, "targets[0].max_queues", "cannot unmarshal"},
 		{"duplicate name", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n", 6, "targets[1].name", "already the name"},
 		{"unknown non_fifo", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    time_in_queue:\n      non_fifo: guess\n", 7, "targets[0].time_in_queue.non_fifo", `"guess" is not a non_fifo policy: use withhold or estimate`},
+		{"processing buckets not increasing", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    processing:\n      buckets: [1, 0.5]\n", 7, "targets[0].processing.buckets[1]", "positive and increasing"},
+		{"negative consumer timeout", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    consumer_timeout: -1m\n", 6, "targets[0].consumer_timeout", "must be positive"},
+		{"processing SLO without threshold", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\nslos:\n  - name: s\n    objective: 99%\n    sli:\n      processing_latency: {queue: orders}\n", 10, "slos[0].sli.processing_latency.threshold", "is required, e.g. 2s"},
 		{"unknown top-level key", "target:\n  - name: a\n", 1, "target", `unknown field "target"`},
 		{"no targets", "targets: []\n", 1, "targets", "at least one target"},
 	}
@@ -219,5 +222,24 @@ func TestNonFIFODefaultsToWithholding(t *testing.T) {
 		if got := cfg.Targets[0].TimeInQueue.EstimatesNonFIFO(); got != want {
 			t.Errorf("%q: EstimatesNonFIFO = %v, want %v", body, got, want)
 		}
+	}
+}
+
+func TestLatencySLOsAddTheirThresholdsToTheirEstimatorAndConsumerTimeoutDefaultsToTheBrokers(t *testing.T) {
+	cfg, err := Load(writeConfig(t, "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n"+
+		"slos:\n  - name: handled\n    objective: 99%\n    sli:\n      processing_latency: {queue: orders, threshold: 2s}\n"+
+		"  - name: waited\n    objective: 95%\n    sli:\n      time_in_queue: {queue: orders, threshold: 45s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := cfg.Targets[0]
+	if th := tg.Processing.SLOThresholds; len(th) != 1 || th[0].Threshold.Std() != 2*time.Second {
+		t.Errorf("processing SLO thresholds = %+v, want the processing_latency SLO's 2s only", th)
+	}
+	if th := tg.TimeInQueue.SLOThresholds; len(th) != 1 || th[0].Threshold.Std() != 45*time.Second {
+		t.Errorf("time-in-queue SLO thresholds = %+v, want the time_in_queue SLO's 45s only", th)
+	}
+	if tg.ConsumerTimeout.Std() != 30*time.Minute {
+		t.Errorf("consumer_timeout = %v, want RabbitMQ's default 30m", tg.ConsumerTimeout.Std())
 	}
 }

@@ -6,7 +6,7 @@
 // Every SLI is occurrence based: one event per message (time_in_queue,
 // dead_letter_ratio) or per probe round (probe_latency, probe_success).
 // The target state already holds each poll's new events — the
-// estimator's per-poll counts, the departures and dead letters of the
+// estimators' per-poll counts (time in queue, processing), the departures and dead letters of the
 // dead-letter analysis — so this package keeps no per-queue state.
 //
 // Import rule: it imports pipeline and what it exports (analyses,
@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/pipeline"
 	"github.com/warrenhq/warren/probes"
@@ -150,7 +151,10 @@ func (f *Feeder) ObserveState(st *pipeline.TargetState) {
 		}
 		switch {
 		case m.cfg.SLI.TimeInQueue != nil:
-			f.timeInQueue(m, st)
+			f.queueLatency(m, m.cfg.SLI.TimeInQueue, st, st.Estimates)
+			f.withheld.WithLabelValues(m.cfg.Name).Set(float64(f.countWithheld(m, st)))
+		case m.cfg.SLI.ProcessingLatency != nil:
+			f.queueLatency(m, m.cfg.SLI.ProcessingLatency, st, st.Processing)
 		case m.cfg.SLI.DeadLetterRatio != nil:
 			f.deadLetterRatio(m, st)
 		default:
@@ -163,48 +167,60 @@ func (f *Feeder) ObserveState(st *pipeline.TargetState) {
 	}
 }
 
-// timeInQueue counts the estimator's new events for the SLO's threshold
-// over the matching queues. The first state after the pipeline starts is
-// only a baseline: the estimator builds it from the broker's sample
-// history of the seconds before the start, whose events the SLO state
-// saved before a restart may already hold; counting them would count them
-// twice. Queues that appear later count from their first poll.
+// queueLatency counts an estimator's new events for the SLO's threshold
+// over the matching queues: the time-in-queue estimates for a
+// time_in_queue SLI, the processing estimates for a processing_latency
+// one. The first state after the pipeline starts is only a baseline: the
+// estimator builds it from the broker's sample history of the seconds
+// before the start, whose events the SLO state saved before a restart may
+// already hold; counting them would count them twice. Queues that appear
+// later count from their first poll.
 //
 // A queue whose estimate is withheld (it breaks FIFO, so the estimate is
-// wrong) adds no events: the SLO measures the other queues, the log warns
-// once per queue, and warren_slo_queues_withheld counts such queues.
-func (f *Feeder) timeInQueue(m *measured, st *pipeline.TargetState) {
-	sli := m.cfg.SLI.TimeInQueue
+// wrong) adds no events: the SLO measures the other queues (see
+// countWithheld).
+func (f *Feeder) queueLatency(m *measured, sli *config.QueueLatencySLI, st *pipeline.TargetState, estimates []timeinqueue.QueueEstimate) {
 	threshold := sli.Threshold.Std()
 	var good, total float64
-	withheld := 0
-	for i := range st.Estimates {
-		e := &st.Estimates[i]
+	for i := range estimates {
+		e := &estimates[i]
 		if !config.MatchQueue(sli.Vhost, sli.Queue, e.Vhost, e.Name) {
 			continue
 		}
+		m.matchedAny = true
 		if e.Withheld {
-			m.matchedAny = true
-			withheld++
-			if key := (snapshot.QueueKey{Vhost: e.Vhost, Name: e.Name}); !m.warnedWithheld[key] {
-				m.warnedWithheld[key] = true
-				f.logger.Warn("SLO does not count a queue: its time-in-queue estimate is withheld because the queue does not deliver in arrival order (time_in_queue.non_fifo: estimate counts it anyway)",
-					"slo", m.cfg.Name, "target", m.cfg.Target, "vhost", e.Vhost, "queue", e.Name, "reason", e.NonFIFO)
-			}
 			continue
 		}
 		for j, th := range e.Thresholds {
 			if th == threshold {
-				m.matchedAny = true
 				good += e.NewWithin[j]
 				total += e.NewTotal[j]
 			}
 		}
 	}
-	f.withheld.WithLabelValues(m.cfg.Name).Set(float64(withheld))
 	if st.Polled > 1 {
 		f.add(m, st.Snapshot.Time, good, total)
 	}
+}
+
+// countWithheld counts the queues a time_in_queue SLO matches whose
+// estimate is withheld, and warns once per SLO and queue.
+func (f *Feeder) countWithheld(m *measured, st *pipeline.TargetState) int {
+	sli := m.cfg.SLI.TimeInQueue
+	withheld := 0
+	for i := range st.Estimates {
+		e := &st.Estimates[i]
+		if !e.Withheld || !config.MatchQueue(sli.Vhost, sli.Queue, e.Vhost, e.Name) {
+			continue
+		}
+		withheld++
+		if key := (snapshot.QueueKey{Vhost: e.Vhost, Name: e.Name}); !m.warnedWithheld[key] {
+			m.warnedWithheld[key] = true
+			f.logger.Warn("SLO does not count a queue: its time-in-queue estimate is withheld because the queue does not deliver in arrival order (time_in_queue.non_fifo: estimate counts it anyway)",
+				"slo", m.cfg.Name, "target", m.cfg.Target, "vhost", e.Vhost, "queue", e.Name, "reason", e.NonFIFO)
+		}
+	}
+	return withheld
 }
 
 // deadLetterRatio counts, per matching source queue, its departures since

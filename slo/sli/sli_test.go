@@ -215,3 +215,39 @@ func TestWithheldQueuesAddNoEventsAndAreWarnedAboutInTheLogAndAMetric(t *testing
 		t.Errorf("want one warning naming the queue and the reason; log:\n%s", logs.String())
 	}
 }
+
+func TestProcessingLatencyCountsDeliveriesAckedWithinTheThresholdOfBeingDelivered(t *testing.T) {
+	orders := mustRegexp(t, "orders")
+	f, e := feeder(t, config.SLO{Name: "handled-2s", SLI: config.SLIConfig{ProcessingLatency: &config.QueueLatencySLI{
+		Queue: orders, Threshold: config.Duration(2 * time.Second)}}})
+	// The configuration adds an SLO's threshold to its target's
+	// processing estimator, as it does here by hand.
+	target := pipelinetest.New(config.Target{Name: "prod", Processing: config.ProcessingConfig{
+		SLOThresholds: []config.SLOThreshold{{Queue: orders, Threshold: config.Duration(2 * time.Second)}}}})
+	poll := func(s int, delivered, acked uint64) {
+		f.ObserveState(target.Observe(&snapshot.Snapshot{Cluster: "prod", Time: t0.Add(time.Duration(s) * time.Second), Queues: []snapshot.Queue{{
+			Vhost: "/", Name: "orders", StatsKnown: true, Consumers: 1, Ready: 1000, Unacked: int64(delivered - acked),
+			// A backlog of a thousand that never moves: time in queue
+			// would count nothing good; processing reads deliveries.
+			Counters: snapshot.Counters{Published: 1000, Delivered: delivered, DeliveredManual: delivered, Acked: acked},
+		}}}))
+	}
+	// Ten acks a second, five deliveries always waiting: each handled
+	// half a second after its delivery.
+	for s := 0; s <= 60; s += 5 {
+		poll(s, uint64(5+10*s), uint64(10*s))
+	}
+	good, total := counts(t, e, "handled-2s", t0.Add(time.Minute))
+	if total < 500 || good != total {
+		t.Fatalf("a consumer handling deliveries in 0.5s: %v good of %v, want all of about 550 good", good, total)
+	}
+	// The consumer hangs holding its five deliveries: once they are
+	// older than 2s they are bad, each once.
+	for s := 65; s <= 120; s += 5 {
+		poll(s, 605, 600)
+	}
+	good2, total2 := counts(t, e, "handled-2s", t0.Add(2*time.Minute))
+	if total2-total != 5 || good2 != good {
+		t.Errorf("a hung consumer holding 5 deliveries: %v more good of %v more events, want 0 of 5", good2-good, total2-total)
+	}
+}
