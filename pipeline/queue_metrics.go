@@ -51,10 +51,10 @@ var (
 		"The queue's message TTL (x-message-ttl argument or message-ttl policy, the lower of the two), for queues that have one.",
 		dto.MetricType_GAUGE)
 	streamConsumersFamily = exposition.NewFamily("warren_stream_consumers",
-		"Stream-protocol consumers of the stream that report an offset (the stream plugin's /api/stream/consumers). AMQP 0-9-1 consumers of a stream report none and are counted only in warren_queue_consumers. Only for streams, where the broker lists stream consumers.",
+		"Consumers of the stream: the stream-protocol ones that report an offset (the stream plugin's /api/stream/consumers) and the AMQP 0-9-1 ones. Only for streams, where the broker lists stream consumers.",
 		dto.MetricType_GAUGE)
 	streamLagFamily = exposition.NewFamily("warren_stream_consumer_lag_messages",
-		"The largest offset lag among the stream's stream-protocol consumers: messages between a consumer's offset and the stream's committed end. Only for streams with such a consumer.",
+		"The largest offset lag among the stream's stream-protocol consumers (messages between a consumer's offset and the stream's committed end), or the lag of its AMQP 0-9-1 consumers inferred from its publish and delivery counters if larger. Only for streams with consumers.",
 		dto.MetricType_GAUGE)
 	streamLagSecondsFamily = exposition.NewFamily("warren_stream_consumer_lag_seconds",
 		"warren_stream_consumer_lag_messages at the stream's publish rate over the consumer-status window (the growth of its end offset): how far behind in time the furthest consumer is. 0 without lag; absent for a lag on a stream nothing is published to.",

@@ -121,9 +121,9 @@ type QueueState struct {
 	// RecentRetried is the same count over Recent's span.
 	RecentRetried float64
 	// Stream is, for a stream whose consumers the broker lists
-	// (HasStream), what its stream-protocol consumers' offsets say
-	// (analysis/streamlag): a stream without such a consumer has zero
-	// Consumers and no lag.
+	// (HasStream), what its stream-protocol consumers' offsets and its
+	// AMQP consumers' counters say (analysis/streamlag): a stream without
+	// consumers has zero Consumers and no lag.
 	Stream    streamlag.Stream
 	HasStream bool
 }

@@ -50,7 +50,8 @@ type Snapshot struct {
 	// sorted by vhost, stream and connection; read only when the snapshot
 	// has a stream. StreamConsumersKnown is false where they were not read
 	// (no stream, or the plugin is not enabled). AMQP 0-9-1 consumers of a
-	// stream are not among them: RabbitMQ reports no offset for those.
+	// stream are not among them: RabbitMQ reports no offset for those
+	// (analysis/streamlag infers their lag from the stream's counters).
 	StreamConsumers      []StreamConsumer
 	StreamConsumersKnown bool
 }

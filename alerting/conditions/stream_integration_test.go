@@ -37,21 +37,7 @@ func TestAStreamWhoseConsumersKeepUpIsQuietAndOneThatStopsFallsBehind(t *testing
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var published atomic.Int64
-	go func() { // 50 messages a second
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if pub.PublishWithContext(ctx, "", "events", false, false, amqp.Publishing{Body: []byte("event")}) == nil {
-					published.Add(1)
-				}
-			}
-		}
-	}()
+	published := publishEvery(ctx, pub, "events", 20*time.Millisecond) // 50 messages a second
 	cons := rig.channel()
 	if err := cons.Qos(20, 0, false); err != nil {
 		t.Fatal(err)
@@ -110,8 +96,8 @@ func TestAStreamWhoseConsumersKeepUpIsQuietAndOneThatStopsFallsBehind(t *testing
 		time.Sleep(500 * time.Millisecond)
 	}
 	qs := stream()
-	if qs == nil || !qs.HasStream || qs.Stream.Consumers != 1 || !qs.Stream.HasLag {
-		t.Fatalf("stream state %+v: want one stream-protocol consumer with a lag", qs)
+	if qs == nil || !qs.HasStream || qs.Stream.Consumers != 2 || qs.Stream.AMQPConsumers != 1 || !qs.Stream.HasLag {
+		t.Fatalf("stream state %+v: want a stream-protocol consumer with a lag and an AMQP consumer", qs)
 	}
 	if !qs.Stream.HasPublishRate || qs.Stream.PublishRate < 25 || qs.Stream.PublishRate > 75 {
 		t.Fatalf("publish rate %v/s (known %v), want about 50/s", qs.Stream.PublishRate, qs.Stream.HasPublishRate)
@@ -153,5 +139,119 @@ func TestAStreamWhoseConsumersKeepUpIsQuietAndOneThatStopsFallsBehind(t *testing
 		if a.Labels["queue"] == "events" && a.Labels["alertname"] != catalog.StreamBehind {
 			t.Fatalf("%s fired for the stream", a.Labels["alertname"])
 		}
+	}
+}
+
+// publishEvery publishes to queue every interval until ctx is done, and
+// returns the count of messages published.
+func publishEvery(ctx context.Context, ch *amqp.Channel, queue string, interval time.Duration) *atomic.Int64 {
+	var published atomic.Int64
+	go func() {
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if ch.PublishWithContext(ctx, "", queue, false, false, amqp.Publishing{Body: []byte("event")}) == nil {
+					published.Add(1)
+				}
+			}
+		}
+	}()
+	return &published
+}
+
+// amqpStreamWindow is the consumer-status window of the AMQP stream test.
+// RabbitMQ 3.10 emits a stream's counters every 5 s, so a lag inferred
+// from them grows in 5 s steps: a quarter of the window must hold one.
+const amqpStreamWindow = 30 * time.Second
+
+// TestAStreamReadOnlyByAnAMQPConsumerFallsBehindWhenTheConsumerStops runs
+// a stream whose only consumer is an AMQP 0-9-1 one (x-stream-offset
+// next, manual acks, prefetch 20), which reports no offset: healthy, its
+// lag inferred from the stream's counters stays near zero and nothing
+// fires; when it stops acking while publishing goes on, its lag grows by
+// what is published and RabbitMQStreamConsumerFallingBehind fires.
+func TestAStreamReadOnlyByAnAMQPConsumerFallsBehindWhenTheConsumerStops(t *testing.T) {
+	t.Parallel()
+	rig := newRig(t, "amqp-streams", rabbittest.Options{Streams: true}, amqpStreamWindow)
+	p, eval := rig.p, rig.eval
+	pub := rig.channel()
+	if _, err := pub.QueueDeclare("events", true, false, false, false, amqp.Table{"x-queue-type": "stream"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	published := publishEvery(ctx, pub, "events", 50*time.Millisecond) // 20 messages a second
+	cons := rig.channel()
+	if err := cons.Qos(20, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	deliveries, err := cons.Consume("events", "amqp-reader", false, false, false, false, amqp.Table{"x-stream-offset": "next"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stopped atomic.Bool
+	var acked atomic.Int64
+	go func() {
+		for d := range deliveries {
+			if !stopped.Load() && d.Ack(false) == nil {
+				acked.Add(1)
+			}
+		}
+	}()
+	stream := func() *pipeline.QueueState {
+		_, qs := queueLoss(p.State(), "events")
+		return qs
+	}
+
+	began := time.Now()
+	var maxLag int64
+	for time.Since(began) < 2*amqpStreamWindow+10*time.Second {
+		p.Poll(context.Background())
+		if qs := stream(); qs != nil && qs.HasStream {
+			if qs.Stream.FallingBehind || qs.Status != consumerstatus.Unknown {
+				t.Fatalf("keeping up: stream %+v, status %v", qs.Stream, qs.Status)
+			}
+			maxLag = max(maxLag, qs.Stream.MaxLag)
+		}
+		for _, a := range eval.Evaluate(time.Now()) {
+			if a.Labels["queue"] == "events" {
+				t.Fatalf("keeping up: %s fired for the stream", a.Labels["alertname"])
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	qs := stream()
+	if qs == nil || !qs.HasStream || qs.Stream.AMQPConsumers != 1 || qs.Stream.Consumers != 1 {
+		t.Fatalf("stream state %+v: want one AMQP consumer", qs)
+	}
+	// The counters are emitted every 5 s: at 20/s, 100 messages a step.
+	if maxLag > 150 {
+		t.Fatalf("an AMQP consumer keeping up had a lag of up to %d messages", maxLag)
+	}
+	t.Logf("keeping up for %v: %d published, %d acked; AMQP lag at most %d messages", time.Since(began).Round(time.Second), published.Load(), acked.Load(), maxLag)
+
+	stopped.Store(true)
+	stoppedAt := time.Now()
+	for {
+		p.Poll(context.Background())
+		qs := stream()
+		if rig.firing(catalog.StreamBehind, map[string]string{"cluster": "amqp-streams", "vhost": "/", "queue": "events"}) {
+			sinceStop := time.Since(stoppedAt)
+			// Everything published since the consumer's prefetch filled.
+			want := 20*sinceStop.Seconds() - 20
+			if float64(qs.Stream.AMQPLag) < want/2 || !qs.HasStream || !qs.Stream.FallingBehind {
+				t.Fatalf("fired %v after the stop with stream %+v, want an AMQP lag of about %.0f", sinceStop, qs.Stream, want)
+			}
+			t.Logf("fired %v after the consumer stopped: AMQP lag %d messages (%.1f s at %.1f/s)", sinceStop.Round(time.Second), qs.Stream.AMQPLag, qs.Stream.LagSeconds, qs.Stream.PublishRate)
+			return
+		}
+		if time.Since(stoppedAt) > 3*amqpStreamWindow {
+			t.Fatalf("%s did not fire; stream %+v", catalog.StreamBehind, qs.Stream)
+		}
+		time.Sleep(time.Second)
 	}
 }

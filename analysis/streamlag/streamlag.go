@@ -6,9 +6,13 @@
 // window and never shrank).
 //
 // RabbitMQ reports offsets only for stream-protocol consumers
-// (/api/stream/consumers); AMQP 0-9-1 consumers of a stream
-// (basic.consume with x-stream-offset) report none, so they are not
-// judged here (docs/queue-roles.md).
+// (/api/stream/consumers). AMQP 0-9-1 consumers of a stream
+// (basic.consume with x-stream-offset) report none, so their lag is
+// inferred from the stream's counters: every such consumer reading at the
+// end is delivered every message published, so the AMQP consumers
+// together fall behind by consumers × publishes − deliveries, counted
+// from the poll where that was lowest (see amqpLag). The queue's consumer
+// count holds both kinds; the stream-protocol ones are those listed.
 //
 // Import rule: it imports snapshot only.
 package streamlag
@@ -46,6 +50,12 @@ type Stream struct {
 	// consumer's lag now.
 	FallingBehind    bool
 	FallingBehindLag int64
+	// AMQPConsumers counts the stream's AMQP 0-9-1 consumers; AMQPLag is
+	// how many messages they are behind together since they last kept
+	// up (amqpLag), which with one consumer is its lag. Both are part of
+	// Consumers, MaxLag and FallingBehind.
+	AMQPConsumers int
+	AMQPLag       int64
 }
 
 type point struct {
@@ -64,11 +74,32 @@ type Tracker struct {
 	window    time.Duration
 	consumers map[consumerKey][]point
 	ends      map[snapshot.QueueKey][]point
+	amqp      map[snapshot.QueueKey]*amqpLag
+}
+
+// amqpLag infers the lag of a stream's AMQP consumers from its counters.
+// While n consumers keep up, n × published − delivered stays at a
+// constant (what they had read before warren looked, or a consumer
+// starting from the stream's first offset), give or take the publishes
+// of one stats interval, as the broker reads the two counters at
+// different moments. Its lowest value since the consumers last changed
+// is taken as "keeping up"; the excess over it is their lag. A consumer
+// that starts from an earlier offset than the end catches up by being
+// delivered more than is published, which lowers the base: its initial
+// backlog is not seen, only whether it grows. Publishes over the stream
+// protocol are not in the queue's publish counter, so they make the lag
+// read low, never high.
+type amqpLag struct {
+	consumers int
+	base      float64
+	history   []point
+	// published is the AMQP publish counter over the window.
+	published []point
 }
 
 // NewTracker returns a tracker judging over window.
 func NewTracker(window time.Duration) *Tracker {
-	return &Tracker{window: window, consumers: map[consumerKey][]point{}, ends: map[snapshot.QueueKey][]point{}}
+	return &Tracker{window: window, consumers: map[consumerKey][]point{}, ends: map[snapshot.QueueKey][]point{}, amqp: map[snapshot.QueueKey]*amqpLag{}}
 }
 
 // Observe takes a snapshot's stream consumers and returns, for every
@@ -79,6 +110,7 @@ func (t *Tracker) Observe(snap *snapshot.Snapshot) map[snapshot.QueueKey]Stream 
 	if !snap.StreamConsumersKnown {
 		clear(t.consumers)
 		clear(t.ends)
+		clear(t.amqp)
 		return nil
 	}
 	now := snap.Time
@@ -119,10 +151,11 @@ func (t *Tracker) Observe(snap *snapshot.Snapshot) map[snapshot.QueueKey]Stream 
 		h = t.trim(append(h, point{now, end}), now)
 		t.ends[sk] = h
 		s := out[sk]
-		if span := h[len(h)-1].t.Sub(h[0].t); span > 0 {
-			s.PublishRate = float64(h[len(h)-1].v-h[0].v) / span.Seconds()
-			s.HasPublishRate = true
-		}
+		s.PublishRate, s.HasPublishRate = rate(h)
+		out[sk] = s
+	}
+	t.observeAMQP(snap, out)
+	for sk, s := range out {
 		switch {
 		case s.MaxLag == 0:
 			s.LagSeconds, s.HasLagSeconds = 0, true
@@ -132,6 +165,72 @@ func (t *Tracker) Observe(snap *snapshot.Snapshot) map[snapshot.QueueKey]Stream 
 		out[sk] = s
 	}
 	return out
+}
+
+// observeAMQP adds the AMQP consumers of the snapshot's streams to out:
+// their count, their lag (amqpLag) in MaxLag, and whether it grew over
+// the whole window in FallingBehind. A stream the AMQP publish counter
+// says nothing of (no stream-protocol consumer either) takes its publish
+// rate from that counter.
+func (t *Tracker) observeAMQP(snap *snapshot.Snapshot, out map[snapshot.QueueKey]Stream) {
+	seen := map[snapshot.QueueKey]bool{}
+	for i := range snap.Queues {
+		q := &snap.Queues[i]
+		if q.Type != "stream" || !q.StatsKnown {
+			continue
+		}
+		sk := q.Key()
+		s := out[sk]
+		n := int(q.Consumers) - s.Consumers // the queue counts both kinds
+		if n <= 0 {
+			continue
+		}
+		seen[sk] = true
+		behind := float64(n)*float64(q.Counters.Published) - float64(q.Counters.Delivered)
+		a := t.amqp[sk]
+		if a == nil {
+			a = &amqpLag{}
+			t.amqp[sk] = a
+		}
+		if k := len(a.published); k > 0 && int64(q.Counters.Published) < a.published[k-1].v {
+			// The counters went back: the stream was re-created or its
+			// node restarted.
+			a.published, a.history = nil, nil
+		}
+		if a.consumers != n || len(a.history) == 0 {
+			// A consumer came or went: what is "keeping up" changed.
+			a.consumers, a.base, a.history = n, behind, nil
+		}
+		a.base = min(a.base, behind)
+		lag := int64(behind - a.base)
+		a.history = t.trim(append(a.history, point{snap.Time, lag}), snap.Time)
+		s.Consumers += n
+		s.AMQPConsumers, s.AMQPLag = n, lag
+		s.HasLag = true
+		s.MaxLag = max(s.MaxLag, lag)
+		if fallingBehind(a.history, snap.Time, t.window) && lag >= s.FallingBehindLag {
+			s.FallingBehind, s.FallingBehindLag = true, lag
+		}
+		a.published = t.trim(append(a.published, point{snap.Time, int64(q.Counters.Published)}), snap.Time)
+		if !s.HasPublishRate {
+			s.PublishRate, s.HasPublishRate = rate(a.published)
+		}
+		out[sk] = s
+	}
+	for sk := range t.amqp {
+		if !seen[sk] {
+			delete(t.amqp, sk)
+		}
+	}
+}
+
+// rate is the growth per second of a counter's history.
+func rate(h []point) (float64, bool) {
+	span := h[len(h)-1].t.Sub(h[0].t)
+	if span <= 0 {
+		return 0, false
+	}
+	return float64(h[len(h)-1].v-h[0].v) / span.Seconds(), true
 }
 
 // trim keeps the points of the window, and the newest one before it, so

@@ -109,3 +109,65 @@ func TestALagThatStartsGrowingWithinTheWindowIsNotYetFallingBehind(t *testing.T)
 		}
 	}
 }
+
+// amqpPoll is a snapshot at t0+at of stream s with consumers AMQP
+// consumers and the given AMQP publish and delivery counters, and
+// streamConsumers stream-protocol consumers keeping up (lag 0), which the
+// queue's consumer count includes.
+func amqpPoll(at time.Duration, consumers, streamConsumers int, published, delivered uint64) *snapshot.Snapshot {
+	snap := &snapshot.Snapshot{Time: t0.Add(at), StreamConsumersKnown: true, Queues: []snapshot.Queue{{
+		Vhost: "/", Name: "s", Type: "stream", StatsKnown: true, Consumers: int64(consumers + streamConsumers),
+		Counters: snapshot.Counters{Published: published, Delivered: delivered},
+	}}}
+	for i := range streamConsumers {
+		snap.StreamConsumers = append(snap.StreamConsumers, snapshot.StreamConsumer{Vhost: "/", Stream: "s", Connection: "c", SubscriptionID: i, Offset: int64(published)})
+	}
+	return snap
+}
+
+func TestAMQPConsumersThatKeepUpHaveNoLagThoughTheCountersAreReadAtDifferentMoments(t *testing.T) {
+	tr := NewTracker(time.Minute)
+	for i := 0; i <= 30; i++ {
+		// 10 messages/s, two AMQP consumers, one stream-protocol consumer;
+		// the deliveries are read up to 5 messages apart from the
+		// publishes, either way.
+		published := uint64(100 * i)
+		delivered := 2*published - uint64((i%3)*5)
+		s := tr.Observe(amqpPoll(time.Duration(i)*10*time.Second, 2, 1, published, delivered))[key]
+		if s.FallingBehind || s.AMQPLag > 10 {
+			t.Fatalf("poll %d: %+v, want no lag beyond the counters' jitter", i, s)
+		}
+		if s.Consumers != 3 || s.AMQPConsumers != 2 {
+			t.Fatalf("poll %d: %d consumers, %d AMQP; want 3 and 2 (the stream-protocol one is not an AMQP consumer)", i, s.Consumers, s.AMQPConsumers)
+		}
+	}
+}
+
+func TestAnAMQPConsumerThatStopsFallsBehindByWhatIsPublishedSince(t *testing.T) {
+	tr := NewTracker(time.Minute)
+	var s Stream
+	for i := 0; i <= 20; i++ {
+		published := uint64(100 * i)
+		delivered := min(published, 500) // stops after 500
+		s = tr.Observe(amqpPoll(time.Duration(i)*10*time.Second, 1, 0, published, delivered))[key]
+	}
+	if s.AMQPLag != 1500 || s.MaxLag != 1500 || !s.FallingBehind {
+		t.Fatalf("stream = %+v, want an AMQP lag of 1500 falling behind", s)
+	}
+	if !s.HasPublishRate || s.PublishRate != 10 || !s.HasLagSeconds || s.LagSeconds != 150 {
+		t.Fatalf("publish rate %v/s (known %v), lag %vs (known %v); want 10/s and 150 s from the AMQP publish counter", s.PublishRate, s.HasPublishRate, s.LagSeconds, s.HasLagSeconds)
+	}
+}
+
+func TestAnAMQPConsumerCatchingUpFromTheStartOfTheStreamHasNoLag(t *testing.T) {
+	tr := NewTracker(time.Minute)
+	for i := 0; i <= 12; i++ {
+		// 5,000 messages were in the stream; it reads 50/s of them while
+		// 10/s are published.
+		published := uint64(5000 + 100*i)
+		s := tr.Observe(amqpPoll(time.Duration(i)*10*time.Second, 1, 0, published, uint64(500*i)))[key]
+		if s.AMQPLag != 0 || s.FallingBehind {
+			t.Fatalf("poll %d: %+v, want no lag while it catches up", i, s)
+		}
+	}
+}
