@@ -138,8 +138,7 @@ func (e *encoder) encodeEstimates(b *exposition.Builder, st *TargetState) {
 		if !q.HasHeadTimestamp || e.estimateAll {
 			oldest.AddWith(l, sourceEstimate, q.OldestAge.Seconds())
 		}
-		counts = cumulativeCounts(counts[:0], q)
-		histogram.Histogram(l, q.Buckets, counts, q.Sum, uint64(q.Count+0.5))
+		counts = encodeHistogram(histogram, l, q, counts)
 		for j, th := range q.Thresholds {
 			tl := e.thresholdLabel(th)
 			within.AddWith(l, tl, q.Within[j])
@@ -168,8 +167,7 @@ func (e *encoder) encodeProcessing(b *exposition.Builder, st *TargetState) {
 		oldest.Add(l, p.OldestAge.Seconds())
 		timeout.Add(l, qs.ConsumerTimeout.Seconds())
 		if p.Count > 0 {
-			counts = cumulativeCounts(counts[:0], p)
-			histogram.Histogram(l, p.Buckets, counts, p.Sum, uint64(p.Count+0.5))
+			counts = encodeHistogram(histogram, l, p, counts)
 		}
 	}
 }

@@ -45,15 +45,18 @@ var (
 var TimeInQueueFamilies = []*exposition.Family{timeInQueueFamily, processedWithinFamily, processedFamily,
 	processingFamily, oldestUnackedFamily, consumerTimeoutFamily}
 
-// cumulativeCounts turns per-bucket counts into Prometheus's cumulative
-// form, rounded to whole messages, appended to out.
-func cumulativeCounts(out []uint64, q *timeinqueue.QueueEstimate) []uint64 {
+// encodeHistogram writes an estimate's histogram to h, with the
+// per-bucket counts made cumulative in buf (returned for reuse), rounded
+// to whole messages as Prometheus counts them.
+func encodeHistogram(h exposition.FamilyWriter, labels []byte, q *timeinqueue.QueueEstimate, buf []uint64) []uint64 {
+	buf = buf[:0]
 	running := 0.0
 	for i := range q.Buckets {
 		running += q.BucketCounts[i]
-		out = append(out, uint64(running+0.5))
+		buf = append(buf, uint64(running+0.5))
 	}
-	return out
+	h.Histogram(labels, q.Buckets, buf, q.Sum, uint64(q.Count+0.5))
+	return buf
 }
 
 // FormatThreshold spells a threshold for the threshold label as it is

@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/warrenhq/warren/analysis/timeinqueue"
+	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
 	"github.com/warrenhq/warren/internal/testenv/expositiontest"
@@ -178,5 +179,50 @@ func TestWithheldEstimatesHaveNoSeriesAndNoAge(t *testing.T) {
 				t.Errorf("priority queue's oldest age source %q; want the estimate only when opted in", age.Source)
 			}
 		})
+	}
+}
+
+func TestProcessingSeriesAreExportedForWorkQueuesWithTheirOwnConsumerTimeoutAndNotForStreams(t *testing.T) {
+	target := testTarget("http://127.0.0.1:1")
+	target.ConsumerTimeout = config.Duration(10 * time.Minute)
+	p := NewWithSource(target, nil, Options{Metrics: collector.NewMetrics(), Logger: slog.New(slog.DiscardHandler)})
+	for s := 0; s <= 30; s += 5 {
+		// Ten acks a second, twenty deliveries always unacknowledged.
+		delivered, acked := uint64(20+10*s), uint64(10*s)
+		counters := snapshot.Counters{Published: delivered, Delivered: delivered, DeliveredManual: delivered, Acked: acked, Completed: acked}
+		p.publish(&snapshot.Snapshot{Cluster: "t", Time: time.Unix(1_700_000_000+int64(s), 0), Queues: []snapshot.Queue{
+			{Vhost: "/", Name: "jobs", Type: "classic", StatsKnown: true, Consumers: 1, Unacked: 20, Counters: counters},
+			{Vhost: "/", Name: "reports", Type: "classic", StatsKnown: true, Consumers: 1, Unacked: 20, Counters: counters,
+				ConsumerTimeout: time.Hour, HasConsumerTimeout: true},
+			{Vhost: "/", Name: "events", Type: "stream", StatsKnown: true, Consumers: 1, Ready: 5000, Counters: counters},
+		}}, collector.Health{Attempted: true, Up: true})
+	}
+	s := fixedSource{p.Fragment()}
+	families := scrape(t, exposition.NewHandler(prometheus.NewRegistry(), exposition.Fixed(s), slog.New(slog.DiscardHandler)))
+	value := func(name, queue string) (float64, bool) {
+		m, ok := expositiontest.Find(families, name, map[string]string{"queue": queue})
+		if !ok {
+			return 0, false
+		}
+		if h := m.GetHistogram(); h != nil {
+			return h.GetSampleSum() / float64(h.GetSampleCount()), true
+		}
+		return m.GetGauge().GetValue(), true
+	}
+	if age, ok := value("warren_queue_oldest_unacked_age_seconds", "jobs"); !ok || age < 1.9 || age > 2.1 {
+		t.Errorf("jobs: oldest unacked age %v (present %v), want about 2s (20 unacknowledged at 10 acks/s)", age, ok)
+	}
+	if mean, ok := value("warren_queue_processing_seconds", "jobs"); !ok || mean < 1.9 || mean > 2.1 {
+		t.Errorf("jobs: mean processing time %v (present %v), want about 2s", mean, ok)
+	}
+	for queue, want := range map[string]float64{"jobs": 600, "reports": 3600} {
+		if got, ok := value("warren_queue_consumer_timeout_seconds", queue); !ok || got != want {
+			t.Errorf("%s: consumer timeout %v (present %v), want %v", queue, got, ok, want)
+		}
+	}
+	for _, name := range []string{"warren_queue_oldest_unacked_age_seconds", "warren_queue_processing_seconds", "warren_queue_consumer_timeout_seconds"} {
+		if _, ok := value(name, "events"); ok {
+			t.Errorf("the stream has %s: a stream's deliveries are reads of its log", name)
+		}
 	}
 }
