@@ -178,6 +178,8 @@ func TestAlertRulesKeepTheHealthAlertContract(t *testing.T) {
 		"RabbitMQMessagesUnroutable":    {"ticket", "1m"},
 		"RabbitMQQueueNearLengthLimit":  {"ticket", "5m"},
 		"RabbitMQQueueDroppingMessages": {"ticket", "1m"},
+		// Processing; no `for`: what is left of the timeout is the warning.
+		"RabbitMQConsumerTimeoutImminent": {"page", "0s"},
 	}
 	rules := loadShippedAlerts(t)
 	for _, r := range rules {

@@ -53,6 +53,10 @@ const (
 	TargetDown       = "WarrenTargetDown"
 )
 
+// ConsumerTimeoutImminent warns before the broker closes a channel whose
+// delivery stays unacknowledged past the queue's consumer timeout.
+const ConsumerTimeoutImminent = "RabbitMQConsumerTimeoutImminent"
+
 // Names of the SLO burn-rate alerts.
 const (
 	SLOPage   = "WarrenSLOBurnRatePage"
@@ -72,8 +76,10 @@ type HealthRule struct {
 	// that are redeliveries within CounterWindow; RabbitMQRetryStorm, the
 	// share of a work queue's deliveries that are retries within
 	// CounterWindow; RabbitMQDelayQueueNotExpiring, how many times its
-	// message TTL a delay queue's oldest message may be. Unused by the
-	// others.
+	// message TTL a delay queue's oldest message may be;
+	// RabbitMQConsumerTimeoutImminent, the share of its queue's consumer
+	// timeout the age of the oldest unacknowledged delivery may reach
+	// (fires at it; above 0 and below 1). Unused by the others.
 	Threshold float64
 	Disabled  bool
 }
@@ -89,6 +95,9 @@ var HealthRules = []HealthRule{
 	{Name: RetryStorm, Severity: "ticket", For: 5 * time.Minute, Threshold: 0.2},
 	{Name: DelayNotExpiring, Severity: "ticket", For: 5 * time.Minute, Threshold: 2},
 	{Name: StreamBehind, Severity: "ticket", For: 5 * time.Minute},
+	// No `for`: what is left of the timeout (6m of the default 30m) is
+	// the warning, and waiting would spend it.
+	{Name: ConsumerTimeoutImminent, Severity: "page", For: 0, Threshold: 0.8},
 	{Name: NodeAlarm, Severity: "page", For: time.Minute},
 	{Name: NodeDown, Severity: "page", For: time.Minute},
 	{Name: Partition, Severity: "page", For: time.Minute},
@@ -203,6 +212,15 @@ func FallingBehind(q QueueRef) (labels, annotations map[string]string) {
 	return q.labels(), describe(StreamBehind,
 		fmt.Sprintf("A consumer of stream %s is falling behind", q.Name),
 		fmt.Sprintf("The offset lag of a stream-protocol consumer of stream %s (vhost %s, cluster %s) grew over the whole consumer-status window and never shrank: it does not keep up with the publishers (warren_stream_consumer_lag_messages and _seconds show how far behind). Once retention removes segments it has not read, it skips them.", q.Name, q.Vhost, q.Cluster))
+}
+
+// NearConsumerTimeout is RabbitMQConsumerTimeoutImminent's labels and
+// annotations, for a queue whose oldest unacknowledged delivery is age old
+// (an estimate) against its consumer timeout.
+func NearConsumerTimeout(q QueueRef, age, timeout time.Duration) (labels, annotations map[string]string) {
+	return q.labels(), describe(ConsumerTimeoutImminent,
+		fmt.Sprintf("A delivery of queue %s nears its consumer timeout of %s", q.Name, slo.FormatDuration(timeout)),
+		fmt.Sprintf("The oldest unacknowledged delivery of queue %s (vhost %s, cluster %s) has waited about %s for its ack; the queue's consumer timeout is %s. When a delivery stays unacknowledged past it, the broker closes the consumer's channel and requeues the delivery, with every other unacknowledged one of that channel: the consumer's next operation on the channel fails, and the message is redelivered.", q.Name, q.Vhost, q.Cluster, slo.FormatDuration(age.Round(time.Second)), slo.FormatDuration(timeout)))
 }
 
 // Down is RabbitMQNodeDown's labels and annotations.

@@ -3,6 +3,7 @@ package catalog
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestQueueAlertsSpeakOfTheQueueByName(t *testing.T) {
@@ -25,5 +26,20 @@ func TestQueueAlertsSpeakOfTheQueueByName(t *testing.T) {
 	}
 	if _, a := NoConsumers(q); a["summary"] != "Queue orders has messages and no consumer" {
 		t.Errorf("summary %q", a["summary"])
+	}
+}
+
+func TestTheConsumerTimeoutAlertGivesTheAgeInWholeSecondsAndTheTimeout(t *testing.T) {
+	labels, a := NearConsumerTimeout(QueueRef{Cluster: "prod", Vhost: "shop", Name: "orders"}, 48*time.Second+700*time.Millisecond, time.Minute)
+	if labels["cluster"] != "prod" || labels["vhost"] != "shop" || labels["queue"] != "orders" {
+		t.Errorf("labels %v", labels)
+	}
+	if a["summary"] != "A delivery of queue orders nears its consumer timeout of 1m" {
+		t.Errorf("summary %q", a["summary"])
+	}
+	for _, text := range []string{"queue orders (vhost shop, cluster prod)", "about 49s", "consumer timeout is 1m", "closes the consumer's channel and requeues the delivery"} {
+		if !strings.Contains(a["description"], text) {
+			t.Errorf("description lacks %q: %s", text, a["description"])
+		}
 	}
 }

@@ -46,7 +46,8 @@ var statusOf = map[string]consumerstatus.Status{}
 // observe runs the current snapshot through the pipeline, once.
 func (f *fakeTarget) observe() {
 	if f.replay == nil {
-		f.replay = pipelinetest.New(config.Target{Name: "prod", DeadLetterQueues: f.routes})
+		// The consumer timeout a loaded configuration defaults to.
+		f.replay = pipelinetest.New(config.Target{Name: "prod", DeadLetterQueues: f.routes, ConsumerTimeout: config.Duration(config.DefaultConsumerTimeout)})
 	}
 	if f.snap != nil && f.snap != f.observed {
 		f.observed = f.snap

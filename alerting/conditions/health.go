@@ -185,6 +185,7 @@ func queueCandidates(st *pipeline.TargetState, c *collect) {
 	stormRatio := c.rules[catalog.RedeliveryStorm].Threshold
 	retryRatio := c.rules[catalog.RetryStorm].Threshold
 	expiryFactor := c.rules[catalog.DelayNotExpiring].Threshold
+	timeoutShare := c.rules[catalog.ConsumerTimeoutImminent].Threshold
 	for i := range st.Snapshot.Queues {
 		q, qs := &st.Snapshot.Queues[i], &st.Queues[i]
 		if !q.StatsKnown {
@@ -211,6 +212,13 @@ func queueCandidates(st *pipeline.TargetState, c *collect) {
 		case qs.Status == consumerstatus.Stalled:
 			l, a := catalog.Stalled(subject)
 			c.add(catalog.QueueStalled, l, a, path)
+		}
+		// Whatever the queue's role: the broker closes the channel of any
+		// consumer that holds a delivery past the timeout.
+		if p := qs.Processing; p != nil && qs.ConsumerTimeout > 0 &&
+			p.OldestAge >= time.Duration(timeoutShare*float64(qs.ConsumerTimeout)) {
+			l, a := catalog.NearConsumerTimeout(subject, p.OldestAge, qs.ConsumerTimeout)
+			c.add(catalog.ConsumerTimeoutImminent, l, a, path)
 		}
 		// A dead-letter queue holds old messages by design, its inflow
 		// is RabbitMQDeadLetterInflow's business; a delay queue's are

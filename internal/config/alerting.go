@@ -88,8 +88,14 @@ func (p *parser) validateAlerting(root *yaml.Node, a *Alerting) {
 		if h.Severity != "" && h.Severity != "page" && h.Severity != "ticket" {
 			fail("%q is not a severity: use page or ticket", []any{h.Severity}, "health", name, "severity")
 		}
-		if h.Threshold != nil && (*h.Threshold < 0 || math.IsNaN(*h.Threshold)) {
+		switch th := h.Threshold; {
+		case th != nil && (*th < 0 || math.IsNaN(*th)):
 			fail("must not be negative", nil, "health", name, "threshold")
+		case th != nil && name == catalog.ConsumerTimeoutImminent && (*th == 0 || *th >= 1):
+			// At 0 it would page for every queue, even one with nothing
+			// unacknowledged; from 1 on the broker closes the channel
+			// before the alert can warn.
+			fail("is the share of the consumer timeout a delivery may wait unacknowledged: above 0 and below 1, not %g", []any{*th}, "health", name, "threshold")
 		}
 	}
 	a.applyDefaults()
