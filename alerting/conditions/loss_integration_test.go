@@ -33,12 +33,16 @@ func newLossRig(t *testing.T) *lossRig {
 
 // newRig starts a node with opts and a pipeline of target name on it,
 // whose conditions fire at once (every rule's for is 1 ms), with the
-// given consumer-status window.
-func newRig(t *testing.T, name string, opts rabbittest.Options, window time.Duration) *lossRig {
+// given consumer-status window; configure, if any, changes the target
+// further.
+func newRig(t *testing.T, name string, opts rabbittest.Options, window time.Duration, configure ...func(*config.Target)) *lossRig {
 	node := rabbittest.StartT(t, opts)
 	target := config.Target{Name: name, ManagementURL: node.MgmtURL, Username: "guest", Password: "guest",
 		Timeout: config.Duration(10 * time.Second), PollInterval: config.Duration(time.Second),
 		ConsumerStatus: config.ConsumerStatusConfig{Window: config.Duration(window)}}
+	for _, c := range configure {
+		c(&target)
+	}
 	p, err := pipeline.New(target, pipeline.Options{Metrics: collector.NewMetrics(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
