@@ -132,6 +132,7 @@ func (r *lossRig) waitKnown(name string) {
 }
 
 func TestSilentLossIsCountedAndAlertedOnARealBroker(t *testing.T) {
+	t.Parallel() // its own node
 	r := newLossRig(t)
 	ch := r.channel()
 	ctx := context.Background()

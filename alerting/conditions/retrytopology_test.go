@@ -275,6 +275,7 @@ func stateOf(st *pipeline.TargetState, name string) (int, bool) {
 // stopped billing consumer pages, and warren_queue_retried_total counts
 // the retries the consumer saw, within 5%.
 func TestRetryTopologyOnARealBroker(t *testing.T) {
+	t.Parallel() // its own node
 	if testing.Short() {
 		t.Skip("real broker, about two minutes")
 	}

@@ -28,6 +28,7 @@ const streamWindow = 15 * time.Second
 // stream-protocol consumer stops granting credit while publishing goes on:
 // its lag grows and RabbitMQStreamConsumerFallingBehind fires.
 func TestAStreamWhoseConsumersKeepUpIsQuietAndOneThatStopsFallsBehind(t *testing.T) {
+	t.Parallel() // its own node
 	rig := newRig(t, "streams", rabbittest.Options{Streams: true}, streamWindow)
 	node, p, eval := rig.node, rig.p, rig.eval
 

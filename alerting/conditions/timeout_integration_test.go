@@ -38,7 +38,7 @@ const timeoutPollEvery = 2 * time.Second
 // redelivery, and the alert resolves once it is acked. All along, a fast
 // consumer of thumbs, acking at once, never raises the alert.
 func TestAHeldDeliveryPagesBeforeTheBrokerClosesItsChannel(t *testing.T) {
-	t.Parallel()
+	t.Parallel() // its own node
 	r := newRig(t, "timeouts", rabbittest.Options{StatsIntervalMS: 1000, ExtraConfig: "consumer_timeout = 60000\n"}, time.Minute, func(tg *config.Target) {
 		tg.ConsumerTimeout = config.Duration(brokerConsumerTimeout)
 		tg.StatsInterval = config.Duration(time.Second)
