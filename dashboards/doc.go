@@ -7,7 +7,9 @@
 //     polls, and silent loss (unroutable messages per vhost, queues near
 //     their length limit, messages dropped and discarded per queue);
 //   - warren-queue.json: one queue in detail — depth, rates, consumers,
-//     time in queue, processing within thresholds, dead-letter routes;
+//     time in queue, processing within thresholds, dead-letter routes,
+//     the oldest unacknowledged delivery against the consumer timeout
+//     and delivery-to-ack percentiles;
 //   - warren-slo.json: the SLOs — objective, SLI per window, error budget,
 //     burn rates, burn-rate alerts, good and bad events.
 //
