@@ -188,7 +188,7 @@ func targetProblems(tg TargetStatus) (running int, problems []string) {
 // queues writes the worst queues, coloured by status.
 func (t *table) queues(doc Document) {
 	fmt.Fprintf(t.tw, "QUEUES (worst %d of %d)\n", len(doc.Queues), doc.QueuesTotal)
-	t.line("CLUSTER", "VHOST", "QUEUE", "TYPE", "READY", "UNACKED", "CONSUMERS", "OLDEST", "DRAIN", "STATUS")
+	t.line("CLUSTER", "VHOST", "QUEUE", "TYPE", "READY", "UNACKED", "CONSUMERS", "OLDEST", "UNACKED/TIMEOUT", "DRAIN", "STATUS")
 	withheld := false
 	for _, q := range doc.Queues {
 		drain := "-"
@@ -212,7 +212,14 @@ func (t *table) queues(doc Document) {
 			oldest += " (withheld)"
 			withheld = true
 		}
-		t.line(q.Cluster, q.Vhost, q.Name, q.Type, fmt.Sprint(q.Ready), fmt.Sprint(q.Unacked), fmt.Sprint(q.Consumers), oldest, drain, t.paint(statusColour(q.Status), q.Status))
+		// The oldest unacknowledged delivery's age is always an
+		// estimate; a stream has neither.
+		unacked := "-"
+		if q.OldestUnacked != nil && q.ConsumerTimeout != nil {
+			age, timeout := time.Duration(*q.OldestUnacked*float64(time.Second)), time.Duration(*q.ConsumerTimeout*float64(time.Second))
+			unacked = ago(age) + "~/" + ago(timeout)
+		}
+		t.line(q.Cluster, q.Vhost, q.Name, q.Type, fmt.Sprint(q.Ready), fmt.Sprint(q.Unacked), fmt.Sprint(q.Consumers), oldest, unacked, drain, t.paint(statusColour(q.Status), q.Status))
 	}
 	if withheld {
 		fmt.Fprintln(t.tw, "\nwithheld: the queue does not deliver in arrival order (a priority queue, or many redeliveries), so warren publishes no time-in-queue estimate for it.")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/analysis/consumerstatus"
+	"github.com/warrenhq/warren/analysis/queuerole"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/pipeline"
 	"github.com/warrenhq/warren/slo"
@@ -90,6 +91,15 @@ type QueueStatus struct {
 	Drain           *float64 `json:"drain_seconds,omitempty"`
 	NotDraining     bool     `json:"not_draining,omitempty"`
 	DeadLetterQueue []string `json:"dead_letter_queues,omitempty"`
+	// OldestUnacked is the estimated age of the queue's oldest delivery
+	// still waiting for its ack, and ConsumerTimeout how long the broker
+	// lets it wait before it closes the consumer's channel (what
+	// RabbitMQConsumerTimeoutImminent compares). Both are absent for a
+	// stream, whose deliveries are reads of a retained log, and for a
+	// queue without known statistics; pointers, so that an age of 0 is
+	// not dropped.
+	OldestUnacked   *float64 `json:"oldest_unacked_age_seconds,omitempty"`
+	ConsumerTimeout *float64 `json:"consumer_timeout_seconds,omitempty"`
 }
 
 // SLOStatus is one objective's state.
@@ -245,6 +255,10 @@ func queues(st *pipeline.TargetState, f Filter) []QueueStatus {
 			OldestAge: qs.Age.Age.Seconds(), AgeSource: qs.Age.Source.String()}
 		if e := qs.Estimate; e != nil && e.Withheld {
 			s.TimeInQueueWithheld = e.NonFIFO
+		}
+		if p := qs.Processing; p != nil && qs.Role.Role != queuerole.Stream {
+			age, timeout := p.OldestAge.Seconds(), qs.ConsumerTimeout.Seconds()
+			s.OldestUnacked, s.ConsumerTimeout = &age, &timeout
 		}
 		if qs.HasDrain {
 			if d := qs.Drain; math.IsInf(d, 1) {

@@ -13,6 +13,7 @@ import (
 	"github.com/warrenhq/warren/analysis/consumerstatus"
 	"github.com/warrenhq/warren/analysis/loss"
 	"github.com/warrenhq/warren/analysis/queuehistory"
+	"github.com/warrenhq/warren/analysis/queuerole"
 	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
@@ -301,5 +302,79 @@ func TestWithheldEstimateIsShownBesideAHeadTimestampAge(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "42s (withheld)") || !strings.Contains(out.String(), "withheld: the queue does not deliver in arrival order") {
 		t.Errorf("output does not show the head-timestamp age and the withheld estimate:\n%s", out.String())
+	}
+}
+
+// processingSources is sources with a target of three queues: jobs holds
+// a delivery 49s old of its 1m consumer timeout, mail has nothing
+// unacknowledged, and events is a stream.
+func processingSources(t *testing.T) Sources {
+	src := sources(t)
+	snap := &snapshot.Snapshot{Cluster: "prod", Time: now, Queues: []snapshot.Queue{
+		{Vhost: "/", Name: "jobs", Type: "classic", StatsKnown: true, Unacked: 1, Consumers: 1},
+		{Vhost: "/", Name: "mail", Type: "quorum", StatsKnown: true, Consumers: 1},
+		{Vhost: "/", Name: "events", Type: "stream", StatsKnown: true, Ready: 5000, Unacked: 3, Consumers: 1},
+	}}
+	processing := []timeinqueue.QueueEstimate{
+		{Vhost: "/", Name: "jobs", OldestAge: 49 * time.Second},
+		{Vhost: "/", Name: "mail"},
+		{Vhost: "/", Name: "events", OldestAge: 2 * time.Second},
+	}
+	state := &pipeline.TargetState{Cluster: "prod", Snapshot: snap, Fresh: true,
+		Health: collector.Health{Attempted: true, Up: true, LastAttempt: now},
+		Queues: []pipeline.QueueState{
+			{Status: consumerstatus.OK, Processing: &processing[0], ConsumerTimeout: time.Minute},
+			{Status: consumerstatus.Idle, Processing: &processing[1], ConsumerTimeout: 30 * time.Minute},
+			{Role: queuerole.Assigned{Role: queuerole.Stream}, Processing: &processing[2], ConsumerTimeout: 30 * time.Minute},
+		},
+		Processing: processing}
+	src.Targets = func() []*pipeline.TargetState { return []*pipeline.TargetState{state} }
+	return src
+}
+
+func TestHandlerServesTheOldestUnackedAgeAndTheConsumerTimeoutButNotForStreams(t *testing.T) {
+	rec := httptest.NewRecorder()
+	Handler(processingSources(t)).ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/status", nil))
+	var doc struct {
+		Queues []map[string]any `json:"queues"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	served := map[string]map[string]any{}
+	for _, q := range doc.Queues {
+		served[q["name"].(string)] = q
+	}
+	for name, want := range map[string][2]float64{"jobs": {49, 60}, "mail": {0, 1800}} {
+		q := served[name]
+		if q["oldest_unacked_age_seconds"] != want[0] || q["consumer_timeout_seconds"] != want[1] {
+			t.Errorf("%s: oldest_unacked_age_seconds %v, consumer_timeout_seconds %v; want %v and %v", name, q["oldest_unacked_age_seconds"], q["consumer_timeout_seconds"], want[0], want[1])
+		}
+	}
+	for _, field := range []string{"oldest_unacked_age_seconds", "consumer_timeout_seconds"} {
+		if v, ok := served["events"][field]; ok {
+			t.Errorf("the stream has %s %v: its deliveries are reads of a retained log", field, v)
+		}
+	}
+}
+
+func TestRenderShowsTheOldestUnackedAgeOverTheConsumerTimeout(t *testing.T) {
+	var out bytes.Buffer
+	if err := Render(&out, Build(processingSources(t), Filter{}), false); err != nil {
+		t.Fatal(err)
+	}
+	cells := map[string][]string{}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 8 && f[0] == "prod" {
+			cells[f[2]] = f
+		}
+	}
+	if !strings.Contains(out.String(), "UNACKED/TIMEOUT") {
+		t.Errorf("no UNACKED/TIMEOUT column:\n%s", out.String())
+	}
+	for name, want := range map[string]string{"jobs": "49s~/1m00s", "mail": "0ms~/30m00s", "events": "-"} {
+		if got := cells[name]; len(got) < 9 || got[8] != want {
+			t.Errorf("%s's line %q: want %q after OLDEST", name, got, want)
+		}
 	}
 }
