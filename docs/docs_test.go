@@ -17,6 +17,8 @@ import (
 	"unicode"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/warrenhq/warren/alerting/catalog"
 )
 
 // Paths are relative to this package's folder, where `go test` runs.
@@ -342,6 +344,27 @@ func TestEveryRelativeLinkInTheDocumentationResolves(t *testing.T) {
 					t.Errorf("%s:%d: link to %s: %s has no heading with anchor #%s", file, i+1, target, resolved, anchor)
 				}
 			}
+		}
+	}
+}
+
+func TestTheHealthAlertOverridesNameEveryBuiltInHealthAlert(t *testing.T) {
+	doc, err := os.ReadFile(configDocPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	start := strings.Index(text, "### Health alert overrides")
+	if start < 0 {
+		t.Fatal("configuration.md has no section \"Health alert overrides\"")
+	}
+	section := text[start:]
+	if end := strings.Index(section, "\n| key |"); end > 0 {
+		section = section[:end]
+	}
+	for _, r := range catalog.HealthRules {
+		if !strings.Contains(section, "`"+r.Name+"`") {
+			t.Errorf("configuration.md, Health alert overrides: the list of alerting.health keys lacks %s", r.Name)
 		}
 	}
 }
