@@ -847,22 +847,30 @@ func compareWithTruth(sc trafficScenario, statsInterval time.Duration, start tim
 		}
 	}
 
+	r.OldestMAE, r.OldestMaxErr, r.OldestBias, r.OldestPolls = oldestErrors(o.oldest, start,
+		func(t time.Time) time.Duration { return trueOldestAge(tr.msgs, t, sc.ttl) })
+	return r
+}
+
+// oldestErrors compares the oldest-age series from traffic's start on
+// with the truth at each estimate's SampleTime: the mean absolute error,
+// the largest, the mean of estimate − truth, and over how many polls.
+func oldestErrors(series []oldestEstimate, start time.Time, truth func(time.Time) time.Duration) (mae, maxErr, bias time.Duration, polls int) {
 	var sumAbs, sum time.Duration
-	for _, e := range o.oldest {
+	for _, e := range series {
 		if e.sampleTime.Before(start) {
 			continue
 		}
-		diff := e.age - trueOldestAge(tr.msgs, e.sampleTime, sc.ttl)
+		diff := e.age - truth(e.sampleTime)
 		sum += diff
 		sumAbs += diff.Abs()
-		r.OldestMaxErr = max(r.OldestMaxErr, diff.Abs())
-		r.OldestPolls++
+		maxErr = max(maxErr, diff.Abs())
+		polls++
 	}
-	if r.OldestPolls > 0 {
-		r.OldestMAE = sumAbs / time.Duration(r.OldestPolls)
-		r.OldestBias = sum / time.Duration(r.OldestPolls)
+	if polls > 0 {
+		mae, bias = sumAbs/time.Duration(polls), sum/time.Duration(polls)
 	}
-	return r
+	return mae, maxErr, bias, polls
 }
 
 // trueSLOCounters counts the truth as the processed-within counters do at
