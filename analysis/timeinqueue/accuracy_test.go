@@ -63,20 +63,25 @@ func toleranceFor(scenario string) accuracyTolerance {
 // The TTL scenario (a fifth of its messages expire), its truth counting
 // expired messages as departed, not processed, is reported, not held;
 // the priority scenario's estimate must be withheld.
+//
+// The same run holds the processing estimate (delivery to ack) of every
+// scenario to the same goal on the share of deliveries acked within 1 s,
+// with every settled delivery accounted for.
 func TestEstimateMatchesGroundTruth(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs minutes of real traffic through a broker")
 	}
 	d := accuracyDuration(t)
 	node := rabbittest.StartT(t, accuracyNode(time.Second))
-	results, err := runAccuracy(t.Context(), node, time.Second, d, accuracyScenarios(d), t.Logf)
+	run, err := runAccuracy(t.Context(), node, time.Second, d, accuracyScenarios(d), t.Logf)
 	if err != nil {
 		t.Fatalf("harness: %v", err)
 	}
 	t.Logf("time in queue, true/estimated (t/e), %v of traffic, polled every %v:\n%s",
-		d, accuracyPollInterval, accuracyTable(results))
+		d, accuracyPollInterval, accuracyTable(run.Waiting))
+	t.Logf("processing time (delivery to ack), true/estimated (t/e), same run:\n%s", processingTable(run.Processing))
 
-	for _, r := range results {
+	for _, r := range run.Waiting {
 		t.Run(r.Scenario, func(t *testing.T) {
 			for _, p := range harnessProblems(r, d) {
 				t.Errorf("harness: %s", p)
@@ -104,6 +109,15 @@ func TestEstimateMatchesGroundTruth(t *testing.T) {
 				return
 			}
 			checkAccuracy(t, r, toleranceFor(r.Scenario))
+		})
+	}
+
+	for _, r := range run.Processing {
+		t.Run("processing/"+r.Scenario, func(t *testing.T) {
+			for _, p := range processingHarnessProblems(r) {
+				t.Errorf("harness: %s", p)
+			}
+			checkProcessing(t, r)
 		})
 	}
 }
@@ -158,5 +172,23 @@ func checkAccuracy(t *testing.T, r accuracyResult, tol accuracyTolerance) {
 		t.Errorf("oldest age: off by %v on average over %d polls (at most %v, mean %+v), goal ±%v on average",
 			r.OldestMAE.Round(time.Millisecond), r.OldestPolls, r.OldestMaxErr.Round(time.Millisecond),
 			r.OldestBias.Round(time.Millisecond), tol.OldestMAE)
+	}
+}
+
+// checkProcessing holds one scenario's processing estimate to the goal:
+// every settled delivery accounted for, and the share of deliveries
+// acked within processingThreshold right to a percentage point.
+func checkProcessing(t *testing.T, r processingResult) {
+	t.Helper()
+	if diff := math.Abs(r.EstDeparted - float64(r.Deliveries)); diff > max(2, 0.002*float64(r.Deliveries)) {
+		t.Errorf("the processing Estimator reported %.1f settlements; %d deliveries were settled (%d acked)",
+			r.EstDeparted, r.Deliveries, r.Acked)
+	}
+	if r.ApproxDeparted > 0 {
+		t.Errorf("%.1f settlements are flagged approximate, but the Estimator watched the queue from before its first delivery", r.ApproxDeparted)
+	}
+	if err := r.ShareErrorPP(); math.Abs(err) > issueGoal.SharePP {
+		t.Errorf("share of deliveries acked within %v: estimated %.2f%%, true %.2f%%: off by %+.2f percentage points, goal ±%.1f",
+			processingThreshold, 100*r.EstWithin, 100*r.TrueWithin, err, issueGoal.SharePP)
 	}
 }

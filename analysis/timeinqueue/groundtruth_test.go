@@ -1,29 +1,32 @@
 package timeinqueue
 
 // The ground-truth harness: real traffic through a private RabbitMQ node,
-// with every message's true publish and ack time known to the test, and
-// warren's collector and one Estimator watching the same queues through
-// the management API, as in production.
+// with every message's true publish, delivery and ack time known to the
+// test, and warren's collector and two Estimators, of time in queue and
+// of processing time (groundtruth_processing_test.go), watching the same
+// queues through the management API, as in production.
 //
 // A scenario is one queue with a publisher and a consumer behaviour. All
-// scenarios of a run share one vhost, one collector target and one
-// Estimator, and run concurrently, each on its own queue, so a run takes
+// scenarios of a run share one vhost, one collector target and its
+// Estimators, and run concurrently, each on its own queue, so a run takes
 // its traffic duration, not one duration per scenario.
 //
 // Timeline of a run:
 //
 //  1. Declare the queues, then poll every accuracyPollInterval and feed
-//     each new snapshot to the Estimator, from before any traffic: the
-//     Estimator knows every queue while it is still empty, so every
-//     message that later departs is within its history and the two sides
-//     count the same messages.
+//     each new snapshot to the Estimators, from before any traffic: they
+//     know every queue while it is still empty, so every message that
+//     later departs is within their history and the two sides count the
+//     same messages.
 //  2. Traffic for the run's duration: publishers stamp each message with a
 //     sequence id (the AMQP message id) and record time.Now() just before
-//     publishing it; consumers (manual ack) record time.Now() just after
-//     acking it. True time in queue = ack time − publish time, both read
-//     from this process's monotonic clock.
+//     publishing it; consumers (manual ack) record time.Now() when they
+//     receive a delivery and just after acking it. True time in queue =
+//     ack time − publish time, true processing time = ack time − receipt
+//     of the delivery acked, all read from this process's monotonic clock.
 //  3. Traffic stops (consumers close their channels, so what they held
-//     unacked goes back to the queue and is not a departure), and polling
+//     unacked goes back to the queue and is not a departure, but a
+//     delivery settled unprocessed), and polling
 //     goes on for a settle period of two poll intervals plus two stats
 //     intervals, long enough for the broker to emit and the poller to
 //     fetch the samples of the last departures.
@@ -199,15 +202,31 @@ func scenarioNamed(name string) trafficScenario {
 
 // groundTruth is what really happened to one queue's messages.
 type groundTruth struct {
-	mu       sync.Mutex
-	msgs     []trueMessage // by sequence id, which is publish order
-	requeued int           // rejections with requeue
-	lost     int           // publishes the broker nacked or never confirmed
+	mu   sync.Mutex
+	msgs []trueMessage // by sequence id, which is publish order
+	// rejections are the deliveries rejected with requeue.
+	rejections []trueDelivery
+	requeued   int // rejections with requeue
+	lost       int // publishes the broker nacked or never confirmed
+	// closed is when the last of the queue's consumers closed its
+	// channel, which returned what it held unacked to the queue.
+	closed time.Time
 }
 
-// trueMessage is one message's true publish and final ack time; acked is
-// zero while it is not acked.
-type trueMessage struct{ published, acked time.Time }
+// trueMessage is one message's true publish and final ack time, and
+// when a consumer received its latest delivery not rejected. acked is
+// zero while it is not acked; delivered is zero while it was never
+// delivered or its latest delivery was rejected (it is back in the
+// queue).
+type trueMessage struct{ published, acked, delivered time.Time }
+
+// trueDelivery is one delivery's receipt by a consumer and its
+// settlement: acked, rejected with requeue, or returned to the queue
+// when its consumer closed its channel.
+type trueDelivery struct {
+	delivered, settled time.Time
+	acked              bool
+}
 
 // publishing records that a message is about to be published now and
 // returns its sequence id.
@@ -218,22 +237,71 @@ func (tr *groundTruth) publishing() int {
 	return len(tr.msgs) - 1
 }
 
-func (tr *groundTruth) ack(seq int, at time.Time) error {
+// message is message seq, for a consumer that did what to it; the
+// caller holds tr.mu.
+func (tr *groundTruth) message(seq int, did string) (*trueMessage, error) {
+	if seq < 0 || seq >= len(tr.msgs) {
+		return nil, fmt.Errorf("%s message %d, which was never published", did, seq)
+	}
+	m := &tr.msgs[seq]
+	if !m.acked.IsZero() {
+		return nil, fmt.Errorf("%s message %d, which was acked before", did, seq)
+	}
+	return m, nil
+}
+
+// deliver records that a consumer received a delivery of message seq at
+// at.
+func (tr *groundTruth) deliver(seq int, at time.Time) error {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	if seq < 0 || seq >= len(tr.msgs) {
-		return fmt.Errorf("acked message %d, which was never published", seq)
+	m, err := tr.message(seq, "received")
+	if err != nil {
+		return err
 	}
-	if !tr.msgs[seq].acked.IsZero() {
-		return fmt.Errorf("message %d acked twice", seq)
+	if !m.delivered.IsZero() {
+		return fmt.Errorf("received message %d while a delivery of it was outstanding", seq)
 	}
-	tr.msgs[seq].acked = at
+	m.delivered = at
 	return nil
 }
 
-func (tr *groundTruth) requeue() {
+func (tr *groundTruth) ack(seq int, at time.Time) error {
 	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	m, err := tr.message(seq, "acked")
+	if err != nil {
+		return err
+	}
+	if m.delivered.IsZero() {
+		return fmt.Errorf("acked message %d, which no consumer received", seq)
+	}
+	m.acked = at
+	return nil
+}
+
+// reject records that message seq's delivery was rejected with requeue
+// at at: the message is back in the queue.
+func (tr *groundTruth) reject(seq int, at time.Time) error {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	m, err := tr.message(seq, "rejected")
+	if err != nil {
+		return err
+	}
+	if m.delivered.IsZero() {
+		return fmt.Errorf("rejected message %d, which no consumer received", seq)
+	}
+	tr.rejections = append(tr.rejections, trueDelivery{delivered: m.delivered, settled: at})
+	m.delivered = time.Time{}
 	tr.requeued++
+	return nil
+}
+
+// consumerClosed records that a consumer closed its channel at at.
+func (tr *groundTruth) consumerClosed(at time.Time) {
+	tr.mu.Lock()
+	tr.closed = later(tr.closed, at)
 	tr.mu.Unlock()
 }
 
@@ -276,19 +344,25 @@ type oldestEstimate struct {
 }
 
 // estimatorWatcher polls one collector target and feeds every new
-// snapshot to the Estimator, recording its output for the queues it
-// watches.
+// snapshot to two Estimators, one of time in queue and one of processing
+// time, recording their output for the queues it watches.
 type estimatorWatcher struct {
 	poller *brokerPoller
-	est    *Estimator
 	keys   []snapshot.QueueKey
 
-	mu    sync.Mutex
-	byKey map[snapshot.QueueKey]*estimatorLog
-	// snapshots are the snapshots fed to the Estimator, in order.
+	mu                 sync.Mutex
+	waiting, processed *watchedEstimator
+	// snapshots are the snapshots fed to the Estimators, in order.
 	snapshots []*snapshot.Snapshot
 	failures  int
 	lastErr   string
+}
+
+// watchedEstimator is one Estimator of the watcher and what it said
+// about each watched queue. The watcher's mu guards byKey.
+type watchedEstimator struct {
+	est   *Estimator
+	byKey map[snapshot.QueueKey]*estimatorLog
 }
 
 func newEstimatorWatcher(tg config.Target, keys []snapshot.QueueKey) (*estimatorWatcher, error) {
@@ -296,30 +370,39 @@ func newEstimatorWatcher(tg config.Target, keys []snapshot.QueueKey) (*estimator
 	if err != nil {
 		return nil, err
 	}
-	w := &estimatorWatcher{
-		poller: poller,
-		est: New(Config{
-			Thresholds: []time.Duration{accuracyThreshold},
-			Buckets:    DefaultBuckets,
-			MaxPoints:  DefaultMaxPoints,
-		}),
-		keys:  keys,
-		byKey: map[snapshot.QueueKey]*estimatorLog{},
-	}
-	for _, k := range keys {
-		w.byKey[k] = &estimatorLog{}
-	}
-	w.est.SetRecorder(func(key snapshot.QueueKey, p Piece) {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if o := w.byKey[key]; o != nil {
-			o.pieces = append(o.pieces, p)
-		}
+	w := &estimatorWatcher{poller: poller, keys: keys}
+	w.waiting = w.watch(Config{
+		Thresholds: []time.Duration{accuracyThreshold},
+		Buckets:    DefaultBuckets,
+		MaxPoints:  DefaultMaxPoints,
+	})
+	w.processed = w.watch(Config{
+		Measure:    Processing,
+		Thresholds: []time.Duration{processingThreshold},
+		Buckets:    DefaultProcessingBuckets,
+		MaxPoints:  DefaultMaxPoints,
 	})
 	return w, nil
 }
 
-// poll polls once and feeds a new snapshot to the Estimator. It reports
+// watch makes an Estimator of cfg whose pieces of the watched queues are
+// recorded.
+func (w *estimatorWatcher) watch(cfg Config) *watchedEstimator {
+	we := &watchedEstimator{est: New(cfg), byKey: map[snapshot.QueueKey]*estimatorLog{}}
+	for _, k := range w.keys {
+		we.byKey[k] = &estimatorLog{}
+	}
+	we.est.SetRecorder(func(key snapshot.QueueKey, p Piece) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if o := we.byKey[key]; o != nil {
+			o.pieces = append(o.pieces, p)
+		}
+	})
+	return we
+}
+
+// poll polls once and feeds a new snapshot to the Estimators. It reports
 // whether the snapshot held every watched queue with its statistics.
 func (w *estimatorWatcher) poll(ctx context.Context) (allKnown bool) {
 	snap, up, lastErr := w.poller.poll(ctx)
@@ -337,20 +420,22 @@ func (w *estimatorWatcher) poll(ctx context.Context) (allKnown bool) {
 		return false
 	}
 
-	w.est.Observe(snap) // calls the recorder, which takes w.mu
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, e := range w.est.Estimates() {
-		o := w.byKey[snapshot.QueueKey{Vhost: e.Vhost, Name: e.Name}]
-		if o == nil || e.SampleTime.IsZero() {
-			continue
+	for _, we := range []*watchedEstimator{w.waiting, w.processed} {
+		we.est.Observe(snap) // calls the recorder, which takes w.mu
+		w.mu.Lock()
+		for _, e := range we.est.Estimates() {
+			o := we.byKey[snapshot.QueueKey{Vhost: e.Vhost, Name: e.Name}]
+			if o == nil || e.SampleTime.IsZero() {
+				continue
+			}
+			o.oldest = append(o.oldest, oldestEstimate{sampleTime: e.SampleTime, age: e.OldestAge})
+			o.final = e
 		}
-		o.oldest = append(o.oldest, oldestEstimate{sampleTime: e.SampleTime, age: e.OldestAge})
-		o.final = e
+		w.mu.Unlock()
 	}
 	known := 0
 	for _, q := range snap.Queues {
-		if w.byKey[q.Key()] != nil && q.StatsKnown {
+		if slices.Contains(w.keys, q.Key()) && q.StatsKnown {
 			known++
 		}
 	}
@@ -377,23 +462,31 @@ func (w *estimatorWatcher) run(ctx context.Context, interval time.Duration, read
 
 var accuracyRuns atomic.Int64
 
+// accuracyRun is what one run measured, per scenario in the order of
+// the run's scenarios: the time-in-queue and the processing-time
+// estimates against the truth.
+type accuracyRun struct {
+	Waiting    []accuracyResult
+	Processing []processingResult
+}
+
 // runAccuracy runs scenarios concurrently on node, whose
 // collect_statistics_interval is statsInterval, with traffic lasting d,
-// and compares what the Estimator says with the truth. logf reports
-// progress. An error means the harness could not run, not that the
+// and compares what the Estimators say with the truth. logf reports
+// progress. An error means the harness could not run, not that an
 // Estimator is wrong.
 func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d time.Duration,
-	scenarios []trafficScenario, logf func(string, ...any)) ([]accuracyResult, error) {
+	scenarios []trafficScenario, logf func(string, ...any)) (accuracyRun, error) {
 	vhost := fmt.Sprintf("accuracy-%d", accuracyRuns.Add(1))
 	if err := node.AddVhost(vhost); err != nil {
-		return nil, err
+		return accuracyRun{}, err
 	}
 	if err := node.SetPermissions(vhost, "guest", ".*", ".*", ".*"); err != nil {
-		return nil, err
+		return accuracyRun{}, err
 	}
 	url := strings.TrimSuffix(node.AMQPURL, "/") + "/" + vhost
 	if err := declareQueues(url, scenarios); err != nil {
-		return nil, err
+		return accuracyRun{}, err
 	}
 
 	keys := make([]snapshot.QueueKey, len(scenarios))
@@ -402,7 +495,7 @@ func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d ti
 	}
 	w, err := newEstimatorWatcher(accuracyTarget(node, vhost, statsInterval), keys)
 	if err != nil {
-		return nil, err
+		return accuracyRun{}, err
 	}
 	pollCtx, cancelPolling := context.WithCancel(ctx)
 	ready, polling := make(chan struct{}), make(chan struct{})
@@ -416,48 +509,50 @@ func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d ti
 	case <-ready:
 	case <-time.After(time.Minute):
 		stopPolling()
-		return nil, fmt.Errorf("stats interval %v: the collector never listed every scenario queue with statistics (last poll error: %q)", statsInterval, w.lastErr)
+		return accuracyRun{}, fmt.Errorf("stats interval %v: the collector never listed every scenario queue with statistics (last poll error: %q)", statsInterval, w.lastErr)
 	}
 	// Let the empty queues' first samples into the history, so that
 	// traffic starts strictly after it.
 	if !sleepUntilOrDone(ctx, time.Now().Add(statsInterval+time.Second)) {
-		return nil, ctx.Err()
+		return accuracyRun{}, ctx.Err()
 	}
 
 	logf("stats interval %v: traffic on %d queues of vhost %s for %v", statsInterval, len(scenarios), vhost, d)
 	truths, start, err := runTraffic(ctx, url, scenarios, d)
 	if err != nil {
-		return nil, err
+		return accuracyRun{}, err
 	}
 	settle := 2 * (accuracyPollInterval + statsInterval)
 	logf("stats interval %v: traffic done; polling %v more", statsInterval, settle)
 	if !sleepUntilOrDone(ctx, time.Now().Add(settle)) {
-		return nil, ctx.Err()
+		return accuracyRun{}, ctx.Err()
 	}
 	stopPolling()
 
 	if dir := os.Getenv("WARREN_ACCURACY_DUMP"); dir != "" {
 		if err := dumpRun(dir, vhost, w, truths, scenarios, start); err != nil {
-			return nil, err
+			return accuracyRun{}, err
 		}
 		logf("stats interval %v: samples, pieces and truth written to %s/%s-*.csv", statsInterval, dir, vhost)
 	}
 	// Traffic and polling are over: nothing writes to truths or w any more.
-	results := make([]accuracyResult, len(scenarios))
+	var run accuracyRun
 	for i, sc := range scenarios {
-		var published, acked uint64
-		var depth int64
+		var final snapshot.Queue
 		for _, q := range w.snapshots[len(w.snapshots)-1].Queues {
 			if q.Key() == keys[i] {
-				published, acked, depth = q.Counters.Published, q.Counters.Acked, q.Messages()
+				final = q
 			}
 		}
-		r := compareWithTruth(sc, statsInterval, start, truths[i], w.byKey[keys[i]], depth)
+		r := compareWithTruth(sc, statsInterval, start, truths[i], w.waiting.byKey[keys[i]], final.Messages())
 		r.Polls, r.FailedPolls = len(w.snapshots), w.failures
-		r.BrokerPublished, r.BrokerAcked, r.BrokerDepth = published, acked, depth
-		results[i] = r
+		r.BrokerPublished, r.BrokerAcked, r.BrokerDepth = final.Counters.Published, final.Counters.Acked, final.Messages()
+		run.Waiting = append(run.Waiting, r)
+		pr := compareProcessing(sc, statsInterval, start, truths[i].settledDeliveries(), w.processed.byKey[keys[i]])
+		pr.BrokerDelivered, pr.BrokerAcked, pr.BrokerUnacked = final.Counters.DeliveredManual, final.Counters.Acked, final.Unacked
+		run.Processing = append(run.Processing, pr)
 	}
-	return results, nil
+	return run, nil
 }
 
 // runTraffic runs every scenario's publisher and consumer from now for d
@@ -513,7 +608,9 @@ func accuracyNode(statsInterval time.Duration) rabbittest.Options {
 // true counts of messages published, waiting and acked at the sample's
 // timestamp;
 // -pieces.csv has the Estimator's pieces; -truth.csv every message's
-// publish and ack time (-1: never acked).
+// publish and ack time and the receipt of its latest delivery (-1:
+// never acked, no delivery outstanding or acked); and the processing
+// side's files (processingDump).
 func dumpRun(dir, vhost string, w *estimatorWatcher, truths []*groundTruth, scenarios []trafficScenario, start time.Time) error {
 	since := func(t time.Time) float64 { return t.Sub(start).Seconds() }
 	for i, sc := range scenarios {
@@ -544,18 +641,23 @@ func dumpRun(dir, vhost string, w *estimatorWatcher, truths []*groundTruth, scen
 			}
 		}
 		pieces.WriteString("departed,count,wait_from,wait_to,approximate\n")
-		for _, p := range w.byKey[key].pieces {
+		for _, p := range w.waiting.byKey[key].pieces {
 			fmt.Fprintf(&pieces, "%.3f,%.3f,%.3f,%.3f,%v\n", since(p.DepartedAt), p.Count, p.WaitFrom.Seconds(), p.WaitTo.Seconds(), p.Approximate)
 		}
-		truth.WriteString("seq,published,acked\n")
+		truth.WriteString("seq,published,acked,delivered\n")
 		for seq, m := range msgs {
-			acked := -1.0
+			acked, delivered := -1.0, -1.0
 			if !m.acked.IsZero() {
 				acked = since(m.acked)
 			}
-			fmt.Fprintf(&truth, "%d,%.3f,%.3f\n", seq, since(m.published), acked)
+			if !m.delivered.IsZero() {
+				delivered = since(m.delivered)
+			}
+			fmt.Fprintf(&truth, "%d,%.3f,%.3f,%.3f\n", seq, since(m.published), acked, delivered)
 		}
-		for suffix, data := range map[string]string{"samples": samples.String(), "pieces": pieces.String(), "truth": truth.String()} {
+		files := processingDump(w, key, truths[i], start)
+		files["samples"], files["pieces"], files["truth"] = samples.String(), pieces.String(), truth.String()
+		for suffix, data := range files {
 			name := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.csv", vhost, sc.name, suffix))
 			if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
 				return err
@@ -660,11 +762,24 @@ func publishTraffic(ctx context.Context, url string, sc trafficScenario, tr *gro
 	return nil
 }
 
+// receipt is a delivery as its consumer received it: the moment the
+// client library handed it over.
+type receipt struct {
+	amqp.Delivery
+	seq int
+	at  time.Time
+}
+
 // consumeTraffic consumes with manual acks until ctx is done. The
 // consumer is a single server with a fixed service time: a delivery's
-// handling starts when it arrives or when the previous one is done,
+// handling starts when it is received or when the previous one is done,
 // whichever is later (and not during the pause), and its ack goes out
-// one service time later.
+// one service time later. A delivery is received, and its time recorded, the moment the
+// client library has it, whatever the handler is doing: until the
+// handler takes it, it waits in the consumer's prefetch buffer,
+// delivered and unacknowledged. When ctx is done the consumer cancels
+// its subscription, receives what was in flight and closes its channel,
+// which returns what it holds unacked to the queue.
 func consumeTraffic(ctx context.Context, url string, sc trafficScenario, tr *groundTruth, start time.Time, seed uint64) error {
 	conn, err := amqp.Dial(url)
 	if err != nil {
@@ -678,29 +793,69 @@ func consumeTraffic(ctx context.Context, url string, sc trafficScenario, tr *gro
 	if err := ch.Qos(sc.prefetch, 0, false); err != nil {
 		return err
 	}
-	deliveries, err := ch.Consume(sc.name, "ground-truth", false, false, false, false, nil)
+	const tag = "ground-truth"
+	deliveries, err := ch.Consume(sc.name, tag, false, false, false, false, nil)
 	if err != nil {
 		return err
 	}
+	// Every received delivery waits for its ack, so no more than a
+	// prefetch of them are ever received and not handled: the receiver
+	// never blocks.
+	received := make(chan receipt, sc.prefetch)
+	var receiveErr error
+	receiving := make(chan struct{})
+	go func() {
+		defer close(receiving)
+		defer close(received)
+		for dl := range deliveries {
+			at := time.Now()
+			seq, err := strconv.Atoi(dl.MessageId)
+			if err != nil {
+				err = fmt.Errorf("delivery with message id %q: %w", dl.MessageId, err)
+			} else {
+				err = tr.deliver(seq, at)
+			}
+			if err != nil {
+				receiveErr = cmp.Or(receiveErr, err)
+				continue
+			}
+			received <- receipt{Delivery: dl, seq: seq, at: at}
+		}
+	}()
+
+	if err := handleDeliveries(ctx, sc, received, tr, start, seed); err != nil {
+		return err
+	}
+	if err := ch.Cancel(tag, false); err != nil {
+		return err
+	}
+	<-receiving
+	if err := ch.Close(); err != nil {
+		return err
+	}
+	tr.consumerClosed(time.Now())
+	return receiveErr
+}
+
+// handleDeliveries handles the received deliveries, one at a time, until
+// ctx is done.
+func handleDeliveries(ctx context.Context, sc trafficScenario, received <-chan receipt, tr *groundTruth, start time.Time, seed uint64) error {
 	rng := rand.New(rand.NewPCG(seed, 0x7715))
 	service := time.Duration(float64(time.Second) / sc.consumeRate)
 	pauseFrom, pauseTo := start.Add(sc.pauseAt), start.Add(sc.pauseAt+sc.pauseFor)
 	var free time.Time // when the consumer is done with the previous delivery
 	for {
-		var dl amqp.Delivery
+		var dl receipt
 		select {
 		case <-ctx.Done():
 			return nil
-		case d, ok := <-deliveries:
+		case r, ok := <-received:
 			if !ok {
 				return errors.New("the broker closed the consumer")
 			}
-			dl = d
+			dl = r
 		}
-		begin := time.Now()
-		if free.After(begin) {
-			begin = free
-		}
+		begin := later(dl.at, free)
 		if sc.pauseFor > 0 && !begin.Before(pauseFrom) && begin.Before(pauseTo) {
 			begin = pauseTo
 		}
@@ -708,21 +863,21 @@ func consumeTraffic(ctx context.Context, url string, sc trafficScenario, tr *gro
 		if !sleepUntilOrDone(ctx, free) {
 			return nil
 		}
-		seq, err := strconv.Atoi(dl.MessageId)
-		if err != nil {
-			return fmt.Errorf("delivery with message id %q: %w", dl.MessageId, err)
-		}
 		if rng.Float64() < sc.requeueShare {
+			// Recorded first: the broker may deliver the message again
+			// before Reject returns.
+			if err := tr.reject(dl.seq, time.Now()); err != nil {
+				return err
+			}
 			if err := dl.Reject(true); err != nil {
 				return err
 			}
-			tr.requeue()
 			continue
 		}
 		if err := dl.Ack(false); err != nil {
 			return err
 		}
-		if err := tr.ack(seq, time.Now()); err != nil {
+		if err := tr.ack(dl.seq, time.Now()); err != nil {
 			return err
 		}
 	}
