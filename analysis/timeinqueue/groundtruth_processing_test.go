@@ -64,6 +64,7 @@ func trueOldestUnacked(deliveries []trueDelivery, t time.Time) time.Duration {
 type processingResult struct {
 	Scenario      string
 	StatsInterval time.Duration
+	Consumers     int
 
 	// Deliveries were settled, Acked of them acked; the Estimator
 	// reported EstDeparted settlements, EstUnprocessed of them not acks,
@@ -99,7 +100,7 @@ func (r processingResult) ShareErrorPP() float64 { return 100 * (r.EstWithin - r
 // compareProcessing compares what the processing Estimator said of sc's
 // queue (o) with its settled deliveries.
 func compareProcessing(sc trafficScenario, statsInterval time.Duration, start time.Time, deliveries []trueDelivery, o *estimatorLog) processingResult {
-	r := processingResult{Scenario: sc.name, StatsInterval: statsInterval}
+	r := processingResult{Scenario: sc.name, StatsInterval: statsInterval, Consumers: sc.consumerCount()}
 	times := make([]time.Duration, 0, len(deliveries))
 	within := 0
 	for _, d := range deliveries {
@@ -155,8 +156,8 @@ func processingHarnessProblems(r processingResult) []string {
 // scenario.
 func processingTable(results []processingResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-21s %6s %11s %15s %15s %15s %22s %20s\n",
-		"scenario", "stats", "settled t/e", "p50 t/e (s)", "p95 t/e (s)", "max t/e (s)",
+	fmt.Fprintf(&b, "%-21s %6s %9s %11s %15s %15s %15s %22s %20s\n",
+		"scenario", "stats", "consumers", "settled t/e", "p50 t/e (s)", "p95 t/e (s)", "max t/e (s)",
 		fmt.Sprintf("≤%v t/e (err pp)", processingThreshold), "oldest mae/max/bias")
 	for _, r := range results {
 		b.WriteString(r.row())
@@ -167,8 +168,8 @@ func processingTable(results []processingResult) string {
 
 func (r processingResult) row() string {
 	pair := func(a, b time.Duration) string { return fmt.Sprintf("%.2f/%.2f", a.Seconds(), b.Seconds()) }
-	row := fmt.Sprintf("%-21s %6v %11s %15s %15s %15s %22s %20s",
-		r.Scenario, r.StatsInterval,
+	row := fmt.Sprintf("%-21s %6v %9d %11s %15s %15s %15s %22s %20s",
+		r.Scenario, r.StatsInterval, r.Consumers,
 		fmt.Sprintf("%d/%.0f", r.Deliveries, r.EstDeparted),
 		pair(r.TrueP50, r.EstP50), pair(r.TrueP95, r.EstP95), pair(r.TrueMax, r.EstMax),
 		fmt.Sprintf("%.1f%%/%.1f%% (%+.2f)", 100*r.TrueWithin, 100*r.EstWithin, r.ShareErrorPP()),

@@ -6,10 +6,10 @@ package timeinqueue
 // of processing time (groundtruth_processing_test.go), watching the same
 // queues through the management API, as in production.
 //
-// A scenario is one queue with a publisher and a consumer behaviour. All
-// scenarios of a run share one vhost, one collector target and its
-// Estimators, and run concurrently, each on its own queue, so a run takes
-// its traffic duration, not one duration per scenario.
+// A scenario is one queue with a publisher and one or more consumers'
+// behaviour. All scenarios of a run share one vhost, one collector target
+// and its Estimators, and run concurrently, each on its own queue, so a
+// run takes its traffic duration, not one duration per scenario.
 //
 // Timeline of a run:
 //
@@ -95,7 +95,7 @@ func accuracyDuration(tb testing.TB) time.Duration {
 }
 
 // trafficScenario is one queue's traffic: how its publisher publishes
-// and how its consumer consumes.
+// and how its consumers consume.
 type trafficScenario struct {
 	name      string
 	queueType string // x-queue-type: classic or quorum
@@ -104,9 +104,17 @@ type trafficScenario struct {
 	// would every later one).
 	publishAt func(i int, d time.Duration) (at time.Duration, ok bool)
 	// consumeRate is the most messages per second the consumer handles:
-	// each delivery takes it 1/consumeRate before it is acked.
+	// each delivery takes it 1/consumeRate before it is acked, unless
+	// service says otherwise.
 	consumeRate float64
-	prefetch    int
+	// consumers compete for the queue, each on a connection of its own
+	// with a prefetch of prefetch; 0 means one.
+	consumers int
+	prefetch  int
+	// service is how long consumer c (from 0) takes over a delivery
+	// whose handling begins at since after traffic starts; nil:
+	// 1/consumeRate.
+	service func(c int, since time.Duration, rng *rand.Rand) time.Duration
 	// The consumer handles nothing from pauseAt for pauseFor after
 	// traffic starts; what it was delivered waits, unacked.
 	pauseAt, pauseFor time.Duration
@@ -139,11 +147,15 @@ func publishInBursts(size int, period time.Duration) func(int, time.Duration) (t
 	}
 }
 
-// accuracyScenarios are the six scenarios for traffic lasting d,
-// and two whose departures are not all processed or not FIFO: a TTL
-// queue whose consumer is too slow, so about a fifth of its messages
-// expire, and a priority queue, whose estimate must be withheld. Rates
-// stay at or below 40 messages per second per queue.
+// accuracyScenarios are the six scenarios for traffic lasting d;
+// two whose departures are not all processed or not FIFO: a TTL queue
+// whose consumer is too slow, so about a fifth of its messages expire,
+// and a priority queue, whose estimate must be withheld; and three for
+// processing times around a second: three competing consumers of
+// differing speeds, a consumer whose service time switches between two
+// every 20 s, and one whose service time varies from message to message.
+// Each consumer has a prefetch of 10. Rates stay at or below 40 messages
+// per second per queue.
 func accuracyScenarios(d time.Duration) []trafficScenario {
 	slow := trafficScenario{
 		name: "slow-consumer", queueType: "classic",
@@ -187,6 +199,58 @@ func accuracyScenarios(d time.Duration) []trafficScenario {
 			publishAt: publishSteadily(20), consumeRate: 15, prefetch: 10,
 			maxPriority: 9,
 		},
+		{
+			// Three workers of differing speeds share the queue: 50, 100
+			// and 150 ms a message, 36.7/s together against 24/s in. The
+			// broker offers each a third; the slowest cannot keep up with
+			// its third, keeps its prefetch full and its deliveries wait
+			// 1.5 s, the others' a tenth of that.
+			name: "competing-consumers", queueType: "classic",
+			publishAt: publishSteadily(24), prefetch: 10, consumers: 3,
+			service: servicePerConsumer(50*time.Millisecond, 100*time.Millisecond, 150*time.Millisecond),
+		},
+		{
+			// A handler whose downstream slows down every other 20 s: 60
+			// ms a message, then 150 ms. 12/s in keeps a backlog from the
+			// first slow phase on, so the prefetch stays full: deliveries
+			// wait 0.6 s, then 1.5 s, and only the ten in the prefetch
+			// buffer at a switch anything in between.
+			name: "slow-dependency", queueType: "classic",
+			publishAt: publishSteadily(12), prefetch: 10,
+			service: alternatingService(60*time.Millisecond, 150*time.Millisecond, 20*time.Second),
+		},
+		{
+			// Every message takes 20 to 220 ms, at random; 10/s in against
+			// 8.3/s keeps the prefetch full, so a delivery waits for the ten
+			// services up to its own: 1.2 s, give or take 0.22 s.
+			name: "variable-service", queueType: "classic",
+			publishAt: publishSteadily(10), prefetch: 10,
+			service: uniformService(20*time.Millisecond, 220*time.Millisecond),
+		},
+	}
+}
+
+// servicePerConsumer gives consumer c the c-th of times as its service
+// time.
+func servicePerConsumer(times ...time.Duration) func(int, time.Duration, *rand.Rand) time.Duration {
+	return func(c int, _ time.Duration, _ *rand.Rand) time.Duration { return times[c] }
+}
+
+// alternatingService takes fast for period from the start, then slow
+// for period, and so on.
+func alternatingService(fast, slow, period time.Duration) func(int, time.Duration, *rand.Rand) time.Duration {
+	return func(_ int, since time.Duration, _ *rand.Rand) time.Duration {
+		if (since/period)%2 == 0 {
+			return fast
+		}
+		return slow
+	}
+}
+
+// uniformService takes from lo to hi, uniformly at random.
+func uniformService(lo, hi time.Duration) func(int, time.Duration, *rand.Rand) time.Duration {
+	return func(_ int, _ time.Duration, rng *rand.Rand) time.Duration {
+		return lo + time.Duration(rng.Float64()*float64(hi-lo))
 	}
 }
 
@@ -577,7 +641,14 @@ func runTraffic(ctx context.Context, url string, scenarios []trafficScenario, d 
 	}
 	for i, sc := range scenarios {
 		wg.Go(func() { fail(sc, "publisher", publishTraffic(trafficCtx, url, sc, truths[i], start, d)) })
-		wg.Go(func() { fail(sc, "consumer", consumeTraffic(trafficCtx, url, sc, truths[i], start, uint64(i+1))) })
+		cancelled := new(sync.WaitGroup)
+		cancelled.Add(sc.consumerCount())
+		for c := range sc.consumerCount() {
+			seed := uint64(i+1) | uint64(c)<<32
+			wg.Go(func() {
+				fail(sc, fmt.Sprintf("consumer %d", c), consumeTraffic(trafficCtx, url, sc, c, truths[i], start, seed, cancelled))
+			})
+		}
 	}
 	wg.Wait()
 	return truths, start, errors.Join(errs...)
@@ -762,6 +833,18 @@ func publishTraffic(ctx context.Context, url string, sc trafficScenario, tr *gro
 	return nil
 }
 
+// consumerCount is how many consumers compete for sc's queue.
+func (sc trafficScenario) consumerCount() int { return max(1, sc.consumers) }
+
+// serviceTime is how long consumer c takes over a delivery whose
+// handling begins at since after traffic starts.
+func (sc trafficScenario) serviceTime(c int, since time.Duration, rng *rand.Rand) time.Duration {
+	if sc.service != nil {
+		return sc.service(c, since, rng)
+	}
+	return time.Duration(float64(time.Second) / sc.consumeRate)
+}
+
 // receipt is a delivery as its consumer received it: the moment the
 // client library handed it over.
 type receipt struct {
@@ -770,17 +853,21 @@ type receipt struct {
 	at  time.Time
 }
 
-// consumeTraffic consumes with manual acks until ctx is done. The
-// consumer is a single server with a fixed service time: a delivery's
-// handling starts when it is received or when the previous one is done,
-// whichever is later (and not during the pause), and its ack goes out
-// one service time later. A delivery is received, and its time recorded, the moment the
+// consumeTraffic runs sc's consumer c with manual acks until ctx is
+// done. The consumer is a single server: a delivery's handling starts
+// when it is received or when the previous one is done, whichever is
+// later (and not during the pause), and its ack goes out one service time
+// (sc.serviceTime) later. A delivery is received, and its time recorded, the moment the
 // client library has it, whatever the handler is doing: until the
 // handler takes it, it waits in the consumer's prefetch buffer,
 // delivered and unacknowledged. When ctx is done the consumer cancels
-// its subscription, receives what was in flight and closes its channel,
-// which returns what it holds unacked to the queue.
-func consumeTraffic(ctx context.Context, url string, sc trafficScenario, tr *groundTruth, start time.Time, seed uint64) error {
+// its subscription and receives what was in flight; once every consumer
+// of the queue has (cancelled, from the sc.consumerCount() the caller
+// added, is done), it closes its channel, which returns what it holds
+// unacked to the queue, where no other consumer of the run takes it.
+func consumeTraffic(ctx context.Context, url string, sc trafficScenario, c int, tr *groundTruth, start time.Time, seed uint64, cancelled *sync.WaitGroup) error {
+	cancel := sync.OnceFunc(cancelled.Done)
+	defer cancel()
 	conn, err := amqp.Dial(url)
 	if err != nil {
 		return err
@@ -793,7 +880,7 @@ func consumeTraffic(ctx context.Context, url string, sc trafficScenario, tr *gro
 	if err := ch.Qos(sc.prefetch, 0, false); err != nil {
 		return err
 	}
-	const tag = "ground-truth"
+	tag := fmt.Sprintf("ground-truth-%d", c)
 	deliveries, err := ch.Consume(sc.name, tag, false, false, false, false, nil)
 	if err != nil {
 		return err
@@ -823,13 +910,15 @@ func consumeTraffic(ctx context.Context, url string, sc trafficScenario, tr *gro
 		}
 	}()
 
-	if err := handleDeliveries(ctx, sc, received, tr, start, seed); err != nil {
+	if err := handleDeliveries(ctx, sc, c, received, tr, start, seed); err != nil {
 		return err
 	}
 	if err := ch.Cancel(tag, false); err != nil {
 		return err
 	}
 	<-receiving
+	cancel()
+	cancelled.Wait()
 	if err := ch.Close(); err != nil {
 		return err
 	}
@@ -837,11 +926,10 @@ func consumeTraffic(ctx context.Context, url string, sc trafficScenario, tr *gro
 	return receiveErr
 }
 
-// handleDeliveries handles the received deliveries, one at a time, until
-// ctx is done.
-func handleDeliveries(ctx context.Context, sc trafficScenario, received <-chan receipt, tr *groundTruth, start time.Time, seed uint64) error {
+// handleDeliveries handles consumer c's received deliveries, one at a
+// time, until ctx is done.
+func handleDeliveries(ctx context.Context, sc trafficScenario, c int, received <-chan receipt, tr *groundTruth, start time.Time, seed uint64) error {
 	rng := rand.New(rand.NewPCG(seed, 0x7715))
-	service := time.Duration(float64(time.Second) / sc.consumeRate)
 	pauseFrom, pauseTo := start.Add(sc.pauseAt), start.Add(sc.pauseAt+sc.pauseFor)
 	var free time.Time // when the consumer is done with the previous delivery
 	for {
@@ -859,7 +947,7 @@ func handleDeliveries(ctx context.Context, sc trafficScenario, received <-chan r
 		if sc.pauseFor > 0 && !begin.Before(pauseFrom) && begin.Before(pauseTo) {
 			begin = pauseTo
 		}
-		free = begin.Add(service)
+		free = begin.Add(sc.serviceTime(c, begin.Sub(start), rng))
 		if !sleepUntilOrDone(ctx, free) {
 			return nil
 		}
