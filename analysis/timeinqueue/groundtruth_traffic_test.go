@@ -133,12 +133,15 @@ func accuracyScenarios(d time.Duration) []trafficScenario {
 		},
 		{
 			// A handler whose downstream slows down every other 20 s: 60
-			// ms a message, then 150 ms. 12/s in keeps a backlog from the
+			// ms a message, then 150 ms. 13/s in keeps a backlog from the
 			// first slow phase on, so the prefetch stays full: deliveries
 			// wait 0.6 s, then 1.5 s, and only the ten in the prefetch
-			// buffer at a switch anything in between.
+			// buffer at a switch anything in between. (At 12/s the
+			// backlog grew so slowly that for a minute its longest waits
+			// in each cycle were within a few tenths of a second of 10 s,
+			// and the time-in-queue share hung on them.)
 			name: "slow-dependency", queueType: "classic",
-			publishAt: publishSteadily(12), prefetch: 10,
+			publishAt: publishSteadily(13), prefetch: 10,
 			service: alternatingService(60*time.Millisecond, 150*time.Millisecond, 20*time.Second),
 		},
 		{
