@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -29,8 +28,9 @@ func BenchmarkTimeInQueueAccuracy(b *testing.B) {
 	nodes := startNodes(b, intervals)
 
 	var results []accuracyResult
+	var processing []processingResult
 	for b.Loop() {
-		runs := make([][]accuracyResult, len(intervals))
+		runs := make([]accuracyRun, len(intervals))
 		errs := make([]error, len(intervals))
 		var wg sync.WaitGroup
 		for i, interval := range intervals {
@@ -39,16 +39,19 @@ func BenchmarkTimeInQueueAccuracy(b *testing.B) {
 			})
 		}
 		wg.Wait()
-		results = slices.Concat(runs...)
-		for _, err := range errs {
+		results, processing = nil, nil
+		for i, err := range errs {
 			if err != nil {
 				b.Fatalf("harness: %v", err)
 			}
+			results = append(results, runs[i].Waiting...)
+			processing = append(processing, runs[i].Processing...)
 		}
 	}
 
 	table := accuracyTable(results)
 	b.Logf("time in queue, true/estimated (t/e), %v of traffic, polled every %v:\n%s", d, accuracyPollInterval, table)
+	b.Logf("processing time, true/estimated (t/e):\n%s", processingTable(processing))
 	for _, r := range results {
 		for _, p := range harnessProblems(r, d) {
 			b.Errorf("harness: %s at %v: %s", r.Scenario, r.StatsInterval, p)

@@ -51,7 +51,7 @@ func toleranceFor(scenario string) accuracyTolerance {
 	return issueGoal
 }
 
-// TestEstimateMatchesGroundTruth runs the eight scenarios concurrently
+// TestEstimateMatchesGroundTruth runs the eleven scenarios concurrently
 // against a node emitting statistics every second and keeping them at
 // that resolution, for three minutes of traffic, and holds the estimate
 // to the issue's goal: the share of messages processed within 10 s right
@@ -61,22 +61,33 @@ func toleranceFor(scenario string) accuracyTolerance {
 // burstTolerance.
 //
 // The TTL scenario (a fifth of its messages expire), its truth counting
-// expired messages as departed, not processed, is reported, not held;
-// the priority scenario's estimate must be withheld.
+// expired messages as departed, not processed, is reported, not held, and
+// so are the competing consumers; the priority scenario's estimate must
+// be withheld.
+//
+// The same run holds the processing estimate (delivery to ack) of every
+// single-consumer scenario but one to the same goal on the share of
+// deliveries acked within 1 s, every settled delivery accounted for:
+// steady, slow-consumer, stop-resume, bursty, quorum-slow-consumer,
+// requeues, ttl-expiry, priority and slow-dependency. The competing
+// consumers and the consumer whose service times vary from message to
+// message are reported, not held: that is beyond what counters sampled
+// once a second can tell (docs/time-in-queue.md).
 func TestEstimateMatchesGroundTruth(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs minutes of real traffic through a broker")
 	}
 	d := accuracyDuration(t)
 	node := rabbittest.StartT(t, accuracyNode(time.Second))
-	results, err := runAccuracy(t.Context(), node, time.Second, d, accuracyScenarios(d), t.Logf)
+	run, err := runAccuracy(t.Context(), node, time.Second, d, accuracyScenarios(d), t.Logf)
 	if err != nil {
 		t.Fatalf("harness: %v", err)
 	}
 	t.Logf("time in queue, true/estimated (t/e), %v of traffic, polled every %v:\n%s",
-		d, accuracyPollInterval, accuracyTable(results))
+		d, accuracyPollInterval, accuracyTable(run.Waiting))
+	t.Logf("processing time (delivery to ack), true/estimated (t/e), same run:\n%s", processingTable(run.Processing))
 
-	for _, r := range results {
+	for _, r := range run.Waiting {
 		t.Run(r.Scenario, func(t *testing.T) {
 			for _, p := range harnessProblems(r, d) {
 				t.Errorf("harness: %s", p)
@@ -91,6 +102,15 @@ func TestEstimateMatchesGroundTruth(t *testing.T) {
 			if r.Withheld != "" {
 				t.Errorf("a FIFO queue's estimate was withheld: %s", r.Withheld)
 			}
+			if r.Scenario == "competing-consumers" {
+				// Reported in the table above, held to no bound: three
+				// consumers ack out of the order they were delivered in,
+				// so the n-th ack is not the n-th message. Its waits are
+				// all far under 10 s, so the share within is right, but
+				// the p95 is the slowest consumer's 1.5 s prefetch wait,
+				// which the estimate spreads over all of them (0.5 s).
+				return
+			}
 			if r.Scenario == "ttl-expiry" {
 				// Reported in the table above, held to no bound: it misses
 				// the issue's 1 point. Its acked messages all wait just
@@ -104,6 +124,34 @@ func TestEstimateMatchesGroundTruth(t *testing.T) {
 				return
 			}
 			checkAccuracy(t, r, toleranceFor(r.Scenario))
+		})
+	}
+
+	for _, r := range run.Processing {
+		t.Run("processing/"+r.Scenario, func(t *testing.T) {
+			for _, p := range processingHarnessProblems(r) {
+				t.Errorf("harness: %s", p)
+			}
+			switch {
+			case r.Consumers > 1:
+				// Reported in the table above, held to no bound: the
+				// competing consumers' acks come in another order than
+				// their deliveries, so the n-th ack is not for the n-th
+				// delivery, and the estimate gives every delivery about
+				// the average processing time (0.45 s), where the
+				// slowest consumer's take 1.5 s: +26 to +27 points. See
+				// docs/time-in-queue.md.
+				return
+			case r.Scenario == "variable-service":
+				// Reported in the table above, held to no bound: its
+				// processing times (1.2 s ± 0.22 s) come from the service
+				// times of single messages, which no counter sampled once
+				// a second shows; the share within 1 s depends on where
+				// the samples fall, +0.15 to -4.6 points over seven runs.
+				// See docs/time-in-queue.md.
+				return
+			}
+			checkProcessing(t, r)
 		})
 	}
 }
@@ -158,5 +206,23 @@ func checkAccuracy(t *testing.T, r accuracyResult, tol accuracyTolerance) {
 		t.Errorf("oldest age: off by %v on average over %d polls (at most %v, mean %+v), goal ±%v on average",
 			r.OldestMAE.Round(time.Millisecond), r.OldestPolls, r.OldestMaxErr.Round(time.Millisecond),
 			r.OldestBias.Round(time.Millisecond), tol.OldestMAE)
+	}
+}
+
+// checkProcessing holds one scenario's processing estimate to the goal:
+// every settled delivery accounted for, and the share of deliveries
+// acked within processingThreshold right to a percentage point.
+func checkProcessing(t *testing.T, r processingResult) {
+	t.Helper()
+	if diff := math.Abs(r.EstDeparted - float64(r.Deliveries)); diff > max(2, 0.002*float64(r.Deliveries)) {
+		t.Errorf("the processing Estimator reported %.1f settlements; %d deliveries were settled (%d acked)",
+			r.EstDeparted, r.Deliveries, r.Acked)
+	}
+	if r.ApproxDeparted > 0 {
+		t.Errorf("%.1f settlements are flagged approximate, but the Estimator watched the queue from before its first delivery", r.ApproxDeparted)
+	}
+	if err := r.ShareErrorPP(); math.Abs(err) > issueGoal.SharePP {
+		t.Errorf("share of deliveries acked within %v: estimated %.2f%%, true %.2f%%: off by %+.2f percentage points, goal ±%.1f",
+			processingThreshold, 100*r.EstWithin, 100*r.TrueWithin, err, issueGoal.SharePP)
 	}
 }

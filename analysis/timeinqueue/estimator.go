@@ -25,9 +25,11 @@
 //
 // The same method measures processing: applied to deliveries instead of
 // arrivals (Config.Measure = Processing), the n-th delivery that waits
-// for an ack is acked as the n-th ack, which holds for one consumer and
-// approximately for several with a prefetch. Its curves are the
-// manual-acknowledgement deliveries and the acks, its depth the
+// for an ack is acked as the n-th ack, which holds for one consumer and,
+// for several competing ones, only as far as they take about as long as
+// each other (of consumers of differing speeds only the mean processing
+// time is right; docs/time-in-queue.md has the measurements). Its curves
+// are the manual-acknowledgement deliveries and the acks, its depth the
 // unacknowledged messages; the oldest age is then the age of the oldest
 // unacknowledged delivery, and a delivery rejected, nacked or returned
 // by a closed channel left without being processed.

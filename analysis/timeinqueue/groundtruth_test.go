@@ -1,29 +1,33 @@
 package timeinqueue
 
 // The ground-truth harness: real traffic through a private RabbitMQ node,
-// with every message's true publish and ack time known to the test, and
-// warren's collector and one Estimator watching the same queues through
-// the management API, as in production.
+// with every message's true publish, delivery and ack time known to the
+// test (the traffic and its truth: groundtruth_traffic_test.go), and
+// warren's collector and two Estimators, of time in queue and of
+// processing time (groundtruth_processing_test.go), watching the same
+// queues through the management API, as in production.
 //
-// A scenario is one queue with a publisher and a consumer behaviour. All
-// scenarios of a run share one vhost, one collector target and one
-// Estimator, and run concurrently, each on its own queue, so a run takes
-// its traffic duration, not one duration per scenario.
+// A scenario is one queue with a publisher and one or more consumers'
+// behaviour. All scenarios of a run share one vhost, one collector target
+// and its Estimators, and run concurrently, each on its own queue, so a
+// run takes its traffic duration, not one duration per scenario.
 //
 // Timeline of a run:
 //
 //  1. Declare the queues, then poll every accuracyPollInterval and feed
-//     each new snapshot to the Estimator, from before any traffic: the
-//     Estimator knows every queue while it is still empty, so every
-//     message that later departs is within its history and the two sides
-//     count the same messages.
+//     each new snapshot to the Estimators, from before any traffic: they
+//     know every queue while it is still empty, so every message that
+//     later departs is within their history and the two sides count the
+//     same messages.
 //  2. Traffic for the run's duration: publishers stamp each message with a
 //     sequence id (the AMQP message id) and record time.Now() just before
-//     publishing it; consumers (manual ack) record time.Now() just after
-//     acking it. True time in queue = ack time − publish time, both read
-//     from this process's monotonic clock.
+//     publishing it; consumers (manual ack) record time.Now() when they
+//     receive a delivery and just after acking it. True time in queue =
+//     ack time − publish time, true processing time = ack time − receipt
+//     of the delivery acked, all read from this process's monotonic clock.
 //  3. Traffic stops (consumers close their channels, so what they held
-//     unacked goes back to the queue and is not a departure), and polling
+//     unacked goes back to the queue and is not a departure, but a
+//     delivery settled unprocessed), and polling
 //     goes on for a settle period of two poll intervals plus two stats
 //     intervals, long enough for the broker to emit and the poller to
 //     fetch the samples of the last departures.
@@ -44,21 +48,16 @@ package timeinqueue
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/testenv/rabbittest"
@@ -89,158 +88,6 @@ func accuracyDuration(tb testing.TB) time.Duration {
 		tb.Fatalf("WARREN_ACCURACY_DURATION=%q: want a duration of at least 30s", s)
 	}
 	return d
-}
-
-// trafficScenario is one queue's traffic: how its publisher publishes
-// and how its consumer consumes.
-type trafficScenario struct {
-	name      string
-	queueType string // x-queue-type: classic or quorum
-	// publishAt is when, after traffic starts, the publisher publishes
-	// message i; ok is false when message i would come after d (and so
-	// would every later one).
-	publishAt func(i int, d time.Duration) (at time.Duration, ok bool)
-	// consumeRate is the most messages per second the consumer handles:
-	// each delivery takes it 1/consumeRate before it is acked.
-	consumeRate float64
-	prefetch    int
-	// The consumer handles nothing from pauseAt for pauseFor after
-	// traffic starts; what it was delivered waits, unacked.
-	pauseAt, pauseFor time.Duration
-	// requeueShare of deliveries are rejected with requeue instead of
-	// acked, at random.
-	requeueShare float64
-	// ttl is the queue's x-message-ttl: messages waiting longer expire,
-	// unprocessed. 0: none.
-	ttl time.Duration
-	// maxPriority is the queue's x-max-priority; the publisher gives
-	// each message a random priority from 0 to it. 0: not a priority
-	// queue.
-	maxPriority int
-}
-
-// publishSteadily publishes rate messages per second, evenly spaced.
-func publishSteadily(rate float64) func(int, time.Duration) (time.Duration, bool) {
-	return func(i int, d time.Duration) (time.Duration, bool) {
-		at := time.Duration(float64(i) / rate * float64(time.Second))
-		return at, at < d
-	}
-}
-
-// publishInBursts publishes size messages at once every period, from
-// the start.
-func publishInBursts(size int, period time.Duration) func(int, time.Duration) (time.Duration, bool) {
-	return func(i int, d time.Duration) (time.Duration, bool) {
-		at := time.Duration(i/size) * period
-		return at, at < d
-	}
-}
-
-// accuracyScenarios are the six scenarios for traffic lasting d,
-// and two whose departures are not all processed or not FIFO: a TTL
-// queue whose consumer is too slow, so about a fifth of its messages
-// expire, and a priority queue, whose estimate must be withheld. Rates
-// stay at or below 40 messages per second per queue.
-func accuracyScenarios(d time.Duration) []trafficScenario {
-	slow := trafficScenario{
-		name: "slow-consumer", queueType: "classic",
-		publishAt: publishSteadily(20), consumeRate: 15, prefetch: 10,
-	}
-	quorum := slow
-	quorum.name, quorum.queueType = "quorum-slow-consumer", "quorum"
-	return []trafficScenario{
-		{
-			name: "steady", queueType: "classic",
-			publishAt: publishSteadily(20), consumeRate: 40, prefetch: 10,
-		},
-		slow,
-		{
-			// 40 s without a consumer a third of the way in, then a
-			// consumer twice as fast as the publisher catches up.
-			name: "stop-resume", queueType: "classic",
-			publishAt: publishSteadily(20), consumeRate: 40, prefetch: 10,
-			pauseAt: d / 3, pauseFor: min(40*time.Second, d/4),
-		},
-		{
-			// 200 messages every 20 s, each burst drained in about 13 s.
-			name: "bursty", queueType: "classic",
-			publishAt: publishInBursts(200, 20*time.Second), consumeRate: 15, prefetch: 10,
-		},
-		quorum,
-		{
-			name: "requeues", queueType: "classic",
-			publishAt: publishSteadily(20), consumeRate: 40, prefetch: 10,
-			requeueShare: 0.05,
-		},
-		{
-			// 10/s in, 8/s out: the backlog grows until its head is 8 s
-			// old, then about 2/s expire.
-			name: "ttl-expiry", queueType: "classic",
-			publishAt: publishSteadily(10), consumeRate: 8, prefetch: 10,
-			ttl: 8 * time.Second,
-		},
-		{
-			name: "priority", queueType: "classic",
-			publishAt: publishSteadily(20), consumeRate: 15, prefetch: 10,
-			maxPriority: 9,
-		},
-	}
-}
-
-// scenarioNamed is the scenario of accuracyScenarios called name.
-func scenarioNamed(name string) trafficScenario {
-	for _, sc := range accuracyScenarios(time.Minute) {
-		if sc.name == name {
-			return sc
-		}
-	}
-	return trafficScenario{name: name}
-}
-
-// groundTruth is what really happened to one queue's messages.
-type groundTruth struct {
-	mu       sync.Mutex
-	msgs     []trueMessage // by sequence id, which is publish order
-	requeued int           // rejections with requeue
-	lost     int           // publishes the broker nacked or never confirmed
-}
-
-// trueMessage is one message's true publish and final ack time; acked is
-// zero while it is not acked.
-type trueMessage struct{ published, acked time.Time }
-
-// publishing records that a message is about to be published now and
-// returns its sequence id.
-func (tr *groundTruth) publishing() int {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	tr.msgs = append(tr.msgs, trueMessage{published: time.Now()})
-	return len(tr.msgs) - 1
-}
-
-func (tr *groundTruth) ack(seq int, at time.Time) error {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	if seq < 0 || seq >= len(tr.msgs) {
-		return fmt.Errorf("acked message %d, which was never published", seq)
-	}
-	if !tr.msgs[seq].acked.IsZero() {
-		return fmt.Errorf("message %d acked twice", seq)
-	}
-	tr.msgs[seq].acked = at
-	return nil
-}
-
-func (tr *groundTruth) requeue() {
-	tr.mu.Lock()
-	tr.requeued++
-	tr.mu.Unlock()
-}
-
-func (tr *groundTruth) lose(n int) {
-	tr.mu.Lock()
-	tr.lost += n
-	tr.mu.Unlock()
 }
 
 // trueOldestAge is the true age at t of the oldest message published
@@ -276,19 +123,25 @@ type oldestEstimate struct {
 }
 
 // estimatorWatcher polls one collector target and feeds every new
-// snapshot to the Estimator, recording its output for the queues it
-// watches.
+// snapshot to two Estimators, one of time in queue and one of processing
+// time, recording their output for the queues it watches.
 type estimatorWatcher struct {
 	poller *brokerPoller
-	est    *Estimator
 	keys   []snapshot.QueueKey
 
-	mu    sync.Mutex
-	byKey map[snapshot.QueueKey]*estimatorLog
-	// snapshots are the snapshots fed to the Estimator, in order.
+	mu                 sync.Mutex
+	waiting, processed *watchedEstimator
+	// snapshots are the snapshots fed to the Estimators, in order.
 	snapshots []*snapshot.Snapshot
 	failures  int
 	lastErr   string
+}
+
+// watchedEstimator is one Estimator of the watcher and what it said
+// about each watched queue. The watcher's mu guards byKey.
+type watchedEstimator struct {
+	est   *Estimator
+	byKey map[snapshot.QueueKey]*estimatorLog
 }
 
 func newEstimatorWatcher(tg config.Target, keys []snapshot.QueueKey) (*estimatorWatcher, error) {
@@ -296,30 +149,39 @@ func newEstimatorWatcher(tg config.Target, keys []snapshot.QueueKey) (*estimator
 	if err != nil {
 		return nil, err
 	}
-	w := &estimatorWatcher{
-		poller: poller,
-		est: New(Config{
-			Thresholds: []time.Duration{accuracyThreshold},
-			Buckets:    DefaultBuckets,
-			MaxPoints:  DefaultMaxPoints,
-		}),
-		keys:  keys,
-		byKey: map[snapshot.QueueKey]*estimatorLog{},
-	}
-	for _, k := range keys {
-		w.byKey[k] = &estimatorLog{}
-	}
-	w.est.SetRecorder(func(key snapshot.QueueKey, p Piece) {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if o := w.byKey[key]; o != nil {
-			o.pieces = append(o.pieces, p)
-		}
+	w := &estimatorWatcher{poller: poller, keys: keys}
+	w.waiting = w.watch(Config{
+		Thresholds: []time.Duration{accuracyThreshold},
+		Buckets:    DefaultBuckets,
+		MaxPoints:  DefaultMaxPoints,
+	})
+	w.processed = w.watch(Config{
+		Measure:    Processing,
+		Thresholds: []time.Duration{processingThreshold},
+		Buckets:    DefaultProcessingBuckets,
+		MaxPoints:  DefaultMaxPoints,
 	})
 	return w, nil
 }
 
-// poll polls once and feeds a new snapshot to the Estimator. It reports
+// watch makes an Estimator of cfg whose pieces of the watched queues are
+// recorded.
+func (w *estimatorWatcher) watch(cfg Config) *watchedEstimator {
+	we := &watchedEstimator{est: New(cfg), byKey: map[snapshot.QueueKey]*estimatorLog{}}
+	for _, k := range w.keys {
+		we.byKey[k] = &estimatorLog{}
+	}
+	we.est.SetRecorder(func(key snapshot.QueueKey, p Piece) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if o := we.byKey[key]; o != nil {
+			o.pieces = append(o.pieces, p)
+		}
+	})
+	return we
+}
+
+// poll polls once and feeds a new snapshot to the Estimators. It reports
 // whether the snapshot held every watched queue with its statistics.
 func (w *estimatorWatcher) poll(ctx context.Context) (allKnown bool) {
 	snap, up, lastErr := w.poller.poll(ctx)
@@ -337,20 +199,22 @@ func (w *estimatorWatcher) poll(ctx context.Context) (allKnown bool) {
 		return false
 	}
 
-	w.est.Observe(snap) // calls the recorder, which takes w.mu
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, e := range w.est.Estimates() {
-		o := w.byKey[snapshot.QueueKey{Vhost: e.Vhost, Name: e.Name}]
-		if o == nil || e.SampleTime.IsZero() {
-			continue
+	for _, we := range []*watchedEstimator{w.waiting, w.processed} {
+		we.est.Observe(snap) // calls the recorder, which takes w.mu
+		w.mu.Lock()
+		for _, e := range we.est.Estimates() {
+			o := we.byKey[snapshot.QueueKey{Vhost: e.Vhost, Name: e.Name}]
+			if o == nil || e.SampleTime.IsZero() {
+				continue
+			}
+			o.oldest = append(o.oldest, oldestEstimate{sampleTime: e.SampleTime, age: e.OldestAge})
+			o.final = e
 		}
-		o.oldest = append(o.oldest, oldestEstimate{sampleTime: e.SampleTime, age: e.OldestAge})
-		o.final = e
+		w.mu.Unlock()
 	}
 	known := 0
 	for _, q := range snap.Queues {
-		if w.byKey[q.Key()] != nil && q.StatsKnown {
+		if slices.Contains(w.keys, q.Key()) && q.StatsKnown {
 			known++
 		}
 	}
@@ -377,23 +241,31 @@ func (w *estimatorWatcher) run(ctx context.Context, interval time.Duration, read
 
 var accuracyRuns atomic.Int64
 
+// accuracyRun is what one run measured, per scenario in the order of
+// the run's scenarios: the time-in-queue and the processing-time
+// estimates against the truth.
+type accuracyRun struct {
+	Waiting    []accuracyResult
+	Processing []processingResult
+}
+
 // runAccuracy runs scenarios concurrently on node, whose
 // collect_statistics_interval is statsInterval, with traffic lasting d,
-// and compares what the Estimator says with the truth. logf reports
-// progress. An error means the harness could not run, not that the
+// and compares what the Estimators say with the truth. logf reports
+// progress. An error means the harness could not run, not that an
 // Estimator is wrong.
 func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d time.Duration,
-	scenarios []trafficScenario, logf func(string, ...any)) ([]accuracyResult, error) {
+	scenarios []trafficScenario, logf func(string, ...any)) (accuracyRun, error) {
 	vhost := fmt.Sprintf("accuracy-%d", accuracyRuns.Add(1))
 	if err := node.AddVhost(vhost); err != nil {
-		return nil, err
+		return accuracyRun{}, err
 	}
 	if err := node.SetPermissions(vhost, "guest", ".*", ".*", ".*"); err != nil {
-		return nil, err
+		return accuracyRun{}, err
 	}
 	url := strings.TrimSuffix(node.AMQPURL, "/") + "/" + vhost
 	if err := declareQueues(url, scenarios); err != nil {
-		return nil, err
+		return accuracyRun{}, err
 	}
 
 	keys := make([]snapshot.QueueKey, len(scenarios))
@@ -402,7 +274,7 @@ func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d ti
 	}
 	w, err := newEstimatorWatcher(accuracyTarget(node, vhost, statsInterval), keys)
 	if err != nil {
-		return nil, err
+		return accuracyRun{}, err
 	}
 	pollCtx, cancelPolling := context.WithCancel(ctx)
 	ready, polling := make(chan struct{}), make(chan struct{})
@@ -416,76 +288,50 @@ func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d ti
 	case <-ready:
 	case <-time.After(time.Minute):
 		stopPolling()
-		return nil, fmt.Errorf("stats interval %v: the collector never listed every scenario queue with statistics (last poll error: %q)", statsInterval, w.lastErr)
+		return accuracyRun{}, fmt.Errorf("stats interval %v: the collector never listed every scenario queue with statistics (last poll error: %q)", statsInterval, w.lastErr)
 	}
 	// Let the empty queues' first samples into the history, so that
 	// traffic starts strictly after it.
 	if !sleepUntilOrDone(ctx, time.Now().Add(statsInterval+time.Second)) {
-		return nil, ctx.Err()
+		return accuracyRun{}, ctx.Err()
 	}
 
 	logf("stats interval %v: traffic on %d queues of vhost %s for %v", statsInterval, len(scenarios), vhost, d)
 	truths, start, err := runTraffic(ctx, url, scenarios, d)
 	if err != nil {
-		return nil, err
+		return accuracyRun{}, err
 	}
 	settle := 2 * (accuracyPollInterval + statsInterval)
 	logf("stats interval %v: traffic done; polling %v more", statsInterval, settle)
 	if !sleepUntilOrDone(ctx, time.Now().Add(settle)) {
-		return nil, ctx.Err()
+		return accuracyRun{}, ctx.Err()
 	}
 	stopPolling()
 
 	if dir := os.Getenv("WARREN_ACCURACY_DUMP"); dir != "" {
 		if err := dumpRun(dir, vhost, w, truths, scenarios, start); err != nil {
-			return nil, err
+			return accuracyRun{}, err
 		}
 		logf("stats interval %v: samples, pieces and truth written to %s/%s-*.csv", statsInterval, dir, vhost)
 	}
 	// Traffic and polling are over: nothing writes to truths or w any more.
-	results := make([]accuracyResult, len(scenarios))
+	var run accuracyRun
 	for i, sc := range scenarios {
-		var published, acked uint64
-		var depth int64
+		var final snapshot.Queue
 		for _, q := range w.snapshots[len(w.snapshots)-1].Queues {
 			if q.Key() == keys[i] {
-				published, acked, depth = q.Counters.Published, q.Counters.Acked, q.Messages()
+				final = q
 			}
 		}
-		r := compareWithTruth(sc, statsInterval, start, truths[i], w.byKey[keys[i]], depth)
+		r := compareWithTruth(sc, statsInterval, start, truths[i], w.waiting.byKey[keys[i]], final.Messages())
 		r.Polls, r.FailedPolls = len(w.snapshots), w.failures
-		r.BrokerPublished, r.BrokerAcked, r.BrokerDepth = published, acked, depth
-		results[i] = r
+		r.BrokerPublished, r.BrokerAcked, r.BrokerDepth = final.Counters.Published, final.Counters.Acked, final.Messages()
+		run.Waiting = append(run.Waiting, r)
+		pr := compareProcessing(sc, statsInterval, start, truths[i].settledDeliveries(), w.processed.byKey[keys[i]])
+		pr.BrokerDelivered, pr.BrokerAcked, pr.BrokerUnacked = final.Counters.DeliveredManual, final.Counters.Acked, final.Unacked
+		run.Processing = append(run.Processing, pr)
 	}
-	return results, nil
-}
-
-// runTraffic runs every scenario's publisher and consumer from now for d
-// and returns what truly happened, per scenario, and when traffic began.
-func runTraffic(ctx context.Context, url string, scenarios []trafficScenario, d time.Duration) ([]*groundTruth, time.Time, error) {
-	truths := make([]*groundTruth, len(scenarios))
-	for i := range truths {
-		truths[i] = &groundTruth{}
-	}
-	start := time.Now()
-	trafficCtx, stop := context.WithDeadline(ctx, start.Add(d))
-	defer stop()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
-	fail := func(sc trafficScenario, role string, err error) {
-		if err != nil {
-			mu.Lock()
-			errs = append(errs, fmt.Errorf("scenario %s, %s: %w", sc.name, role, err))
-			mu.Unlock()
-		}
-	}
-	for i, sc := range scenarios {
-		wg.Go(func() { fail(sc, "publisher", publishTraffic(trafficCtx, url, sc, truths[i], start, d)) })
-		wg.Go(func() { fail(sc, "consumer", consumeTraffic(trafficCtx, url, sc, truths[i], start, uint64(i+1))) })
-	}
-	wg.Wait()
-	return truths, start, errors.Join(errs...)
+	return run, nil
 }
 
 // accuracyNode is the options of a private node that emits statistics
@@ -513,7 +359,9 @@ func accuracyNode(statsInterval time.Duration) rabbittest.Options {
 // true counts of messages published, waiting and acked at the sample's
 // timestamp;
 // -pieces.csv has the Estimator's pieces; -truth.csv every message's
-// publish and ack time (-1: never acked).
+// publish and ack time and the receipt of its latest delivery (-1:
+// never acked, no delivery outstanding or acked); and the processing
+// side's files (processingDump).
 func dumpRun(dir, vhost string, w *estimatorWatcher, truths []*groundTruth, scenarios []trafficScenario, start time.Time) error {
 	since := func(t time.Time) float64 { return t.Sub(start).Seconds() }
 	for i, sc := range scenarios {
@@ -544,18 +392,23 @@ func dumpRun(dir, vhost string, w *estimatorWatcher, truths []*groundTruth, scen
 			}
 		}
 		pieces.WriteString("departed,count,wait_from,wait_to,approximate\n")
-		for _, p := range w.byKey[key].pieces {
+		for _, p := range w.waiting.byKey[key].pieces {
 			fmt.Fprintf(&pieces, "%.3f,%.3f,%.3f,%.3f,%v\n", since(p.DepartedAt), p.Count, p.WaitFrom.Seconds(), p.WaitTo.Seconds(), p.Approximate)
 		}
-		truth.WriteString("seq,published,acked\n")
+		truth.WriteString("seq,published,acked,delivered\n")
 		for seq, m := range msgs {
-			acked := -1.0
+			acked, delivered := -1.0, -1.0
 			if !m.acked.IsZero() {
 				acked = since(m.acked)
 			}
-			fmt.Fprintf(&truth, "%d,%.3f,%.3f\n", seq, since(m.published), acked)
+			if !m.delivered.IsZero() {
+				delivered = since(m.delivered)
+			}
+			fmt.Fprintf(&truth, "%d,%.3f,%.3f,%.3f\n", seq, since(m.published), acked, delivered)
 		}
-		for suffix, data := range map[string]string{"samples": samples.String(), "pieces": pieces.String(), "truth": truth.String()} {
+		files := processingDump(w, key, truths[i], start)
+		files["samples"], files["pieces"], files["truth"] = samples.String(), pieces.String(), truth.String()
+		for suffix, data := range files {
 			name := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.csv", vhost, sc.name, suffix))
 			if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
 				return err
@@ -581,166 +434,6 @@ func accuracyTarget(node *rabbittest.Node, vhost string, statsInterval time.Dura
 		StatsInterval:  config.Duration(statsInterval),
 		Vhosts:         config.Filter{Include: include},
 		ConsumerStatus: config.ConsumerStatusConfig{Window: config.Duration(time.Minute)},
-	}
-}
-
-func declareQueues(url string, scenarios []trafficScenario) error {
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
-	for _, sc := range scenarios {
-		args := amqp.Table{"x-queue-type": sc.queueType}
-		if sc.ttl > 0 {
-			args["x-message-ttl"] = sc.ttl.Milliseconds()
-		}
-		if sc.maxPriority > 0 {
-			args["x-max-priority"] = sc.maxPriority
-		}
-		if _, err := ch.QueueDeclare(sc.name, true, false, false, false, args); err != nil {
-			return fmt.Errorf("declare %s: %w", sc.name, err)
-		}
-	}
-	return nil
-}
-
-// publishTraffic publishes sc's messages, persistent and with publisher
-// confirms, until sc.publishAt says there are no more within d. Confirms
-// are waited for at the end: a message the broker did not take is
-// counted as lost, which fails the run.
-func publishTraffic(ctx context.Context, url string, sc trafficScenario, tr *groundTruth, start time.Time, d time.Duration) error {
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
-	if err := ch.Confirm(false); err != nil {
-		return err
-	}
-	var confirms []*amqp.DeferredConfirmation
-	body := []byte("time-in-queue ground truth")
-	rng := rand.New(rand.NewPCG(uint64(len(sc.name)), 0x9917))
-	for i := 0; ; i++ {
-		at, ok := sc.publishAt(i, d)
-		if !ok || !sleepUntilOrDone(ctx, start.Add(at)) {
-			break
-		}
-		var priority uint8
-		if sc.maxPriority > 0 {
-			priority = uint8(rng.IntN(sc.maxPriority + 1))
-		}
-		seq := tr.publishing()
-		// Not ctx: a message whose publish time is recorded must be
-		// published.
-		dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), "", sc.name, true, false,
-			amqp.Publishing{MessageId: strconv.Itoa(seq), DeliveryMode: amqp.Persistent, Priority: priority, Body: body})
-		if err != nil {
-			return fmt.Errorf("publish message %d: %w", seq, err)
-		}
-		confirms = append(confirms, dc)
-	}
-	wait, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	lost := 0
-	for _, dc := range confirms {
-		if ok, err := dc.WaitContext(wait); !ok || err != nil {
-			lost++
-		}
-	}
-	tr.lose(lost)
-	return nil
-}
-
-// consumeTraffic consumes with manual acks until ctx is done. The
-// consumer is a single server with a fixed service time: a delivery's
-// handling starts when it arrives or when the previous one is done,
-// whichever is later (and not during the pause), and its ack goes out
-// one service time later.
-func consumeTraffic(ctx context.Context, url string, sc trafficScenario, tr *groundTruth, start time.Time, seed uint64) error {
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
-	if err := ch.Qos(sc.prefetch, 0, false); err != nil {
-		return err
-	}
-	deliveries, err := ch.Consume(sc.name, "ground-truth", false, false, false, false, nil)
-	if err != nil {
-		return err
-	}
-	rng := rand.New(rand.NewPCG(seed, 0x7715))
-	service := time.Duration(float64(time.Second) / sc.consumeRate)
-	pauseFrom, pauseTo := start.Add(sc.pauseAt), start.Add(sc.pauseAt+sc.pauseFor)
-	var free time.Time // when the consumer is done with the previous delivery
-	for {
-		var dl amqp.Delivery
-		select {
-		case <-ctx.Done():
-			return nil
-		case d, ok := <-deliveries:
-			if !ok {
-				return errors.New("the broker closed the consumer")
-			}
-			dl = d
-		}
-		begin := time.Now()
-		if free.After(begin) {
-			begin = free
-		}
-		if sc.pauseFor > 0 && !begin.Before(pauseFrom) && begin.Before(pauseTo) {
-			begin = pauseTo
-		}
-		free = begin.Add(service)
-		if !sleepUntilOrDone(ctx, free) {
-			return nil
-		}
-		seq, err := strconv.Atoi(dl.MessageId)
-		if err != nil {
-			return fmt.Errorf("delivery with message id %q: %w", dl.MessageId, err)
-		}
-		if rng.Float64() < sc.requeueShare {
-			if err := dl.Reject(true); err != nil {
-				return err
-			}
-			tr.requeue()
-			continue
-		}
-		if err := dl.Ack(false); err != nil {
-			return err
-		}
-		if err := tr.ack(seq, time.Now()); err != nil {
-			return err
-		}
-	}
-}
-
-// sleepUntilOrDone waits until t; false if ctx ends first.
-func sleepUntilOrDone(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 
@@ -847,22 +540,30 @@ func compareWithTruth(sc trafficScenario, statsInterval time.Duration, start tim
 		}
 	}
 
+	r.OldestMAE, r.OldestMaxErr, r.OldestBias, r.OldestPolls = oldestErrors(o.oldest, start,
+		func(t time.Time) time.Duration { return trueOldestAge(tr.msgs, t, sc.ttl) })
+	return r
+}
+
+// oldestErrors compares the oldest-age series from traffic's start on
+// with the truth at each estimate's SampleTime: the mean absolute error,
+// the largest, the mean of estimate − truth, and over how many polls.
+func oldestErrors(series []oldestEstimate, start time.Time, truth func(time.Time) time.Duration) (mae, maxErr, bias time.Duration, polls int) {
 	var sumAbs, sum time.Duration
-	for _, e := range o.oldest {
+	for _, e := range series {
 		if e.sampleTime.Before(start) {
 			continue
 		}
-		diff := e.age - trueOldestAge(tr.msgs, e.sampleTime, sc.ttl)
+		diff := e.age - truth(e.sampleTime)
 		sum += diff
 		sumAbs += diff.Abs()
-		r.OldestMaxErr = max(r.OldestMaxErr, diff.Abs())
-		r.OldestPolls++
+		maxErr = max(maxErr, diff.Abs())
+		polls++
 	}
-	if r.OldestPolls > 0 {
-		r.OldestMAE = sumAbs / time.Duration(r.OldestPolls)
-		r.OldestBias = sum / time.Duration(r.OldestPolls)
+	if polls > 0 {
+		mae, bias = sumAbs/time.Duration(polls), sum/time.Duration(polls)
 	}
-	return r
+	return mae, maxErr, bias, polls
 }
 
 // trueSLOCounters counts the truth as the processed-within counters do at
