@@ -39,7 +39,10 @@ func (p *Pipeline) queueStates(st *TargetState) {
 		qs.DeadLetterQueues = routesOut[k]
 		if e < len(st.Estimates) && st.Estimates[e].Vhost == q.Vhost && st.Estimates[e].Name == q.Name {
 			// Both estimators take the same queues, in the same order.
-			qs.Estimate, qs.Processing = &st.Estimates[e], &st.Processing[e]
+			qs.Estimate = &st.Estimates[e]
+			if st.Processing != nil {
+				qs.Processing = &st.Processing[e]
+			}
 			e++
 		}
 		qs.ConsumerTimeout = p.target.ConsumerTimeout.Std()

@@ -29,7 +29,7 @@ type Pipeline struct {
 	// The analyses' own state, owned by the poll goroutine.
 	history    *queuehistory.History
 	estimator  *timeinqueue.Estimator
-	processing *timeinqueue.Estimator
+	processing *timeinqueue.Estimator // nil where processing.enabled is false
 	attributor *deadletter.Attributor
 	loss       *loss.Tracker
 	streams    *streamlag.Tracker
@@ -72,7 +72,6 @@ func NewWithSource(t config.Target, src collector.Source, opts Options) *Pipelin
 		logger:     opts.Logger.With("cluster", t.Name),
 		history:    queuehistory.New(max(t.ConsumerStatus.Window.Std(), HealthWindow)),
 		estimator:  timeinqueue.New(timeinqueue.ConfigFor(t, timeinqueue.Waiting)),
-		processing: timeinqueue.New(timeinqueue.ConfigFor(t, timeinqueue.Processing)),
 		attributor: deadletter.NewAttributor(),
 		loss:       loss.NewTracker(HealthWindow),
 		streams:    streamlag.NewTracker(t.ConsumerStatus.Window.Std()),
@@ -80,6 +79,9 @@ func NewWithSource(t config.Target, src collector.Source, opts Options) *Pipelin
 		retries:    map[snapshot.QueueKey]*retryCounter{},
 		encoder:    newEncoder(t),
 		published:  opts.Published,
+	}
+	if t.Processing.IsEnabled() {
+		p.processing = timeinqueue.New(timeinqueue.ConfigFor(t, timeinqueue.Processing))
 	}
 	p.state.Store(&TargetState{Cluster: t.Name})
 	return p
@@ -151,8 +153,10 @@ func (p *Pipeline) analyse(snap *snapshot.Snapshot) *TargetState {
 	}
 	p.estimator.Observe(snap)
 	st.Estimates = p.estimator.Estimates()
-	p.processing.Observe(snap)
-	st.Processing = p.processing.Estimates()
+	if p.processing != nil {
+		p.processing.Observe(snap)
+		st.Processing = p.processing.Estimates()
+	}
 	p.queueStates(st)
 	p.observeStreams(st)
 	p.observeLoss(st)

@@ -54,7 +54,7 @@ type TargetState struct {
 	Estimates []timeinqueue.QueueEstimate
 	// Processing are the processing-latency estimates (delivery to ack),
 	// in snapshot order, of the queues with known statistics; never
-	// withheld.
+	// withheld; nil where processing.enabled is false.
 	Processing []timeinqueue.QueueEstimate
 	// Unroutable are the watched vhosts' unroutable publishes, in
 	// snapshot order; Recent values cover HealthWindow.
@@ -87,7 +87,8 @@ type QueueState struct {
 	Estimate *timeinqueue.QueueEstimate
 	// Processing is the queue's processing-latency estimate: its
 	// OldestAge is the age of the oldest unacknowledged delivery. Nil
-	// for a queue without known statistics.
+	// for a queue without known statistics, and where processing.enabled
+	// is false.
 	Processing *timeinqueue.QueueEstimate
 	// ConsumerTimeout is how long the broker lets a delivery of this
 	// queue stay unacknowledged before it closes the channel: the queue's

@@ -226,3 +226,23 @@ func TestProcessingSeriesAreExportedForWorkQueuesWithTheirOwnConsumerTimeoutAndN
 		}
 	}
 }
+
+func TestProcessingDisabledExportsNoProcessingSeries(t *testing.T) {
+	target := testTarget("http://127.0.0.1:1")
+	off := false
+	target.Processing.Enabled = &off
+	p := NewWithSource(target, nil, Options{Metrics: collector.NewMetrics(), Logger: slog.New(slog.DiscardHandler)})
+	p.publish(&snapshot.Snapshot{Cluster: "t", Time: time.Unix(1_700_000_000, 0), Queues: []snapshot.Queue{
+		{Vhost: "/", Name: "jobs", Type: "classic", StatsKnown: true, Consumers: 1, Unacked: 20,
+			Counters: snapshot.Counters{Published: 20, Delivered: 20, DeliveredManual: 20}},
+	}}, collector.Health{Attempted: true, Up: true})
+	if st := p.State(); st.Processing != nil || st.Queues[0].Processing != nil {
+		t.Fatalf("processing disabled, yet the state has a processing estimate")
+	}
+	families := scrape(t, exposition.NewHandler(prometheus.NewRegistry(), exposition.Fixed(fixedSource{p.Fragment()}), slog.New(slog.DiscardHandler)))
+	for _, name := range []string{"warren_queue_oldest_unacked_age_seconds", "warren_queue_processing_seconds", "warren_queue_consumer_timeout_seconds"} {
+		if _, ok := expositiontest.Find(families, name, map[string]string{"queue": "jobs"}); ok {
+			t.Errorf("processing disabled, yet %s is exported", name)
+		}
+	}
+}

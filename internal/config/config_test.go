@@ -74,6 +74,7 @@ func TestEveryConfigErrorNamesFileLineAndField(t *testing.T) {
 		{"negative consumer timeout", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    consumer_timeout: -1m\n", 6, "targets[0].consumer_timeout", "must be positive"},
 		{"processing SLO without threshold", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\nslos:\n  - name: s\n    objective: 99%\n    sli:\n      processing_latency: {queue: orders}\n", 10, "slos[0].sli.processing_latency.threshold", "is required, e.g. 2s"},
 		{"consumer timeout share of 1", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\nalerting:\n  health:\n    RabbitMQConsumerTimeoutImminent:\n      threshold: 1\n", 9, "alerting.health.RabbitMQConsumerTimeoutImminent.threshold", "above 0 and below 1, not 1"},
+		{"processing SLO on a target without processing", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    processing: {enabled: false}\nslos:\n  - name: s\n    objective: 99%\n    sli:\n      processing_latency: {queue: orders, threshold: 2s}\n", 11, "slos[0].sli.processing_latency", "processing estimate disabled"},
 		{"unknown top-level key", "target:\n  - name: a\n", 1, "target", `unknown field "target"`},
 		{"no targets", "targets: []\n", 1, "targets", "at least one target"},
 	}

@@ -248,6 +248,9 @@ func (p *parser) validateSLI(s *SLO, target *Target, fail func(string, []any, ..
 		sli.TimeInQueue.validate(fail, "time_in_queue", "30s")
 	case sli.ProcessingLatency != nil:
 		sli.ProcessingLatency.validate(fail, "processing_latency", "2s")
+		if target != nil && !target.Processing.IsEnabled() {
+			fail("target %q has the processing estimate disabled (processing.enabled: false)", []any{s.Target}, "sli", "processing_latency")
+		}
 	case sli.DeadLetterRatio != nil:
 		if sli.DeadLetterRatio.Queue == nil {
 			fail("is required: the source queue (a regular expression)", nil, "sli", "dead_letter_ratio", "queue")

@@ -75,12 +75,20 @@ type SLOThreshold struct {
 
 // ProcessingConfig configures the processing-latency estimate.
 type ProcessingConfig struct {
+	// Enabled turns the estimate on (the default): it asks the broker for
+	// two more sample series per queue, about 60% more bytes per queue
+	// and poll (docs/benchmarks.md).
+	Enabled *bool `yaml:"enabled"`
 	// Buckets of warren_queue_processing_seconds, in seconds.
 	Buckets []float64 `yaml:"buckets"`
 	// SLOThresholds are added by the processing_latency SLOs on the
 	// target (not a YAML key).
 	SLOThresholds []SLOThreshold `yaml:"-"`
 }
+
+// IsEnabled reports whether the processing estimate runs (enabled is
+// unset or true).
+func (c ProcessingConfig) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
 
 // checkBuckets reports histogram buckets at path that are not positive
 // and increasing.

@@ -111,7 +111,11 @@ type apiSample struct {
 // publish and the completion counters (ack, deliver_no_ack, get_no_ack),
 // and of the unacknowledged messages and all deliveries (deliver_get),
 // over the last age at incr resolution.
-type sampleHistory struct{ age, incr time.Duration }
+type sampleHistory struct {
+	age, incr time.Duration
+	// deliveries asks also for the series of the processing estimate.
+	deliveries bool
+}
 
 func (h sampleHistory) params(q url.Values) {
 	if h.incr <= 0 {
@@ -124,8 +128,10 @@ func (h sampleHistory) params(q url.Values) {
 	q.Set("msg_rates_age", age)
 	q.Set("msg_rates_incr", incr)
 	q.Set("columns", q.Get("columns")+",messages_details.samples,message_stats.publish_details.samples"+
-		",message_stats.ack_details.samples,message_stats.deliver_no_ack_details.samples,message_stats.get_no_ack_details.samples"+
-		",messages_unacknowledged_details.samples,message_stats.deliver_get_details.samples")
+		",message_stats.ack_details.samples,message_stats.deliver_no_ack_details.samples,message_stats.get_no_ack_details.samples")
+	if h.deliveries {
+		q.Set("columns", q.Get("columns")+",messages_unacknowledged_details.samples,message_stats.deliver_get_details.samples")
+	}
 }
 
 // queueColumns is every queue field warren reads. Asking for columns

@@ -1,7 +1,9 @@
 package management
 
 import (
+	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,5 +170,19 @@ func TestDeliverySamplesCountOnlyDeliveriesThatWaitForAnAck(t *testing.T) {
 	}
 	if got := deliverySamples(nil, []apiSample{at(1000, 1)}, nil, nil, nil); got != nil {
 		t.Errorf("without deliver_get samples: %+v, want none", got)
+	}
+}
+
+func TestTheDeliverySeriesAreAskedForOnlyForTheProcessingEstimate(t *testing.T) {
+	for _, deliveries := range []bool{true, false} {
+		q := url.Values{"columns": {"name"}}
+		sampleHistory{age: 20 * time.Second, incr: 5 * time.Second, deliveries: deliveries}.params(q)
+		cols := q.Get("columns")
+		if got := strings.Contains(cols, "messages_unacknowledged_details.samples") && strings.Contains(cols, "deliver_get_details.samples"); got != deliveries {
+			t.Errorf("deliveries %v: columns %q", deliveries, cols)
+		}
+		if !strings.Contains(cols, "message_stats.publish_details.samples") {
+			t.Errorf("deliveries %v: the time-in-queue series are missing from %q", deliveries, cols)
+		}
 	}
 }

@@ -102,7 +102,7 @@ func (s *Source) sampleHistory(span time.Duration) sampleHistory {
 	}
 	incr := s.target.StatsInterval.Std()
 	age := span + 2*incr
-	return sampleHistory{age: age.Truncate(incr) + incr, incr: incr}
+	return sampleHistory{age: age.Truncate(incr) + incr, incr: incr, deliveries: s.target.Processing.IsEnabled()}
 }
 
 // queueListing is what a poll took from the queue listing.
