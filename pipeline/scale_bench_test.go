@@ -40,7 +40,9 @@ import (
 // broker's CPU during warren's poll and during a kbudde-style full
 // /api/queues listing; scrapes of /metrics (plain and gzip, by curl, a
 // separate process) — wall p50/p99 and warren's CPU per scrape; and RSS.
-// With WARREN_BENCH_TABLE set it appends the row to that file.
+// With WARREN_BENCH_TABLE set it appends the row to that file;
+// WARREN_BENCH_PROCESSING=off measures a target with processing.enabled:
+// false.
 //
 // Benchmarks are not tests: nothing here asserts a time.
 func BenchmarkScale(b *testing.B) {
@@ -110,7 +112,8 @@ targets:
     poll_interval: %s
     stats_interval: 5s
     probes: {enabled: false}
-`, node.MgmtURL, benchPollInterval)))
+    processing: {enabled: %t}
+`, node.MgmtURL, benchPollInterval, os.Getenv("WARREN_BENCH_PROCESSING") != "off")))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -76,7 +76,7 @@ type SLOThreshold struct {
 // ProcessingConfig configures the processing-latency estimate.
 type ProcessingConfig struct {
 	// Enabled turns the estimate on (the default): it asks the broker for
-	// two more sample series per queue, about 60% more bytes per queue
+	// two more sample series per queue, about 50% more bytes per queue
 	// and poll (docs/benchmarks.md).
 	Enabled *bool `yaml:"enabled"`
 	// Buckets of warren_queue_processing_seconds, in seconds.
