@@ -227,6 +227,15 @@ func (e *Estimator) SetRecorder(f func(key snapshot.QueueKey, p Piece)) { e.reco
 func (e *Estimator) Observe(snap *snapshot.Snapshot) {
 	present := make(map[snapshot.QueueKey]bool, len(snap.Queues))
 	estimates := make([]QueueEstimate, 0, len(snap.Queues))
+	// First every queue's new samples teach the skew, so that every queue
+	// is aligned with the same evidence, the whole poll's.
+	type observed struct {
+		cq      *snapshot.Queue
+		q       *queueState
+		samples []snapshot.Sample
+		history bool // samples are the broker's history, not the poll's one point
+	}
+	polled := make([]observed, 0, len(snap.Queues))
 	for i := range snap.Queues {
 		cq := &snap.Queues[i]
 		if !cq.StatsKnown {
@@ -241,21 +250,30 @@ func (e *Estimator) Observe(snap *snapshot.Snapshot) {
 			e.queues[key] = q
 		}
 		samples, now := e.cfg.Measure.curvesOf(cq)
-		var al alignment
 		if len(samples) == 0 {
 			// No broker history: one point at the poll's time.
 			now.Time = snap.Time
-			samples = []snapshot.Sample{now}
-		} else {
-			q.latest.spacing = sampleSpacing(samples, q.latest.spacing)
-			e.skew.learn(q, samples)
-			al = e.skew.alignment(q.latest.spacing)
+			polled = append(polled, observed{cq, q, []snapshot.Sample{now}, false})
+			continue
+		}
+		q.latest.spacing = sampleSpacing(samples, q.latest.spacing)
+		e.skew.learn(q, samples)
+		polled = append(polled, observed{cq, q, samples, true})
+	}
+	e.skew.settle()
+	for _, o := range polled {
+		cq, q := o.cq, o.q
+		key := cq.Key()
+		alignAt := func(time.Time) alignment { return alignment{} }
+		if o.history {
+			spacing := q.latest.spacing
+			alignAt = func(t time.Time) alignment { return e.skew.alignmentAt(t, spacing) }
 		}
 		emit := func(Piece) {}
 		if e.recorder != nil {
 			emit = func(p Piece) { e.recorder(key, p) }
 		}
-		q.observe(samples, al, otherWindow(cq.Type, q.latest.spacing), emit)
+		q.observe(o.samples, alignAt, otherWindow(cq.Type, q.latest.spacing), emit)
 		est := q.estimate(cq.Vhost, cq.Name)
 		if e.cfg.Measure == Waiting {
 			est.HasHeadTimestamp = !cq.HeadTimestamp.IsZero()

@@ -72,7 +72,7 @@ type alignment struct {
 // (outputs.newWithin, newTotal); a departure that was not a completion
 // is a bad event when it leaves, unless it already was one when it
 // crossed a threshold (otherDepartures.unprocessed).
-func (q *queueState) observe(samples []snapshot.Sample, al alignment, otherWindow time.Duration, emit func(Piece)) {
+func (q *queueState) observe(samples []snapshot.Sample, alignAt func(time.Time) alignment, otherWindow time.Duration, emit func(Piece)) {
 	q.out.startPoll()
 	for _, s := range samples {
 		if q.curves.seen(s) {
@@ -87,6 +87,7 @@ func (q *queueState) observe(samples []snapshot.Sample, al alignment, otherWindo
 			q.placement.reset()
 			q.crossed.reset()
 		}
+		al := alignAt(s.Time)
 		published, completed := q.curves.read(s, al)
 		messages := float64(max(s.Messages, 0))
 		t := s.Time.Add(-al.lag)
