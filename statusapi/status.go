@@ -20,6 +20,7 @@ import (
 	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/analysis/consumerstatus"
 	"github.com/warrenhq/warren/analysis/queuerole"
+	"github.com/warrenhq/warren/analysis/streamlag"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/pipeline"
 	"github.com/warrenhq/warren/slo"
@@ -100,6 +101,26 @@ type QueueStatus struct {
 	// not dropped.
 	OldestUnacked   *float64 `json:"oldest_unacked_age_seconds,omitempty"`
 	ConsumerTimeout *float64 `json:"consumer_timeout_seconds,omitempty"`
+	// Stream is, for a stream whose consumers the broker lists, what its
+	// consumers' lag says (docs/queue-roles.md#streams); absent for the
+	// other queues.
+	Stream *StreamStatus `json:"stream,omitempty"`
+}
+
+// StreamStatus is a stream's consumers and how far behind they are.
+type StreamStatus struct {
+	// Consumers counts them all; AMQPConsumers those of AMQP 0-9-1, whose
+	// lag is inferred from the stream's counters.
+	Consumers     int `json:"consumers"`
+	AMQPConsumers int `json:"amqp_consumers"`
+	// Lag is the largest lag in messages, LagSeconds the same at the
+	// stream's publish rate (absent where nothing is published, so it has
+	// no time value); both absent without consumers.
+	Lag        *int64   `json:"lag_messages,omitempty"`
+	LagSeconds *float64 `json:"lag_seconds,omitempty"`
+	// FallingBehind is set when a consumer's lag grew over the whole
+	// consumer-status window (RabbitMQStreamConsumerFallingBehind).
+	FallingBehind bool `json:"falling_behind"`
 }
 
 // SLOStatus is one objective's state.
@@ -260,6 +281,9 @@ func queues(st *pipeline.TargetState, f Filter) []QueueStatus {
 			age, timeout := p.OldestAge.Seconds(), qs.ConsumerTimeout.Seconds()
 			s.OldestUnacked, s.ConsumerTimeout = &age, &timeout
 		}
+		if qs.HasStream {
+			s.Stream = streamStatus(qs.Stream)
+		}
 		if qs.HasDrain {
 			if d := qs.Drain; math.IsInf(d, 1) {
 				s.NotDraining = true
@@ -268,6 +292,19 @@ func queues(st *pipeline.TargetState, f Filter) []QueueStatus {
 			}
 		}
 		out = append(out, s)
+	}
+	return out
+}
+
+func streamStatus(st streamlag.Stream) *StreamStatus {
+	out := &StreamStatus{Consumers: st.Consumers, AMQPConsumers: st.AMQPConsumers, FallingBehind: st.FallingBehind}
+	if st.HasLag {
+		lag := st.MaxLag
+		out.Lag = &lag
+	}
+	if st.HasLag && st.HasLagSeconds {
+		secs := st.LagSeconds
+		out.LagSeconds = &secs
 	}
 	return out
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/warrenhq/warren/analysis/loss"
 	"github.com/warrenhq/warren/analysis/queuehistory"
 	"github.com/warrenhq/warren/analysis/queuerole"
+	"github.com/warrenhq/warren/analysis/streamlag"
 	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
@@ -375,6 +376,40 @@ func TestRenderShowsTheOldestUnackedAgeOverTheConsumerTimeout(t *testing.T) {
 	for name, want := range map[string]string{"jobs": "49s~/1m00s", "mail": "0ms~/30m00s", "events": "-"} {
 		if got := cells[name]; len(got) < 9 || got[8] != want {
 			t.Errorf("%s's line %q: want %q after OLDEST", name, got, want)
+		}
+	}
+}
+
+func TestHandlerServesAStreamsConsumersAndLagUnderItsDocumentedNames(t *testing.T) {
+	src := processingSources(t)
+	state := src.Targets()[0]
+	state.Queues[2].Stream = streamlag.Stream{Consumers: 2, AMQPConsumers: 1, MaxLag: 676, HasLag: true,
+		LagSeconds: 34.6, HasLagSeconds: true, FallingBehind: true}
+	state.Queues[2].HasStream = true
+	rec := httptest.NewRecorder()
+	Handler(src).ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/status", nil))
+	var doc struct {
+		Queues []struct {
+			Name   string          `json:"name"`
+			Stream json.RawMessage `json:"stream"`
+		} `json:"queues"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range doc.Queues {
+		want := ""
+		if q.Name == "events" {
+			want = `{"consumers":2,"amqp_consumers":1,"lag_messages":676,"lag_seconds":34.6,"falling_behind":true}`
+		}
+		var compact bytes.Buffer
+		if len(q.Stream) > 0 {
+			if err := json.Compact(&compact, q.Stream); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if compact.String() != want {
+			t.Errorf("%s: stream %s, want %q", q.Name, compact.String(), want)
 		}
 	}
 }
