@@ -40,7 +40,8 @@ func (p *Pipeline) queueStates(st *TargetState) {
 		if e < len(st.Estimates) && st.Estimates[e].Vhost == q.Vhost && st.Estimates[e].Name == q.Name {
 			// Both estimators take the same queues, in the same order.
 			qs.Estimate = &st.Estimates[e]
-			if st.Processing != nil {
+			if st.Processing != nil && qs.Role.Role != queuerole.Stream {
+				// A stream's deliveries are reads of its retained log.
 				qs.Processing = &st.Processing[e]
 			}
 			e++

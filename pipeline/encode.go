@@ -3,7 +3,6 @@ package pipeline
 import (
 	"time"
 
-	"github.com/warrenhq/warren/analysis/queuerole"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
 )
@@ -148,8 +147,8 @@ func (e *encoder) encodeEstimates(b *exposition.Builder, st *TargetState) {
 }
 
 // encodeProcessing encodes the processing-latency series of every queue
-// with known statistics but streams, whose deliveries are reads of a
-// retained log: the histogram once some delivery was settled.
+// with a processing estimate (QueueState.Processing): the histogram once
+// some delivery was settled.
 func (e *encoder) encodeProcessing(b *exposition.Builder, st *TargetState) {
 	var (
 		histogram = b.Family(processingFamily)
@@ -160,7 +159,7 @@ func (e *encoder) encodeProcessing(b *exposition.Builder, st *TargetState) {
 	for i := range st.Queues {
 		qs := &st.Queues[i]
 		p := qs.Processing
-		if p == nil || qs.Role.Role == queuerole.Stream {
+		if p == nil {
 			continue
 		}
 		l := e.labels.Queue(p.Vhost, p.Name)

@@ -87,8 +87,9 @@ type QueueState struct {
 	Estimate *timeinqueue.QueueEstimate
 	// Processing is the queue's processing-latency estimate: its
 	// OldestAge is the age of the oldest unacknowledged delivery. Nil
-	// for a queue without known statistics, and where processing.enabled
-	// is false.
+	// for a queue without known statistics, for a stream (its deliveries
+	// are reads of a retained log), and where processing.enabled is
+	// false.
 	Processing *timeinqueue.QueueEstimate
 	// ConsumerTimeout is how long the broker lets a delivery of this
 	// queue stay unacknowledged before it closes the channel: the queue's

@@ -197,6 +197,9 @@ func TestProcessingSeriesAreExportedForWorkQueuesWithTheirOwnConsumerTimeoutAndN
 			{Vhost: "/", Name: "events", Type: "stream", StatsKnown: true, Consumers: 1, Ready: 5000, Counters: counters},
 		}}, collector.Health{Attempted: true, Up: true})
 	}
+	if qs := p.State().Queues[2]; qs.Processing != nil {
+		t.Errorf("the stream has a processing estimate: a stream's deliveries are reads of its log")
+	}
 	s := fixedSource{p.Fragment()}
 	families := scrape(t, exposition.NewHandler(prometheus.NewRegistry(), exposition.Fixed(s), slog.New(slog.DiscardHandler)))
 	value := func(name, queue string) (float64, bool) {

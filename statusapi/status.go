@@ -19,7 +19,6 @@ import (
 
 	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/analysis/consumerstatus"
-	"github.com/warrenhq/warren/analysis/queuerole"
 	"github.com/warrenhq/warren/analysis/streamlag"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/pipeline"
@@ -277,7 +276,7 @@ func queues(st *pipeline.TargetState, f Filter) []QueueStatus {
 		if e := qs.Estimate; e != nil && e.Withheld {
 			s.TimeInQueueWithheld = e.NonFIFO
 		}
-		if p := qs.Processing; p != nil && qs.Role.Role != queuerole.Stream {
+		if p := qs.Processing; p != nil {
 			age, timeout := p.OldestAge.Seconds(), qs.ConsumerTimeout.Seconds()
 			s.OldestUnacked, s.ConsumerTimeout = &age, &timeout
 		}

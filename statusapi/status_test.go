@@ -326,7 +326,8 @@ func processingSources(t *testing.T) Sources {
 		Queues: []pipeline.QueueState{
 			{Status: consumerstatus.OK, Processing: &processing[0], ConsumerTimeout: time.Minute},
 			{Status: consumerstatus.Idle, Processing: &processing[1], ConsumerTimeout: 30 * time.Minute},
-			{Role: queuerole.Assigned{Role: queuerole.Stream}, Processing: &processing[2], ConsumerTimeout: 30 * time.Minute},
+			// The pipeline gives a stream no processing estimate.
+			{Role: queuerole.Assigned{Role: queuerole.Stream}, ConsumerTimeout: 30 * time.Minute},
 		},
 		Processing: processing}
 	src.Targets = func() []*pipeline.TargetState { return []*pipeline.TargetState{state} }
