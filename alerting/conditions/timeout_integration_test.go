@@ -2,7 +2,6 @@ package conditions
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -173,20 +172,7 @@ func startFastConsumer(t *testing.T, r *lossRig, pub *amqp.Channel) *atomic.Int6
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go func() {
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			if err := pub.PublishWithContext(ctx, "", "thumbs", false, false, amqp.Publishing{Body: []byte("thumb")}); err != nil && !errors.Is(err, context.Canceled) {
-				return // the connection is closing: the test is over
-			}
-		}
-	}()
+	publishEvery(ctx, pub, "thumbs", 50*time.Millisecond)
 	ch := r.channel()
 	if err := ch.Qos(10, 0, false); err != nil {
 		t.Fatal(err)
