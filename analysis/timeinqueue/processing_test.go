@@ -15,16 +15,10 @@ import (
 // passes only if the estimator reads the delivery curves.
 func feedDeliveries(e *Estimator, seconds int, delivered, acked func(s int) int, q snapshot.Queue) {
 	for s := 0; s <= seconds; s += 5 {
-		var samples []snapshot.Sample
-		for i := s - 4; i <= s; i++ {
-			at := max(i, 0)
-			samples = append(samples, snapshot.Sample{Time: t0.Add(time.Duration(i) * time.Second), Published: uint64(delivered(at)),
-				Messages: int64(delivered(at) - acked(at)), Completed: uint64(acked(at))})
-		}
 		q.Vhost, q.Name, q.StatsKnown = "/", "q", true
 		q.Ready, q.Unacked = 5000, int64(delivered(s)-acked(s))
 		q.Counters = snapshot.Counters{DeliveredManual: uint64(delivered(s)), Acked: uint64(acked(s)), Delivered: uint64(delivered(s))}
-		q.DeliverySamples = samples
+		q.DeliverySamples = secondSamples(s, delivered, acked, acked)
 		e.Observe(&snapshot.Snapshot{Time: t0.Add(time.Duration(s) * time.Second), Queues: []snapshot.Queue{q}})
 	}
 }

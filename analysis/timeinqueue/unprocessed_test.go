@@ -15,20 +15,26 @@ func feedDepartures(e *Estimator, seconds int, arrived, departed, completed func
 	var pieces []Piece
 	e.SetRecorder(func(_ snapshot.QueueKey, p Piece) { pieces = append(pieces, p) })
 	for s := 0; s <= seconds; s += 5 {
-		var samples []snapshot.Sample
-		// Every poll brings five samples; before second 0 the queue
-		// stood as it was at second 0.
-		for i := s - 4; i <= s; i++ {
-			at := max(i, 0)
-			samples = append(samples, snapshot.Sample{Time: t0.Add(time.Duration(i) * time.Second), Published: uint64(arrived(at)),
-				Messages: int64(arrived(at) - departed(at)), Completed: uint64(completed(at))})
-		}
 		e.Observe(&snapshot.Snapshot{Time: t0.Add(time.Duration(s) * time.Second), Queues: []snapshot.Queue{{
-			Vhost: "/", Name: "q", StatsKnown: true, Samples: samples,
+			Vhost: "/", Name: "q", StatsKnown: true, Samples: secondSamples(s, arrived, departed, completed),
 			Counters: snapshot.Counters{Published: uint64(arrived(s)), Completed: uint64(completed(s))}, Ready: int64(arrived(s) - departed(s)),
 		}}})
 	}
 	return pieces
+}
+
+// secondSamples are the five per-second samples a poll at second s brings
+// of curves where arrived(i) messages arrived, departed(i) left and
+// completed(i) of them completed by second i; before second 0 the queue
+// stood as it was at second 0.
+func secondSamples(s int, arrived, departed, completed func(i int) int) []snapshot.Sample {
+	var samples []snapshot.Sample
+	for i := s - 4; i <= s; i++ {
+		at := max(i, 0)
+		samples = append(samples, snapshot.Sample{Time: t0.Add(time.Duration(i) * time.Second), Published: uint64(arrived(at)),
+			Messages: int64(arrived(at) - departed(at)), Completed: uint64(completed(at))})
+	}
+	return samples
 }
 
 func TestExpiredMessagesAreNeverProcessedWithinTheThreshold(t *testing.T) {
