@@ -189,33 +189,24 @@ func (r processingResult) row() string {
 func processingDump(w *estimatorWatcher, key snapshot.QueueKey, tr *groundTruth, start time.Time) map[string]string {
 	since := func(t time.Time) float64 { return t.Sub(start).Seconds() }
 	deliveries := tr.settledDeliveries()
-	var curves, pieces, truth strings.Builder
-	curves.WriteString("poll,time,delivered,unacked,acked,true_delivered,true_unacked,true_acked\n")
-	seen := map[time.Time]bool{}
-	for poll, snap := range w.snapshots {
-		for _, q := range snap.Queues {
-			for _, s := range q.DeliverySamples {
-				if q.Key() != key || seen[s.Time] {
-					continue
+	var pieces, truth strings.Builder
+	curves := dumpCurves(w, key, since, "delivered,unacked,acked,true_delivered,true_unacked,true_acked",
+		func(q *snapshot.Queue) []snapshot.Sample { return q.DeliverySamples },
+		func(t time.Time) (delivered, unacked, acked int) {
+			settled := 0
+			for _, d := range deliveries {
+				if !d.delivered.After(t) {
+					delivered++
 				}
-				seen[s.Time] = true
-				delivered, settled, acked := 0, 0, 0
-				for _, d := range deliveries {
-					if !d.delivered.After(s.Time) {
-						delivered++
-					}
-					if !d.settled.After(s.Time) {
-						settled++
-						if d.acked {
-							acked++
-						}
+				if !d.settled.After(t) {
+					settled++
+					if d.acked {
+						acked++
 					}
 				}
-				fmt.Fprintf(&curves, "%d,%.3f,%d,%d,%d,%d,%d,%d\n", poll, since(s.Time), s.Published, s.Messages, s.Completed,
-					delivered, delivered-settled, acked)
 			}
-		}
-	}
+			return delivered, delivered - settled, acked
+		})
 	pieces.WriteString("departed,count,wait_from,wait_to,unprocessed\n")
 	for _, p := range w.processed.byKey[key].pieces {
 		fmt.Fprintf(&pieces, "%.3f,%.3f,%.3f,%.3f,%.3f\n", since(p.DepartedAt), p.Count, p.WaitFrom.Seconds(), p.WaitTo.Seconds(), p.Unprocessed)
@@ -225,5 +216,5 @@ func processingDump(w *estimatorWatcher, key snapshot.QueueKey, tr *groundTruth,
 	for _, d := range deliveries {
 		fmt.Fprintf(&truth, "%.3f,%.3f,%v\n", since(d.delivered), since(d.settled), d.acked)
 	}
-	return map[string]string{"delivery-curves": curves.String(), "processing-pieces": pieces.String(), "deliveries": truth.String()}
+	return map[string]string{"delivery-curves": curves, "processing-pieces": pieces.String(), "deliveries": truth.String()}
 }

@@ -362,35 +362,54 @@ func accuracyNode(statsInterval time.Duration) rabbittest.Options {
 // publish and ack time and the receipt of its latest delivery (-1:
 // never acked, no delivery outstanding or acked); and the processing
 // side's files (processingDump).
+// dumpCurves is the CSV of the curves one Estimator saw of key's queue:
+// a header of poll, time and then columns (the sample's three values,
+// then the truth's three), and a row for each sample samplesOf gives,
+// each broker time once, in poll order, with truthAt's counts at its
+// time. Times are since(t).
+func dumpCurves(w *estimatorWatcher, key snapshot.QueueKey, since func(time.Time) float64, columns string,
+	samplesOf func(*snapshot.Queue) []snapshot.Sample, truthAt func(time.Time) (int, int, int)) string {
+	var b strings.Builder
+	b.WriteString("poll,time," + columns + "\n")
+	seen := map[time.Time]bool{}
+	for poll, snap := range w.snapshots {
+		for i := range snap.Queues {
+			q := &snap.Queues[i]
+			if q.Key() != key {
+				continue
+			}
+			for _, s := range samplesOf(q) {
+				if seen[s.Time] {
+					continue
+				}
+				seen[s.Time] = true
+				x, y, z := truthAt(s.Time)
+				fmt.Fprintf(&b, "%d,%.3f,%d,%d,%d,%d,%d,%d\n", poll, since(s.Time), s.Published, s.Messages, s.Completed, x, y, z)
+			}
+		}
+	}
+	return b.String()
+}
+
 func dumpRun(dir, vhost string, w *estimatorWatcher, truths []*groundTruth, scenarios []trafficScenario, start time.Time) error {
 	since := func(t time.Time) float64 { return t.Sub(start).Seconds() }
 	for i, sc := range scenarios {
 		key := snapshot.QueueKey{Vhost: vhost, Name: sc.name}
 		msgs := truths[i].msgs
-		var samples, pieces, truth strings.Builder
-		samples.WriteString("poll,time,published,messages,completed,true_published,true_messages,true_completed\n")
-		seen := map[time.Time]bool{}
-		for poll, snap := range w.snapshots {
-			for _, q := range snap.Queues {
-				for _, s := range q.Samples {
-					if q.Key() != key || seen[s.Time] {
-						continue
+		var pieces, truth strings.Builder
+		samples := dumpCurves(w, key, since, "published,messages,completed,true_published,true_messages,true_completed",
+			func(q *snapshot.Queue) []snapshot.Sample { return q.Samples },
+			func(t time.Time) (published, waiting, acked int) {
+				for _, m := range msgs {
+					if !m.published.After(t) {
+						published++
 					}
-					seen[s.Time] = true
-					published, acked := 0, 0
-					for _, m := range msgs {
-						if !m.published.After(s.Time) {
-							published++
-						}
-						if !m.acked.IsZero() && !m.acked.After(s.Time) {
-							acked++
-						}
+					if !m.acked.IsZero() && !m.acked.After(t) {
+						acked++
 					}
-					fmt.Fprintf(&samples, "%d,%.3f,%d,%d,%d,%d,%d,%d\n", poll, since(s.Time), s.Published, s.Messages, s.Completed,
-						published, published-acked, acked)
 				}
-			}
-		}
+				return published, published - acked, acked
+			})
 		pieces.WriteString("departed,count,wait_from,wait_to,approximate\n")
 		for _, p := range w.waiting.byKey[key].pieces {
 			fmt.Fprintf(&pieces, "%.3f,%.3f,%.3f,%.3f,%v\n", since(p.DepartedAt), p.Count, p.WaitFrom.Seconds(), p.WaitTo.Seconds(), p.Approximate)
@@ -407,7 +426,7 @@ func dumpRun(dir, vhost string, w *estimatorWatcher, truths []*groundTruth, scen
 			fmt.Fprintf(&truth, "%d,%.3f,%.3f,%.3f\n", seq, since(m.published), acked, delivered)
 		}
 		files := processingDump(w, key, truths[i], start)
-		files["samples"], files["pieces"], files["truth"] = samples.String(), pieces.String(), truth.String()
+		files["samples"], files["pieces"], files["truth"] = samples, pieces.String(), truth.String()
 		for suffix, data := range files {
 			name := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.csv", vhost, sc.name, suffix))
 			if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
