@@ -47,25 +47,6 @@ func mustRegexp(s string) *config.Regexp {
 	return r
 }
 
-// amqpChannel opens a channel on the test broker in vhost.
-func amqpChannel(t *testing.T, vhost string) (*amqp.Connection, *amqp.Channel) {
-	t.Helper()
-	conn, err := amqp.Dial(strings.TrimSuffix(broker.AMQPURL, "/") + "/" + urlPathEscape(vhost))
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatalf("channel: %v", err)
-	}
-	return conn, ch
-}
-
-func urlPathEscape(vhost string) string {
-	return strings.ReplaceAll(vhost, "/", "%2F")
-}
-
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -112,7 +93,7 @@ func addVhost(t *testing.T, vhost string) {
 func TestMetricsReportExactBrokerState(t *testing.T) {
 	const vhost = "exact"
 	addVhost(t, vhost)
-	_, ch := amqpChannel(t, vhost)
+	_, ch := broker.Channel(t, vhost)
 
 	// orders: classic, dead letters by argument to a fanout DLX.
 	must(t, ch.ExchangeDeclare("dlx.fanout", "fanout", true, false, false, false, nil))
@@ -242,13 +223,13 @@ func statusOf(t *testing.T, p *Pipeline, vhost, queue string) consumerstatus.Sta
 func TestConsumerHoldingMessagesWithoutAckingIsStalled(t *testing.T) {
 	const vhost, queue = "stall", "work"
 	addVhost(t, vhost)
-	_, ch := amqpChannel(t, vhost)
+	_, ch := broker.Channel(t, vhost)
 	_, err := ch.QueueDeclare(queue, true, false, false, false, nil)
 	must(t, err)
 	publish(t, ch, "", queue, 20, time.Time{})
 
 	// A consumer that takes its prefetch of 5 and never acks.
-	_, cch := amqpChannel(t, vhost)
+	_, cch := broker.Channel(t, vhost)
 	must(t, cch.Qos(5, 0, false))
 	_, err = cch.Consume(queue, "stuck", false, false, false, false, nil)
 	must(t, err)
@@ -264,13 +245,13 @@ func TestConsumerHoldingMessagesWithoutAckingIsStalled(t *testing.T) {
 func TestSlowButProgressingConsumerIsNeverStalled(t *testing.T) {
 	const vhost, queue = "slow", "work"
 	addVhost(t, vhost)
-	_, ch := amqpChannel(t, vhost)
+	_, ch := broker.Channel(t, vhost)
 	_, err := ch.QueueDeclare(queue, true, false, false, false, nil)
 	must(t, err)
 	publish(t, ch, "", queue, 200, time.Time{})
 
 	// One message every 700ms: far slower than the backlog, never stuck.
-	_, cch := amqpChannel(t, vhost)
+	_, cch := broker.Channel(t, vhost)
 	must(t, cch.Qos(1, 0, false))
 	deliveries, err := cch.Consume(queue, "slow", false, false, false, false, nil)
 	must(t, err)
@@ -305,12 +286,12 @@ func TestSlowButProgressingConsumerIsNeverStalled(t *testing.T) {
 func TestStoppedConsumerWithBacklogIsNoConsumersAndEmptyQueueIsIdle(t *testing.T) {
 	const vhost = "gone"
 	addVhost(t, vhost)
-	_, ch := amqpChannel(t, vhost)
+	_, ch := broker.Channel(t, vhost)
 	for _, q := range []string{"backlog", "empty"} {
 		_, err := ch.QueueDeclare(q, true, false, false, false, nil)
 		must(t, err)
 	}
-	conn, cch := amqpChannel(t, vhost)
+	conn, cch := broker.Channel(t, vhost)
 	_, err := cch.Consume("backlog", "c", false, false, false, false, nil)
 	must(t, err)
 
@@ -339,7 +320,7 @@ func TestStoppedConsumerWithBacklogIsNoConsumersAndEmptyQueueIsIdle(t *testing.T
 func TestCardinalityGuardExportsFirstQueuesByName(t *testing.T) {
 	const vhost = "many"
 	addVhost(t, vhost)
-	_, ch := amqpChannel(t, vhost)
+	_, ch := broker.Channel(t, vhost)
 	for i := range 5 {
 		_, err := ch.QueueDeclare(fmt.Sprintf("q%d", i), true, false, false, false, nil)
 		must(t, err)

@@ -93,20 +93,6 @@ type billingTruth struct {
 	parked     atomic.Int64
 }
 
-func dialRetry(t *testing.T, node *rabbittest.Node) (*amqp.Connection, *amqp.Channel) {
-	t.Helper()
-	conn, err := amqp.Dial(strings.TrimSuffix(node.AMQPURL, "/") + "/" + retryVhost)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatalf("channel: %v", err)
-	}
-	return conn, ch
-}
-
 func declareRetryTopology(t *testing.T, ch *amqp.Channel) {
 	t.Helper()
 	ok := func(err error) {
@@ -143,7 +129,7 @@ func declareRetryTopology(t *testing.T, ch *amqp.Channel) {
 // on failure, parking after the third attempt.
 func consumeBilling(t *testing.T, node *rabbittest.Node, truth *billingTruth) *amqp.Connection {
 	t.Helper()
-	conn, ch := dialRetry(t, node)
+	conn, ch := node.Channel(t, retryVhost)
 	if err := ch.Qos(20, 0, false); err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +168,7 @@ func consumeBilling(t *testing.T, node *rabbittest.Node, truth *billingTruth) *a
 
 func consumeEmail(t *testing.T, node *rabbittest.Node) {
 	t.Helper()
-	_, ch := dialRetry(t, node)
+	_, ch := node.Channel(t, retryVhost)
 	if err := ch.Qos(20, 0, false); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +272,7 @@ func TestRetryTopologyOnARealBroker(t *testing.T) {
 	if err := node.SetPermissions(retryVhost, "guest", ".*", ".*", ".*"); err != nil {
 		t.Fatal(err)
 	}
-	_, ch := dialRetry(t, node)
+	_, ch := node.Channel(t, retryVhost)
 	declareRetryTopology(t, ch)
 
 	// The pipeline, its /metrics, and the conditions on its states, every
@@ -360,7 +346,7 @@ func TestRetryTopologyOnARealBroker(t *testing.T) {
 	truth := &billingTruth{}
 	billing := consumeBilling(t, node, truth)
 	consumeEmail(t, node)
-	_, pubCh := dialRetry(t, node)
+	_, pubCh := node.Channel(t, retryVhost)
 	pub := &eventPublisher{ch: pubCh}
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
