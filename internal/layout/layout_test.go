@@ -22,6 +22,7 @@ var stage = map[string]float64{
 	"alerting/catalog":    0.1,
 	"internal/config":     0.2,
 	// Sources.
+	"rabbitmq/brokerhttp": 0.5,
 	"rabbitmq/management": 1,
 	"probes":              1,
 	// Scheduling.

@@ -2,8 +2,6 @@ package management
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"net/url"
 	"time"
 )
@@ -38,27 +36,5 @@ func (s *Source) RequestsOf(version string, span time.Duration) Requests {
 // Fetch makes the requests as plain HTTP, with the target's credentials,
 // and discards the bodies. It returns the bytes read.
 func (s *Source) Fetch(ctx context.Context, paths []string) (int64, error) {
-	password, err := s.client.password()
-	if err != nil {
-		return 0, err
-	}
-	var total int64
-	for _, path := range paths {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.client.base.String()+"/api/"+path, nil)
-		if err != nil {
-			return total, err
-		}
-		req.SetBasicAuth(s.client.username, password)
-		resp, err := s.client.http.Do(req)
-		if err != nil {
-			return total, err
-		}
-		n, err := io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		total += n
-		if err != nil {
-			return total, err
-		}
-	}
-	return total, nil
+	return s.client.Discard(ctx, paths)
 }

@@ -43,7 +43,7 @@ func New(t config.Target) (*Source, error) {
 // and, when some queue has a dead-letter exchange, the topology.
 // start is when the poll started, the snapshot's time.
 func (s *Source) Read(ctx context.Context, start time.Time, span time.Duration) (*snapshot.Snapshot, error) {
-	read0 := s.client.bytesRead.Load()
+	read0 := s.client.BytesRead()
 	ov, err := s.client.overview(ctx)
 	if err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ func (s *Source) Read(ctx context.Context, start time.Time, span time.Duration) 
 		}
 		snap.Topology.OtherQueues = listing.filteredOut
 	}
-	snap.ResponseBytes = s.client.bytesRead.Load() - read0
+	snap.ResponseBytes = s.client.BytesRead() - read0
 	return snap, nil
 }
 
