@@ -80,23 +80,32 @@ func TestEveryConfigErrorNamesFileLineAndField(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			path := writeConfig(t, c.body)
-			_, err := Load(path)
-			var es Errors
-			if !errors.As(err, &es) {
-				t.Fatalf("Load error = %v, want config.Errors", err)
+			path, e := loadFieldError(t, c.body, c.line, c.field, c.fragment)
+			if !strings.HasPrefix(e.Error(), path+":") {
+				t.Errorf("message %q does not start with file:line", e.Error())
 			}
-			for _, e := range es {
-				if e.File == path && e.Line == c.line && e.Field == c.field && strings.Contains(e.Message, c.fragment) {
-					if !strings.HasPrefix(e.Error(), path+":") {
-						t.Errorf("message %q does not start with file:line", e.Error())
-					}
-					return
-				}
-			}
-			t.Fatalf("want an error at line %d field %s containing %q; got:\n%v", c.line, c.field, c.fragment, err)
 		})
 	}
+}
+
+// loadFieldError loads body from a file and returns the file's path and
+// the error at line and field whose message holds fragment, failing t
+// when Load reports no such error.
+func loadFieldError(t *testing.T, body string, line int, field, fragment string) (string, FieldError) {
+	t.Helper()
+	path := writeConfig(t, body)
+	_, err := Load(path)
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("Load error = %v, want config.Errors", err)
+	}
+	for _, e := range es {
+		if e.File == path && e.Line == line && e.Field == field && strings.Contains(e.Message, fragment) {
+			return path, e
+		}
+	}
+	t.Fatalf("want an error at line %d field %s containing %q; got:\n%v", line, field, fragment, err)
+	return "", FieldError{}
 }
 
 func TestAllErrorsAreReportedAtOnce(t *testing.T) {

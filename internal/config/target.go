@@ -34,8 +34,14 @@ type Target struct {
 	TLS TLSConfig `yaml:"tls_config"`
 	// Timeout bounds each request to the management API.
 	Timeout Duration `yaml:"timeout"`
-	// PollInterval is how often the management API is polled.
+	// PollInterval is how often the target is polled.
 	PollInterval Duration `yaml:"poll_interval"`
+	// Source is where queue statistics come from: SourceAuto (the
+	// default), SourceManagement or SourcePrometheus.
+	Source string `yaml:"source"`
+	// Prometheus is where the target's rabbitmq_prometheus plugin
+	// answers, for the sources that read it.
+	Prometheus PrometheusConfig `yaml:"prometheus"`
 	// AMQPURL is where the synthetic probes connect. Credentials in it are
 	// treated as secrets.
 	AMQPURL Secret `yaml:"amqp_url"`
@@ -231,6 +237,7 @@ func (p *parser) validateTarget(root *yaml.Node, i int, t *Target, names map[str
 		fail("max_queues", "must be 0 (no limit) or more, not %d", t.MaxQueues)
 	}
 	p.validateTLS(root, []any{"targets", i, "tls_config"}, &t.TLS)
+	p.validateSource(root, i, t)
 	p.validateProbes(root, i, &t.Probes)
 	p.validateTimeInQueue(root, i, &t.TimeInQueue)
 	p.checkBuckets(root, t.Processing.Buckets, "targets", i, "processing", "buckets")
@@ -293,6 +300,7 @@ func (t *Target) applyDefaults() {
 	if t.ConsumerTimeout == 0 {
 		t.ConsumerTimeout = Duration(DefaultConsumerTimeout)
 	}
+	t.applySourceDefaults()
 }
 
 // DefaultConsumerTimeout is RabbitMQ's default consumer_timeout.
