@@ -149,7 +149,7 @@ var queueColumns = strings.Join([]string{
 // plain /api/queues returns a reduced field set and /api/queues/detailed
 // the full one.
 func queuesPath(version string) string {
-	if versionAtLeast(version, 3, 13) {
+	if VersionAtLeast(version, 3, 13) {
 		return "queues/detailed"
 	}
 	return "queues"
@@ -158,7 +158,7 @@ func queuesPath(version string) string {
 // perVhostListing reports whether the broker can list one vhost's queues
 // in full detail (before 3.13, /api/queues/<vhost>), so that a poll of a
 // target with a vhost filter asks only for the vhosts it watches.
-func perVhostListing(version string) bool { return !versionAtLeast(version, 3, 13) }
+func perVhostListing(version string) bool { return !VersionAtLeast(version, 3, 13) }
 
 // queues streams the queue listing at path (all queues, or one vhost's) to
 // fn, one queue at a time, and returns the bytes read.
@@ -211,19 +211,28 @@ func (c *client) vhosts(ctx context.Context) ([]string, int64, error) {
 	return names, n, err
 }
 
-// versionAtLeast compares a RabbitMQ version string such as "3.13.7" or
-// "4.0.0-beta.1" with major.minor.
-func versionAtLeast(version string, major, minor int) bool {
-	parts := strings.SplitN(version, ".", 3)
+// VersionAtLeast compares a RabbitMQ version string such as "3.13.7" or
+// "4.0.0-beta.1" with the release want names (major, minor, patch…); a
+// component the version lacks counts as 0, and a version that does not
+// start with major.minor is older than any.
+func VersionAtLeast(version string, want ...int) bool {
+	parts := strings.Split(version, ".")
 	if len(parts) < 2 {
 		return false
 	}
-	maj, ok1 := leadingInt(parts[0])
-	mnr, ok2 := leadingInt(parts[1])
-	if !ok1 || !ok2 {
-		return false
+	for i, w := range want {
+		n := 0
+		if i < len(parts) {
+			var ok bool
+			if n, ok = leadingInt(parts[i]); !ok {
+				return false
+			}
+		}
+		if n != w {
+			return n > w
+		}
 	}
-	return maj > major || (maj == major && mnr >= minor)
+	return true
 }
 
 // leadingInt parses the digits at the start of s ("13-rc1" is 13).

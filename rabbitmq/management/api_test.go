@@ -93,6 +93,29 @@ func TestVersionSelectsTheQueueListing(t *testing.T) {
 	}
 }
 
+func TestVersionAtLeastComparesEveryComponentAsANumber(t *testing.T) {
+	for _, c := range []struct {
+		version string
+		want    []int
+		ok      bool
+	}{
+		{"3.10.8", []int{3, 13}, false},
+		{"3.13.0", []int{3, 13}, true},
+		{"3.9.29", []int{3, 13}, false},
+		{"4.0.0-beta.1", []int{3, 13}, true},
+		{"4.0.2", []int{4, 0, 3}, false},
+		{"4.0.3", []int{4, 0, 3}, true},
+		{"4.0", []int{4, 0, 3}, false},
+		{"4.1.0-rc.1", []int{4, 0, 3}, true},
+		{"", []int{3, 13}, false},
+		{"four.one", []int{3, 13}, false},
+	} {
+		if got := VersionAtLeast(c.version, c.want...); got != c.ok {
+			t.Errorf("VersionAtLeast(%q, %v) = %v, want %v", c.version, c.want, got, c.ok)
+		}
+	}
+}
+
 func TestMaxPriorityIsDecodedFromTheArgumentsOnly(t *testing.T) {
 	for _, tc := range []struct {
 		arguments map[string]any
