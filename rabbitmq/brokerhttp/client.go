@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -31,7 +32,8 @@ type Endpoint struct {
 	// BaseURL is the endpoint's URL as configured; Prefix is prepended to
 	// every request path, such as "/api/".
 	BaseURL, Prefix string
-	Username        string
+	// Username, when set, authenticates every request with basic auth.
+	Username string
 	// Password is read for every request, so that a rotated secret file
 	// takes effect without a restart.
 	Password func() (string, error)
@@ -72,18 +74,23 @@ func (c *Client) BytesRead() int64 { return c.bytesRead.Load() }
 // read becomes an invalid_response ReadError (a timeout where the
 // deadline passed meanwhile).
 func (c *Client) Get(ctx context.Context, path string, query url.Values, accept string, read func(io.Reader) error) (int64, error) {
+	return c.GetStatus(ctx, path, query, accept, nil, func(_ int, body io.Reader) error { return read(body) })
+}
+
+// GetStatus is Get for an endpoint that answers in the body of other
+// statuses too, such as a health check's 503: a response whose status is
+// in also is handed to read like a 200, with its status.
+func (c *Client) GetStatus(ctx context.Context, path string, query url.Values, accept string, also []int, read func(status int, body io.Reader) error) (int64, error) {
 	op := "GET " + path
-	password, err := c.endpoint.Password()
-	if err != nil {
-		return 0, &snapshot.ReadError{Reason: snapshot.ReasonCredentials, Op: op, Err: err}
-	}
 	ctx, cancel := context.WithTimeout(ctx, c.endpoint.Timeout)
 	defer cancel()
 	req, err := c.request(ctx, path, query, accept)
 	if err != nil {
 		return 0, &snapshot.ReadError{Reason: snapshot.ReasonConnection, Op: op, Err: err}
 	}
-	req.SetBasicAuth(c.endpoint.Username, password)
+	if err := c.authenticate(req); err != nil {
+		return 0, &snapshot.ReadError{Reason: snapshot.ReasonCredentials, Op: op, Err: err}
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, &snapshot.ReadError{Reason: classifyTransportError(err), Op: op, Err: stripURL(err)}
@@ -98,10 +105,10 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values, accept 
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return body.n, &snapshot.ReadError{Reason: snapshot.ReasonAuth, Op: op, StatusCode: resp.StatusCode, Err: fmt.Errorf("%s: %s", resp.Status, c.endpoint.AuthHint)}
-	case resp.StatusCode != http.StatusOK:
+	case resp.StatusCode != http.StatusOK && !slices.Contains(also, resp.StatusCode):
 		return body.n, &snapshot.ReadError{Reason: snapshot.ReasonHTTPStatus, Op: op, StatusCode: resp.StatusCode, Err: fmt.Errorf("%s: %s", resp.Status, excerpt(body))}
 	}
-	if err := read(body); err != nil {
+	if err := read(resp.StatusCode, body); err != nil {
 		reason := snapshot.ReasonInvalidResponse
 		if ctx.Err() != nil {
 			reason = snapshot.ReasonTimeout
@@ -109,6 +116,20 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values, accept 
 		return body.n, &snapshot.ReadError{Reason: reason, Op: op, Err: stripURL(err)}
 	}
 	return body.n, nil
+}
+
+// authenticate sets the endpoint's basic auth on req; an endpoint without
+// a username sends none.
+func (c *Client) authenticate(req *http.Request) error {
+	if c.endpoint.Username == "" {
+		return nil
+	}
+	password, err := c.endpoint.Password()
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(c.endpoint.Username, password)
+	return nil
 }
 
 func (c *Client) request(ctx context.Context, path string, query url.Values, accept string) (*http.Request, error) {
@@ -132,17 +153,15 @@ func (c *Client) request(ctx context.Context, path string, query url.Values, acc
 // bodies: the floor a benchmark compares a read's wall time with. It
 // returns the bytes read.
 func (c *Client) Discard(ctx context.Context, paths []string) (int64, error) {
-	password, err := c.endpoint.Password()
-	if err != nil {
-		return 0, err
-	}
 	var total int64
 	for _, path := range paths {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+c.endpoint.Prefix+path, nil)
 		if err != nil {
 			return total, err
 		}
-		req.SetBasicAuth(c.endpoint.Username, password)
+		if err := c.authenticate(req); err != nil {
+			return total, err
+		}
 		resp, err := c.http.Do(req)
 		if err != nil {
 			return total, err
