@@ -3,7 +3,7 @@
 // counters and sample history, the dead-letter topology), and the errors
 // of a read that failed.
 //
-// A source (rabbitmq/management) fills a Snapshot; the collector
+// A source (rabbitmq/management, rabbitmq/promplugin) fills a Snapshot; the collector
 // schedules sources and applies the cardinality guard; the analyses,
 // SLIs, alerts and exposition only read it. A Snapshot is never modified
 // after the poll that made it returns, so readers need no lock.
@@ -20,6 +20,11 @@ type Snapshot struct {
 	Duration time.Duration
 	// ResponseBytes counts the bytes the broker returned to this poll.
 	ResponseBytes int64
+	// Source names what the statistics were read from: "management" (the
+	// management API's statistics) or "prometheus" (the rabbitmq_prometheus
+	// plugin, with the definitions from the management API), as the
+	// target's source setting spells them.
+	Source string
 
 	RabbitMQVersion   string
 	ErlangVersion     string
@@ -76,6 +81,13 @@ type Node struct {
 	Partitions int // nodes this node is partitioned from
 	FDUsed     int64
 	FDLimit    int64
+	// PartitionsUnknown and FDUnknown are set where the source cannot see
+	// the node's partitions or file descriptors (the management API with
+	// its statistics off reports neither; the Prometheus plugin reports the
+	// descriptors of the nodes it is read from): then they are not zero
+	// but unknown, and not exported.
+	PartitionsUnknown bool
+	FDUnknown         bool
 }
 
 // Queue is one queue at the time of the poll.

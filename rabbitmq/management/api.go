@@ -18,26 +18,29 @@ import (
 
 // The columns warren reads of the overview and of each node.
 const (
-	overviewColumns = "rabbitmq_version,erlang_version,management_version,cluster_name,node"
+	overviewColumns = "rabbitmq_version,erlang_version,management_version,cluster_name,node,disable_stats"
 	nodeColumns     = "name,running,mem_alarm,disk_free_alarm,partitions,fd_used,fd_total"
 )
 
-// overview is /api/overview with the cluster name rabbit-hole omits.
+// overview is /api/overview with the cluster name and disable_stats
+// rabbit-hole omits.
 type overview struct {
 	rabbithole.Overview
-	ClusterName string `json:"cluster_name"`
+	ClusterName  string `json:"cluster_name"`
+	DisableStats bool   `json:"disable_stats"`
 }
 
-func (c *client) overview(ctx context.Context) (*overview, error) {
+func (c *client) overview(ctx context.Context) (*overview, int64, error) {
 	var o overview
 	q := url.Values{"columns": {overviewColumns}}
-	if _, err := c.get(ctx, "overview", q, &o); err != nil {
-		return nil, err
+	n, err := c.get(ctx, "overview", q, &o)
+	if err != nil {
+		return nil, n, err
 	}
 	if o.RabbitMQVersion == "" {
-		return nil, &snapshot.ReadError{Reason: snapshot.ReasonInvalidResponse, Op: "GET overview", Err: errors.New("no rabbitmq_version in the response: is this a RabbitMQ management API?")}
+		return nil, n, &snapshot.ReadError{Reason: snapshot.ReasonInvalidResponse, Op: "GET overview", Err: errors.New("no rabbitmq_version in the response: is this a RabbitMQ management API?")}
 	}
-	return &o, nil
+	return &o, n, nil
 }
 
 func (c *client) nodes(ctx context.Context) ([]rabbithole.NodeInfo, error) {
@@ -70,6 +73,7 @@ type apiQueue struct {
 	Node                      string     `json:"node"`
 	Leader                    string     `json:"leader"`
 	Arguments                 jsonObject `json:"arguments"`
+	Policy                    string     `json:"policy"` // its name; listings without statistics give no definition
 	EffectivePolicyDefinition jsonObject `json:"effective_policy_definition"`
 	Consumers                 int64      `json:"consumers"`
 	ConsumerCapacity          *float64   `json:"consumer_capacity"`
@@ -160,17 +164,16 @@ func queuesPath(version string) string {
 // target with a vhost filter asks only for the vhosts it watches.
 func perVhostListing(version string) bool { return !VersionAtLeast(version, 3, 13) }
 
-// queues streams the queue listing at path (all queues, or one vhost's) to
-// fn, one queue at a time, and returns the bytes read.
+// queues streams the queue listing at path (all queues, or one vhost's)
+// with the query q to fn, one queue at a time, and returns the bytes
+// read.
 //
 // The listing is asked for in one request, not in pages: RabbitMQ builds
 // and sorts the whole listing for every page it serves, so 20 pages of 500
 // cost the broker about 3.5 times one unpaged listing of 10,000 queues
 // (measured on 3.10; see docs/benchmarks.md). Decoding one element at a
 // time keeps warren's memory to one queue's JSON, however long the listing.
-func (c *client) queues(ctx context.Context, path string, history sampleHistory, fn func(*apiQueue)) (int64, error) {
-	q := url.Values{"columns": {queueColumns}}
-	history.params(q)
+func (c *client) queues(ctx context.Context, path string, q url.Values, fn func(*apiQueue)) (int64, error) {
 	return c.stream(ctx, path, q, func(dec *json.Decoder) error {
 		if err := expectDelim(dec, '['); err != nil {
 			return err

@@ -18,8 +18,7 @@ type Requests struct {
 
 // RequestsOf returns the requests of a Read; see Requests.
 func (s *Source) RequestsOf(version string, span time.Duration) Requests {
-	q := url.Values{"columns": {queueColumns}}
-	s.sampleHistory(span).params(q)
+	q := s.statsQuery(span)
 	listing := queuesPath(version)
 	return Requests{
 		Poll: []string{
