@@ -68,6 +68,13 @@ type Config struct {
 	// Measure is what the estimator times: Waiting (arrival to
 	// departure, the default) or Processing (delivery to ack).
 	Measure Measure
+	// StatsInterval is the broker's stats interval. Where a queue comes
+	// without sample history (one point per poll, as from the Prometheus
+	// plugin, whose counters are live while the depth is the queue's last
+	// report, up to a stats interval old), the depth is held against the
+	// counters over the window a stats interval makes, as for the sample
+	// history (see otherDepartures.update).
+	StatsInterval time.Duration
 }
 
 // Measure is the span of a message's life an Estimator times.
@@ -273,7 +280,11 @@ func (e *Estimator) Observe(snap *snapshot.Snapshot) {
 		if e.recorder != nil {
 			emit = func(p Piece) { e.recorder(key, p) }
 		}
-		q.observe(o.samples, alignAt, otherWindow(cq.Type, q.latest.spacing), emit)
+		spacing := q.latest.spacing
+		if !o.history {
+			spacing = max(spacing, e.cfg.StatsInterval)
+		}
+		q.observe(o.samples, alignAt, otherWindow(cq.Type, spacing), emit)
 		est := q.estimate(cq.Vhost, cq.Name)
 		if e.cfg.Measure == Waiting {
 			est.HasHeadTimestamp = !cq.HeadTimestamp.IsZero()
