@@ -25,8 +25,10 @@ func collectNodes(ch chan<- prometheus.Metric, snap *snapshot.Snapshot) {
 		gauge(ch, nodeRunningDesc, boolValue(n.Running), snap.Cluster, n.Name)
 		gauge(ch, nodeAlarmDesc, boolValue(n.MemAlarm), snap.Cluster, n.Name, "memory")
 		gauge(ch, nodeAlarmDesc, boolValue(n.DiskAlarm), snap.Cluster, n.Name, "disk")
-		gauge(ch, nodePartitionsDesc, float64(n.Partitions), snap.Cluster, n.Name)
-		if n.Running {
+		if !n.PartitionsUnknown {
+			gauge(ch, nodePartitionsDesc, float64(n.Partitions), snap.Cluster, n.Name)
+		}
+		if n.Running && !n.FDUnknown {
 			gauge(ch, nodeFDDesc, float64(n.FDUsed), snap.Cluster, n.Name, "used")
 			gauge(ch, nodeFDDesc, float64(n.FDLimit), snap.Cluster, n.Name, "limit")
 		}

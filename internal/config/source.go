@@ -48,8 +48,12 @@ type PrometheusConfig struct {
 	TLS *TLSConfig `yaml:"tls_config"`
 }
 
-// UsesPrometheus reports whether the target may read the plugin.
+// UsesPrometheus reports whether the target may read the plugin: its
+// source is prometheus or auto (unset is auto, as after loading).
 func (t *Target) UsesPrometheus() bool { return t.Source != SourceManagement }
+
+// IsAuto reports whether the target's source is auto (or unset).
+func (t *Target) IsAuto() bool { return t.Source == SourceAuto || t.Source == "" }
 
 // PrometheusPassword returns the plugin's password, reading password_file
 // afresh so that a rotated secret is picked up.
@@ -98,11 +102,19 @@ func (t *Target) applySourceDefaults() {
 	if t.Source == "" {
 		t.Source = SourceAuto
 	}
-	if len(t.Prometheus.URLs) == 0 {
-		if u := prometheusURLFromManagement(t.ManagementURL); u != "" {
-			t.Prometheus.URLs = []string{u}
-		}
+	t.Prometheus.URLs = t.PrometheusURLs()
+}
+
+// PrometheusURLs are the plugin's URLs: the configured ones, else the
+// management URL's host on the plugin's default port.
+func (t *Target) PrometheusURLs() []string {
+	if len(t.Prometheus.URLs) > 0 {
+		return t.Prometheus.URLs
 	}
+	if u := prometheusURLFromManagement(t.ManagementURL); u != "" {
+		return []string{u}
+	}
+	return nil
 }
 
 // prometheusURLFromManagement is the management API's host on the
