@@ -280,11 +280,7 @@ func (e *Estimator) Observe(snap *snapshot.Snapshot) {
 		if e.recorder != nil {
 			emit = func(p Piece) { e.recorder(key, p) }
 		}
-		spacing := q.latest.spacing
-		if !o.history {
-			spacing = max(spacing, e.cfg.StatsInterval)
-		}
-		q.observe(o.samples, alignAt, otherWindow(cq.Type, spacing), emit)
+		q.observe(o.samples, alignAt, otherWindow(cq.Type, e.depthSpacing(q, o.history)), emit)
 		est := q.estimate(cq.Vhost, cq.Name)
 		if e.cfg.Measure == Waiting {
 			est.HasHeadTimestamp = !cq.HeadTimestamp.IsZero()
@@ -300,6 +296,16 @@ func (e *Estimator) Observe(snap *snapshot.Snapshot) {
 		}
 	}
 	e.latest.Store(&estimates)
+}
+
+// depthSpacing is the interval the depth of q's points may lag the
+// counters by: its sample history's spacing, and for a poll point
+// (history false) at least the broker's stats interval.
+func (e *Estimator) depthSpacing(q *queueState, history bool) time.Duration {
+	if history {
+		return q.latest.spacing
+	}
+	return max(q.latest.spacing, e.cfg.StatsInterval)
 }
 
 // Estimates returns the estimates after the latest Observe, in the
