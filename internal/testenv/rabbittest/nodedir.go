@@ -45,17 +45,21 @@ collect_statistics_interval = %d
 	if _, err := rand.Read(cookie); err != nil {
 		return err
 	}
-	files := []struct {
+	type nodeFile struct {
 		name string
 		data string
 		mode os.FileMode
-	}{
+	}
+	files := []nodeFile{
 		{"rabbitmq.conf", conf, 0o644},
 		{"enabled_plugins", plugins + "\n", 0o644},
 		// An empty env file, so that /etc/rabbitmq/rabbitmq-env.conf is not read.
 		{"rabbitmq-env.conf", "", 0o644},
 		// Erlang refuses a cookie file that others can read.
 		{".erlang.cookie", strings.ToUpper(hex.EncodeToString(cookie)), 0o400},
+	}
+	if opts.AdvancedConfig != "" {
+		files = append(files, nodeFile{"advanced.config", opts.AdvancedConfig, 0o644})
 	}
 	for _, f := range files {
 		if err := os.WriteFile(filepath.Join(n.Dir, f.name), []byte(f.data), f.mode); err != nil {

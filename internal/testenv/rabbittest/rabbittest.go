@@ -83,6 +83,10 @@ var (
 type Options struct {
 	StatsIntervalMS int    // collect_statistics_interval; 0 means 1000
 	ExtraConfig     string // appended verbatim to rabbitmq.conf
+	// AdvancedConfig is written to advanced.config, for the settings
+	// rabbitmq.conf has no key for (an Erlang term list, e.g.
+	// [{rabbit, [{core_metrics_gc_interval, 1000}]}].).
+	AdvancedConfig string
 	// Streams enables the rabbitmq_stream and rabbitmq_stream_management
 	// plugins, the stream protocol listening on Node.StreamPort.
 	Streams bool
@@ -180,14 +184,33 @@ func Start(opts Options) (*Node, error) {
 // exits with the tests' code (1 if the node could not start; never 0
 // without running the tests).
 func Main(m *testing.M, opts Options, use func(*Node)) {
+	MainNodes(m, []Options{opts}, func(nodes []*Node) { use(nodes[0]) })
+}
+
+// MainNodes is Main for a package whose tests share several nodes, one
+// per element of opts (a broker with its statistics on and one with them
+// off, say), started at the same time.
+func MainNodes(m *testing.M, opts []Options, use func([]*Node)) {
 	os.Exit(func() int {
-		node, err := Start(opts)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "rabbittest: starting the test broker:", err)
-			return 1
+		nodes := make([]*Node, len(opts))
+		errs := make([]error, len(opts))
+		var wg sync.WaitGroup
+		for i, o := range opts {
+			wg.Go(func() { nodes[i], errs[i] = Start(o) })
 		}
-		defer node.Destroy()
-		use(node)
+		wg.Wait()
+		for _, n := range nodes {
+			if n != nil {
+				defer n.Destroy()
+			}
+		}
+		for _, err := range errs {
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "rabbittest: starting the test broker:", err)
+				return 1
+			}
+		}
+		use(nodes)
 		return m.Run()
 	}())
 }
