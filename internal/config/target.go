@@ -30,9 +30,11 @@ type Target struct {
 	Username      string `yaml:"username"`
 	Password      Secret `yaml:"password"`
 	PasswordFile  string `yaml:"password_file"`
-	// TLS applies to the management API (and, in the probe client, AMQPS).
+	// TLS applies to the management API (and, in the probe client, AMQPS;
+	// and to the Prometheus plugin unless prometheus.tls_config is set).
 	TLS TLSConfig `yaml:"tls_config"`
-	// Timeout bounds each request to the management API.
+	// Timeout bounds each request to the management API or the
+	// Prometheus plugin.
 	Timeout Duration `yaml:"timeout"`
 	// PollInterval is how often the target is polled.
 	PollInterval Duration `yaml:"poll_interval"`

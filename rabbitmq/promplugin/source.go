@@ -3,6 +3,7 @@ package promplugin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
@@ -151,6 +152,11 @@ func (s *Source) scrapeAll(ctx context.Context, version string, defs *management
 		}
 		if err != nil {
 			return nil, err
+		}
+		if other := scrapes[scrape.node]; other != nil {
+			// Its channels' counters would count twice.
+			return nil, &snapshot.ReadError{Reason: snapshot.ReasonInvalidResponse, Op: "GET " + e.url + "/metrics/detailed",
+				Err: fmt.Errorf("answers for node %s, as %s does: list each node's plugin once in prometheus.urls", scrape.node, other.endpoint)}
 		}
 		scrapes[scrape.node] = scrape
 	}

@@ -177,3 +177,15 @@ func TestAPluginURLThatAnswersGarbageFailsThePollNamingIt(t *testing.T) {
 		t.Errorf("err = %v, want an invalid_response naming the plugin URL", err)
 	}
 }
+
+func TestTwoURLsOfOneNodeFailThePollRatherThanCountItsChannelsTwice(t *testing.T) {
+	f := &fakeBroker{version: "3.10.8", fixture: "detailed-3.10.8.txt", node: "warren-test-5664-1@localhost"}
+	tg := f.start(t)
+	tg.Prometheus.URLs = append(tg.Prometheus.URLs, strings.Replace(tg.Prometheus.URLs[0], "127.0.0.1", "localhost", 1))
+	mgmt, _ := management.New(tg)
+	plugin, _ := New(tg, mgmt, slog.New(slog.DiscardHandler))
+	_, err := NewAuto(mgmt, plugin).Read(context.Background(), time.Now(), time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "list each node's plugin once") {
+		t.Errorf("err = %v, want the duplicate named", err)
+	}
+}
