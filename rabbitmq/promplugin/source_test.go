@@ -2,6 +2,8 @@ package promplugin
 
 import (
 	"context"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -187,5 +190,29 @@ func TestTwoURLsOfOneNodeFailThePollRatherThanCountItsChannelsTwice(t *testing.T
 	_, err := NewAuto(mgmt, plugin).Read(context.Background(), time.Now(), time.Minute)
 	if err == nil || !strings.Contains(err.Error(), "list each node's plugin once") {
 		t.Errorf("err = %v, want the duplicate named", err)
+	}
+}
+
+// The plugin over TLS: a plain management API, and the plugin's own
+// tls_config trusting its CA; without it the poll is a tls error.
+func TestPluginOverTLSTrustsItsOwnConfiguredCA(t *testing.T) {
+	f := &fakeBroker{version: "3.10.8", fixture: "detailed-3.10.8.txt", node: "warren-test-5664-1@localhost"}
+	tg := f.start(t)
+	tlsServer := httptest.NewTLSServer(f)
+	t.Cleanup(tlsServer.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsServer.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tg.Prometheus.URLs = []string{tlsServer.URL}
+	mgmt, _ := management.New(tg)
+	plugin, _ := New(tg, mgmt, slog.New(slog.DiscardHandler))
+	var re *snapshot.ReadError
+	if _, err := NewAuto(mgmt, plugin).Read(context.Background(), time.Now(), time.Minute); !errors.As(err, &re) || re.Reason != snapshot.ReasonTLS {
+		t.Errorf("without the CA: err = %v, want a tls error", err)
+	}
+	tg.Prometheus.TLS = &config.TLSConfig{CAFile: caFile, ServerName: "example.com"}
+	if snap := readAuto(t, tg); snap.Source != config.SourcePrometheus || !snap.Queues[0].StatsKnown {
+		t.Errorf("with the CA: source %q, statistics known %v", snap.Source, snap.Queues[0].StatsKnown)
 	}
 }
