@@ -1,0 +1,103 @@
+package timeinqueue
+
+import (
+	"testing"
+	"time"
+
+	"github.com/warrenhq/warren/snapshot"
+)
+
+// steppingQueue is the last four one-second samples of a queue taking 10
+// messages a second, whose publish counter stepped as step says at the
+// third.
+func steppingQueue(step float64) []snapshot.Sample {
+	var w []snapshot.Sample
+	for s := range 4 {
+		pub := 10 * float64(s)
+		if s >= 2 {
+			pub += 10 * (step - 1)
+		}
+		w = append(w, snapshot.Sample{Time: t0.Add(time.Duration(s) * time.Second), Published: uint64(100 + pub), Completed: uint64(100 + 10*s), Messages: 0})
+	}
+	return w
+}
+
+func TestAFlatStepOnEnoughQueuesTeachesThatTheCounterIsReadJustAfterTheSampleTimes(t *testing.T) {
+	evidence := map[time.Time]*stepEvidence{}
+	for range minSlipEvidence {
+		observeSteps(steppingQueue(0), evidence)
+	}
+	var moments [nSeries]readMoment
+	learnMoments(&moments, evidence)
+	p := moments[publishSeries]
+	if !p.known || p.kind != flatStep || !p.at.Equal(t0.Add(2*time.Second)) {
+		t.Fatalf("publish read moment = %+v, want a flat step at second 2", p)
+	}
+	if moments[completionSeries].known {
+		t.Errorf("the completions stepped normally, yet a read moment was learnt for them: %+v", moments[completionSeries])
+	}
+	// From the step on, the counter is an interval stale at every sample
+	// time, and at a sample time 300 ms later, 300 ms stale.
+	if lag := p.lagAt(t0.Add(5*time.Second), time.Second); lag < 990*time.Millisecond {
+		t.Errorf("lag after the flat step = %v, want nearly the whole interval", lag)
+	}
+	if lag := p.lagAt(t0.Add(5300*time.Millisecond), time.Second); lag < 290*time.Millisecond || lag > 310*time.Millisecond {
+		t.Errorf("lag 300 ms after a sample time = %v, want 300ms", lag)
+	}
+	// Before the step it was read just before the sample times.
+	if lag := p.lagAt(t0.Add(time.Second), time.Second); lag > 10*time.Millisecond {
+		t.Errorf("lag before the flat step = %v, want nearly none", lag)
+	}
+}
+
+func TestADoubleStepTeachesThatTheCounterIsReadJustBeforeTheSampleTimes(t *testing.T) {
+	evidence := map[time.Time]*stepEvidence{}
+	for range minSlipEvidence {
+		observeSteps(steppingQueue(2), evidence)
+	}
+	var moments [nSeries]readMoment
+	learnMoments(&moments, evidence)
+	p := moments[publishSeries]
+	if !p.known || p.kind != doubleStep {
+		t.Fatalf("publish read moment = %+v, want a double step", p)
+	}
+	if lag := p.lagAt(t0.Add(5*time.Second), time.Second); lag > 10*time.Millisecond {
+		t.Errorf("lag after the double step = %v, want nearly none", lag)
+	}
+}
+
+func TestAPauseOfAFewPublishersTeachesNothing(t *testing.T) {
+	evidence := map[time.Time]*stepEvidence{}
+	for range minSlipEvidence - 1 {
+		observeSteps(steppingQueue(0), evidence)
+	}
+	var moments [nSeries]readMoment
+	learnMoments(&moments, evidence)
+	if moments[publishSeries].known {
+		t.Errorf("fewer than %d queues stepped, yet a read moment was learnt: %+v", minSlipEvidence, moments[publishSeries])
+	}
+	// Nor where more queues stepped normally at the same sample time.
+	evidence = map[time.Time]*stepEvidence{}
+	for range minSlipEvidence {
+		observeSteps(steppingQueue(0), evidence)
+	}
+	for range minSlipEvidence + 1 {
+		observeSteps(steppingQueue(1), evidence)
+	}
+	learnMoments(&moments, evidence)
+	if moments[publishSeries].known {
+		t.Errorf("more queues stepped normally, yet a read moment was learnt: %+v", moments[publishSeries])
+	}
+}
+
+func TestALearntReadMomentIsForgottenAfterItsHorizon(t *testing.T) {
+	moments := [nSeries]readMoment{publishSeries: {at: t0, kind: flatStep, known: true, learnt: t0}}
+	expireMoments(&moments, t0.Add(phaseHorizon*time.Second), time.Second)
+	if !moments[publishSeries].known {
+		t.Fatal("forgotten within its horizon")
+	}
+	expireMoments(&moments, t0.Add((phaseHorizon+1)*time.Second), time.Second)
+	if moments[publishSeries].known {
+		t.Error("still known past its horizon")
+	}
+}
