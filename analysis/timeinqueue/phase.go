@@ -111,13 +111,20 @@ func observeSteps(w []snapshot.Sample, evidence map[time.Time]*stepEvidence) {
 		func(s snapshot.Sample) float64 { return float64(s.Published) },
 		func(s snapshot.Sample) float64 { return float64(s.Completed) },
 	}
+	var kinds [nSeries]stepKind
+	var stepped, normal [nSeries]bool
 	for x := range nSeries {
-		other := counts[1-x]
-		if !steadyThrough(w, other) {
+		kinds[x], stepped[x], normal[x] = stepOf(w, counts[x])
+	}
+	// Both counters may cross at once (on some brokers one collector reads
+	// both); otherwise a step counts only where the other counter ran
+	// steadily through it, so that a pause of the traffic teaches nothing.
+	together := stepped[publishSeries] && stepped[completionSeries] && kinds[publishSeries] == kinds[completionSeries]
+	for x := range nSeries {
+		if !together && !steadyThrough(w, counts[1-x]) {
 			continue
 		}
-		kind, stepped, normal := stepOf(w, counts[x])
-		if !stepped && !normal {
+		if !stepped[x] && !normal[x] {
 			continue
 		}
 		at := w[2].Time
@@ -126,8 +133,8 @@ func observeSteps(w []snapshot.Sample, evidence map[time.Time]*stepEvidence) {
 			e = &stepEvidence{}
 			evidence[at] = e
 		}
-		if stepped {
-			e.steps[x][kind]++
+		if stepped[x] {
+			e.steps[x][kinds[x]]++
 		} else {
 			e.normal[x]++
 		}
