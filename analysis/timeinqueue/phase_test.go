@@ -101,3 +101,21 @@ func TestALearntReadMomentIsForgottenAfterItsHorizon(t *testing.T) {
 		t.Error("still known past its horizon")
 	}
 }
+
+func TestBothCountersSteppingFlatAtOnceTeachBothReadMoments(t *testing.T) {
+	evidence := map[time.Time]*stepEvidence{}
+	for range minSlipEvidence {
+		w := steppingQueue(0)
+		for i := 2; i < len(w); i++ {
+			w[i].Completed -= 10 // the completions stepped flat at the third sample too
+		}
+		observeSteps(w, evidence)
+	}
+	var moments [nSeries]readMoment
+	learnMoments(&moments, evidence)
+	for x, m := range moments {
+		if !m.known || m.kind != flatStep {
+			t.Errorf("series %d: read moment %+v, want a flat step", x, m)
+		}
+	}
+}
