@@ -22,13 +22,28 @@ func steppingQueue(step float64) []snapshot.Sample {
 	return w
 }
 
-func TestAFlatStepOnEnoughQueuesTeachesThatTheCounterIsReadJustAfterTheSampleTimes(t *testing.T) {
+// momentsFrom are the read moments learnt from the windows.
+func momentsFrom(windows ...[]snapshot.Sample) [nSeries]readMoment {
 	evidence := map[time.Time]*stepEvidence{}
-	for range minSlipEvidence {
-		observeSteps(steppingQueue(0), evidence)
+	for _, w := range windows {
+		observeSteps(w, evidence)
 	}
 	var moments [nSeries]readMoment
 	learnMoments(&moments, evidence)
+	return moments
+}
+
+// repeated is n copies of the window.
+func repeated(n int, w []snapshot.Sample) [][]snapshot.Sample {
+	out := make([][]snapshot.Sample, n)
+	for i := range out {
+		out[i] = w
+	}
+	return out
+}
+
+func TestAFlatStepOnEnoughQueuesTeachesThatTheCounterIsReadJustAfterTheSampleTimes(t *testing.T) {
+	moments := momentsFrom(repeated(minSlipEvidence, steppingQueue(0))...)
 	p := moments[publishSeries]
 	if !p.known || p.kind != flatStep || !p.at.Equal(t0.Add(2*time.Second)) {
 		t.Fatalf("publish read moment = %+v, want a flat step at second 2", p)
@@ -51,13 +66,7 @@ func TestAFlatStepOnEnoughQueuesTeachesThatTheCounterIsReadJustAfterTheSampleTim
 }
 
 func TestADoubleStepTeachesThatTheCounterIsReadJustBeforeTheSampleTimes(t *testing.T) {
-	evidence := map[time.Time]*stepEvidence{}
-	for range minSlipEvidence {
-		observeSteps(steppingQueue(2), evidence)
-	}
-	var moments [nSeries]readMoment
-	learnMoments(&moments, evidence)
-	p := moments[publishSeries]
+	p := momentsFrom(repeated(minSlipEvidence, steppingQueue(2))...)[publishSeries]
 	if !p.known || p.kind != doubleStep {
 		t.Fatalf("publish read moment = %+v, want a double step", p)
 	}
@@ -67,26 +76,13 @@ func TestADoubleStepTeachesThatTheCounterIsReadJustBeforeTheSampleTimes(t *testi
 }
 
 func TestAPauseOfAFewPublishersTeachesNothing(t *testing.T) {
-	evidence := map[time.Time]*stepEvidence{}
-	for range minSlipEvidence - 1 {
-		observeSteps(steppingQueue(0), evidence)
-	}
-	var moments [nSeries]readMoment
-	learnMoments(&moments, evidence)
-	if moments[publishSeries].known {
-		t.Errorf("fewer than %d queues stepped, yet a read moment was learnt: %+v", minSlipEvidence, moments[publishSeries])
+	if m := momentsFrom(repeated(minSlipEvidence-1, steppingQueue(0))...)[publishSeries]; m.known {
+		t.Errorf("fewer than %d queues stepped, yet a read moment was learnt: %+v", minSlipEvidence, m)
 	}
 	// Nor where more queues stepped normally at the same sample time.
-	evidence = map[time.Time]*stepEvidence{}
-	for range minSlipEvidence {
-		observeSteps(steppingQueue(0), evidence)
-	}
-	for range minSlipEvidence + 1 {
-		observeSteps(steppingQueue(1), evidence)
-	}
-	learnMoments(&moments, evidence)
-	if moments[publishSeries].known {
-		t.Errorf("more queues stepped normally, yet a read moment was learnt: %+v", moments[publishSeries])
+	windows := append(repeated(minSlipEvidence, steppingQueue(0)), repeated(minSlipEvidence+1, steppingQueue(1))...)
+	if m := momentsFrom(windows...)[publishSeries]; m.known {
+		t.Errorf("more queues stepped normally, yet a read moment was learnt: %+v", m)
 	}
 }
 
@@ -103,17 +99,11 @@ func TestALearntReadMomentIsForgottenAfterItsHorizon(t *testing.T) {
 }
 
 func TestBothCountersSteppingFlatAtOnceTeachBothReadMoments(t *testing.T) {
-	evidence := map[time.Time]*stepEvidence{}
-	for range minSlipEvidence {
-		w := steppingQueue(0)
-		for i := 2; i < len(w); i++ {
-			w[i].Completed -= 10 // the completions stepped flat at the third sample too
-		}
-		observeSteps(w, evidence)
+	w := steppingQueue(0)
+	for i := 2; i < len(w); i++ {
+		w[i].Completed -= 10 // the completions stepped flat at the third sample too
 	}
-	var moments [nSeries]readMoment
-	learnMoments(&moments, evidence)
-	for x, m := range moments {
+	for x, m := range momentsFrom(repeated(minSlipEvidence, w)...) {
 		if !m.known || m.kind != flatStep {
 			t.Errorf("series %d: read moment %+v, want a flat step", x, m)
 		}
