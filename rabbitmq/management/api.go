@@ -22,16 +22,18 @@ const (
 	nodeColumns     = "name,running,mem_alarm,disk_free_alarm,partitions,fd_used,fd_total"
 )
 
-// overview is /api/overview with the cluster name rabbit-hole omits.
+// overview is what warren reads of /api/overview.
 type overview struct {
-	rabbithole.Overview
-	ClusterName string `json:"cluster_name"`
+	RabbitMQVersion   string `json:"rabbitmq_version"`
+	ErlangVersion     string `json:"erlang_version"`
+	ManagementVersion string `json:"management_version"`
+	ClusterName       string `json:"cluster_name"`
 }
 
 func (c *client) overview(ctx context.Context) (*overview, error) {
 	var o overview
 	q := url.Values{"columns": {overviewColumns}}
-	if _, err := c.get(ctx, "overview", q, &o); err != nil {
+	if _, err := c.stream(ctx, "overview", q, func(dec *json.Decoder) error { return decodeValue(dec, &o) }); err != nil {
 		return nil, err
 	}
 	if o.RabbitMQVersion == "" {
@@ -40,10 +42,33 @@ func (c *client) overview(ctx context.Context) (*overview, error) {
 	return &o, nil
 }
 
-func (c *client) nodes(ctx context.Context) ([]rabbithole.NodeInfo, error) {
-	var nodes []rabbithole.NodeInfo
+// apiNode is one element of /api/nodes. A stopped node has only its name
+// and "running": false (and "type"; from 3.13 "being_drained"); the
+// rest comes from the node's own statistics.
+type apiNode struct {
+	Name          string   `json:"name"`
+	Running       *bool    `json:"running"`
+	MemAlarm      bool     `json:"mem_alarm"`
+	DiskFreeAlarm bool     `json:"disk_free_alarm"`
+	Partitions    []string `json:"partitions"`
+	FDUsed        int64    `json:"fd_used"`
+	FDTotal       int64    `json:"fd_total"`
+}
+
+func (c *client) nodes(ctx context.Context) ([]apiNode, error) {
+	var nodes []apiNode
 	q := url.Values{"columns": {nodeColumns}}
-	_, err := c.get(ctx, "nodes", q, &nodes)
+	_, err := c.stream(ctx, "nodes", q, func(dec *json.Decoder) error {
+		if err := decodeValue(dec, &nodes); err != nil {
+			return err
+		}
+		for i := range nodes {
+			if err := checkNode(i, &nodes[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	return nodes, err
 }
 
@@ -172,13 +197,13 @@ func (c *client) queues(ctx context.Context, path string, history sampleHistory,
 	q := url.Values{"columns": {queueColumns}}
 	history.params(q)
 	return c.stream(ctx, path, q, func(dec *json.Decoder) error {
-		if err := expectDelim(dec, '['); err != nil {
+		if err := expectArray(dec, "queues"); err != nil {
 			return err
 		}
 		var a apiQueue
-		for dec.More() {
+		for i := 0; dec.More(); i++ {
 			a = apiQueue{}
-			if err := dec.Decode(&a); err != nil {
+			if err := decodeQueue(dec, i, &a); err != nil {
 				return err
 			}
 			fn(&a)

@@ -67,8 +67,8 @@ func (s *Source) Read(ctx context.Context, start time.Time, span time.Duration) 
 	}
 	for _, n := range apiNodes {
 		snap.Nodes = append(snap.Nodes, snapshot.Node{
-			Name: n.Name, Running: n.IsRunning, MemAlarm: n.MemAlarm, DiskAlarm: n.DiskFreeAlarm,
-			Partitions: len(n.Partitions), FDUsed: int64(n.FdUsed), FDLimit: int64(n.FdTotal),
+			Name: n.Name, Running: *n.Running, MemAlarm: n.MemAlarm, DiskAlarm: n.DiskFreeAlarm,
+			Partitions: len(n.Partitions), FDUsed: n.FDUsed, FDLimit: n.FDTotal,
 		})
 	}
 	slices.SortFunc(snap.Nodes, func(a, b snapshot.Node) int { return strings.Compare(a.Name, b.Name) })
