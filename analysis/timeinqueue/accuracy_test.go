@@ -60,10 +60,10 @@ func toleranceFor(scenario string) accuracyTolerance {
 // average. Only the bursty scenario's share is held to less, see
 // burstTolerance.
 //
-// The TTL scenario (a fifth of its messages expire), its truth counting
-// expired messages as departed, not processed, is reported, not held, and
-// so are the competing consumers; the priority scenario's estimate must
-// be withheld.
+// The TTL scenario (a fifth of its messages expire) is held to the same
+// goal, its truth counting expired messages as departed, not processed;
+// the competing consumers are reported, not held; the priority
+// scenario's estimate must be withheld.
 //
 // The same run holds the processing estimate (delivery to ack) of every
 // single-consumer scenario but one to the same goal on the share of
@@ -109,18 +109,6 @@ func TestEstimateMatchesGroundTruth(t *testing.T) {
 				// all far under 10 s, so the share within is right, but
 				// the p95 is the slowest consumer's 1.5 s prefetch wait,
 				// which the estimate spreads over all of them (0.5 s).
-				return
-			}
-			if r.Scenario == "ttl-expiry" {
-				// Reported in the table above, held to no bound: it misses
-				// the 1 point. Its acked messages all wait just
-				// under the 10 s threshold (9.2 to 9.6 s), so the few
-				// tenths of a second the estimated waits run long carry
-				// about 3 points across it (-2.88 and -3.56 points on
-				// 2026-12-01, -4.47 on a loaded machine, 0.00 once); see
-				// docs/time-in-queue.md. The rule it is for (an expired
-				// message is never processed within) is held by the unit
-				// tests of unprocessed_test.go.
 				return
 			}
 			checkAccuracy(t, r, toleranceFor(r.Scenario))

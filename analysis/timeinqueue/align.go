@@ -66,6 +66,10 @@ type skewEstimator struct {
 	// at holds, for each sample time at least minSlipEvidence queues
 	// measured, the median of their measurements (see alignmentAt).
 	at map[time.Time]time.Duration
+	// steps holds the poll's evidence of crossings (see phase.go), and
+	// moments the counters' read moments learnt from them.
+	steps   map[time.Time]*stepEvidence
+	moments [nSeries]readMoment
 }
 
 // minSlipEvidence is how many queues must measure the skew at one sample
@@ -81,10 +85,15 @@ type skewMeasurement struct {
 func (k *skewEstimator) learn(q *queueState, samples []snapshot.Sample) {
 	prev, hasPrev := q.curves.prev, q.curves.hasPrev
 	added := false
+	if k.steps == nil {
+		k.steps = map[time.Time]*stepEvidence{}
+	}
 	for _, s := range samples {
 		if hasPrev && !s.Time.After(prev.Time) {
 			continue
 		}
+		q.recent = recentWith(q.recent, s)
+		observeSteps(q.recent, k.steps)
 		if hasPrev && s.Published >= prev.Published && s.Completed >= prev.Completed {
 			if skew, ok := measureSkew(prev, s); ok {
 				k.measured = append(k.measured, skewMeasurement{at: s.Time, skew: skew})
@@ -144,6 +153,8 @@ func abs(x float64) float64 { return max(x, -x) }
 // settle takes the measurements of the poll just learnt: the median of
 // each sample time that enough queues measured.
 func (k *skewEstimator) settle() {
+	learnMoments(&k.moments, k.steps)
+	clear(k.steps)
 	byTime := map[time.Time][]time.Duration{}
 	for _, m := range k.measured {
 		byTime[m.at] = append(byTime[m.at], m.skew)
@@ -192,5 +203,32 @@ func (k *skewEstimator) alignmentAt(t time.Time, spacing time.Duration) alignmen
 		skew = slipped
 	}
 	skew = max(-spacing, min(spacing, skew))
+	expireMoments(&k.moments, t, spacing)
+	p, c := k.moments[publishSeries], k.moments[completionSeries]
+	switch {
+	case p.known && c.known:
+		lagP, lagC := p.lagAt(t, spacing), c.lagAt(t, spacing)
+		return alignment{skew: lagP - lagC, lag: max(lagP, lagC)}
+	case p.known:
+		lagP := p.lagAt(t, spacing)
+		lagC := max(0, min(spacing, lagP-skew))
+		return alignment{skew: lagP - lagC, lag: max(lagP, lagC)}
+	case c.known:
+		lagC := c.lagAt(t, spacing)
+		lagP := max(0, min(spacing, lagC+skew))
+		return alignment{skew: lagP - lagC, lag: max(lagP, lagC)}
+	}
 	return alignment{skew: skew, lag: (spacing + max(skew, -skew)) / 2}
+}
+
+// recentWith is w with s appended, at most stepWindow+1 long; a counter
+// that went back starts it again.
+func recentWith(w []snapshot.Sample, s snapshot.Sample) []snapshot.Sample {
+	if n := len(w); n > 0 && (s.Published < w[n-1].Published || s.Completed < w[n-1].Completed) {
+		w = w[:0]
+	}
+	if len(w) == stepWindow+1 {
+		w = append(w[:0], w[1:]...)
+	}
+	return append(w, s)
 }

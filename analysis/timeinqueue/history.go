@@ -24,6 +24,9 @@ type queueState struct {
 	latest    latest
 	// deliveries tell whether the queue's redeliveries break FIFO.
 	deliveries deliveries
+	// recent are the queue's latest samples, for learning when the
+	// broker reads its counters (phase.go).
+	recent []snapshot.Sample
 }
 
 // latest are the values derived from the newest sample, and what the

@@ -22,18 +22,20 @@ const (
 	nodeColumns     = "name,running,mem_alarm,disk_free_alarm,partitions,fd_used,fd_total"
 )
 
-// overview is /api/overview with the cluster name and disable_stats
-// rabbit-hole omits.
+// overview is what warren reads of /api/overview: disable_stats says
+// whether the broker collects the statistics this source reads.
 type overview struct {
-	rabbithole.Overview
-	ClusterName  string `json:"cluster_name"`
-	DisableStats bool   `json:"disable_stats"`
+	RabbitMQVersion   string `json:"rabbitmq_version"`
+	ErlangVersion     string `json:"erlang_version"`
+	ManagementVersion string `json:"management_version"`
+	ClusterName       string `json:"cluster_name"`
+	DisableStats      bool   `json:"disable_stats"`
 }
 
 func (c *client) overview(ctx context.Context) (*overview, int64, error) {
 	var o overview
 	q := url.Values{"columns": {overviewColumns}}
-	n, err := c.get(ctx, "overview", q, &o)
+	n, err := c.stream(ctx, "overview", q, func(dec *json.Decoder) error { return decodeValue(dec, &o) })
 	if err != nil {
 		return nil, n, err
 	}
@@ -43,10 +45,33 @@ func (c *client) overview(ctx context.Context) (*overview, int64, error) {
 	return &o, n, nil
 }
 
-func (c *client) nodes(ctx context.Context) ([]rabbithole.NodeInfo, error) {
-	var nodes []rabbithole.NodeInfo
+// apiNode is one element of /api/nodes. A stopped node has only its name
+// and "running": false (and "type"; from 3.13 "being_drained"); the
+// rest comes from the node's own statistics.
+type apiNode struct {
+	Name          string   `json:"name"`
+	Running       *bool    `json:"running"`
+	MemAlarm      bool     `json:"mem_alarm"`
+	DiskFreeAlarm bool     `json:"disk_free_alarm"`
+	Partitions    []string `json:"partitions"`
+	FDUsed        int64    `json:"fd_used"`
+	FDTotal       int64    `json:"fd_total"`
+}
+
+func (c *client) nodes(ctx context.Context) ([]apiNode, error) {
+	var nodes []apiNode
 	q := url.Values{"columns": {nodeColumns}}
-	_, err := c.get(ctx, "nodes", q, &nodes)
+	_, err := c.stream(ctx, "nodes", q, func(dec *json.Decoder) error {
+		if err := decodeValue(dec, &nodes); err != nil {
+			return err
+		}
+		for i := range nodes {
+			if err := checkNode(i, &nodes[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	return nodes, err
 }
 
@@ -175,13 +200,13 @@ func perVhostListing(version string) bool { return !VersionAtLeast(version, 3, 1
 // time keeps warren's memory to one queue's JSON, however long the listing.
 func (c *client) queues(ctx context.Context, path string, q url.Values, fn func(*apiQueue)) (int64, error) {
 	return c.stream(ctx, path, q, func(dec *json.Decoder) error {
-		if err := expectDelim(dec, '['); err != nil {
+		if err := expectArray(dec, "queues"); err != nil {
 			return err
 		}
 		var a apiQueue
-		for dec.More() {
+		for i := 0; dec.More(); i++ {
 			a = apiQueue{}
-			if err := dec.Decode(&a); err != nil {
+			if err := decodeQueue(dec, i, &a); err != nil {
 				return err
 			}
 			fn(&a)

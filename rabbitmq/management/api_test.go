@@ -86,9 +86,33 @@ func TestDeadLetterSettingsArgumentWinsOverPolicy(t *testing.T) {
 }
 
 func TestVersionSelectsTheQueueListing(t *testing.T) {
-	for version, want := range map[string]string{"3.10.8": "queues", "3.12.14": "queues", "3.13.0": "queues/detailed", "4.1.2": "queues/detailed", "3.13.0-rc.1": "queues/detailed", "garbage": "queues"} {
-		if got := queuesPath(version); got != want {
-			t.Errorf("queuesPath(%q) = %q, want %q", version, got, want)
+	for _, tc := range []struct {
+		version  string
+		listing  string
+		perVhost bool
+	}{
+		{"3.10.8", "queues", true},
+		{"3.12.14", "queues", true},
+		{"3.13.0", "queues/detailed", false},
+		{"3.13.7", "queues/detailed", false},
+		{"3.13.0-rc.1", "queues/detailed", false},
+		{"3.13.0+beta", "queues/detailed", false},
+		{"4.0.5", "queues/detailed", false},
+		{"4.1.0", "queues/detailed", false},
+		{"4.1.2", "queues/detailed", false},
+		{"4.2.0-rc.1", "queues/detailed", false},
+		{"4.3.0+12.gabcdef0", "queues/detailed", false},
+		{"10.0.0", "queues/detailed", false},
+		// A version warren cannot read asks for /api/queues: with columns=
+		// every version answers it with the full statistics.
+		{"garbage", "queues", true},
+		{"4", "queues", true},
+	} {
+		if got := queuesPath(tc.version); got != tc.listing {
+			t.Errorf("queuesPath(%q) = %q, want %q", tc.version, got, tc.listing)
+		}
+		if got := perVhostListing(tc.version); got != tc.perVhost {
+			t.Errorf("perVhostListing(%q) = %v, want %v", tc.version, got, tc.perVhost)
 		}
 	}
 }

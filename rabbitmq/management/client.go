@@ -22,9 +22,9 @@ import (
 // client reads the RabbitMQ management API. It exists beside
 // rabbit-hole because rabbit-hole v2 takes no context (a shutdown could not
 // interrupt a slow request), closes the connection after every request,
-// and its QueueInfo lacks fields warren needs; warren still decodes the
-// objects rabbit-hole models well (overview, nodes, bindings, exchanges)
-// into rabbit-hole's types.
+// and its types cannot tell a missing field from a zero (shape.go);
+// warren still decodes the objects it reads only a few plain fields of
+// (bindings, exchanges) into rabbit-hole's types.
 type client struct {
 	*brokerhttp.Client
 }

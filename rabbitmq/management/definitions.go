@@ -31,19 +31,15 @@ type Definitions struct {
 	VhostsFiltered bool
 }
 
-// The columns of the listings without statistics.
-const (
-	definitionNodeColumns  = "name,running"
-	definitionQueueColumns = "name,vhost,type,node,leader,arguments,policy"
-)
+// The columns of the queue listing without statistics.
+const definitionQueueColumns = "name,vhost,type,node,leader,arguments,policy"
 
-// Definitions reads the definitions after the overview ov.
+// Definitions reads the definitions after the overview ov. The nodes
+// come from the same listing as with statistics, which then holds only
+// their name, type and running.
 func (s *Source) Definitions(ctx context.Context, ov *Overview) (*Definitions, error) {
-	var nodes []struct {
-		Name    string `json:"name"`
-		Running bool   `json:"running"`
-	}
-	if _, err := s.client.get(ctx, "nodes", url.Values{"columns": {definitionNodeColumns}}, &nodes); err != nil {
+	nodes, err := s.client.nodes(ctx)
+	if err != nil {
 		return nil, err
 	}
 	alarms, err := s.client.alarms(ctx)
@@ -52,7 +48,7 @@ func (s *Source) Definitions(ctx context.Context, ov *Overview) (*Definitions, e
 	}
 	d := &Definitions{}
 	for _, n := range nodes {
-		d.Nodes = append(d.Nodes, snapshot.Node{Name: n.Name, Running: n.Running,
+		d.Nodes = append(d.Nodes, snapshot.Node{Name: n.Name, Running: *n.Running,
 			MemAlarm: alarms[n.Name]["memory"], DiskAlarm: alarms[n.Name]["disk space"], PartitionsUnknown: true, FDUnknown: true})
 	}
 	pols, err := s.client.policies(ctx)
@@ -88,7 +84,7 @@ func (s *Source) Definitions(ctx context.Context, ov *Overview) (*Definitions, e
 func DefinitionRequests() []string {
 	return []string{
 		"overview?" + url.Values{"columns": {overviewColumns}}.Encode(),
-		"nodes?" + url.Values{"columns": {definitionNodeColumns}}.Encode(),
+		"nodes?" + url.Values{"columns": {nodeColumns}}.Encode(),
 		"health/checks/alarms",
 		"policies",
 		"operator-policies",

@@ -109,8 +109,8 @@ func (s *Source) ReadAfter(ctx context.Context, ov *Overview, start time.Time, s
 	snap.Queues = listing.queues
 	for _, n := range apiNodes {
 		snap.Nodes = append(snap.Nodes, snapshot.Node{
-			Name: n.Name, Running: n.IsRunning, MemAlarm: n.MemAlarm, DiskAlarm: n.DiskFreeAlarm,
-			Partitions: len(n.Partitions), FDUsed: int64(n.FdUsed), FDLimit: int64(n.FdTotal),
+			Name: n.Name, Running: *n.Running, MemAlarm: n.MemAlarm, DiskAlarm: n.DiskFreeAlarm,
+			Partitions: len(n.Partitions), FDUsed: n.FDUsed, FDLimit: n.FDTotal,
 		})
 	}
 	SortSnapshot(snap)

@@ -3,6 +3,8 @@ package management
 import (
 	"cmp"
 	"context"
+	"errors"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -30,8 +32,11 @@ type apiStreamConsumer struct {
 
 // streamConsumers reads the stream-protocol consumers of the listed
 // streams. It asks only when some listed queue is a stream, so targets
-// without streams pay nothing; a broker without the stream management
-// plugin answers 404, and the consumers are then not known.
+// without streams pay nothing. A broker without the stream management
+// plugin has no such endpoint, and the consumers are then not known: the
+// path falls through to the plugin's static files, which answer warren's
+// Accept: application/json with 406 (404 without that header), on 3.10
+// as on 4.3.
 func (s *Source) streamConsumers(ctx context.Context, queues []snapshot.Queue) ([]snapshot.StreamConsumer, bool, error) {
 	streams := map[snapshot.QueueKey]bool{}
 	for i := range queues {
@@ -44,7 +49,7 @@ func (s *Source) streamConsumers(ctx context.Context, queues []snapshot.Queue) (
 	}
 	var cs []apiStreamConsumer
 	if _, err := s.client.get(ctx, "stream/consumers", nil, &cs); err != nil {
-		if isNotFound(err) {
+		if isNoSuchEndpoint(err) {
 			return nil, false, nil
 		}
 		return nil, false, err
@@ -65,4 +70,11 @@ func (s *Source) streamConsumers(ctx context.Context, queues []snapshot.Queue) (
 			strings.Compare(a.Connection, b.Connection), cmp.Compare(a.SubscriptionID, b.SubscriptionID))
 	})
 	return out, true, nil
+}
+
+// isNoSuchEndpoint reports whether err is the broker's answer to a path
+// no plugin of it serves: 406 to a JSON-only request, or 404.
+func isNoSuchEndpoint(err error) bool {
+	var re *snapshot.ReadError
+	return isNotFound(err) || errors.As(err, &re) && re.Reason == snapshot.ReasonHTTPStatus && re.StatusCode == http.StatusNotAcceptable
 }
