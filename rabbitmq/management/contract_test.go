@@ -334,15 +334,13 @@ func (r *requestRecorder) last(n int) []string {
 
 func TestTheReducedQueueListingOf313KeepsEveryFieldWarrenReadsButTheSampleHistory(t *testing.T) {
 	base := serveFixtures(t, "3.13.7", "/api/queues", "queues-reduced.json")
-	c, err := newClient(base, "guest", func() (string, error) { return "guest", nil }, nil, 10*time.Second)
+	c, err := newClient(base, "guest", func() (string, error) { return "guest", nil }, nil, 10*time.Second, int64(config.DefaultMaxResponseSize))
 	if err != nil {
 		t.Fatal(err)
 	}
 	list := func(path string, history sampleHistory) []snapshot.Queue {
 		var qs []snapshot.Queue
-		q := url.Values{"columns": {queueColumns}}
-		history.params(q)
-		if _, err := c.queues(context.Background(), path, q, func(a *apiQueue) { qs = append(qs, queueFromAPI(a)) }); err != nil {
+		if _, err := c.queues(context.Background(), path, historyQuery(history), func(a *apiQueue) { qs = append(qs, queueFromAPI(a)) }); err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
 		return qs

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/warrenhq/warren/rabbitmq/brokerhttp"
 	"github.com/warrenhq/warren/snapshot"
 )
 
@@ -89,14 +90,14 @@ func DefinitionRequests() []string {
 		"policies",
 		"operator-policies",
 		"vhosts?" + url.Values{"columns": {"name"}}.Encode(),
-		"queues?" + definitionsQuery().Encode(),
+		"queues?" + definitionsQuery().values.Encode(),
 	}
 }
 
 // definitionsQuery asks the queue listing for the definitions only,
 // which with statistics on is also the cheapest listing.
-func definitionsQuery() url.Values {
-	return url.Values{"columns": {definitionQueueColumns}, "disable_stats": {"true"}}
+func definitionsQuery() listingQuery {
+	return listingQuery{values: url.Values{"columns": {definitionQueueColumns}, "disable_stats": {"true"}}, valueBytes: maxValueBytes}
 }
 
 // alarms reads the alarms health check: per node, the resources in alarm
@@ -110,7 +111,7 @@ func (c *client) alarms(ctx context.Context) (map[string]map[string]bool, error)
 		} `json:"alarms"`
 	}
 	_, err := c.GetStatus(ctx, "health/checks/alarms", nil, "application/json", []int{http.StatusServiceUnavailable}, func(_ int, body io.Reader) error {
-		if err := json.NewDecoder(body).Decode(&check); err != nil {
+		if err := decodeValue(json.NewDecoder(brokerhttp.NewValueLimiter(body, maxValueBytes)), &check); err != nil {
 			return fmt.Errorf("decoding JSON: %w", err)
 		}
 		if check.Status != "ok" && check.Status != "failed" {

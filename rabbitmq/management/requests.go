@@ -24,7 +24,7 @@ func (s *Source) RequestsOf(version string, span time.Duration) Requests {
 		Poll: []string{
 			"overview?" + url.Values{"columns": {overviewColumns}}.Encode(),
 			"nodes?" + url.Values{"columns": {nodeColumns}}.Encode(),
-			listing + "?" + q.Encode(),
+			listing + "?" + q.values.Encode(),
 			"vhosts?" + url.Values{"columns": {vhostUnroutableColumns}}.Encode(),
 		},
 		ListingWithoutHistory: []string{listing + "?" + url.Values{"columns": {queueColumns}}.Encode()},

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unique"
 
+	rabbithole "github.com/michaelklishin/rabbit-hole/v2"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/snapshot"
 )
@@ -29,7 +30,7 @@ func New(t config.Target) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := newClient(t.ManagementURL, t.Username, t.ManagementPassword, tlsConfig, t.Timeout.Std())
+	c, err := newClient(t.ManagementURL, t.Username, t.ManagementPassword, tlsConfig, t.Timeout.Std(), t.MaxResponseBytes())
 	if err != nil {
 		return nil, err
 	}
@@ -154,10 +155,16 @@ func SortSnapshot(snap *snapshot.Snapshot) {
 
 // statsQuery is the query of the queue listing with statistics: the
 // columns warren reads, and the sample history after span.
-func (s *Source) statsQuery(span time.Duration) url.Values {
+func (s *Source) statsQuery(span time.Duration) listingQuery {
+	return historyQuery(s.sampleHistory(span))
+}
+
+// historyQuery is the query of the queue listing with statistics and the
+// sample history h.
+func historyQuery(h sampleHistory) listingQuery {
 	q := url.Values{"columns": {queueColumns}}
-	s.sampleHistory(span).params(q)
-	return q
+	h.params(q)
+	return listingQuery{values: q, valueBytes: queueValueBytes(h)}
 }
 
 // sampleHistory covers span and two stats intervals more, so that
@@ -194,7 +201,7 @@ const maxConcurrentListings = 2
 // at most maxConcurrentListings at a time. A listing without statistics
 // names each queue's policy, whose definition pols resolves; pols is nil
 // for a listing that carries effective_policy_definition.
-func (s *Source) listQueues(ctx context.Context, path string, vhosts []string, q url.Values, pols *policies) (queueListing, error) {
+func (s *Source) listQueues(ctx context.Context, path string, vhosts []string, q listingQuery, pols *policies) (queueListing, error) {
 	if vhosts == nil {
 		var l queueListing
 		_, err := s.client.queues(ctx, path, q, s.collectQueue(&l, pols))
@@ -276,20 +283,16 @@ func (s *Source) collectQueue(l *queueListing, pols *policies) func(*apiQueue) {
 func intern(s string) string { return unique.Make(s).Value() }
 
 func (s *Source) topology(ctx context.Context) (*snapshot.Topology, error) {
-	xs, err := s.client.exchanges(ctx)
-	if err != nil {
-		return nil, err
-	}
-	bs, err := s.client.bindings(ctx)
-	if err != nil {
-		return nil, err
-	}
-	topo := &snapshot.Topology{ExchangeTypes: make(map[snapshot.QueueKey]string, len(xs)), Bindings: make([]snapshot.Binding, 0, len(bs))}
-	for _, x := range xs {
+	topo := &snapshot.Topology{ExchangeTypes: make(map[snapshot.QueueKey]string)}
+	if err := s.client.exchanges(ctx, func(x *rabbithole.ExchangeInfo) {
 		topo.ExchangeTypes[snapshot.QueueKey{Vhost: x.Vhost, Name: x.Name}] = x.Type
+	}); err != nil {
+		return nil, err
 	}
-	for _, b := range bs {
+	if err := s.client.bindings(ctx, func(b *rabbithole.BindingInfo) {
 		topo.Bindings = append(topo.Bindings, snapshot.Binding{Vhost: b.Vhost, Source: b.Source, Destination: b.Destination, DestinationType: b.DestinationType, RoutingKey: b.RoutingKey})
+	}); err != nil {
+		return nil, err
 	}
 	return topo, nil
 }

@@ -3,6 +3,7 @@ package promplugin
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/warrenhq/warren/rabbitmq/brokerhttp"
 	"github.com/warrenhq/warren/snapshot"
 )
 
@@ -166,4 +168,35 @@ func TestLargeFamiliesArriveInChunksAndSummariesWhole(t *testing.T) {
 	if !slices.Equal(sizes, wantSizes) || !slices.Equal(names, wantNames) {
 		t.Errorf("families %v of sizes %v, want %v of %v", names, sizes, wantNames, wantSizes)
 	}
+}
+
+// One chunk is bounded: a family whose lines are long enough to pass
+// maxChunkBytes before chunkSamples fails with brokerhttp's
+// ErrValueTooLarge, having read a little past the bound and no further.
+func TestAChunkLargerThanItsBoundFailsAsAValueTooLarge(t *testing.T) {
+	name := strings.Repeat("q", maxLineBytes/2)
+	var b strings.Builder
+	b.WriteString("# TYPE rabbitmq_detailed_queue_messages_ready gauge\n")
+	for i := range 2 * maxChunkBytes / len(name) {
+		fmt.Fprintf(&b, "rabbitmq_detailed_queue_messages_ready{vhost=\"/\",queue=\"%s%d\"} 1\n", name, i)
+	}
+	counting := &countingReader{r: strings.NewReader(b.String())}
+	err := decodeFamilies(counting, func(*dto.MetricFamily) error { return nil })
+	if !errors.Is(err, brokerhttp.ErrValueTooLarge) {
+		t.Fatalf("err = %v, want ErrValueTooLarge", err)
+	}
+	if counting.n > maxChunkBytes+2*maxLineBytes {
+		t.Errorf("read %d bytes for a chunk bounded to %d", counting.n, maxChunkBytes)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
 }

@@ -55,7 +55,8 @@ func New(t config.Target, mgmt *management.Source, logger *slog.Logger) (*Source
 		c, err := brokerhttp.New(brokerhttp.Endpoint{
 			What: "Prometheus plugin URL", BaseURL: u, Prefix: "/metrics/",
 			Username: t.Prometheus.Username, Password: t.PrometheusPassword, TLS: tlsConfig, Timeout: t.Timeout.Std(),
-			AuthHint: "check prometheus.username and its password (the plugin's authentication, RabbitMQ 3.13 and later)",
+			MaxResponseBytes: t.MaxResponseBytes(),
+			AuthHint:         "check prometheus.username and its password (the plugin's authentication, RabbitMQ 3.13 and later)",
 		})
 		if err != nil {
 			return nil, err

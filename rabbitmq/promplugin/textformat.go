@@ -13,6 +13,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/warrenhq/warren/rabbitmq/brokerhttp"
 )
 
 // The plugin serves only the text format: every version from 3.10 to 4.3
@@ -23,8 +25,10 @@ import (
 // every family before returning the first, so warren splits the stream
 // itself, at the lines that start a family, and hands expfmt's own text
 // parser one chunk at a time: at most chunkSamples samples of one family
-// with its # TYPE and # HELP lines. Memory is one chunk's text and its
-// parsed form, whatever the size of the response or of a family.
+// with its # TYPE and # HELP lines, at most maxChunkBytes of text
+// (brokerhttp's value limiter, reset at every chunk). Memory is one
+// chunk's text and its parsed form, whatever the size of the response
+// (bounded by max_response_size) or of a family.
 const acceptHeader = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.1"
 
 // Bounds of the decoder.
@@ -36,6 +40,9 @@ const (
 	// family one parse takes; a summary or histogram family (the plugin
 	// adds its own telemetry_scrape_* summaries) is parsed whole.
 	chunkSamples = 1024
+	// maxChunkBytes bounds the text of one chunk: 1024 sample lines of
+	// the longest names RabbitMQ allows take under 1 MiB.
+	maxChunkBytes = 4 << 20
 )
 
 // errLineTooLong is returned for a line longer than maxLineBytes.
@@ -47,8 +54,9 @@ var errLineTooLong = fmt.Errorf("a line longer than %d bytes: not the Prometheus
 // samples). A family whose header has no sample is handed over with no
 // Metric. fn must not keep the family.
 func decodeFamilies(r io.Reader, fn func(*dto.MetricFamily) error) error {
-	br := bufio.NewReaderSize(r, maxLineBytes)
-	c := chunker{emit: fn}
+	limiter := brokerhttp.NewValueLimiter(r, maxChunkBytes)
+	br := bufio.NewReaderSize(limiter, maxLineBytes)
+	c := chunker{emit: fn, reset: limiter.Reset}
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -71,6 +79,8 @@ func decodeFamilies(r io.Reader, fn func(*dto.MetricFamily) error) error {
 // chunker collects the lines of one family, or of a chunk of one.
 type chunker struct {
 	emit func(*dto.MetricFamily) error
+	// reset starts the count of the next chunk's bytes.
+	reset func()
 	// name and kind are the current family's; header holds its # TYPE
 	// and # HELP lines, repeated before each chunk; emitted is set once
 	// some chunk of it was handed over.
@@ -131,6 +141,7 @@ func (c *chunker) start(name string) error {
 		return err
 	}
 	c.name, c.kind, c.header, c.emitted = name, "untyped", c.header[:0], false
+	c.reset()
 	return nil
 }
 
@@ -184,6 +195,7 @@ func (c *chunker) parse() error {
 	families, err := parser.TextToMetricFamilies(text)
 	c.body.Reset()
 	c.samples = 0
+	c.reset()
 	if err != nil {
 		return err
 	}
