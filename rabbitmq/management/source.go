@@ -52,7 +52,7 @@ func (s *Source) Read(ctx context.Context, start time.Time, span time.Duration) 
 	if err != nil {
 		return nil, err
 	}
-	listing, err := s.listQueues(ctx, ov.RabbitMQVersion, s.sampleHistory(span))
+	listing, err := s.listQueues(ctx, ov.RabbitMQVersion, s.sampleHistory(span), runningNodes(apiNodes))
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +94,17 @@ func (s *Source) Read(ctx context.Context, start time.Time, span time.Duration) 
 	return snap, nil
 }
 
+// runningNodes are the names of the nodes the listing reports running.
+func runningNodes(nodes []apiNode) map[string]bool {
+	running := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		if *n.Running {
+			running[n.Name] = true
+		}
+	}
+	return running
+}
+
 // sampleHistory covers span and two stats intervals more, so that
 // consecutive polls overlap and no sample falls between them.
 func (s *Source) sampleHistory(span time.Duration) sampleHistory {
@@ -126,11 +137,11 @@ const maxConcurrentListings = 2
 // offers: one request for every queue, or, for a target with a vhost
 // filter on a broker that lists per vhost, one request per watched vhost,
 // at most maxConcurrentListings at a time.
-func (s *Source) listQueues(ctx context.Context, version string, history sampleHistory) (queueListing, error) {
+func (s *Source) listQueues(ctx context.Context, version string, history sampleHistory, running map[string]bool) (queueListing, error) {
 	filtered := s.target.Vhosts.Include != nil || s.target.Vhosts.Exclude != nil
 	if !filtered || !perVhostListing(version) {
 		var l queueListing
-		_, err := s.client.queues(ctx, queuesPath(version), history, s.collectQueue(&l))
+		_, err := s.client.queues(ctx, queuesPath(version), history, s.collectQueue(&l, running))
 		return l, err
 	}
 	vhosts, _, err := s.client.vhosts(ctx)
@@ -151,7 +162,7 @@ func (s *Source) listQueues(ctx context.Context, version string, history sampleH
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			_, err := s.client.queues(ctx, "queues/"+url.PathEscape(v), history, s.collectQueue(&listings[i]))
+			_, err := s.client.queues(ctx, "queues/"+url.PathEscape(v), history, s.collectQueue(&listings[i], running))
 			if isNotFound(err) {
 				err = nil // the vhost was deleted since it was listed
 			}
@@ -179,14 +190,15 @@ func isNotFound(err error) bool {
 }
 
 // collectQueue returns the function that takes each decoded queue of a
-// listing into l.
-func (s *Source) collectQueue(l *queueListing) func(*apiQueue) {
+// listing into l; running are the nodes the poll's node listing reports
+// running.
+func (s *Source) collectQueue(l *queueListing, running map[string]bool) func(*apiQueue) {
 	return func(a *apiQueue) {
 		if !s.target.Vhosts.Match(a.Vhost) || !s.target.Queues.Match(a.Name) {
 			l.filteredOut = append(l.filteredOut, snapshot.QueueKey{Vhost: intern(a.Vhost), Name: intern(a.Name)})
 			return
 		}
-		q := queueFromAPI(a)
+		q := queueFromAPI(a, running)
 		l.anyDLX = l.anyDLX || q.HasDeadLetterExchange
 		l.queues = append(l.queues, q)
 	}
