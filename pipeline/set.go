@@ -89,7 +89,7 @@ func (s *Set) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range s.States() {
 		collectTarget(ch, st.Cluster, st.Health, st.Snapshot)
 		if st.Snapshot != nil {
-			collectNodes(ch, st.Snapshot)
+			collectNodes(ch, st)
 		}
 	}
 }
