@@ -166,11 +166,12 @@ func (p *Pipeline) analyse(snap *snapshot.Snapshot) *TargetState {
 	p.history.Observe(snap)
 	routes := deadletter.Routes(snap, p.target.DeadLetterQueues)
 	st := &TargetState{
-		Cluster:    p.target.Name,
-		Snapshot:   snap,
-		Queues:     make([]QueueState, len(snap.Queues)),
-		Routes:     routes,
-		Departures: p.attributor.Observe(snap, p.history, routes),
+		Cluster:     p.target.Name,
+		Snapshot:    snap,
+		Queues:      make([]QueueState, len(snap.Queues)),
+		Routes:      routes,
+		Departures:  p.attributor.Observe(snap, p.history, routes),
+		QuorumNodes: nodeQuorums(snap),
 	}
 	p.estimator.Observe(snap)
 	st.Estimates = p.estimator.Estimates()

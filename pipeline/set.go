@@ -91,7 +91,7 @@ func (s *Set) Collect(ch chan<- prometheus.Metric) {
 		collectTarget(ch, st.Cluster, st.Health, st.Snapshot)
 		collectSource(ch, p.target, st.Snapshot)
 		if st.Snapshot != nil {
-			collectNodes(ch, st.Snapshot)
+			collectNodes(ch, st)
 		}
 	}
 }

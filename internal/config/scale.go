@@ -38,6 +38,8 @@ var PerQueueMetrics = []string{
 	"warren_stream_consumers",
 	"warren_stream_consumer_lag_messages",
 	"warren_stream_consumer_lag_seconds",
+	"warren_quorum_queue_members",
+	"warren_quorum_queue_leader",
 }
 
 // DefaultMaxResponseSize is the default max_response_size, sized for

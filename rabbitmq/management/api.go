@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -96,7 +97,6 @@ type apiQueue struct {
 	Vhost                     string     `json:"vhost"`
 	Type                      string     `json:"type"`
 	Node                      string     `json:"node"`
-	Leader                    string     `json:"leader"`
 	Arguments                 jsonObject `json:"arguments"`
 	Policy                    string     `json:"policy"` // its name; listings without statistics give no definition
 	EffectivePolicyDefinition jsonObject `json:"effective_policy_definition"`
@@ -109,7 +109,11 @@ type apiQueue struct {
 	MessageBytes              int64      `json:"message_bytes"`
 	MessagesDetails           sampleList `json:"messages_details"`
 	UnackedDetails            sampleList `json:"messages_unacknowledged_details"`
-	MessageStats              struct {
+	// A quorum queue's Raft group (nodeNames says why each is a list).
+	Members      nodeNames `json:"members"`
+	Online       nodeNames `json:"online"`
+	Leader       nodeNames `json:"leader"`
+	MessageStats struct {
 		PublishDetails      sampleList `json:"publish_details"`
 		DeliverGetDetails   sampleList `json:"deliver_get_details"`
 		AckDetails          sampleList `json:"ack_details"`
@@ -171,7 +175,7 @@ var queueColumns = strings.Join([]string{
 	"consumers", "consumer_capacity", "messages", "messages_ready", "messages_unacknowledged",
 	"head_message_timestamp", "message_bytes", "message_stats.publish", "message_stats.deliver_get",
 	"message_stats.ack", "message_stats.redeliver", "message_stats.deliver_no_ack",
-	"message_stats.get_no_ack",
+	"message_stats.get_no_ack", "members", "online",
 }, ",")
 
 // queuesPath is the listing that carries message_stats: from 3.13 the
@@ -266,7 +270,9 @@ func leadingInt(s string) (int, bool) {
 	return n, err == nil
 }
 
-func queueFromAPI(a *apiQueue) snapshot.Queue {
+// queueFromAPI makes a snapshot queue of a listed one; running are the
+// nodes the poll's node listing reports running.
+func queueFromAPI(a *apiQueue, running map[string]bool) snapshot.Queue {
 	q := snapshot.Queue{
 		Vhost: intern(a.Vhost), Name: intern(a.Name), Type: intern(a.Type), Node: intern(a.Node), StatsKnown: a.Messages != nil,
 		Ready: a.MessagesReady, Unacked: a.MessagesUnacknowledged, Consumers: a.Consumers,
@@ -281,8 +287,8 @@ func queueFromAPI(a *apiQueue) snapshot.Queue {
 			DeliveredManual: a.MessageStats.DeliverGet - min(a.MessageStats.DeliverGet, a.MessageStats.DeliverNoAck+a.MessageStats.GetNoAck),
 		},
 	}
-	if q.Node == "" {
-		q.Node = intern(a.Leader) // quorum queues before their first stats emission
+	if leaders := a.Leader.set(); q.Node == "" && len(leaders) > 0 {
+		q.Node = leaders[0] // quorum queues before their first stats emission
 	}
 	if q.Type == "" {
 		q.Type = "classic" // brokers before 3.8 report no type
@@ -307,7 +313,104 @@ func queueFromAPI(a *apiQueue) snapshot.Queue {
 		ms.AckDetails.Samples, ms.DeliverNoAckDetails.Samples, ms.GetNoAckDetails.Samples)
 	q.DeliverySamples = deliverySamples(ms.DeliverGetDetails.Samples, a.UnackedDetails.Samples,
 		ms.AckDetails.Samples, ms.DeliverNoAckDetails.Samples, ms.GetNoAckDetails.Samples)
+	if q.Type == "quorum" && len(a.Members) > 0 {
+		q.Replicas, q.HasReplicas = replicas(a, running), true
+	}
 	return q
+}
+
+// replicas is a quorum queue's Raft group (snapshot.Replicas): a member
+// is online where the broker says so in any of the answers it gave
+// (nodeNames) and its node runs; the leader is the one online member the
+// broker names as leader, while a majority is online.
+func replicas(a *apiQueue, running map[string]bool) snapshot.Replicas {
+	r := snapshot.Replicas{Members: a.Members.set()}
+	for _, n := range a.Online.set() {
+		if running[n] && slices.Contains(r.Members, n) {
+			r.Online = append(r.Online, n)
+		}
+	}
+	if !r.Available() {
+		return r
+	}
+	for _, n := range a.Leader.set() {
+		if !slices.Contains(r.Online, n) {
+			continue
+		}
+		if r.Leader != "" {
+			return snapshot.Replicas{Members: r.Members, Online: r.Online} // two leaders named: neither is trusted
+		}
+		r.Leader = n
+	}
+	return r
+}
+
+// nodeNames are the node names of a field that a queue object may hold
+// more than once. The management API merges a quorum queue's live
+// members, online and leader (rabbit_quorum_queue:format) with the same
+// fields of the leader's last statistics emission, which can be seconds
+// old, and writes both where they differ, in Erlang term order, so
+// neither position is the live answer: all three before 3.13 (seen on
+// 3.10.8: a node stopped a moment ago still online in one, a node back a
+// moment ago still offline in the other), leader and members until 4.2.5
+// (rabbitmq-server #15182). So every occurrence is kept, and replicas
+// reconciles them with the node listing. A field is an array of names, a
+// name, "" or null (3.10's leader of a queue without one).
+type nodeNames []string
+
+// UnmarshalJSON adds the names of one occurrence of the field.
+func (n *nodeNames) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case nil:
+	case string:
+		*n = append(*n, v)
+	case []any:
+		for _, e := range v {
+			name, ok := e.(string)
+			if !ok {
+				return &json.UnmarshalTypeError{Value: "array holding a " + jsonValueKind(e), Type: reflect.TypeFor[string]()}
+			}
+			*n = append(*n, name)
+		}
+	default:
+		return &json.UnmarshalTypeError{Value: jsonValueKind(v), Type: reflect.TypeFor[[]string]()}
+	}
+	return nil
+}
+
+// jsonValueKind names a decoded JSON value's kind as encoding/json's type
+// errors do.
+func jsonValueKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "bool"
+	case float64:
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	}
+	return "object"
+}
+
+// set returns the names, interned, sorted, without duplicates or empty
+// ones.
+func (n nodeNames) set() []string {
+	var out []string
+	for _, name := range n {
+		if name != "" {
+			out = append(out, intern(name))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // queueSamples pairs the publish, depth and completion samples (acks,

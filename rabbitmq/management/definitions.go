@@ -33,7 +33,7 @@ type Definitions struct {
 }
 
 // The columns of the queue listing without statistics.
-const definitionQueueColumns = "name,vhost,type,node,leader,arguments,policy"
+const definitionQueueColumns = "name,vhost,type,node,leader,members,online,arguments,policy"
 
 // Definitions reads the definitions after the overview ov. The nodes
 // come from the same listing as with statistics, which then holds only
@@ -64,7 +64,7 @@ func (s *Source) Definitions(ctx context.Context, ov *Overview) (*Definitions, e
 	if d.VhostsFiltered {
 		perVhost = d.Vhosts
 	}
-	listing, err := s.listQueues(ctx, "queues", perVhost, definitionsQuery(), pols)
+	listing, err := s.listQueues(ctx, "queues", perVhost, definitionsQuery(), pols, runningNodes(nodes))
 	if err != nil {
 		return nil, err
 	}

@@ -102,7 +102,7 @@ func (s *Source) ReadAfter(ctx context.Context, ov *Overview, start time.Time, s
 			return nil, err
 		}
 	}
-	listing, err := s.listQueues(ctx, queuesPath(ov.RabbitMQVersion), vhosts, s.statsQuery(span), nil)
+	listing, err := s.listQueues(ctx, queuesPath(ov.RabbitMQVersion), vhosts, s.statsQuery(span), nil, runningNodes(apiNodes))
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +167,17 @@ func historyQuery(h sampleHistory) listingQuery {
 	return listingQuery{values: q, valueBytes: queueValueBytes(h)}
 }
 
+// runningNodes are the names of the nodes the listing reports running.
+func runningNodes(nodes []apiNode) map[string]bool {
+	running := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		if *n.Running {
+			running[n.Name] = true
+		}
+	}
+	return running
+}
+
 // sampleHistory covers span and two stats intervals more, so that
 // consecutive polls overlap and no sample falls between them.
 func (s *Source) sampleHistory(span time.Duration) sampleHistory {
@@ -200,11 +211,12 @@ const maxConcurrentListings = 2
 // vhosts (a target's watched vhosts, where the broker lists per vhost),
 // at most maxConcurrentListings at a time. A listing without statistics
 // names each queue's policy, whose definition pols resolves; pols is nil
-// for a listing that carries effective_policy_definition.
-func (s *Source) listQueues(ctx context.Context, path string, vhosts []string, q listingQuery, pols *policies) (queueListing, error) {
+// for a listing that carries effective_policy_definition. running are
+// the nodes the poll's node listing reports running.
+func (s *Source) listQueues(ctx context.Context, path string, vhosts []string, q listingQuery, pols *policies, running map[string]bool) (queueListing, error) {
 	if vhosts == nil {
 		var l queueListing
-		_, err := s.client.queues(ctx, path, q, s.collectQueue(&l, pols))
+		_, err := s.client.queues(ctx, path, q, s.collectQueue(&l, pols, running))
 		return l, err
 	}
 	listings := make([]queueListing, len(vhosts))
@@ -220,7 +232,7 @@ func (s *Source) listQueues(ctx context.Context, path string, vhosts []string, q
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			_, err := s.client.queues(ctx, "queues/"+url.PathEscape(v), q, s.collectQueue(&listings[i], pols))
+			_, err := s.client.queues(ctx, "queues/"+url.PathEscape(v), q, s.collectQueue(&listings[i], pols, running))
 			if isNotFound(err) {
 				err = nil // the vhost was deleted since it was listed
 			}
@@ -261,8 +273,10 @@ func isNotFound(err error) bool {
 }
 
 // collectQueue returns the function that takes each decoded queue of a
-// listing into l.
-func (s *Source) collectQueue(l *queueListing, pols *policies) func(*apiQueue) {
+// listing into l; pols resolves the policies of a listing without
+// statistics (see listQueues), running are the nodes the poll's node
+// listing reports running.
+func (s *Source) collectQueue(l *queueListing, pols *policies, running map[string]bool) func(*apiQueue) {
 	return func(a *apiQueue) {
 		if !s.target.Vhosts.Match(a.Vhost) || !s.target.Queues.Match(a.Name) {
 			l.filteredOut = append(l.filteredOut, snapshot.QueueKey{Vhost: intern(a.Vhost), Name: intern(a.Name)})
@@ -271,7 +285,7 @@ func (s *Source) collectQueue(l *queueListing, pols *policies) func(*apiQueue) {
 		if pols != nil {
 			a.EffectivePolicyDefinition = pols.effective(a)
 		}
-		q := queueFromAPI(a)
+		q := queueFromAPI(a, running)
 		l.anyDLX = l.anyDLX || q.HasDeadLetterExchange
 		l.queues = append(l.queues, q)
 	}
