@@ -51,6 +51,11 @@ type Target struct {
 	// before MaxQueues, so one vhost full of temporary queues cannot crowd
 	// out the others; 0 means no cap. See scale.go.
 	MaxQueuesPerVhost int `yaml:"max_queues_per_vhost"`
+	// MaxResponseSize bounds each response body warren reads from the
+	// broker (management API, Prometheus plugin): a larger one fails the
+	// poll as an invalid_response. Zero is DefaultMaxResponseSize; read it
+	// with MaxResponseBytes.
+	MaxResponseSize Size `yaml:"max_response_size"`
 	// DropMetrics names per-queue metrics not to export at all (for
 	// example the time-in-queue histogram on a cluster of 50,000 queues).
 	DropMetrics []string `yaml:"drop_metrics"`
