@@ -1,9 +1,10 @@
 // Package brokerhttp is the HTTP plumbing warren's RabbitMQ sources
 // share: a client for one broker endpoint (base URL and path prefix, basic
 // auth with the password read for every request, TLS, a per-request
-// timeout, kept-alive connections), responses handed over as streams and
-// counted, and failures classified as snapshot.ReadError, whose messages
-// hold neither credentials nor URLs.
+// timeout, kept-alive connections), responses handed over as streams,
+// counted and bounded (a whole response by Endpoint.MaxResponseBytes, one
+// decoded value by a ValueLimiter), and failures classified as
+// snapshot.ReadError, whose messages hold neither credentials nor URLs.
 //
 // Import rule: it imports snapshot only, nothing else of warren.
 package brokerhttp
@@ -40,6 +41,10 @@ type Endpoint struct {
 	Timeout time.Duration
 	// AuthHint ends the error of a 401 or 403, saying what to check.
 	AuthHint string
+	// MaxResponseBytes bounds each response body (the target's
+	// max_response_size): a longer one fails the read as an
+	// invalid_response. It must be positive: no response goes unbounded.
+	MaxResponseBytes int64
 }
 
 // Client reads one broker endpoint. It is safe for concurrent use.
@@ -57,6 +62,9 @@ func New(e Endpoint) (*Client, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("invalid %s", e.What) // the URL may hold a password: never echo it
 	}
+	if e.MaxResponseBytes <= 0 {
+		return nil, fmt.Errorf("%s: no bound on the response size", e.What)
+	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = e.TLS
 	transport.MaxIdleConnsPerHost = 4
@@ -68,9 +76,10 @@ func (c *Client) BytesRead() int64 { return c.bytesRead.Load() }
 
 // Get fetches <prefix><path>?<query>, path pre-escaped (a vhost named "/"
 // stays %2F), accepting accept, and hands a 200 response's body to read,
-// all within the request timeout. It returns the bytes read. An error of
-// read becomes an invalid_response ReadError (a timeout where the
-// deadline passed meanwhile).
+// all within the request timeout. It returns the bytes read. read sees at
+// most MaxResponseBytes: past them its reads fail with an error wrapping
+// ErrResponseTooLarge. An error of read becomes an invalid_response
+// ReadError (a timeout where the deadline passed meanwhile).
 func (c *Client) Get(ctx context.Context, path string, query url.Values, accept string, read func(io.Reader) error) (int64, error) {
 	op := "GET " + path
 	password, err := c.endpoint.Password()
@@ -101,7 +110,7 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values, accept 
 	case resp.StatusCode != http.StatusOK:
 		return body.n, &snapshot.ReadError{Reason: snapshot.ReasonHTTPStatus, Op: op, StatusCode: resp.StatusCode, Err: fmt.Errorf("%s: %s", resp.Status, excerpt(body))}
 	}
-	if err := read(body); err != nil {
+	if err := read(responseLimit(body, c.endpoint.MaxResponseBytes)); err != nil {
 		reason := snapshot.ReasonInvalidResponse
 		if ctx.Err() != nil {
 			reason = snapshot.ReasonTimeout

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"reflect"
 	"slices"
@@ -34,7 +33,7 @@ type overview struct {
 func (c *client) overview(ctx context.Context) (*overview, error) {
 	var o overview
 	q := url.Values{"columns": {overviewColumns}}
-	if _, err := c.stream(ctx, "overview", q, func(dec *json.Decoder) error { return decodeValue(dec, &o) }); err != nil {
+	if _, err := c.get(ctx, "overview", q, &o); err != nil {
 		return nil, err
 	}
 	if o.RabbitMQVersion == "" {
@@ -59,31 +58,32 @@ type apiNode struct {
 func (c *client) nodes(ctx context.Context) ([]apiNode, error) {
 	var nodes []apiNode
 	q := url.Values{"columns": {nodeColumns}}
-	_, err := c.stream(ctx, "nodes", q, func(dec *json.Decoder) error {
-		if err := decodeValue(dec, &nodes); err != nil {
+	_, err := list(ctx, c, "nodes", q, "nodes", maxValueBytes, func(dec *json.Decoder, i int, n *apiNode) error {
+		if err := decodeValue(dec, n); err != nil {
 			return err
 		}
-		for i := range nodes {
-			if err := checkNode(i, &nodes[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+		return checkNode(i, n)
+	}, func(n *apiNode) { nodes = append(nodes, *n) })
 	return nodes, err
 }
 
-func (c *client) exchanges(ctx context.Context) ([]rabbithole.ExchangeInfo, error) {
-	var xs []rabbithole.ExchangeInfo
+// exchanges hands each exchange, name, vhost and type, to each.
+func (c *client) exchanges(ctx context.Context, each func(*rabbithole.ExchangeInfo)) error {
 	q := url.Values{"columns": {"name,vhost,type"}}
-	_, err := c.get(ctx, "exchanges", q, &xs)
-	return xs, err
+	_, err := list(ctx, c, "exchanges", q, "exchanges", maxValueBytes, plain, each)
+	return err
 }
 
-func (c *client) bindings(ctx context.Context) ([]rabbithole.BindingInfo, error) {
-	var bs []rabbithole.BindingInfo
-	_, err := c.get(ctx, "bindings", nil, &bs)
-	return bs, err
+// bindingColumns are the fields of a binding dead-letter discovery reads:
+// without arguments and properties_key a binding takes about half the
+// bytes, and at 100,000 queues the listing holds at least as many
+// bindings (each queue's to the default exchange).
+const bindingColumns = "source,vhost,destination,destination_type,routing_key"
+
+// bindings hands each binding to each.
+func (c *client) bindings(ctx context.Context, each func(*rabbithole.BindingInfo)) error {
+	_, err := list(ctx, c, "bindings", url.Values{"columns": {bindingColumns}}, "bindings", maxValueBytes, plain, each)
+	return err
 }
 
 // apiQueue is one element of the queue listing, decoded into warren's own
@@ -200,43 +200,29 @@ func perVhostListing(version string) bool { return !versionAtLeast(version, 3, 1
 func (c *client) queues(ctx context.Context, path string, history sampleHistory, fn func(*apiQueue)) (int64, error) {
 	q := url.Values{"columns": {queueColumns}}
 	history.params(q)
-	return c.stream(ctx, path, q, func(dec *json.Decoder) error {
-		if err := expectArray(dec, "queues"); err != nil {
-			return err
-		}
-		var a apiQueue
-		for i := 0; dec.More(); i++ {
-			a = apiQueue{}
-			if err := decodeQueue(dec, i, &a); err != nil {
-				return err
-			}
-			fn(&a)
-		}
-		return expectDelim(dec, ']')
-	})
+	return list(ctx, c, path, q, "queues", queueValueBytes(history), decodeQueue, fn)
 }
 
-func expectDelim(dec *json.Decoder, want json.Delim) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
+// queueValueBytes bounds one element of the queue listing: maxValueBytes
+// and room for the sample history asked for, at 64 bytes a sample (the
+// longest one the broker can write takes 58) in each of the seven series,
+// three times over for the decoder's read ahead.
+func queueValueBytes(h sampleHistory) int64 {
+	if h.incr <= 0 {
+		return maxValueBytes
 	}
-	if d, ok := tok.(json.Delim); !ok || d != want {
-		return fmt.Errorf("expected %q, found %v", want, tok)
-	}
-	return nil
+	samples := int64(h.age.Seconds())/max(1, int64(h.incr.Seconds())) + 1
+	return maxValueBytes + 3*samples*7*64
 }
 
 // vhosts lists the names of the broker's virtual hosts.
 func (c *client) vhosts(ctx context.Context) ([]string, int64, error) {
-	var vs []struct {
+	var names []string
+	n, err := list(ctx, c, "vhosts", url.Values{"columns": {"name"}}, "vhosts", maxValueBytes, plain, func(v *struct {
 		Name string `json:"name"`
-	}
-	n, err := c.get(ctx, "vhosts", url.Values{"columns": {"name"}}, &vs)
-	names := make([]string, len(vs))
-	for i, v := range vs {
-		names[i] = v.Name
-	}
+	}) {
+		names = append(names, v.Name)
+	})
 	return names, n, err
 }
 

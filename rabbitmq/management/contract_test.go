@@ -338,7 +338,7 @@ func (r *requestRecorder) last(n int) []string {
 
 func TestTheReducedQueueListingOf313KeepsEveryFieldWarrenReadsButTheSampleHistory(t *testing.T) {
 	base := serveFixtures(t, "3.13.7", "/api/queues", "queues-reduced.json")
-	c, err := newClient(base, "guest", func() (string, error) { return "guest", nil }, nil, 10*time.Second)
+	c, err := newClient(base, "guest", func() (string, error) { return "guest", nil }, nil, 10*time.Second, int64(config.DefaultMaxResponseSize))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func TestAShapeWarrenDoesNotKnowFailsTheReadNamingTheField(t *testing.T) {
 		{"a node without running", "/api/nodes", `[{"name":"rabbit@contract-1","fd_used":83}]`,
 			[]string{"GET nodes", `node "rabbit@contract-1"`, `no "running"`}},
 		{"nodes as an object", "/api/nodes", `{"name":"rabbit@contract-1","running":true}`,
-			[]string{"GET nodes", "the response is a JSON object, want an array"}},
+			[]string{"GET nodes", "the response is a JSON object, want a JSON array of nodes"}},
 		{"a version that is a number", "/api/overview", `{"rabbitmq_version":4.3}`,
 			[]string{"GET overview", `field "rabbitmq_version" is a JSON number, want a string`}},
 		{"an overview without rabbitmq_version", "/api/overview", `{"cluster_name":"rabbit@contract-1"}`,

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unique"
 
+	rabbithole "github.com/michaelklishin/rabbit-hole/v2"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/snapshot"
 )
@@ -29,7 +30,7 @@ func New(t config.Target) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := newClient(t.ManagementURL, t.Username, t.ManagementPassword, tlsConfig, t.Timeout.Std())
+	c, err := newClient(t.ManagementURL, t.Username, t.ManagementPassword, tlsConfig, t.Timeout.Std(), t.MaxResponseBytes())
 	if err != nil {
 		return nil, err
 	}
@@ -210,20 +211,16 @@ func (s *Source) collectQueue(l *queueListing, running map[string]bool) func(*ap
 func intern(s string) string { return unique.Make(s).Value() }
 
 func (s *Source) topology(ctx context.Context) (*snapshot.Topology, error) {
-	xs, err := s.client.exchanges(ctx)
-	if err != nil {
-		return nil, err
-	}
-	bs, err := s.client.bindings(ctx)
-	if err != nil {
-		return nil, err
-	}
-	topo := &snapshot.Topology{ExchangeTypes: make(map[snapshot.QueueKey]string, len(xs)), Bindings: make([]snapshot.Binding, 0, len(bs))}
-	for _, x := range xs {
+	topo := &snapshot.Topology{ExchangeTypes: make(map[snapshot.QueueKey]string)}
+	if err := s.client.exchanges(ctx, func(x *rabbithole.ExchangeInfo) {
 		topo.ExchangeTypes[snapshot.QueueKey{Vhost: x.Vhost, Name: x.Name}] = x.Type
+	}); err != nil {
+		return nil, err
 	}
-	for _, b := range bs {
+	if err := s.client.bindings(ctx, func(b *rabbithole.BindingInfo) {
 		topo.Bindings = append(topo.Bindings, snapshot.Binding{Vhost: b.Vhost, Source: b.Source, Destination: b.Destination, DestinationType: b.DestinationType, RoutingKey: b.RoutingKey})
+	}); err != nil {
+		return nil, err
 	}
 	return topo, nil
 }
