@@ -124,9 +124,7 @@ func TestGarbageManagementResponsesFailThePollAndKeepWarrensPeakMemoryWithin64MB
 		{"valid queues that never end", "/api/queues", "16MB",
 			func() io.Reader { return garbagetest.EndlessArray(garbagetest.BusyQueue, endless) }},
 		{"tiny elements that never end", "/api/queues", "16MB",
-			func() io.Reader {
-				return garbagetest.EndlessArray(func(int) []byte { return []byte(`{"vhost":"/"}`) }, endless)
-			}},
+			func() io.Reader { return garbagetest.EndlessArray(garbagetest.TinyQueue, endless) }},
 		{"a 300 MB overview object", "/api/overview", "",
 			func() io.Reader { return garbagetest.EndlessObject(`{"rabbitmq_version":"3.10.8"`, 300*garbagetest.MB) }},
 	}

@@ -96,6 +96,10 @@ const busyQueue = `{"arguments":{"x-max-length":100000,"x-message-ttl":3600000},
 // in i.
 func BusyQueue(i int) []byte { return fmt.Appendf(nil, busyQueue, i) }
 
+// TinyQueue is the i-th element of an endless listing of the smallest
+// queues a listing can hold: a name and a vhost, 30 bytes.
+func TinyQueue(i int) []byte { return fmt.Appendf(nil, `{"name":"q%d","vhost":"/"}`, i) }
+
 // Serve writes body as a response of the given status and content type
 // until it ends or the client hangs up.
 func Serve(w http.ResponseWriter, status int, contentType string, body io.Reader) {
