@@ -25,15 +25,20 @@ type Source struct {
 
 // New returns the source of one target.
 func New(t config.Target) (*Source, error) {
-	tlsConfig, err := t.TLS.Build()
-	if err != nil {
-		return nil, err
-	}
-	c, err := newClient(t.ManagementURL, t.Username, t.ManagementPassword, tlsConfig, t.Timeout.Std())
+	c, err := targetClient(t)
 	if err != nil {
 		return nil, err
 	}
 	return &Source{target: t, client: c}, nil
+}
+
+// targetClient is a new client of t's management API.
+func targetClient(t config.Target) (*client, error) {
+	tlsConfig, err := t.TLS.Build()
+	if err != nil {
+		return nil, err
+	}
+	return newClient(t.ManagementURL, t.Username, t.ManagementPassword, tlsConfig, t.Timeout.Std())
 }
 
 // Read reads the broker once: the overview, the nodes, the queues that
@@ -85,7 +90,7 @@ func (s *Source) Read(ctx context.Context, start time.Time, span time.Duration) 
 		return nil, err
 	}
 	if listing.anyDLX {
-		if snap.Topology, err = s.topology(ctx); err != nil {
+		if snap.Topology, err = s.client.topology(ctx); err != nil {
 			return nil, err
 		}
 		snap.Topology.OtherQueues = listing.filteredOut
@@ -197,12 +202,14 @@ func (s *Source) collectQueue(l *queueListing) func(*apiQueue) {
 // decoded by this poll die young instead of being retained poll after poll.
 func intern(s string) string { return unique.Make(s).Value() }
 
-func (s *Source) topology(ctx context.Context) (*snapshot.Topology, error) {
-	xs, err := s.client.exchanges(ctx)
+// topology reads the exchanges and bindings dead-letter discovery
+// follows.
+func (c *client) topology(ctx context.Context) (*snapshot.Topology, error) {
+	xs, err := c.exchanges(ctx)
 	if err != nil {
 		return nil, err
 	}
-	bs, err := s.client.bindings(ctx)
+	bs, err := c.bindings(ctx)
 	if err != nil {
 		return nil, err
 	}
