@@ -106,6 +106,9 @@ var HealthRules = []HealthRule{
 	{Name: MessagesUnroutable, Severity: "ticket", For: time.Minute, Threshold: 0},
 	{Name: QueueNearLengthLimit, Severity: "ticket", For: 5 * time.Minute, Threshold: 0.9},
 	{Name: QueueDroppingMessages, Severity: "ticket", For: time.Minute, Threshold: 0},
+	// Longer than two audits at the default interval: a finding must
+	// hold across audits before it tickets.
+	{Name: AuditFinding, Severity: "ticket", For: 10 * time.Minute},
 }
 
 // IsHealthAlert reports whether name is a built-in health alert.
