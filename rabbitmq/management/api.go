@@ -174,7 +174,7 @@ var queueColumns = strings.Join([]string{
 // plain /api/queues returns a reduced field set and /api/queues/detailed
 // the full one.
 func queuesPath(version string) string {
-	if versionAtLeast(version, 3, 13) {
+	if snapshot.VersionAtLeast(version, 3, 13) {
 		return "queues/detailed"
 	}
 	return "queues"
@@ -183,7 +183,7 @@ func queuesPath(version string) string {
 // perVhostListing reports whether the broker can list one vhost's queues
 // in full detail (before 3.13, /api/queues/<vhost>), so that a poll of a
 // target with a vhost filter asks only for the vhosts it watches.
-func perVhostListing(version string) bool { return !versionAtLeast(version, 3, 13) }
+func perVhostListing(version string) bool { return !snapshot.VersionAtLeast(version, 3, 13) }
 
 // queues streams the queue listing at path (all queues, or one vhost's) to
 // fn, one queue at a time, and returns the bytes read.
@@ -234,31 +234,6 @@ func (c *client) vhosts(ctx context.Context) ([]string, int64, error) {
 		names[i] = v.Name
 	}
 	return names, n, err
-}
-
-// versionAtLeast compares a RabbitMQ version string such as "3.13.7" or
-// "4.0.0-beta.1" with major.minor.
-func versionAtLeast(version string, major, minor int) bool {
-	parts := strings.SplitN(version, ".", 3)
-	if len(parts) < 2 {
-		return false
-	}
-	maj, ok1 := leadingInt(parts[0])
-	mnr, ok2 := leadingInt(parts[1])
-	if !ok1 || !ok2 {
-		return false
-	}
-	return maj > major || (maj == major && mnr >= minor)
-}
-
-// leadingInt parses the digits at the start of s ("13-rc1" is 13).
-func leadingInt(s string) (int, bool) {
-	end := 0
-	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
-		end++
-	}
-	n, err := strconv.Atoi(s[:end])
-	return n, err == nil
 }
 
 func queueFromAPI(a *apiQueue) snapshot.Queue {

@@ -249,7 +249,7 @@ func deliveryLimit(version string, reported json.RawMessage, arguments, policy m
 	}
 	arg, hasArg := arguments["x-delivery-limit"].(float64)
 	pol, hasPol := policy["delivery-limit"].(float64)
-	v4 := versionAtLeast(version, 4, 0)
+	v4 := snapshot.VersionAtLeast(version, 4, 0)
 	switch {
 	case hasArg && hasPol && v4 && (arg < 0 || pol < 0):
 		n = max(arg, pol)
@@ -371,7 +371,7 @@ func (rd *objectRead) permissions(ctx context.Context) error {
 // desc, deprecation_phase, doc_url, provided_by); an older one is not
 // asked.
 func (rd *objectRead) deprecatedFeatures(ctx context.Context) error {
-	if !versionAtLeast(rd.version, 3, 13) {
+	if !snapshot.VersionAtLeast(rd.version, 3, 13) {
 		rd.unread(snapshot.Unread{Listing: snapshot.ListDeprecatedFeatures, Reason: snapshot.UnreadNotReported,
 			Detail: fmt.Sprintf("RabbitMQ %s does not report the deprecated features in use (3.13 and later do)", rd.version)})
 		return nil
