@@ -110,22 +110,30 @@ type Object struct {
 // <vhost>/<name> for queues and policies; <vhost>/<client name, else the
 // broker's connection name> for connections, the same followed by
 // " (<channel number>)" for channels; <vhost>/<queue>/<client name, else
-// connection name> for consumers; the name for users and features.
+// connection name> for consumers; the name for users and features. The
+// default vhost, /, is written once: /orders, not //orders.
 func (o Object) ID() string {
 	switch o.Kind {
 	case kindQueue, kindPolicy, kindOperatorPolicy:
-		return o.Vhost + "/" + o.Name
+		return inVhost(o.Vhost, o.Name)
 	case kindConnection:
-		return o.Vhost + "/" + cmpOr(o.ClientName, o.Connection)
+		return inVhost(o.Vhost, cmpOr(o.ClientName, o.Connection))
 	case kindChannel:
 		if o.ClientName == "" || !strings.HasPrefix(o.Name, o.Connection) {
-			return o.Vhost + "/" + o.Name
+			return inVhost(o.Vhost, o.Name)
 		}
-		return o.Vhost + "/" + o.ClientName + strings.TrimPrefix(o.Name, o.Connection) // "name (1)"
+		return inVhost(o.Vhost, o.ClientName+strings.TrimPrefix(o.Name, o.Connection)) // "name (1)"
 	case kindConsumer:
-		return o.Vhost + "/" + o.Queue + "/" + cmpOr(o.ClientName, o.Connection)
+		return inVhost(o.Vhost, o.Queue+"/"+cmpOr(o.ClientName, o.Connection))
 	}
 	return o.Name
+}
+
+func inVhost(vhost, name string) string {
+	if vhost == "/" {
+		return "/" + name
+	}
+	return vhost + "/" + name
 }
 
 func cmpOr(a, b string) string {
