@@ -35,6 +35,13 @@ collect_statistics_interval = %d
 		plugins = "[rabbitmq_management,rabbitmq_prometheus,rabbitmq_stream,rabbitmq_stream_management]."
 		conf += fmt.Sprintf("stream.listeners.tcp.1 = 127.0.0.1:%d\n", n.StreamPort)
 	}
+	if opts.TLS {
+		listener, err := n.writeTLSFiles(n.AMQPSPort)
+		if err != nil {
+			return err
+		}
+		conf += listener
+	}
 	if opts.ExtraConfig != "" {
 		conf += opts.ExtraConfig
 		if !strings.HasSuffix(conf, "\n") {
