@@ -13,6 +13,7 @@ import (
 	"github.com/warrenhq/warren/analysis/audit"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/rabbitmq/management"
 	"github.com/warrenhq/warren/snapshot"
 )
 
@@ -181,4 +182,20 @@ func (a *auditor) run(ctx context.Context, publish func(*AuditState)) {
 		}
 		next = start.Add(interval)
 	}
+}
+
+// AuditOnce audits t once, as a pipeline's auditor does (with no read
+// before, so that the counter-based checks look at each object's life),
+// for `warren audit`. The error is ctx's when it ended the audit, or one
+// of setting up the reader; a failed read is the state's LastError.
+func AuditOnce(ctx context.Context, t config.Target, cfg config.Audit, logger *slog.Logger) (*AuditState, error) {
+	reader, err := management.NewObjectReader(t)
+	if err != nil {
+		return nil, err
+	}
+	st, ok := newAuditor(t, reader, cfg, logger.With("cluster", t.Name)).auditNow(ctx)
+	if !ok {
+		return nil, ctx.Err()
+	}
+	return st, nil
 }
