@@ -114,8 +114,8 @@ type Consumer struct {
 	// PrefetchCount is the consumer's prefetch limit; 0 is unlimited.
 	PrefetchCount int64
 	Exclusive     bool
-	// Timeout is the consumer's own x-consumer-timeout argument (RabbitMQ
-	// 4.x); HasTimeout is false without one.
+	// Timeout is the consumer's own x-consumer-timeout argument (applied
+	// from RabbitMQ 4.3); HasTimeout is false without one.
 	Timeout    time.Duration
 	HasTimeout bool
 }

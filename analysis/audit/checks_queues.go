@@ -226,7 +226,7 @@ const longConsumerTimeout = 24 * time.Hour
 // and consumers whose x-consumer-timeout argument is (RabbitMQ has no
 // other way to switch it off for one queue). A consumer that hangs with
 // a delivery then holds it for days, and nothing tells. RabbitMQ applies
-// these settings from 3.12 on (the consumer argument from 4.x); before,
+// these settings from 3.12 on (the consumer argument from 4.3); before,
 // the evidence says the setting is not applied yet: it will be after an
 // upgrade.
 func consumerTimeouts(in *input) []Finding {
@@ -241,7 +241,7 @@ func consumerTimeouts(in *input) []Finding {
 	for i := range in.now.Consumers {
 		c := &in.now.Consumers[i]
 		if c.HasTimeout && c.Timeout > longConsumerTimeout {
-			out = append(out, finding(in.consumerObject(c), "consumer_timeout_seconds", c.Timeout.Seconds(), "applied", snapshot.VersionAtLeast(in.now.RabbitMQVersion, 4, 0)))
+			out = append(out, finding(in.consumerObject(c), "consumer_timeout_seconds", c.Timeout.Seconds(), "applied", snapshot.VersionAtLeast(in.now.RabbitMQVersion, 4, 3)))
 		}
 	}
 	return out
