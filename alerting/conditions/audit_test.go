@@ -3,12 +3,9 @@ package conditions
 import (
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/analysis/audit"
@@ -56,31 +53,11 @@ func TestOnlyTheChecksThatSaySoRaiseAnAuditTicket(t *testing.T) {
 
 // The shipped Prometheus rule tickets the same checks as the agent.
 func TestTheShippedAuditRuleSelectsTheChecksThatRaiseATicket(t *testing.T) {
-	data, err := os.ReadFile("../../alerts/warren-alerts.yml")
-	if err != nil {
-		t.Fatal(err)
+	r, ok := shippedRules(t)[catalog.AuditFinding]
+	if !ok {
+		t.Fatalf("%s is not shipped", catalog.AuditFinding)
 	}
-	var file struct {
-		Groups []struct {
-			Rules []struct {
-				Alert string `yaml:"alert"`
-				Expr  string `yaml:"expr"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
+	if want := `check=~"` + strings.Join(catalog.AuditTicketChecks, "|") + `"`; !strings.Contains(r.Expr, want) {
+		t.Errorf("%s selects %q, want %s", r.Alert, r.Expr, want)
 	}
-	if err := yaml.Unmarshal(data, &file); err != nil {
-		t.Fatal(err)
-	}
-	want := `check=~"` + strings.Join(catalog.AuditTicketChecks, "|") + `"`
-	for _, g := range file.Groups {
-		for _, r := range g.Rules {
-			if r.Alert == catalog.AuditFinding {
-				if !strings.Contains(r.Expr, want) {
-					t.Errorf("%s selects %q, want %s", r.Alert, r.Expr, want)
-				}
-				return
-			}
-		}
-	}
-	t.Fatalf("%s is not shipped", catalog.AuditFinding)
 }
