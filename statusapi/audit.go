@@ -108,13 +108,13 @@ func RenderAudit(w io.Writer, doc AuditDocument, colour bool) error {
 		if i > 0 {
 			fmt.Fprintln(t.tw)
 		}
-		t.auditTarget(tg)
+		t.renderAuditTarget(tg)
 	}
 	fmt.Fprintf(t.tw, "\n%d finding(s) at or above %s\n", doc.Findings, doc.MinSeverity)
 	return t.tw.Flush()
 }
 
-func (t *table) auditTarget(tg AuditTarget) {
+func (t *table) renderAuditTarget(tg AuditTarget) {
 	if tg.AuditedAt == nil {
 		fmt.Fprintf(t.tw, "AUDIT OF %s: no audit yet", tg.Target)
 		if tg.Error != "" {
@@ -133,19 +133,28 @@ func (t *table) auditTarget(tg AuditTarget) {
 	}
 	checks := slices.Clone(tg.Checks)
 	slices.SortStableFunc(checks, func(a, b AuditCheck) int { return cmp.Compare(b.Severity, a.Severity) })
-	var passed, notRun []AuditCheck
+	var rest []AuditCheck
 	for _, c := range checks {
-		switch c.Status {
-		case audit.Failed:
+		if c.Status == audit.Failed {
 			t.failedCheck(c)
-		case audit.NotRun:
-			notRun = append(notRun, c)
-		default:
-			passed = append(passed, c)
+		} else {
+			rest = append(rest, c)
 		}
 	}
-	for _, c := range notRun {
-		fmt.Fprintf(t.tw, "%s %s: %s\n", t.paint(yellow, "NOT RUN"), c.Check, c.Reason)
+	t.auditRest(checks, rest)
+}
+
+// auditRest writes, after the failed checks, the checks that could not
+// run, every check's notes, the checks that passed and the ignored
+// findings.
+func (t *table) auditRest(checks, rest []AuditCheck) {
+	var passed []string
+	for _, c := range rest {
+		if c.Status == audit.NotRun {
+			fmt.Fprintf(t.tw, "%s %s: %s\n", t.paint(yellow, "NOT RUN"), c.Check, c.Reason)
+		} else {
+			passed = append(passed, c.Check)
+		}
 	}
 	for _, c := range checks {
 		for _, n := range c.Notes {
@@ -153,11 +162,7 @@ func (t *table) auditTarget(tg AuditTarget) {
 		}
 	}
 	if len(passed) > 0 {
-		names := make([]string, len(passed))
-		for i, c := range passed {
-			names[i] = c.Check
-		}
-		fmt.Fprintf(t.tw, "%s %s\n", t.paint(green, "passed:"), strings.Join(names, ", "))
+		fmt.Fprintf(t.tw, "%s %s\n", t.paint(green, "passed:"), strings.Join(passed, ", "))
 	}
 	for _, c := range checks {
 		for _, ig := range c.Ignored {
