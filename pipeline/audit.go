@@ -55,9 +55,11 @@ type auditor struct {
 	// reset wakes the loop when the configuration changes.
 	reset chan struct{}
 
-	// mu serialises audits and guards the reads kept: the latest, and
-	// the one before it, which the counter-based checks compare with
-	// (trimmed to what they read).
+	// reading serialises the reads of the broker. mu guards the reads
+	// kept: the latest, and the one before it, which the counter-based
+	// checks compare with (trimmed to what they read); it is never held
+	// during a read, so a reload does not wait for an audit.
+	reading      sync.Mutex
 	mu           sync.Mutex
 	latest, prev *snapshot.Objects
 	errs         map[snapshot.Reason]uint64
@@ -101,18 +103,19 @@ func (a *auditor) report(now, before *snapshot.Objects, cfg config.Audit) *audit
 // auditNow audits once and returns the state to publish; ok is false
 // when ctx ended the audit, which says nothing about the target.
 func (a *auditor) auditNow(ctx context.Context) (st *AuditState, ok bool) {
-	cfg := a.cfg.Load()
+	a.reading.Lock()
+	defer a.reading.Unlock()
 	// An audit never runs into the next one.
-	ctx, cancel := context.WithTimeout(ctx, cfg.Interval.Std())
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Load().Interval.Std())
 	defer cancel()
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	start := time.Now()
 	objs, err := a.reader.Read(ctx, start)
 	took := time.Since(start)
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil, false // shutting down
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	next := &AuditState{LastAttempt: start}
 	if a.state != nil {
 		next.Report, next.Duration = a.state.Report, a.state.Duration
@@ -123,8 +126,8 @@ func (a *auditor) auditNow(ctx context.Context) (st *AuditState, ok bool) {
 		a.errs[next.LastReason]++
 		a.logger.Warn("audit failed", "reason", next.LastReason, "err", err, "duration", took)
 	} else {
-		objs.Cluster = a.target.Name
-		next.Report, next.Duration = a.report(objs, a.latest, *cfg), took
+		// The ignores in force now: a reload during the read counts.
+		next.Report, next.Duration = a.report(objs, a.latest, *a.cfg.Load()), took
 		a.prev, a.latest = trimmed(a.latest), objs
 		a.logger.Debug("audit done", "findings", next.Report.Count(audit.Info), "duration", took)
 	}

@@ -195,7 +195,7 @@ func (rd *objectRead) partial(l snapshot.Listing, detail string) {
 // hiddenVhosts are the watched vhosts the user may not log into: a
 // monitoring user lists every vhost, and the default exchange of a vhost
 // it has no permission on answers 401. The probes are one small request
-// per vhost, at most maxConcurrentListings at a time.
+// per vhost, one after the other.
 func (rd *objectRead) hiddenVhosts(ctx context.Context) ([]string, error) {
 	vhosts, _, err := rd.client.vhosts(ctx)
 	if err != nil {
