@@ -178,6 +178,10 @@ func TestAlertRulesKeepTheHealthAlertContract(t *testing.T) {
 		"RabbitMQMessagesUnroutable":    {"ticket", "1m"},
 		"RabbitMQQueueNearLengthLimit":  {"ticket", "5m"},
 		"RabbitMQQueueDroppingMessages": {"ticket", "1m"},
+		// Quorum-queue replication.
+		"RabbitMQQuorumQueueUnderReplicated": {"ticket", "10m"},
+		"RabbitMQQuorumQueueQuorumCritical":  {"page", "5m"},
+		"RabbitMQQuorumLeadersImbalanced":    {"ticket", "30m"},
 		// Processing; no `for`: what is left of the timeout is the warning.
 		"RabbitMQConsumerTimeoutImminent": {"page", "0s"},
 		// The audit.

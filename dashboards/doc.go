@@ -4,8 +4,10 @@
 //
 //   - warren-overview.json: every watched cluster at a glance — targets,
 //     brokers, the worst queues, dead letters, probes, alerts, warren's
-//     polls, and silent loss (unroutable messages per vhost, queues near
-//     their length limit, messages dropped and discarded per queue);
+//     polls, silent loss (unroutable messages per vhost, queues near
+//     their length limit, messages dropped and discarded per queue), and
+//     quorum-queue replication (members offline, the queues with the
+//     fewest spare members, leaders per node);
 //   - warren-queue.json: one queue in detail — depth, rates, consumers,
 //     time in queue, processing within thresholds, dead-letter routes,
 //     the oldest unacknowledged delivery against the consumer timeout

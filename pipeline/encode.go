@@ -30,6 +30,7 @@ func (e *encoder) encode(st *TargetState, prev *exposition.Fragment) *exposition
 	b := exposition.NewBuilder(prev)
 	b.Drop(e.drop)
 	e.encodeQueues(b, st)
+	e.encodeReplication(b, st)
 	e.encodeEstimates(b, st)
 	e.encodeProcessing(b, st)
 	e.encodeLoss(b, st)

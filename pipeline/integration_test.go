@@ -16,23 +16,38 @@ import (
 	"github.com/warrenhq/warren/snapshot"
 )
 
-// broker is the private RabbitMQ node these tests start for themselves.
-var broker *rabbittest.Node
+// broker and statsOff are the private RabbitMQ nodes these tests start
+// for themselves: statsOff runs with management_agent.
+// disable_metrics_collector = true, as the official image without the
+// management UI does, and removes a closed channel's metrics within a
+// second (core_metrics_gc_interval; two minutes by default).
+var broker, statsOff *rabbittest.Node
 
 func TestMain(m *testing.M) {
 	if spec := os.Getenv(benchTrafficEnv); spec != "" {
 		os.Exit(runBenchTraffic(spec)) // a helper process of BenchmarkScale
 	}
-	rabbittest.Main(m, rabbittest.Options{}, func(n *rabbittest.Node) { broker = n })
+	rabbittest.MainNodes(m, []rabbittest.Options{{}, {
+		ExtraConfig:    "management_agent.disable_metrics_collector = true",
+		AdvancedConfig: "[{rabbit, [{core_metrics_gc_interval, 1000}]}].",
+	}}, func(n []*rabbittest.Node) { broker, statsOff = n[0], n[1] })
 }
 
 // brokerTarget is a target for the test node, with a short consumer
 // status window so that scenarios finish in seconds.
 func brokerTarget(name string, vhost string, window time.Duration) config.Target {
-	t := testTarget(broker.MgmtURL)
+	return nodeTarget(broker, name, vhost, window)
+}
+
+// nodeTarget is brokerTarget for node n, with no source set (auto, the
+// default). The plugin's URL is set only because test nodes cannot use
+// its default port, 15692.
+func nodeTarget(n *rabbittest.Node, name string, vhost string, window time.Duration) config.Target {
+	t := testTarget(n.MgmtURL)
 	t.Name, t.Username, t.Password = name, "guest", "guest"
 	t.Timeout = config.Duration(10 * time.Second)
 	t.ConsumerStatus.Window = config.Duration(window)
+	t.Prometheus.URLs = []string{fmt.Sprintf("http://127.0.0.1:%d", n.PromPort)}
 	if vhost != "" {
 		t.Vhosts.Include = mustRegexp(vhost)
 	}
@@ -84,17 +99,24 @@ func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 	}
 }
 
-func addVhost(t *testing.T, vhost string) {
+func addVhost(t *testing.T, n *rabbittest.Node, vhost string) {
 	t.Helper()
-	must(t, broker.AddVhost(vhost))
-	must(t, broker.SetPermissions(vhost, "guest", ".*", ".*", ".*"))
+	must(t, n.AddVhost(vhost))
+	must(t, n.SetPermissions(vhost, "guest", ".*", ".*", ".*"))
 }
 
 func TestMetricsReportExactBrokerState(t *testing.T) {
-	const vhost = "exact"
-	addVhost(t, vhost)
-	_, ch := broker.Channel(t, vhost)
+	assertExactBrokerState(t, broker, brokerTarget("exact", "exact", time.Minute), config.SourceManagement)
+}
 
+// assertExactBrokerState builds a known broker state in the vhost the
+// target tg watches on node n (a classic queue with dead letters by
+// argument, a quorum one with dead letters by policy, traffic) and
+// asserts every series warren exports of it, read from source.
+func assertExactBrokerState(t *testing.T, n *rabbittest.Node, tg config.Target, source string) {
+	vhost := tg.Vhosts.Include.Source
+	addVhost(t, n, vhost)
+	_, ch := n.Channel(t, vhost)
 	// orders: classic, dead letters by argument to a fanout DLX.
 	must(t, ch.ExchangeDeclare("dlx.fanout", "fanout", true, false, false, false, nil))
 	_, err := ch.QueueDeclare("orders.dlq", true, false, false, false, nil)
@@ -113,7 +135,7 @@ func TestMetricsReportExactBrokerState(t *testing.T) {
 	must(t, ch.QueueBind("payments.other", "something.else", "dlx.direct", false, nil))
 	_, err = ch.QueueDeclare("payments", true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
 	must(t, err)
-	_, err = broker.Ctl("set_policy", "-p", vhost, "--apply-to", "queues", "payments-dlx", "^payments$",
+	_, err = n.Ctl("set_policy", "-p", vhost, "--apply-to", "queues", "payments-dlx", "^payments$",
 		`{"dead-letter-exchange":"dlx.direct","dead-letter-routing-key":"payments.dead"}`)
 	must(t, err)
 
@@ -131,14 +153,14 @@ func TestMetricsReportExactBrokerState(t *testing.T) {
 		must(t, d.Ack(false))
 	}
 
-	coll, reg := newTestCollector(t, brokerTarget("exact", vhost, time.Minute))
+	coll, reg := newTestCollector(t, tg)
 	p := coll.Pipelines()[0]
+	cluster := map[string]string{"cluster": tg.Name}
+	node := func(extra ...string) map[string]string {
+		return labelSet(append([]string{"cluster", tg.Name, "node", n.Name}, extra...)...)
+	}
 	q := func(queue string, extra ...string) map[string]string {
-		l := map[string]string{"cluster": "exact", "vhost": vhost, "queue": queue}
-		for i := 0; i+1 < len(extra); i += 2 {
-			l[extra[i]] = extra[i+1]
-		}
-		return l
+		return labelSet(append([]string{"cluster", tg.Name, "vhost", vhost, "queue", queue}, extra...)...)
 	}
 	// The broker emits statistics every second; poll until they settle.
 	eventually(t, 30*time.Second, func() (bool, string) {
@@ -154,7 +176,7 @@ func TestMetricsReportExactBrokerState(t *testing.T) {
 		labels map[string]string
 		want   float64
 	}{
-		{"warren_target_up", map[string]string{"cluster": "exact"}, 1},
+		{"warren_target_up", cluster, 1},
 		{"warren_queue_messages", q("orders", "state", "ready"), 7},
 		{"warren_queue_messages", q("orders", "state", "unacked"), 0},
 		{"warren_queue_consumers", q("orders"), 0},
@@ -164,18 +186,17 @@ func TestMetricsReportExactBrokerState(t *testing.T) {
 		{"warren_queue_redelivered_total", q("orders"), 0},
 		{"warren_queue_messages", q("payments", "state", "ready"), 5},
 		{"warren_queue_published_total", q("payments"), 5},
-		{"warren_queue_info", q("orders", "type", "classic", "dead_letter_exchange", "dlx.fanout", "node", broker.Name), 1},
-		{"warren_queue_info", q("payments", "type", "quorum", "dead_letter_exchange", "dlx.direct", "node", broker.Name), 1},
+		{"warren_queue_info", q("orders", "type", "classic", "dead_letter_exchange", "dlx.fanout", "node", n.Name), 1},
+		{"warren_queue_info", q("payments", "type", "quorum", "dead_letter_exchange", "dlx.direct", "node", n.Name), 1},
 		{"warren_dead_letter_route", q("orders", "dead_letter_queue", "orders.dlq"), 1},
 		{"warren_dead_letter_route", q("payments", "dead_letter_queue", "payments.dlq"), 1},
 		{"warren_queue_status", q("orders", "status", "no_consumers"), 1},
 		{"warren_queue_status", q("orders.dlq", "status", "idle"), 1},
-		{"warren_queues_exported", map[string]string{"cluster": "exact"}, 5},
-		{"warren_queues_dropped", map[string]string{"cluster": "exact"}, 0},
-		{"warren_node_running", map[string]string{"cluster": "exact", "node": broker.Name}, 1},
-		{"warren_node_alarm", map[string]string{"cluster": "exact", "node": broker.Name, "alarm": "memory"}, 0},
-		{"warren_node_alarm", map[string]string{"cluster": "exact", "node": broker.Name, "alarm": "disk"}, 0},
-		{"warren_node_partitions", map[string]string{"cluster": "exact", "node": broker.Name}, 0},
+		{"warren_queues_exported", cluster, 5},
+		{"warren_queues_dropped", cluster, 0},
+		{"warren_node_running", node(), 1},
+		{"warren_node_alarm", node("alarm", "memory"), 0},
+		{"warren_node_alarm", node("alarm", "disk"), 0},
 	}
 	for _, c := range exact {
 		if v, ok := gather(t, reg, c.name, c.labels); !ok || v != c.want {
@@ -193,9 +214,42 @@ func TestMetricsReportExactBrokerState(t *testing.T) {
 	if _, ok := gather(t, reg, "warren_queue_oldest_message_age_seconds", q("payments", "source", "head_timestamp")); ok {
 		t.Error("a quorum queue has no head timestamp: no head_timestamp age series expected")
 	}
-	if fd := mustGather(t, reg, "warren_node_file_descriptors", map[string]string{"cluster": "exact", "node": broker.Name, "state": "used"}); fd <= 0 {
+	if fd := mustGather(t, reg, "warren_node_file_descriptors", node("state", "used")); fd <= 0 {
 		t.Errorf("file descriptors used = %v, want > 0", fd)
 	}
+	assertSourceSeries(t, reg, tg, source, node())
+
+	// Two of orders' messages rejected without requeue reach orders.dlq,
+	// and are attributed to orders as its dead letters.
+	for range 2 {
+		d, ok, err := ch.Get("orders", false)
+		must(t, err)
+		if !ok {
+			t.Fatal("basic.get found orders empty")
+		}
+		must(t, d.Nack(false, false))
+	}
+	// Polls a stats interval apart: the attribution waits three polls for
+	// the source's depth to show the departures (docs/dead-letters.md),
+	// which the broker reports once a stats interval.
+	deadLettered := 0.0
+	eventually(t, 30*time.Second, func() (bool, string) {
+		time.Sleep(time.Second)
+		p.Poll(context.Background())
+		deadLettered += p.State().Departures[snapshot.QueueKey{Vhost: vhost, Name: "orders"}].DeadLettered
+		dlq, _ := gather(t, reg, "warren_queue_messages", q("orders.dlq", "state", "ready"))
+		ready, _ := gather(t, reg, "warren_queue_messages", q("orders", "state", "ready"))
+		return dlq == 2 && ready == 5 && deadLettered == 2, fmt.Sprintf("orders.dlq ready %v, orders ready %v, dead letters attributed to orders %v", dlq, ready, deadLettered)
+	})
+}
+
+// labelSet makes a label set of name, value pairs.
+func labelSet(pairs ...string) map[string]string {
+	l := make(map[string]string, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		l[pairs[i]] = pairs[i+1]
+	}
+	return l
 }
 
 // statusWindow is the consumer status window of the scenarios: the broker
@@ -221,20 +275,26 @@ func statusOf(t *testing.T, p *Pipeline, vhost, queue string) consumerstatus.Sta
 }
 
 func TestConsumerHoldingMessagesWithoutAckingIsStalled(t *testing.T) {
-	const vhost, queue = "stall", "work"
-	addVhost(t, vhost)
-	_, ch := broker.Channel(t, vhost)
+	assertStalledConsumer(t, broker, "stall")
+}
+
+// assertStalledConsumer shows a consumer that holds its prefetch without
+// acking stalled, in vhost on node n.
+func assertStalledConsumer(t *testing.T, n *rabbittest.Node, vhost string) {
+	const queue = "work"
+	addVhost(t, n, vhost)
+	_, ch := n.Channel(t, vhost)
 	_, err := ch.QueueDeclare(queue, true, false, false, false, nil)
 	must(t, err)
 	publish(t, ch, "", queue, 20, time.Time{})
 
 	// A consumer that takes its prefetch of 5 and never acks.
-	_, cch := broker.Channel(t, vhost)
+	_, cch := n.Channel(t, vhost)
 	must(t, cch.Qos(5, 0, false))
 	_, err = cch.Consume(queue, "stuck", false, false, false, false, nil)
 	must(t, err)
 
-	coll, _ := newTestCollector(t, brokerTarget("stall", vhost, statusWindow))
+	coll, _ := newTestCollector(t, nodeTarget(n, vhost, vhost, statusWindow))
 	p := coll.Pipelines()[0]
 	eventually(t, 3*statusWindow, func() (bool, string) {
 		s := statusOf(t, p, vhost, queue)
@@ -244,7 +304,7 @@ func TestConsumerHoldingMessagesWithoutAckingIsStalled(t *testing.T) {
 
 func TestSlowButProgressingConsumerIsNeverStalled(t *testing.T) {
 	const vhost, queue = "slow", "work"
-	addVhost(t, vhost)
+	addVhost(t, broker, vhost)
 	_, ch := broker.Channel(t, vhost)
 	_, err := ch.QueueDeclare(queue, true, false, false, false, nil)
 	must(t, err)
@@ -284,18 +344,24 @@ func TestSlowButProgressingConsumerIsNeverStalled(t *testing.T) {
 }
 
 func TestStoppedConsumerWithBacklogIsNoConsumersAndEmptyQueueIsIdle(t *testing.T) {
-	const vhost = "gone"
-	addVhost(t, vhost)
-	_, ch := broker.Channel(t, vhost)
+	assertNoConsumersAndIdle(t, broker, "gone")
+}
+
+// assertNoConsumersAndIdle shows, in vhost on node n, a queue whose
+// consumer went away while messages arrived as no_consumers, and an
+// empty queue as idle for longer than a stall window.
+func assertNoConsumersAndIdle(t *testing.T, n *rabbittest.Node, vhost string) {
+	addVhost(t, n, vhost)
+	_, ch := n.Channel(t, vhost)
 	for _, q := range []string{"backlog", "empty"} {
 		_, err := ch.QueueDeclare(q, true, false, false, false, nil)
 		must(t, err)
 	}
-	conn, cch := broker.Channel(t, vhost)
+	conn, cch := n.Channel(t, vhost)
 	_, err := cch.Consume("backlog", "c", false, false, false, false, nil)
 	must(t, err)
 
-	coll, _ := newTestCollector(t, brokerTarget("gone", vhost, statusWindow))
+	coll, _ := newTestCollector(t, nodeTarget(n, vhost, vhost, statusWindow))
 	p := coll.Pipelines()[0]
 	eventually(t, 20*time.Second, func() (bool, string) {
 		s := statusOf(t, p, vhost, "backlog")
@@ -319,7 +385,7 @@ func TestStoppedConsumerWithBacklogIsNoConsumersAndEmptyQueueIsIdle(t *testing.T
 
 func TestCardinalityGuardExportsFirstQueuesByName(t *testing.T) {
 	const vhost = "many"
-	addVhost(t, vhost)
+	addVhost(t, broker, vhost)
 	_, ch := broker.Channel(t, vhost)
 	for i := range 5 {
 		_, err := ch.QueueDeclare(fmt.Sprintf("q%d", i), true, false, false, false, nil)

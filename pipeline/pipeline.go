@@ -16,6 +16,7 @@ import (
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
 	"github.com/warrenhq/warren/rabbitmq/management"
+	"github.com/warrenhq/warren/rabbitmq/promplugin"
 	"github.com/warrenhq/warren/snapshot"
 )
 
@@ -60,9 +61,10 @@ type Options struct {
 	Audit   config.Audit
 }
 
-// New builds the pipeline of one target, reading its management API.
+// New builds the pipeline of one target, reading the source its
+// configuration names.
 func New(t config.Target, opts Options) (*Pipeline, error) {
-	src, err := management.New(t)
+	src, err := newSource(t, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -70,6 +72,24 @@ func New(t config.Target, opts Options) (*Pipeline, error) {
 		return nil, err
 	}
 	return NewWithSource(t, src, opts), nil
+}
+
+// newSource builds the source t.Source names: the management API, the
+// Prometheus plugin (with the definitions from the management API), or
+// auto, which reads either (the default).
+func newSource(t config.Target, logger *slog.Logger) (collector.Source, error) {
+	mgmt, err := management.New(t)
+	if err != nil || !t.UsesPrometheus() {
+		return mgmt, err
+	}
+	plugin, err := promplugin.New(t, mgmt, logger)
+	if err != nil {
+		return nil, err
+	}
+	if t.Source == config.SourcePrometheus {
+		return plugin, nil
+	}
+	return promplugin.NewAuto(mgmt, plugin), nil
 }
 
 // NewWithSource builds the pipeline of one target reading from src.
@@ -144,6 +164,7 @@ func (p *Pipeline) publish(snap *snapshot.Snapshot, h collector.Health) {
 		stale.Health, stale.Fresh = h, false
 		next = &stale
 	} else {
+		p.logSource(prev.Snapshot, snap)
 		p.polled++
 		next = p.analyse(snap)
 		next.Health, next.Polled, next.Fresh = h, p.polled, true
@@ -162,11 +183,12 @@ func (p *Pipeline) analyse(snap *snapshot.Snapshot) *TargetState {
 	p.history.Observe(snap)
 	routes := deadletter.Routes(snap, p.target.DeadLetterQueues)
 	st := &TargetState{
-		Cluster:    p.target.Name,
-		Snapshot:   snap,
-		Queues:     make([]QueueState, len(snap.Queues)),
-		Routes:     routes,
-		Departures: p.attributor.Observe(snap, p.history, routes),
+		Cluster:     p.target.Name,
+		Snapshot:    snap,
+		Queues:      make([]QueueState, len(snap.Queues)),
+		Routes:      routes,
+		Departures:  p.attributor.Observe(snap, p.history, routes),
+		QuorumNodes: nodeQuorums(snap),
 	}
 	p.estimator.Observe(snap)
 	st.Estimates = p.estimator.Estimates()
@@ -178,6 +200,23 @@ func (p *Pipeline) analyse(snap *snapshot.Snapshot) *TargetState {
 	p.observeStreams(st)
 	p.observeLoss(st)
 	return st
+}
+
+// logSource says, once, where a target's statistics come from when its
+// first snapshot arrives and whenever that changes (under source: auto,
+// when the broker turns its management statistics off or on).
+func (p *Pipeline) logSource(prev, snap *snapshot.Snapshot) {
+	if prev != nil && prev.Source == snap.Source {
+		return
+	}
+	switch {
+	case snap.Source == config.SourcePrometheus && p.target.IsAuto():
+		p.logger.Info("the management API collects no statistics (management_agent.disable_metrics_collector): reading queue statistics from the rabbitmq_prometheus plugin, definitions from the management API", "source", snap.Source)
+	case snap.Source == config.SourcePrometheus:
+		p.logger.Info("reading queue statistics from the rabbitmq_prometheus plugin, definitions from the management API", "source", snap.Source)
+	default:
+		p.logger.Info("reading queue statistics from the management API", "source", snap.Source)
+	}
 }
 
 // Audit audits the target once now, whatever audit.enabled says, and

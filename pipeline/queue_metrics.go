@@ -71,6 +71,7 @@ var QueueFamilies = []*exposition.Family{
 	oldestMessageAgeFamily, queuePublishedFamily, queueDeliveredFamily, queueAckedFamily,
 	queueRedeliveredFamily, queueStatusFamily, drainFamily, deadLetterRouteFamily,
 	queueRetriedFamily, messageTTLFamily, streamConsumersFamily, streamLagFamily, streamLagSecondsFamily,
+	quorumMembersFamily, quorumLeaderFamily,
 }
 
 // Label sets that are the same for every queue, encoded once.

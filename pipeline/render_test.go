@@ -56,6 +56,8 @@ func (r referenceQueueCollector) Collect(ch chan<- prometheus.Metric) {
 		route       = desc(deadLetterRouteFamily, "dead_letter_queue")
 		retried     = desc(queueRetriedFamily)
 		ttl         = desc(messageTTLFamily)
+		members     = desc(quorumMembersFamily, "state")
+		leader      = desc(quorumLeaderFamily, "node")
 	)
 	for _, st := range r.states {
 		snap := st.Snapshot
@@ -69,6 +71,13 @@ func (r referenceQueueCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(info, 1, c, q.Vhost, q.Name, q.Type, q.Node, dlx, st.Queues[i].Role.Role.String())
 			if q.HasMessageTTL {
 				gauge(ttl, q.MessageTTL.Seconds(), c, q.Vhost, q.Name)
+			}
+			if q.HasReplicas {
+				gauge(members, float64(len(q.Replicas.Online)), c, q.Vhost, q.Name, "online")
+				gauge(members, float64(len(q.Replicas.Members)-len(q.Replicas.Online)), c, q.Vhost, q.Name, "offline")
+				if q.Replicas.Leader != "" {
+					gauge(leader, 1, c, q.Vhost, q.Name, q.Replicas.Leader)
+				}
 			}
 			if !q.StatsKnown {
 				continue
@@ -113,14 +122,17 @@ func renderStates() []*TargetState {
 				Counters:           snapshot.Counters{Published: 1_234_567_890, Delivered: 1e6, Acked: 999_999, Redelivered: 7},
 				DeadLetterExchange: "dlx", HasDeadLetterExchange: true},
 			{Vhost: "/", Name: `quo"ted\back` + "\nslash", Type: "quorum", Node: "rabbit@b", StatsKnown: true,
-				MessageTTL: 5 * time.Second, HasMessageTTL: true},
+				MessageTTL: 5 * time.Second, HasMessageTTL: true, HasReplicas: true,
+				Replicas: snapshot.Replicas{Members: []string{"rabbit@a", "rabbit@b", "rabbit@c"}, Online: []string{"rabbit@a", "rabbit@b"}, Leader: "rabbit@b"}},
 			{Vhost: "prod", Name: "new", Type: "classic", Node: "rabbit@a", StatsKnown: false},
+			{Vhost: "prod", Name: "lost", Type: "quorum", StatsKnown: false, HasReplicas: true,
+				Replicas: snapshot.Replicas{Members: []string{"rabbit@a", "rabbit@b", "rabbit@c"}, Online: []string{"rabbit@a"}}},
 			{Vhost: "prod", Name: "empty-dlx", Type: "stream", Node: "rabbit@c", StatsKnown: true, Ready: 1,
 				HasDeadLetterExchange: true},
 		}
 	}
 	// The stream (last) has no consumer status.
-	statuses := []consumerstatus.Status{consumerstatus.Lagging, consumerstatus.Idle, consumerstatus.Unknown, consumerstatus.Unknown}
+	statuses := []consumerstatus.Status{consumerstatus.Lagging, consumerstatus.Idle, consumerstatus.Unknown, consumerstatus.Unknown, consumerstatus.Unknown}
 	var states []*TargetState
 	for _, cluster := range []string{"eu", "us"} {
 		st := &TargetState{
@@ -135,7 +147,7 @@ func renderStates() []*TargetState {
 		st.Queues[1].Drain, st.Queues[1].HasDrain = queuehistory.NotDraining, true
 		st.Queues[0].Retried, st.Queues[0].HasRetried = 42, true
 		st.Queues[1].Role = queuerole.Assigned{Role: queuerole.Delay}
-		st.Queues[3].Role = queuerole.Assigned{Role: queuerole.Stream}
+		st.Queues[4].Role = queuerole.Assigned{Role: queuerole.Stream}
 		states = append(states, st)
 	}
 	return states

@@ -95,10 +95,12 @@ func (s *Set) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range s.metrics.Collectors() {
 		c.Collect(ch)
 	}
-	for _, st := range s.States() {
+	for _, p := range s.Pipelines() {
+		st := p.State()
 		collectTarget(ch, st.Cluster, st.Health, st.Snapshot)
+		collectSource(ch, p.target, st.Snapshot)
 		if st.Snapshot != nil {
-			collectNodes(ch, st.Snapshot)
+			collectNodes(ch, st)
 		}
 		collectAudit(ch, st.Cluster, st.Audit)
 	}

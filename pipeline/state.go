@@ -1,7 +1,7 @@
 // Package pipeline runs one target's stages in order — its source, read
 // by the collector's poller, then the analyses (queue history, consumer
 // status, dead-letter routes and inflow, queue roles, time in queue, stream
-// consumer lag) — and publishes
+// consumer lag, quorum leaders and members per node) — and publishes
 // what they made as one immutable TargetState through one atomic
 // pointer. On its own schedule (audit.interval) it also audits the
 // target (its object reader, then analysis/audit) and publishes the
@@ -58,6 +58,10 @@ type TargetState struct {
 	// in snapshot order, of the queues with known statistics; never
 	// withheld; nil where processing.enabled is false.
 	Processing []timeinqueue.QueueEstimate
+	// QuorumNodes are, per node of the snapshot in its order, the watched
+	// quorum queues it leads and the online members it hosts; nil where
+	// the snapshot holds no quorum queue with replicas.
+	QuorumNodes []NodeQuorum
 	// Unroutable are the watched vhosts' unroutable publishes, in
 	// snapshot order; Recent values cover HealthWindow.
 	Unroutable []loss.Vhost

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/snapshot"
 )
 
@@ -18,6 +19,9 @@ var (
 	clusterInfoDesc = prometheus.NewDesc("warren_cluster_info",
 		"Versions and name the target's management API reports; always 1.",
 		[]string{"cluster", "cluster_name", "rabbitmq_version", "erlang_version", "management_version"}, nil)
+	targetSourceDesc = prometheus.NewDesc("warren_target_source",
+		"1 for the source the served snapshot was read from (management: the management API's statistics; prometheus: the rabbitmq_prometheus plugin), 0 for the other one the target's source setting allows.",
+		[]string{"cluster", "source"}, nil)
 	queuesExportedDesc = prometheus.NewDesc("warren_queues_exported",
 		"Queues with per-queue series in the snapshot.",
 		[]string{"cluster"}, nil)
@@ -39,6 +43,16 @@ func collectTarget(ch chan<- prometheus.Metric, cluster string, h collector.Heal
 	gauge(ch, clusterInfoDesc, 1, cluster, snap.ClusterName, snap.RabbitMQVersion, snap.ErlangVersion, snap.ManagementVersion)
 	gauge(ch, queuesExportedDesc, float64(len(snap.Queues)), cluster)
 	gauge(ch, queuesDroppedDesc, float64(snap.QueuesDropped), cluster)
+}
+
+// collectSource exports warren_target_source for every source the
+// target's setting allows: under auto both, else the one it names.
+func collectSource(ch chan<- prometheus.Metric, t config.Target, snap *snapshot.Snapshot) {
+	for _, source := range []string{config.SourceManagement, config.SourcePrometheus} {
+		if t.IsAuto() || t.Source == source {
+			gauge(ch, targetSourceDesc, boolValue(snap != nil && snap.Source == source), t.Name, source)
+		}
+	}
 }
 
 func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {

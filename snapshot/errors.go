@@ -29,7 +29,11 @@ const (
 	ReasonHTTPStatus      Reason = "http_status"
 	ReasonInvalidResponse Reason = "invalid_response"
 	ReasonCredentials     Reason = "credentials"
+	// ReasonStatisticsDisabled is a management API that answers but
+	// collects no statistics (management_agent.disable_metrics_collector),
+	// read by a target whose source is the management API alone.
+	ReasonStatisticsDisabled Reason = "statistics_disabled"
 )
 
 // Reasons lists every reason, for creating each error series at zero.
-var Reasons = []Reason{ReasonTimeout, ReasonConnection, ReasonTLS, ReasonAuth, ReasonHTTPStatus, ReasonInvalidResponse, ReasonCredentials}
+var Reasons = []Reason{ReasonTimeout, ReasonConnection, ReasonTLS, ReasonAuth, ReasonHTTPStatus, ReasonInvalidResponse, ReasonCredentials, ReasonStatisticsDisabled}

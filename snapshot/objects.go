@@ -13,6 +13,11 @@ type Objects struct {
 	Cluster         string
 	Time            time.Time // when the read started
 	RabbitMQVersion string
+	// QueueConsumerTimeouts is set where the broker applies a queue's own
+	// consumer timeout (x-consumer-timeout, the consumer-timeout policy:
+	// RabbitMQ 3.12 and later), ConsumerTimeoutArguments where it applies
+	// a consumer's x-consumer-timeout argument (4.3 and later).
+	QueueConsumerTimeouts, ConsumerTimeoutArguments bool
 
 	Listeners []Listener
 	// Connections, Channels and Consumers are those of the watched vhosts,

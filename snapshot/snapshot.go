@@ -4,7 +4,7 @@
 // read of a target saw (Objects: its clients, queues, policies, users),
 // and the errors of a read that failed.
 //
-// A source (rabbitmq/management) fills a Snapshot; the collector
+// A source (rabbitmq/management, rabbitmq/promplugin) fills a Snapshot; the collector
 // schedules sources and applies the cardinality guard; the analyses,
 // SLIs, alerts and exposition only read it. A Snapshot is never modified
 // after the poll that made it returns, so readers need no lock.
@@ -12,7 +12,10 @@
 // Import rule: this package imports nothing of warren.
 package snapshot
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Snapshot is what one successful poll of one target saw.
 type Snapshot struct {
@@ -21,6 +24,11 @@ type Snapshot struct {
 	Duration time.Duration
 	// ResponseBytes counts the bytes the broker returned to this poll.
 	ResponseBytes int64
+	// Source names what the statistics were read from: "management" (the
+	// management API's statistics) or "prometheus" (the rabbitmq_prometheus
+	// plugin, with the definitions from the management API), as the
+	// target's source setting spells them.
+	Source string
 
 	RabbitMQVersion   string
 	ErlangVersion     string
@@ -77,6 +85,13 @@ type Node struct {
 	Partitions int // nodes this node is partitioned from
 	FDUsed     int64
 	FDLimit    int64
+	// PartitionsUnknown and FDUnknown are set where the source cannot see
+	// the node's partitions or file descriptors (the management API with
+	// its statistics off reports neither; the Prometheus plugin reports the
+	// descriptors of the nodes it is read from): then they are not zero
+	// but unknown, and not exported.
+	PartitionsUnknown bool
+	FDUnknown         bool
 }
 
 // Queue is one queue at the time of the poll.
@@ -144,7 +159,59 @@ type Queue struct {
 	// of its messages' bodies (ready plus unacknowledged).
 	Limit        LengthLimit
 	MessageBytes int64
+
+	// Replicas is a quorum queue's Raft group; HasReplicas is false for
+	// the other queue types and for a quorum queue whose members the
+	// broker did not list.
+	Replicas    Replicas
+	HasReplicas bool
 }
+
+// Replicas is a quorum queue's Raft group, from the management API's
+// members, online and leader fields, checked against the node listing
+// of the same poll.
+type Replicas struct {
+	// Members are the group's configured membership, sorted: every node
+	// that holds a replica, whether it runs or not. It changes only when
+	// an operator adds or removes members (rabbitmq-queues add_member,
+	// delete_member, grow, shrink), never because a node stopped. The
+	// queue's x-quorum-initial-group-size sized it only at declaration,
+	// capped at the nodes running then.
+	Members []string
+	// Online are the members that run their replica now, sorted: those
+	// the broker reports online (whose Raft server answers; from 3.13, for
+	// a queue not in state running, whose node runs) and that are on a
+	// node the poll's node listing reports running.
+	Online []string
+	// Leader is the member that leads the group, or "": where the broker
+	// names no leader, names one that is not online, names two (a stale
+	// statistics emission beside the live answer), or the group has lost
+	// its majority (RabbitMQ 3.10 still names the last leader then, but
+	// without a majority it commits nothing).
+	Leader string
+}
+
+// Majority is how many members must be online for the group to elect a
+// leader and accept messages: more than half of them.
+func (r Replicas) Majority() int { return len(r.Members)/2 + 1 }
+
+// Offline is how many members do not run their replica.
+func (r Replicas) Offline() int { return len(r.Members) - len(r.Online) }
+
+// OfflineMembers are the members that do not run their replica, sorted.
+func (r Replicas) OfflineMembers() []string {
+	var out []string
+	for _, m := range r.Members {
+		if _, online := slices.BinarySearch(r.Online, m); !online {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Available reports whether a majority of the members is online: without
+// one the queue accepts no message and delivers none.
+func (r Replicas) Available() bool { return len(r.Online) >= r.Majority() }
 
 // Messages is the depth: ready plus unacknowledged.
 func (q *Queue) Messages() int64 { return q.Ready + q.Unacked }

@@ -181,7 +181,7 @@ func targetProblems(tg TargetStatus) (running int, problems []string) {
 		for _, a := range n.Alarms {
 			problems = append(problems, n.Name+" "+a+" alarm")
 		}
-		if n.Partitions > 0 {
+		if n.Partitions != nil && *n.Partitions > 0 {
 			problems = append(problems, n.Name+" partitioned")
 		}
 	}

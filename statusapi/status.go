@@ -41,15 +41,18 @@ type Document struct {
 
 // TargetStatus is one watched cluster.
 type TargetStatus struct {
-	Name            string       `json:"name"`
-	Up              bool         `json:"up"`
-	LastPoll        string       `json:"last_poll,omitempty"`
-	LastError       string       `json:"last_error,omitempty"`
-	SnapshotAge     *float64     `json:"snapshot_age_seconds,omitempty"`
-	RabbitMQVersion string       `json:"rabbitmq_version,omitempty"`
-	Queues          int          `json:"queues"`
-	QueuesDropped   int          `json:"queues_dropped"`
-	Nodes           []NodeStatus `json:"nodes"`
+	Name            string   `json:"name"`
+	Up              bool     `json:"up"`
+	LastPoll        string   `json:"last_poll,omitempty"`
+	LastError       string   `json:"last_error,omitempty"`
+	SnapshotAge     *float64 `json:"snapshot_age_seconds,omitempty"`
+	RabbitMQVersion string   `json:"rabbitmq_version,omitempty"`
+	// Source is what the snapshot's statistics were read from:
+	// management or prometheus (docs/sources.md).
+	Source        string       `json:"source,omitempty"`
+	Queues        int          `json:"queues"`
+	QueuesDropped int          `json:"queues_dropped"`
+	Nodes         []NodeStatus `json:"nodes"`
 	// Unroutable are the vhosts with unroutable publishes (statusapi/loss.go).
 	Unroutable []UnroutableStatus `json:"unroutable,omitempty"`
 	// Audit is the target's latest audit (statusapi/audit.go), at most the
@@ -60,10 +63,12 @@ type TargetStatus struct {
 
 // NodeStatus is one RabbitMQ node.
 type NodeStatus struct {
-	Name       string   `json:"name"`
-	Running    bool     `json:"running"`
-	Alarms     []string `json:"alarms"`
-	Partitions int      `json:"partitions"`
+	Name    string   `json:"name"`
+	Running bool     `json:"running"`
+	Alarms  []string `json:"alarms"`
+	// Partitions is null where the source cannot see them (the
+	// management API with its statistics off).
+	Partitions *int `json:"partitions"`
 }
 
 // QueueStatus is one queue's state.
@@ -257,11 +262,14 @@ func target(st *pipeline.TargetState, now time.Time) TargetStatus {
 	}
 	age := now.Sub(snap.Time).Seconds()
 	out.SnapshotAge = &age
-	out.RabbitMQVersion = snap.RabbitMQVersion
+	out.RabbitMQVersion, out.Source = snap.RabbitMQVersion, snap.Source
 	out.Queues, out.QueuesDropped = len(snap.Queues), snap.QueuesDropped
 	out.Unroutable = unroutable(st)
 	for _, n := range snap.Nodes {
-		node := NodeStatus{Name: n.Name, Running: n.Running, Partitions: n.Partitions, Alarms: []string{}}
+		node := NodeStatus{Name: n.Name, Running: n.Running, Alarms: []string{}}
+		if !n.PartitionsUnknown {
+			node.Partitions = &n.Partitions
+		}
 		if n.MemAlarm {
 			node.Alarms = append(node.Alarms, "memory")
 		}

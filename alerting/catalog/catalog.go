@@ -79,7 +79,9 @@ type HealthRule struct {
 	// message TTL a delay queue's oldest message may be;
 	// RabbitMQConsumerTimeoutImminent, the share of its queue's consumer
 	// timeout the age of the oldest unacknowledged delivery may reach
-	// (fires at it; above 0 and below 1). Unused by the others.
+	// (fires at it; above 0 and below 1); RabbitMQQuorumLeadersImbalanced,
+	// how many times its fair share of the quorum leaders a node may lead
+	// (fires above it; at least 1). Unused by the others.
 	Threshold float64
 	Disabled  bool
 }
@@ -106,6 +108,12 @@ var HealthRules = []HealthRule{
 	{Name: MessagesUnroutable, Severity: "ticket", For: time.Minute, Threshold: 0},
 	{Name: QueueNearLengthLimit, Severity: "ticket", For: 5 * time.Minute, Threshold: 0.9},
 	{Name: QueueDroppingMessages, Severity: "ticket", For: time.Minute, Threshold: 0},
+	// Long enough for a node's restart to pass without a ticket or a page;
+	// RabbitMQNodeDown pages for the node itself after a minute.
+	{Name: QuorumUnderReplicated, Severity: "ticket", For: 10 * time.Minute},
+	{Name: QuorumCritical, Severity: "page", For: 5 * time.Minute},
+	// An imbalance lasts until someone rebalances: waiting costs nothing.
+	{Name: QuorumLeadersImbalanced, Severity: "ticket", For: 30 * time.Minute, Threshold: 1.5},
 	// Longer than two audits at the default interval: a finding must
 	// hold across audits before it tickets.
 	{Name: AuditFinding, Severity: "ticket", For: 10 * time.Minute},

@@ -131,6 +131,7 @@ func (h *HealthAlerts) candidates(now time.Time) []candidate {
 		nodeCandidates(st, c)
 		queueCandidates(st, c)
 		lossCandidates(st, c)
+		quorumCandidates(st, c)
 	}
 	for k, st := range h.probes {
 		recentFailure := now.Sub(st.lastFailure) <= catalog.CounterWindow && !st.lastFailure.IsZero()

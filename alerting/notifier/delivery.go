@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -71,9 +72,9 @@ func newAlertmanager(index int, cfg AlertmanagerConfig) (*alertmanager, error) {
 	if cfg.TLSConfig != nil {
 		transport.TLSClientConfig = cfg.TLSConfig.Clone()
 	}
-	var rt http.RoundTripper = transport
+	var rt http.RoundTripper = boundedBodies{next: transport}
 	if cfg.Password != nil {
-		rt = &basicAuth{username: cfg.Username, password: cfg.Password, next: transport}
+		rt = &basicAuth{username: cfg.Username, password: cfg.Password, next: rt}
 	}
 	client := httptransport.NewWithClient(u.Host, base+"/api/v2", []string{u.Scheme}, &http.Client{Transport: rt})
 	// The runtime dumps whole requests when DEBUG or SWAGGER_DEBUG is set in
@@ -182,15 +183,76 @@ func describeError(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, errResponseTooLarge):
+		return fmt.Errorf("POST /api/v2/alerts: %w", err)
 	case errors.As(err, &badRequest):
-		return &rejectedError{message: "POST /api/v2/alerts: 400 Bad Request: " + strings.TrimSpace(badRequest.Payload)}
+		return &rejectedError{message: "POST /api/v2/alerts: 400 Bad Request: " + excerpt(badRequest.Payload)}
 	case errors.As(err, &serverErr):
-		return fmt.Errorf("POST /api/v2/alerts: 500 Internal Server Error: %s", strings.TrimSpace(serverErr.Payload))
+		return fmt.Errorf("POST /api/v2/alerts: 500 Internal Server Error: %s", excerpt(serverErr.Payload))
 	case errors.As(err, &apiErr):
 		return fmt.Errorf("POST /api/v2/alerts: HTTP status %d %s", apiErr.Code, http.StatusText(apiErr.Code))
 	default:
 		return err
 	}
+}
+
+// excerpt is the start of an error payload, for a message: Alertmanager's
+// own are a line or a few, and a log line should not carry more.
+func excerpt(payload string) string {
+	const most = 500
+	s := strings.TrimSpace(payload)
+	if len(s) > most {
+		s = strings.ToValidUTF8(s[:most], "") + "…"
+	}
+	return s
+}
+
+// maxResponseBytes bounds every response body the notifier reads.
+// Alertmanager answers a delivery with an empty body, or with the
+// validation errors of a batch (a line per invalid alert: a few kilobytes
+// for 64 alerts); a longer body is not Alertmanager's, and reading it
+// whole, as the API client would, could take any amount of memory.
+const maxResponseBytes = 1 << 20
+
+// errResponseTooLarge is the failure of a response body over
+// maxResponseBytes: a failed delivery, retried like any other, so the
+// alerts stay queued.
+var errResponseTooLarge = fmt.Errorf("response body over %d bytes: not an Alertmanager answer", maxResponseBytes)
+
+// boundedBodies makes every response body fail with errResponseTooLarge
+// once more than maxResponseBytes have been read from it.
+type boundedBodies struct{ next http.RoundTripper }
+
+func (b boundedBodies) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := b.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &boundedBody{ReadCloser: resp.Body}
+	return resp, nil
+}
+
+// boundedBody is one response body under maxResponseBytes. It asks for no
+// more than one byte past the bound, so what it reads stays within it
+// however large the caller's buffer.
+type boundedBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.n > maxResponseBytes {
+		return 0, errResponseTooLarge
+	}
+	if room := maxResponseBytes - b.n + 1; int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	if b.n > maxResponseBytes {
+		return n, errResponseTooLarge
+	}
+	return n, err
 }
 
 // basicAuth adds HTTP basic authentication, reading the password at every

@@ -468,7 +468,7 @@ func TestAlertsAlertmanagerRejectsAreDroppedAndCountedNotRetried(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body bytes.Buffer
 		body.ReadFrom(r.Body)
-		if body.String() == "[]" {
+		if strings.TrimSpace(body.String()) == "[]" { // the client ends its JSON with a newline
 			return // the empty delivery that checks the Alertmanager is up
 		}
 		mu.Lock()
@@ -501,5 +501,56 @@ func TestAlertsAlertmanagerRejectsAreDroppedAndCountedNotRetried(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "start time must be before end time") {
 		t.Errorf("rejection reason not logged:\n%s", log.String())
+	}
+}
+
+func TestResponseOverTheBoundIsAFailedDeliveryThatKeepsTheAlertQueued(t *testing.T) {
+	var garbage atomic.Bool
+	garbage.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body bytes.Buffer
+		body.ReadFrom(r.Body)
+		if !garbage.Load() || strings.TrimSpace(body.String()) == "[]" {
+			return
+		}
+		// A 400 would drop the batch as rejected; this one is not
+		// Alertmanager's, and must not.
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write(bytes.Repeat([]byte("x"), 2*maxResponseBytes))
+	}))
+	t.Cleanup(srv.Close)
+	var log logbuf.Buffer
+	n := startNotifier(t, Options{ResendInterval: time.Hour, Logger: log.Logger()}, AlertmanagerConfig{URL: mustParseURL(t, srv.URL)})
+	name := n.ams[0].name
+	n.Update(time.Now(), []catalog.Alert{liveAlert("invoices")})
+	waitUntil(t, "a failed delivery", func() bool { return metricValue(t, n.metrics.sent.WithLabelValues(name, "error")) >= 1 })
+	if q := metricValue(t, n.metrics.queued.WithLabelValues(name)); q != 1 {
+		t.Errorf("queued %v after the oversized answer, want the alert kept", q)
+	}
+	if d := metricValue(t, n.metrics.dropped.WithLabelValues(name)); d != 0 {
+		t.Errorf("dropped %v alerts, want none", d)
+	}
+	if !strings.Contains(log.String(), "response body over 1048576 bytes") || strings.Contains(log.String(), "xxxxxxxxxx") {
+		t.Errorf("log does not say the answer was over the bound, or repeats it:\n%.2000s", log.String())
+	}
+	garbage.Store(false)
+	waitUntil(t, "the alert delivered once the answers are Alertmanager's", func() bool {
+		return metricValue(t, n.metrics.queued.WithLabelValues(name)) == 0
+	})
+}
+
+func TestErrorPayloadsAreCutShortInMessages(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, strings.Repeat("boom ", 10000), http.StatusInternalServerError)
+	}))
+	t.Cleanup(srv.Close)
+	am, err := newAlertmanager(0, AlertmanagerConfig{URL: mustParseURL(t, srv.URL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = am.send(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "500") || len(err.Error()) > 600 {
+		t.Fatalf("send error of %d bytes: %.700v; want a 500 with at most an excerpt of the payload", len(fmt.Sprint(err)), err)
 	}
 }

@@ -21,7 +21,7 @@ var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 func objects() *snapshot.Objects {
 	conn := "10.0.0.7:5000 -> 10.0.0.2:5671"
 	o := &snapshot.Objects{
-		Cluster: "prod", Time: t0, RabbitMQVersion: "3.13.7",
+		Cluster: "prod", Time: t0, RabbitMQVersion: "3.13.7", QueueConsumerTimeouts: true,
 		Listeners:   []snapshot.Listener{{Protocol: "amqp", Port: 5672}, {Protocol: "amqp/ssl", Port: 5671}},
 		Connections: []snapshot.Connection{{Name: conn, Vhost: "shop", User: "orders-app", ClientName: "orders-api", Protocol: "AMQP 0-9-1", Network: true, TLS: true, Heartbeat: time.Minute, HasHeartbeat: true}},
 		Channels:    []snapshot.Channel{{Name: conn + " (1)", Connection: conn, Number: 1, Vhost: "shop", User: "orders-app", Confirm: true, PrefetchCount: 50, Published: 100}},

@@ -230,7 +230,7 @@ const longConsumerTimeout = 24 * time.Hour
 // the evidence says the setting is not applied yet: it will be after an
 // upgrade.
 func consumerTimeouts(in *input) []Finding {
-	applies := snapshot.VersionAtLeast(in.now.RabbitMQVersion, 3, 12)
+	applies := in.now.QueueConsumerTimeouts
 	var out []Finding
 	for i := range in.now.Queues {
 		q := &in.now.Queues[i]
@@ -241,7 +241,7 @@ func consumerTimeouts(in *input) []Finding {
 	for i := range in.now.Consumers {
 		c := &in.now.Consumers[i]
 		if c.HasTimeout && c.Timeout > longConsumerTimeout {
-			out = append(out, finding(in.consumerObject(c), "consumer_timeout_seconds", c.Timeout.Seconds(), "applied", snapshot.VersionAtLeast(in.now.RabbitMQVersion, 4, 3)))
+			out = append(out, finding(in.consumerObject(c), "consumer_timeout_seconds", c.Timeout.Seconds(), "applied", in.now.ConsumerTimeoutArguments))
 		}
 	}
 	return out
@@ -250,7 +250,7 @@ func consumerTimeouts(in *input) []Finding {
 // consumerTimeoutNotes says so where the broker applies no per-queue
 // consumer timeout yet.
 func consumerTimeoutNotes(in *input) []string {
-	if snapshot.VersionAtLeast(in.now.RabbitMQVersion, 3, 12) {
+	if in.now.QueueConsumerTimeouts {
 		return nil
 	}
 	return []string{fmt.Sprintf("RabbitMQ %s applies only the node's consumer_timeout, which the management API does not report; the queue settings found take effect from 3.12", in.now.RabbitMQVersion)}

@@ -11,14 +11,15 @@ import (
 // processing settings for Processing.
 func ConfigFor(t config.Target, m Measure) Config {
 	if m == Processing {
-		c := Config{Measure: Processing, Buckets: t.Processing.Buckets}
+		c := Config{Measure: Processing, Buckets: t.Processing.Buckets, StatsInterval: t.StatsInterval.Std()}
 		if len(c.Buckets) == 0 {
 			c.Buckets = DefaultProcessingBuckets
 		}
 		c.Extra = sloThresholds(t.Processing.SLOThresholds)
 		return c
 	}
-	c := Config{Thresholds: durations(t.TimeInQueue.Thresholds), Buckets: t.TimeInQueue.Buckets, EstimateNonFIFO: t.TimeInQueue.EstimatesNonFIFO()}
+	c := Config{Thresholds: durations(t.TimeInQueue.Thresholds), Buckets: t.TimeInQueue.Buckets, EstimateNonFIFO: t.TimeInQueue.EstimatesNonFIFO(),
+		StatsInterval: t.StatsInterval.Std()}
 	for _, o := range t.TimeInQueue.Overrides {
 		c.Overrides = append(c.Overrides, Override{
 			Match:      func(vhost, queue string) bool { return o.Vhosts.Match(vhost) && o.Queues.Match(queue) },

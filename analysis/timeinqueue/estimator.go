@@ -68,6 +68,13 @@ type Config struct {
 	// Measure is what the estimator times: Waiting (arrival to
 	// departure, the default) or Processing (delivery to ack).
 	Measure Measure
+	// StatsInterval is the broker's stats interval. Where a queue comes
+	// without sample history (one point per poll, as from the Prometheus
+	// plugin, whose counters are live while the depth is the queue's last
+	// report, up to a stats interval old), the depth is held against the
+	// counters over the window a stats interval makes, as for the sample
+	// history (see otherDepartures.update).
+	StatsInterval time.Duration
 }
 
 // Measure is the span of a message's life an Estimator times.
@@ -273,7 +280,7 @@ func (e *Estimator) Observe(snap *snapshot.Snapshot) {
 		if e.recorder != nil {
 			emit = func(p Piece) { e.recorder(key, p) }
 		}
-		q.observe(o.samples, alignAt, otherWindow(cq.Type, q.latest.spacing), emit)
+		q.observe(o.samples, alignAt, otherWindow(cq.Type, e.depthSpacing(q, o.history)), emit)
 		est := q.estimate(cq.Vhost, cq.Name)
 		if e.cfg.Measure == Waiting {
 			est.HasHeadTimestamp = !cq.HeadTimestamp.IsZero()
@@ -289,6 +296,16 @@ func (e *Estimator) Observe(snap *snapshot.Snapshot) {
 		}
 	}
 	e.latest.Store(&estimates)
+}
+
+// depthSpacing is the interval the depth of q's points may lag the
+// counters by: its sample history's spacing, and for a poll point
+// (history false) at least the broker's stats interval.
+func (e *Estimator) depthSpacing(q *queueState, history bool) time.Duration {
+	if history {
+		return q.latest.spacing
+	}
+	return max(q.latest.spacing, e.cfg.StatsInterval)
 }
 
 // Estimates returns the estimates after the latest Observe, in the

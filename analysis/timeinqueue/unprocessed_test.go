@@ -89,3 +89,36 @@ func TestADepthReadLateIsPaidBackWithoutFlaggingCompletionsTwice(t *testing.T) {
 		t.Errorf("%.1f departures flagged unprocessed; a depth read late may flag at most its 5 once", unprocessed)
 	}
 }
+
+// A poll point of the Prometheus plugin has live counters and the depth
+// the queue last reported, up to a stats interval old: a burst published
+// and acked between two reports must not count as departures that were
+// not completions.
+func TestPollPointsWithADepthAStatsIntervalOldFlagNothingUnprocessed(t *testing.T) {
+	for _, c := range []struct {
+		statsInterval time.Duration
+		wantFlagged   bool
+	}{{5 * time.Second, false}, {0, true}} {
+		e := New(Config{Thresholds: []time.Duration{10 * time.Second}, StatsInterval: c.statsInterval})
+		var unprocessed float64
+		e.SetRecorder(func(_ snapshot.QueueKey, p Piece) { unprocessed += p.Unprocessed })
+		// Every second 10 messages arrive and, from second 2, 10 are acked;
+		// the depth the poll sees is the one reported at the last multiple
+		// of 5 s.
+		arrived := func(s int) int { return 10 * s }
+		completed := func(s int) int { return 10 * max(0, s-2) }
+		for s := 0; s <= 60; s++ {
+			reported := s - s%5
+			e.Observe(&snapshot.Snapshot{Time: t0.Add(time.Duration(s) * time.Second), Queues: []snapshot.Queue{{
+				Vhost: "/", Name: "q", StatsKnown: true, Ready: int64(arrived(reported) - completed(reported)),
+				Counters: snapshot.Counters{Published: uint64(arrived(s)), Completed: uint64(completed(s))},
+			}}})
+		}
+		if flagged := unprocessed > 0; flagged != c.wantFlagged {
+			t.Errorf("stats interval %v: %.0f departures flagged unprocessed, want flagged %v", c.statsInterval, unprocessed, c.wantFlagged)
+		}
+		if est := e.Estimates()[0]; c.statsInterval > 0 && est.Within[0] != est.Total[0] {
+			t.Errorf("stats interval %v: %v of %v processed within 10s, want all (every message waited 2s)", c.statsInterval, est.Within[0], est.Total[0])
+		}
+	}
+}

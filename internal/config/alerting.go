@@ -96,6 +96,10 @@ func (p *parser) validateAlerting(root *yaml.Node, a *Alerting) {
 			// unacknowledged; from 1 on the broker closes the channel
 			// before the alert can warn.
 			fail("is the share of the consumer timeout a delivery may wait unacknowledged: above 0 and below 1, not %g", []any{*th}, "health", name, "threshold")
+		case th != nil && name == catalog.QuorumLeadersImbalanced && *th < 1:
+			// Below 1 a node within its fair share would count as
+			// overloaded.
+			fail("is how many times its fair share of the quorum leaders a node may lead: at least 1, not %g", []any{*th}, "health", name, "threshold")
 		}
 	}
 	a.applyDefaults()

@@ -74,29 +74,39 @@ func TestEveryConfigErrorNamesFileLineAndField(t *testing.T) {
 		{"negative consumer timeout", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    consumer_timeout: -1m\n", 6, "targets[0].consumer_timeout", "must be positive"},
 		{"processing SLO without threshold", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\nslos:\n  - name: s\n    objective: 99%\n    sli:\n      processing_latency: {queue: orders}\n", 10, "slos[0].sli.processing_latency.threshold", "is required, e.g. 2s"},
 		{"consumer timeout share of 1", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\nalerting:\n  health:\n    RabbitMQConsumerTimeoutImminent:\n      threshold: 1\n", 9, "alerting.health.RabbitMQConsumerTimeoutImminent.threshold", "above 0 and below 1, not 1"},
+		{"leader share below 1", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\nalerting:\n  health:\n    RabbitMQQuorumLeadersImbalanced:\n      threshold: 0.5\n", 9, "alerting.health.RabbitMQQuorumLeadersImbalanced.threshold", "at least 1, not 0.5"},
 		{"processing SLO on a target without processing", "targets:\n  - name: a\n    management_url: http://h:15672\n    username: u\n    password: p\n    processing: {enabled: false}\nslos:\n  - name: s\n    objective: 99%\n    sli:\n      processing_latency: {queue: orders, threshold: 2s}\n", 11, "slos[0].sli.processing_latency", "processing estimate disabled"},
 		{"unknown top-level key", "target:\n  - name: a\n", 1, "target", `unknown field "target"`},
 		{"no targets", "targets: []\n", 1, "targets", "at least one target"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			path := writeConfig(t, c.body)
-			_, err := Load(path)
-			var es Errors
-			if !errors.As(err, &es) {
-				t.Fatalf("Load error = %v, want config.Errors", err)
+			path, e := loadFieldError(t, c.body, c.line, c.field, c.fragment)
+			if !strings.HasPrefix(e.Error(), path+":") {
+				t.Errorf("message %q does not start with file:line", e.Error())
 			}
-			for _, e := range es {
-				if e.File == path && e.Line == c.line && e.Field == c.field && strings.Contains(e.Message, c.fragment) {
-					if !strings.HasPrefix(e.Error(), path+":") {
-						t.Errorf("message %q does not start with file:line", e.Error())
-					}
-					return
-				}
-			}
-			t.Fatalf("want an error at line %d field %s containing %q; got:\n%v", c.line, c.field, c.fragment, err)
 		})
 	}
+}
+
+// loadFieldError loads body from a file and returns the file's path and
+// the error at line and field whose message holds fragment, failing t
+// when Load reports no such error.
+func loadFieldError(t *testing.T, body string, line int, field, fragment string) (string, FieldError) {
+	t.Helper()
+	path := writeConfig(t, body)
+	_, err := Load(path)
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("Load error = %v, want config.Errors", err)
+	}
+	for _, e := range es {
+		if e.File == path && e.Line == line && e.Field == field && strings.Contains(e.Message, fragment) {
+			return path, e
+		}
+	}
+	t.Fatalf("want an error at line %d field %s containing %q; got:\n%v", line, field, fragment, err)
+	return "", FieldError{}
 }
 
 func TestAllErrorsAreReportedAtOnce(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alecthomas/units"
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 )
@@ -45,6 +46,32 @@ func ParseDuration(s string) (time.Duration, error) {
 
 // Std returns the value as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Size is a number of bytes, written as a whole number or with a unit as
+// Prometheus writes its body_size_limit: "256MB", "512KiB", "1GB" (KB and
+// KiB are both 1024 bytes).
+type Size int64
+
+// UnmarshalYAML parses a positive number of bytes, with or without a unit.
+func (s *Size) UnmarshalYAML(node *yaml.Node) error {
+	var v string
+	if err := node.Decode(&v); err != nil {
+		return scalarError(node, errors.New("must be a size such as 256MB or 1048576"))
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		b, uerr := units.ParseBase2Bytes(strings.TrimSpace(v))
+		if uerr != nil {
+			return scalarError(node, fmt.Errorf("%q is not a size such as 256MB, 512KiB or 1048576 (bytes)", v))
+		}
+		n = int64(b)
+	}
+	if n <= 0 {
+		return scalarError(node, fmt.Errorf("%q must be positive", v))
+	}
+	*s = Size(n)
+	return nil
+}
 
 // Regexp is an anchored regular expression, as in Prometheus relabelling.
 type Regexp struct {

@@ -22,12 +22,32 @@ func TestScaleSettingsLoad(t *testing.T) {
 	}
 }
 
+func TestMaxResponseSizeTakesBytesOrAUnitAndDefaultsToTheSizeFor100kQueues(t *testing.T) {
+	for value, want := range map[string]int64{"": int64(DefaultMaxResponseSize), "1048576": 1 << 20, "512KiB": 512 << 10, "256MB": 256 << 20, "1GiB": 1 << 30} {
+		body := scaleTarget
+		if value != "" {
+			body += "    max_response_size: " + value + "\n"
+		}
+		cfg, err := Parse("w.yml", []byte(body))
+		if err != nil {
+			t.Fatalf("max_response_size %q: %v", value, err)
+		}
+		if got := cfg.Targets[0].MaxResponseBytes(); got != want {
+			t.Errorf("max_response_size %q = %d bytes, want %d", value, got, want)
+		}
+	}
+}
+
 func TestScaleSettingErrorsNameTheirLineAndField(t *testing.T) {
 	cases := []struct {
 		name, body, field, fragment string
 		line                        int
 	}{
 		{"negative per-vhost cap", "    max_queues_per_vhost: -1\n", "targets[0].max_queues_per_vhost", "must be 0 (no limit) or more", 6},
+		{"response size without a unit, too small to be meant", "    max_response_size: 256\n", "targets[0].max_response_size", "must be at least 65536 bytes (64KiB), not 256: is a unit missing", 6},
+		{"response size that is not a size", "    max_response_size: lots\n", "targets[0].max_response_size", `"lots" is not a size such as 256MB`, 6},
+		{"negative response size", "    max_response_size: -1MB\n", "targets[0].max_response_size", `"-1MB" must be positive`, 6},
+		{"zero response size", "    max_response_size: 0\n", "targets[0].max_response_size", "must be positive", 6},
 		{"unknown metric", "    drop_metrics:\n      - warren_queue_messages\n      - warren_target_up\n", "targets[0].drop_metrics[1]", `"warren_target_up" is not a per-queue metric`, 8},
 	}
 	for _, c := range cases {

@@ -30,20 +30,7 @@ func TestPasswordAndTLSErrorsNameTheirFieldInEverySection(t *testing.T) {
 		{"alertmanager certificate without key", target + "    password: p\nalerting:\n  alertmanagers:\n    - url: http://am:9093\n      tls_config:\n        cert_file: c.pem\n", 10, "alerting.alertmanagers[0].tls_config.cert_file", "go together"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			path := writeConfig(t, c.body)
-			_, err := Load(path)
-			var es Errors
-			if !errors.As(err, &es) {
-				t.Fatalf("Load error = %v, want config.Errors", err)
-			}
-			for _, e := range es {
-				if e.File == path && e.Line == c.line && e.Field == c.field && strings.Contains(e.Message, c.fragment) {
-					return
-				}
-			}
-			t.Fatalf("want an error at line %d field %s containing %q; got:\n%v", c.line, c.field, c.fragment, err)
-		})
+		t.Run(c.name, func(t *testing.T) { loadFieldError(t, c.body, c.line, c.field, c.fragment) })
 	}
 }
 

@@ -30,12 +30,20 @@ type Target struct {
 	Username      string `yaml:"username"`
 	Password      Secret `yaml:"password"`
 	PasswordFile  string `yaml:"password_file"`
-	// TLS applies to the management API (and, in the probe client, AMQPS).
+	// TLS applies to the management API (and, in the probe client, AMQPS;
+	// and to the Prometheus plugin unless prometheus.tls_config is set).
 	TLS TLSConfig `yaml:"tls_config"`
-	// Timeout bounds each request to the management API.
+	// Timeout bounds each request to the management API or the
+	// Prometheus plugin.
 	Timeout Duration `yaml:"timeout"`
-	// PollInterval is how often the management API is polled.
+	// PollInterval is how often the target is polled.
 	PollInterval Duration `yaml:"poll_interval"`
+	// Source is where queue statistics come from: SourceAuto (the
+	// default), SourceManagement or SourcePrometheus.
+	Source string `yaml:"source"`
+	// Prometheus is where the target's rabbitmq_prometheus plugin
+	// answers, for the sources that read it.
+	Prometheus PrometheusConfig `yaml:"prometheus"`
 	// AMQPURL is where the synthetic probes connect. Credentials in it are
 	// treated as secrets.
 	AMQPURL Secret `yaml:"amqp_url"`
@@ -51,6 +59,11 @@ type Target struct {
 	// before MaxQueues, so one vhost full of temporary queues cannot crowd
 	// out the others; 0 means no cap. See scale.go.
 	MaxQueuesPerVhost int `yaml:"max_queues_per_vhost"`
+	// MaxResponseSize bounds each response body warren reads from the
+	// broker (management API, Prometheus plugin): a larger one fails the
+	// poll as an invalid_response. Zero is DefaultMaxResponseSize; read it
+	// with MaxResponseBytes.
+	MaxResponseSize Size `yaml:"max_response_size"`
 	// DropMetrics names per-queue metrics not to export at all (for
 	// example the time-in-queue histogram on a cluster of 50,000 queues).
 	DropMetrics []string `yaml:"drop_metrics"`
@@ -231,6 +244,7 @@ func (p *parser) validateTarget(root *yaml.Node, i int, t *Target, names map[str
 		fail("max_queues", "must be 0 (no limit) or more, not %d", t.MaxQueues)
 	}
 	p.validateTLS(root, []any{"targets", i, "tls_config"}, &t.TLS)
+	p.validateSource(root, i, t)
 	p.validateProbes(root, i, &t.Probes)
 	p.validateTimeInQueue(root, i, &t.TimeInQueue)
 	p.checkBuckets(root, t.Processing.Buckets, "targets", i, "processing", "buckets")
@@ -293,6 +307,7 @@ func (t *Target) applyDefaults() {
 	if t.ConsumerTimeout == 0 {
 		t.ConsumerTimeout = Duration(DefaultConsumerTimeout)
 	}
+	t.applySourceDefaults()
 }
 
 // DefaultConsumerTimeout is RabbitMQ's default consumer_timeout.

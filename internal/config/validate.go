@@ -70,7 +70,7 @@ func checkHTTPURL(raw string) error {
 		return errors.New("must not carry credentials: use username and password_file")
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return errors.New("must be the base URL of the management API, without query or fragment")
+		return errors.New("must be a base URL, without query or fragment")
 	}
 	return nil
 }

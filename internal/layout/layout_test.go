@@ -24,6 +24,7 @@ var stage = map[string]float64{
 	// Sources.
 	"rabbitmq/brokerhttp": 0.5,
 	"rabbitmq/management": 1,
+	"rabbitmq/promplugin": 1.5,
 	"probes":              1,
 	// Scheduling.
 	"collector": 2,

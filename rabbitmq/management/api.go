@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,28 +18,31 @@ import (
 
 // The columns warren reads of the overview and of each node.
 const (
-	overviewColumns = "rabbitmq_version,erlang_version,management_version,cluster_name,node"
+	overviewColumns = "rabbitmq_version,erlang_version,management_version,cluster_name,node,disable_stats"
 	nodeColumns     = "name,running,mem_alarm,disk_free_alarm,partitions,fd_used,fd_total"
 )
 
-// overview is what warren reads of /api/overview.
+// overview is what warren reads of /api/overview: disable_stats says
+// whether the broker collects the statistics this source reads.
 type overview struct {
 	RabbitMQVersion   string `json:"rabbitmq_version"`
 	ErlangVersion     string `json:"erlang_version"`
 	ManagementVersion string `json:"management_version"`
 	ClusterName       string `json:"cluster_name"`
+	DisableStats      bool   `json:"disable_stats"`
 }
 
-func (c *client) overview(ctx context.Context) (*overview, error) {
+func (c *client) overview(ctx context.Context) (*overview, int64, error) {
 	var o overview
 	q := url.Values{"columns": {overviewColumns}}
-	if _, err := c.stream(ctx, "overview", q, func(dec *json.Decoder) error { return decodeValue(dec, &o) }); err != nil {
-		return nil, err
+	n, err := c.get(ctx, "overview", q, &o)
+	if err != nil {
+		return nil, n, err
 	}
 	if o.RabbitMQVersion == "" {
-		return nil, &snapshot.ReadError{Reason: snapshot.ReasonInvalidResponse, Op: "GET overview", Err: errors.New("no rabbitmq_version in the response: is this a RabbitMQ management API?")}
+		return nil, n, &snapshot.ReadError{Reason: snapshot.ReasonInvalidResponse, Op: "GET overview", Err: errors.New("no rabbitmq_version in the response: is this a RabbitMQ management API?")}
 	}
-	return &o, nil
+	return &o, n, nil
 }
 
 // apiNode is one element of /api/nodes. A stopped node has only its name
@@ -58,31 +61,32 @@ type apiNode struct {
 func (c *client) nodes(ctx context.Context) ([]apiNode, error) {
 	var nodes []apiNode
 	q := url.Values{"columns": {nodeColumns}}
-	_, err := c.stream(ctx, "nodes", q, func(dec *json.Decoder) error {
-		if err := decodeValue(dec, &nodes); err != nil {
+	_, err := list(ctx, c, "nodes", q, "nodes", maxValueBytes, func(dec *json.Decoder, i int, n *apiNode) error {
+		if err := decodeValue(dec, n); err != nil {
 			return err
 		}
-		for i := range nodes {
-			if err := checkNode(i, &nodes[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+		return checkNode(i, n)
+	}, func(n *apiNode) { nodes = append(nodes, *n) })
 	return nodes, err
 }
 
-func (c *client) exchanges(ctx context.Context) ([]rabbithole.ExchangeInfo, error) {
-	var xs []rabbithole.ExchangeInfo
+// exchanges hands each exchange, name, vhost and type, to each.
+func (c *client) exchanges(ctx context.Context, each func(*rabbithole.ExchangeInfo)) error {
 	q := url.Values{"columns": {"name,vhost,type"}}
-	_, err := c.get(ctx, "exchanges", q, &xs)
-	return xs, err
+	_, err := list(ctx, c, "exchanges", q, "exchanges", maxValueBytes, plain, each)
+	return err
 }
 
-func (c *client) bindings(ctx context.Context) ([]rabbithole.BindingInfo, error) {
-	var bs []rabbithole.BindingInfo
-	_, err := c.get(ctx, "bindings", nil, &bs)
-	return bs, err
+// bindingColumns are the fields of a binding dead-letter discovery reads:
+// without arguments and properties_key a binding takes about half the
+// bytes, and at 100,000 queues the listing holds at least as many
+// bindings (each queue's to the default exchange).
+const bindingColumns = "source,vhost,destination,destination_type,routing_key"
+
+// bindings hands each binding to each.
+func (c *client) bindings(ctx context.Context, each func(*rabbithole.BindingInfo)) error {
+	_, err := list(ctx, c, "bindings", url.Values{"columns": {bindingColumns}}, "bindings", maxValueBytes, plain, each)
+	return err
 }
 
 // apiQueue is one element of the queue listing, decoded into warren's own
@@ -93,8 +97,8 @@ type apiQueue struct {
 	Vhost                     string     `json:"vhost"`
 	Type                      string     `json:"type"`
 	Node                      string     `json:"node"`
-	Leader                    string     `json:"leader"`
 	Arguments                 jsonObject `json:"arguments"`
+	Policy                    string     `json:"policy"` // its name; listings without statistics give no definition
 	EffectivePolicyDefinition jsonObject `json:"effective_policy_definition"`
 	Consumers                 int64      `json:"consumers"`
 	ConsumerCapacity          *float64   `json:"consumer_capacity"`
@@ -105,7 +109,11 @@ type apiQueue struct {
 	MessageBytes              int64      `json:"message_bytes"`
 	MessagesDetails           sampleList `json:"messages_details"`
 	UnackedDetails            sampleList `json:"messages_unacknowledged_details"`
-	MessageStats              struct {
+	// A quorum queue's Raft group (nodeNames says why each is a list).
+	Members      nodeNames `json:"members"`
+	Online       nodeNames `json:"online"`
+	Leader       nodeNames `json:"leader"`
+	MessageStats struct {
 		PublishDetails      sampleList `json:"publish_details"`
 		DeliverGetDetails   sampleList `json:"deliver_get_details"`
 		AckDetails          sampleList `json:"ack_details"`
@@ -167,14 +175,14 @@ var queueColumns = strings.Join([]string{
 	"consumers", "consumer_capacity", "messages", "messages_ready", "messages_unacknowledged",
 	"head_message_timestamp", "message_bytes", "message_stats.publish", "message_stats.deliver_get",
 	"message_stats.ack", "message_stats.redeliver", "message_stats.deliver_no_ack",
-	"message_stats.get_no_ack",
+	"message_stats.get_no_ack", "members", "online",
 }, ",")
 
 // queuesPath is the listing that carries message_stats: from 3.13 the
 // plain /api/queues returns a reduced field set and /api/queues/detailed
 // the full one.
 func queuesPath(version string) string {
-	if snapshot.VersionAtLeast(version, 3, 13) {
+	if VersionAtLeast(version, 3, 13) {
 		return "queues/detailed"
 	}
 	return "queues"
@@ -183,60 +191,88 @@ func queuesPath(version string) string {
 // perVhostListing reports whether the broker can list one vhost's queues
 // in full detail (before 3.13, /api/queues/<vhost>), so that a poll of a
 // target with a vhost filter asks only for the vhosts it watches.
-func perVhostListing(version string) bool { return !snapshot.VersionAtLeast(version, 3, 13) }
+func perVhostListing(version string) bool { return !VersionAtLeast(version, 3, 13) }
 
-// queues streams the queue listing at path (all queues, or one vhost's) to
-// fn, one queue at a time, and returns the bytes read.
+// queues streams the queue listing at path (all queues, or one vhost's)
+// with the query q to fn, one queue at a time, each at most
+// q.valueBytes, and returns the bytes read.
 //
 // The listing is asked for in one request, not in pages: RabbitMQ builds
 // and sorts the whole listing for every page it serves, so 20 pages of 500
 // cost the broker about 3.5 times one unpaged listing of 10,000 queues
 // (measured on 3.10; see docs/benchmarks.md). Decoding one element at a
 // time keeps warren's memory to one queue's JSON, however long the listing.
-func (c *client) queues(ctx context.Context, path string, history sampleHistory, fn func(*apiQueue)) (int64, error) {
-	q := url.Values{"columns": {queueColumns}}
-	history.params(q)
-	return c.stream(ctx, path, q, func(dec *json.Decoder) error {
-		if err := expectArray(dec, "queues"); err != nil {
-			return err
-		}
-		var a apiQueue
-		for i := 0; dec.More(); i++ {
-			a = apiQueue{}
-			if err := decodeQueue(dec, i, &a); err != nil {
-				return err
-			}
-			fn(&a)
-		}
-		return expectDelim(dec, ']')
-	})
+func (c *client) queues(ctx context.Context, path string, q listingQuery, fn func(*apiQueue)) (int64, error) {
+	return list(ctx, c, path, q.values, "queues", q.valueBytes, decodeQueue, fn)
 }
 
-func expectDelim(dec *json.Decoder, want json.Delim) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
+// listingQuery is the query of a queue listing and the bound of one of
+// its elements, which grows with the sample history asked for.
+type listingQuery struct {
+	values     url.Values
+	valueBytes int64
+}
+
+// queueValueBytes bounds one element of the queue listing: maxValueBytes
+// and room for the sample history asked for, at 64 bytes a sample (the
+// longest one the broker can write takes 58) in each of the seven series,
+// three times over for the decoder's read ahead.
+func queueValueBytes(h sampleHistory) int64 {
+	if h.incr <= 0 {
+		return maxValueBytes
 	}
-	if d, ok := tok.(json.Delim); !ok || d != want {
-		return fmt.Errorf("expected %q, found %v", want, tok)
-	}
-	return nil
+	samples := int64(h.age.Seconds())/max(1, int64(h.incr.Seconds())) + 1
+	return maxValueBytes + 3*samples*7*64
 }
 
 // vhosts lists the names of the broker's virtual hosts.
 func (c *client) vhosts(ctx context.Context) ([]string, int64, error) {
-	var vs []struct {
+	var names []string
+	n, err := list(ctx, c, "vhosts", url.Values{"columns": {"name"}}, "vhosts", maxValueBytes, plain, func(v *struct {
 		Name string `json:"name"`
-	}
-	n, err := c.get(ctx, "vhosts", url.Values{"columns": {"name"}}, &vs)
-	names := make([]string, len(vs))
-	for i, v := range vs {
-		names[i] = v.Name
-	}
+	}) {
+		names = append(names, v.Name)
+	})
 	return names, n, err
 }
 
-func queueFromAPI(a *apiQueue) snapshot.Queue {
+// VersionAtLeast compares a RabbitMQ version string such as "3.13.7" or
+// "4.0.0-beta.1" with the release want names (major, minor, patch…); a
+// component the version lacks counts as 0, and a version that does not
+// start with major.minor is older than any.
+func VersionAtLeast(version string, want ...int) bool {
+	parts := strings.Split(version, ".")
+	if len(parts) < 2 {
+		return false
+	}
+	for i, w := range want {
+		n := 0
+		if i < len(parts) {
+			var ok bool
+			if n, ok = leadingInt(parts[i]); !ok {
+				return false
+			}
+		}
+		if n != w {
+			return n > w
+		}
+	}
+	return true
+}
+
+// leadingInt parses the digits at the start of s ("13-rc1" is 13).
+func leadingInt(s string) (int, bool) {
+	end := 0
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	n, err := strconv.Atoi(s[:end])
+	return n, err == nil
+}
+
+// queueFromAPI makes a snapshot queue of a listed one; running are the
+// nodes the poll's node listing reports running.
+func queueFromAPI(a *apiQueue, running map[string]bool) snapshot.Queue {
 	q := snapshot.Queue{
 		Vhost: intern(a.Vhost), Name: intern(a.Name), Type: intern(a.Type), Node: intern(a.Node), StatsKnown: a.Messages != nil,
 		Ready: a.MessagesReady, Unacked: a.MessagesUnacknowledged, Consumers: a.Consumers,
@@ -251,8 +287,8 @@ func queueFromAPI(a *apiQueue) snapshot.Queue {
 			DeliveredManual: a.MessageStats.DeliverGet - min(a.MessageStats.DeliverGet, a.MessageStats.DeliverNoAck+a.MessageStats.GetNoAck),
 		},
 	}
-	if q.Node == "" {
-		q.Node = intern(a.Leader) // quorum queues before their first stats emission
+	if leaders := a.Leader.set(); q.Node == "" && len(leaders) > 0 {
+		q.Node = leaders[0] // quorum queues before their first stats emission
 	}
 	if q.Type == "" {
 		q.Type = "classic" // brokers before 3.8 report no type
@@ -277,7 +313,104 @@ func queueFromAPI(a *apiQueue) snapshot.Queue {
 		ms.AckDetails.Samples, ms.DeliverNoAckDetails.Samples, ms.GetNoAckDetails.Samples)
 	q.DeliverySamples = deliverySamples(ms.DeliverGetDetails.Samples, a.UnackedDetails.Samples,
 		ms.AckDetails.Samples, ms.DeliverNoAckDetails.Samples, ms.GetNoAckDetails.Samples)
+	if q.Type == "quorum" && len(a.Members) > 0 {
+		q.Replicas, q.HasReplicas = replicas(a, running), true
+	}
 	return q
+}
+
+// replicas is a quorum queue's Raft group (snapshot.Replicas): a member
+// is online where the broker says so in any of the answers it gave
+// (nodeNames) and its node runs; the leader is the one online member the
+// broker names as leader, while a majority is online.
+func replicas(a *apiQueue, running map[string]bool) snapshot.Replicas {
+	r := snapshot.Replicas{Members: a.Members.set()}
+	for _, n := range a.Online.set() {
+		if running[n] && slices.Contains(r.Members, n) {
+			r.Online = append(r.Online, n)
+		}
+	}
+	if !r.Available() {
+		return r
+	}
+	for _, n := range a.Leader.set() {
+		if !slices.Contains(r.Online, n) {
+			continue
+		}
+		if r.Leader != "" {
+			return snapshot.Replicas{Members: r.Members, Online: r.Online} // two leaders named: neither is trusted
+		}
+		r.Leader = n
+	}
+	return r
+}
+
+// nodeNames are the node names of a field that a queue object may hold
+// more than once. The management API merges a quorum queue's live
+// members, online and leader (rabbit_quorum_queue:format) with the same
+// fields of the leader's last statistics emission, which can be seconds
+// old, and writes both where they differ, in Erlang term order, so
+// neither position is the live answer: all three before 3.13 (seen on
+// 3.10.8: a node stopped a moment ago still online in one, a node back a
+// moment ago still offline in the other), leader and members until 4.2.5
+// (rabbitmq-server #15182). So every occurrence is kept, and replicas
+// reconciles them with the node listing. A field is an array of names, a
+// name, "" or null (3.10's leader of a queue without one).
+type nodeNames []string
+
+// UnmarshalJSON adds the names of one occurrence of the field.
+func (n *nodeNames) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case nil:
+	case string:
+		*n = append(*n, v)
+	case []any:
+		for _, e := range v {
+			name, ok := e.(string)
+			if !ok {
+				return &json.UnmarshalTypeError{Value: "array holding a " + jsonValueKind(e), Type: reflect.TypeFor[string]()}
+			}
+			*n = append(*n, name)
+		}
+	default:
+		return &json.UnmarshalTypeError{Value: jsonValueKind(v), Type: reflect.TypeFor[[]string]()}
+	}
+	return nil
+}
+
+// jsonValueKind names a decoded JSON value's kind as encoding/json's type
+// errors do.
+func jsonValueKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "bool"
+	case float64:
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	}
+	return "object"
+}
+
+// set returns the names, interned, sorted, without duplicates or empty
+// ones.
+func (n nodeNames) set() []string {
+	var out []string
+	for _, name := range n {
+		if name != "" {
+			out = append(out, intern(name))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // queueSamples pairs the publish, depth and completion samples (acks,

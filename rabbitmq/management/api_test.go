@@ -1,6 +1,7 @@
 package management
 
 import (
+	"encoding/json"
 	"net/url"
 	"slices"
 	"strings"
@@ -117,6 +118,29 @@ func TestVersionSelectsTheQueueListing(t *testing.T) {
 	}
 }
 
+func TestVersionAtLeastComparesEveryComponentAsANumber(t *testing.T) {
+	for _, c := range []struct {
+		version string
+		want    []int
+		ok      bool
+	}{
+		{"3.10.8", []int{3, 13}, false},
+		{"3.13.0", []int{3, 13}, true},
+		{"3.9.29", []int{3, 13}, false},
+		{"4.0.0-beta.1", []int{3, 13}, true},
+		{"4.0.2", []int{4, 0, 3}, false},
+		{"4.0.3", []int{4, 0, 3}, true},
+		{"4.0", []int{4, 0, 3}, false},
+		{"4.1.0-rc.1", []int{4, 0, 3}, true},
+		{"", []int{3, 13}, false},
+		{"four.one", []int{3, 13}, false},
+	} {
+		if got := VersionAtLeast(c.version, c.want...); got != c.ok {
+			t.Errorf("VersionAtLeast(%q, %v) = %v, want %v", c.version, c.want, got, c.ok)
+		}
+	}
+}
+
 func TestMaxPriorityIsDecodedFromTheArgumentsOnly(t *testing.T) {
 	for _, tc := range []struct {
 		arguments map[string]any
@@ -133,7 +157,7 @@ func TestMaxPriorityIsDecodedFromTheArgumentsOnly(t *testing.T) {
 		}
 	}
 	q := queueFromAPI(&apiQueue{Name: "jobs", Arguments: jsonObject{"x-max-priority": float64(5)},
-		EffectivePolicyDefinition: jsonObject{"max-priority": float64(9)}})
+		EffectivePolicyDefinition: jsonObject{"max-priority": float64(9)}}, nil)
 	if q.MaxPriority != 5 {
 		t.Errorf("queue with x-max-priority 5 and a policy max-priority 9: MaxPriority = %d, want 5 (policies cannot set it)", q.MaxPriority)
 	}
@@ -167,11 +191,11 @@ func TestMessageTTLIsTheLowerOfArgumentAndPolicy(t *testing.T) {
 
 func TestConsumerTimeoutIsTheLowerOfArgumentAndPolicy(t *testing.T) {
 	q := queueFromAPI(&apiQueue{Name: "jobs", Arguments: jsonObject{"x-consumer-timeout": 60000.0},
-		EffectivePolicyDefinition: jsonObject{"consumer-timeout": 120000.0}})
+		EffectivePolicyDefinition: jsonObject{"consumer-timeout": 120000.0}}, nil)
 	if !q.HasConsumerTimeout || q.ConsumerTimeout != time.Minute {
 		t.Errorf("argument 60000 and policy 120000: ConsumerTimeout = (%v, %v), want (1m, true)", q.ConsumerTimeout, q.HasConsumerTimeout)
 	}
-	if q := queueFromAPI(&apiQueue{Name: "jobs"}); q.HasConsumerTimeout {
+	if q := queueFromAPI(&apiQueue{Name: "jobs"}, nil); q.HasConsumerTimeout {
 		t.Errorf("neither argument nor policy: HasConsumerTimeout = true, want false (the node's consumer_timeout applies)")
 	}
 }
@@ -207,6 +231,124 @@ func TestTheDeliverySeriesAreAskedForOnlyForTheProcessingEstimate(t *testing.T) 
 		}
 		if !strings.Contains(cols, "message_stats.publish_details.samples") {
 			t.Errorf("deliveries %v: the time-in-queue series are missing from %q", deliveries, cols)
+		}
+	}
+}
+
+// listedQueue decodes one element of a queue listing as the listing does.
+func listedQueue(t *testing.T, body string, running ...string) snapshot.Queue {
+	t.Helper()
+	var a apiQueue
+	if err := decodeQueue(json.NewDecoder(strings.NewReader(body)), 0, &a); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+	up := map[string]bool{}
+	for _, n := range running {
+		up[n] = true
+	}
+	return queueFromAPI(&a, up)
+}
+
+// The shapes below are RabbitMQ 3.10.8's, as its management API listed a
+// three-node cluster's quorum queues with
+// columns=name,type,node,leader,members,online,messages,state (see
+// internal/testenv/rabbittest's cluster): the live members, online and
+// leader of rabbit_quorum_queue:format/1 and those of the leader's last
+// statistics emission, both written where they differ.
+func TestQuorumQueueReplicasReconcileDuplicatedFieldsWithTheRunningNodes(t *testing.T) {
+	const (
+		a = "rabbit@a"
+		b = "rabbit@b"
+		c = "rabbit@c"
+	)
+	tests := []struct {
+		name    string
+		body    string
+		running []string
+		want    snapshot.Replicas
+	}{
+		{
+			name:    "healthy: every field once",
+			body:    `{"vhost":"/","name":"qa","type":"quorum","leader":"rabbit@a","members":["rabbit@a","rabbit@c","rabbit@b"],"online":["rabbit@a","rabbit@c","rabbit@b"]}`,
+			running: []string{a, b, c},
+			want:    snapshot.Replicas{Members: []string{a, b, c}, Online: []string{a, b, c}, Leader: a},
+		},
+		{
+			name:    "a node just stopped: the stale emission still lists it online",
+			body:    `{"vhost":"/","leader":"rabbit@a","members":["rabbit@a","rabbit@c","rabbit@b"],"messages":0,"name":"qa","node":"rabbit@a","online":["rabbit@a","rabbit@b"],"online":["rabbit@a","rabbit@c","rabbit@b"],"state":"running","type":"quorum"}`,
+			running: []string{a, b},
+			want:    snapshot.Replicas{Members: []string{a, b, c}, Online: []string{a, b}, Leader: a},
+		},
+		{
+			name:    "nodes just back: the stale emission still lists them offline",
+			body:    `{"vhost":"/","leader":"rabbit@a","members":["rabbit@a","rabbit@c","rabbit@b"],"messages":0,"name":"qa","node":"rabbit@a","online":["rabbit@a"],"online":["rabbit@a","rabbit@c","rabbit@b"],"state":"running","type":"quorum"}`,
+			running: []string{a, b, c},
+			want:    snapshot.Replicas{Members: []string{a, b, c}, Online: []string{a, b, c}, Leader: a},
+		},
+		{
+			name:    "majority lost, the leader's node gone: leader null",
+			body:    `{"vhost":"/","leader":null,"members":["rabbit@b","rabbit@c","rabbit@a"],"name":"qb","online":["rabbit@a"],"type":"quorum"}`,
+			running: []string{a},
+			want:    snapshot.Replicas{Members: []string{a, b, c}, Online: []string{a}},
+		},
+		{
+			name:    "majority lost, the last leader still named: no leader",
+			body:    `{"vhost":"/","leader":"rabbit@a","members":["rabbit@a","rabbit@c","rabbit@b"],"messages":0,"name":"qa","node":"rabbit@a","online":["rabbit@a"],"state":"running","type":"quorum"}`,
+			running: []string{a},
+			want:    snapshot.Replicas{Members: []string{a, b, c}, Online: []string{a}},
+		},
+		{
+			name:    "two leaders named, both online: neither",
+			body:    `{"vhost":"/","leader":"rabbit@a","leader":"rabbit@b","members":["rabbit@a","rabbit@c","rabbit@b"],"name":"qc","online":["rabbit@a","rabbit@c","rabbit@b"],"type":"quorum"}`,
+			running: []string{a, b, c},
+			want:    snapshot.Replicas{Members: []string{a, b, c}, Online: []string{a, b, c}},
+		},
+		{
+			// RabbitMQ 3.13.7 and 4.x, rabbit_quorum_queue:format/2: online
+			// are the members on running nodes, leader the recorded one,
+			// running or not.
+			name:    "3.13: the recorded leader on a stopped node is no leader",
+			body:    `{"vhost":"/","name":"qd","type":"quorum","state":"running","node":"rabbit@c","members":["rabbit@a","rabbit@b","rabbit@c"],"leader":"rabbit@c","online":["rabbit@a","rabbit@b"]}`,
+			running: []string{a, b},
+			want:    snapshot.Replicas{Members: []string{a, b, c}, Online: []string{a, b}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := listedQueue(t, tt.body, tt.running...)
+			if !q.HasReplicas {
+				t.Fatalf("HasReplicas false for %s", tt.body)
+			}
+			if !slices.Equal(q.Replicas.Members, tt.want.Members) || !slices.Equal(q.Replicas.Online, tt.want.Online) || q.Replicas.Leader != tt.want.Leader {
+				t.Errorf("replicas %+v, want %+v", q.Replicas, tt.want)
+			}
+		})
+	}
+}
+
+func TestOnlyQuorumQueuesWithMembersHaveReplicas(t *testing.T) {
+	for _, body := range []string{
+		`{"vhost":"/","name":"jobs","type":"classic","node":"rabbit@a"}`,
+		`{"vhost":"/","name":"events","type":"stream","leader":"rabbit@a","members":["rabbit@a"],"online":["rabbit@a"]}`,
+		`{"vhost":"/","name":"qq","type":"quorum","leader":"rabbit@a"}`,
+	} {
+		if q := listedQueue(t, body, "rabbit@a"); q.HasReplicas {
+			t.Errorf("%s: replicas %+v, want none", body, q.Replicas)
+		}
+	}
+}
+
+func TestTheLeaderIsTheNodeOfAQuorumQueueBeforeItsFirstStatistics(t *testing.T) {
+	q := listedQueue(t, `{"vhost":"/","name":"qq","type":"quorum","leader":"rabbit@b","members":["rabbit@b"],"online":["rabbit@b"]}`, "rabbit@b")
+	if q.Node != "rabbit@b" || q.Replicas.Leader != "rabbit@b" {
+		t.Errorf("node %q, leader %q, want rabbit@b", q.Node, q.Replicas.Leader)
+	}
+}
+
+func TestTheQueueListingAsksForTheQuorumFields(t *testing.T) {
+	for _, c := range []string{"members", "online", "leader"} {
+		if !slices.Contains(strings.Split(queueColumns, ","), c) {
+			t.Errorf("queueColumns %q lacks %s", queueColumns, c)
 		}
 	}
 }

@@ -177,6 +177,9 @@ func checkQuorum(p *problems, q snapshot.Queue) {
 	p.expect(q.HeadTimestamp.IsZero(), "%s: head timestamp %v: quorum queues report none", q.Name, q.HeadTimestamp)
 	p.newest(q.Name, "samples", q.Samples, snapshot.Sample{Published: 4, Messages: 3, Completed: 1})
 	p.newest(q.Name, "delivery samples", q.DeliverySamples, snapshot.Sample{Published: 4, Messages: 3, Completed: 1})
+	one := []string{q.Node}
+	p.expect(q.HasReplicas && slices.Equal(q.Replicas.Members, one) && slices.Equal(q.Replicas.Online, one) && q.Replicas.Leader == q.Node,
+		"%s: replicas %+v (known %v), want its one node as member, online and leader", q.Name, q.Replicas, q.HasReplicas)
 }
 
 func checkStream(p *problems, q snapshot.Queue) {
@@ -185,6 +188,7 @@ func checkStream(p *problems, q snapshot.Queue) {
 	p.expect(!q.HasConsumerCapacity && q.HeadTimestamp.IsZero(), "%s: consumer capacity %v, head timestamp %v: streams report neither", q.Name, q.HasConsumerCapacity, q.HeadTimestamp)
 	p.newest(q.Name, "samples", q.Samples, snapshot.Sample{Published: 3, Messages: 3})
 	p.expect(q.DeliverySamples == nil, "%s: delivery samples %v, want none: nothing was delivered", q.Name, q.DeliverySamples)
+	p.expect(!q.HasReplicas, "%s: replicas %+v: only quorum queues have a Raft group warren reads", q.Name, q.Replicas)
 }
 
 // problems collects the differences from the scenario.
@@ -334,13 +338,13 @@ func (r *requestRecorder) last(n int) []string {
 
 func TestTheReducedQueueListingOf313KeepsEveryFieldWarrenReadsButTheSampleHistory(t *testing.T) {
 	base := serveFixtures(t, "3.13.7", "/api/queues", "queues-reduced.json")
-	c, err := newClient(base, "guest", func() (string, error) { return "guest", nil }, nil, 10*time.Second)
+	c, err := newClient(base, "guest", func() (string, error) { return "guest", nil }, nil, 10*time.Second, int64(config.DefaultMaxResponseSize))
 	if err != nil {
 		t.Fatal(err)
 	}
 	list := func(path string, history sampleHistory) []snapshot.Queue {
 		var qs []snapshot.Queue
-		if _, err := c.queues(context.Background(), path, history, func(a *apiQueue) { qs = append(qs, queueFromAPI(a)) }); err != nil {
+		if _, err := c.queues(context.Background(), path, historyQuery(history), func(a *apiQueue) { qs = append(qs, queueFromAPI(a, nil)) }); err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
 		return qs

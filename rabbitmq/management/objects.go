@@ -65,9 +65,13 @@ func (r *ObjectReader) Read(ctx context.Context, start time.Time) (*snapshot.Obj
 	}
 	rd := &objectRead{ObjectReader: r, version: ov.RabbitMQVersion,
 		admin: slices.Contains(tags, "administrator"), monitor: slices.Contains(tags, "administrator") || slices.Contains(tags, "monitoring"),
-		objects: &snapshot.Objects{Cluster: r.target.Name, Time: start, RabbitMQVersion: ov.RabbitMQVersion}}
+		objects: &snapshot.Objects{Cluster: r.target.Name, Time: start, RabbitMQVersion: ov.RabbitMQVersion,
+			QueueConsumerTimeouts: VersionAtLeast(ov.RabbitMQVersion, 3, 12), ConsumerTimeoutArguments: VersionAtLeast(ov.RabbitMQVersion, 4, 3)}}
 	for _, l := range ov.Listeners {
 		rd.objects.Listeners = append(rd.objects.Listeners, snapshot.Listener{Node: l.Node, Protocol: l.Protocol, Port: l.Port})
+	}
+	if ov.DisableStats {
+		rd.withoutStatistics()
 	}
 	for _, step := range []struct {
 		listing snapshot.Listing
@@ -83,6 +87,9 @@ func (r *ObjectReader) Read(ctx context.Context, start time.Time) (*snapshot.Obj
 		{snapshot.ListPermissions, rd.permissions},
 		{snapshot.ListDeprecatedFeatures, rd.deprecatedFeatures},
 	} {
+		if u, ok := rd.objects.UnreadListing(step.listing); ok && !u.Partial {
+			continue
+		}
 		if err := rd.take(step.listing, step.read(ctx)); err != nil {
 			return nil, err
 		}
@@ -92,6 +99,18 @@ func (r *ObjectReader) Read(ctx context.Context, start time.Time) (*snapshot.Obj
 	}
 	sortObjects(rd.objects)
 	return rd.objects, nil
+}
+
+// withoutStatistics records what a broker that collects no management
+// statistics cannot list: its clients are known only to its statistics,
+// and its queues come without depths and counters.
+func (rd *objectRead) withoutStatistics() {
+	const why = "the broker collects no management statistics (management_agent.disable_metrics_collector = true)"
+	for _, l := range []snapshot.Listing{snapshot.ListConnections, snapshot.ListChannels, snapshot.ListConsumers} {
+		rd.unread(snapshot.Unread{Listing: l, Reason: snapshot.UnreadNotReported, Detail: why})
+	}
+	rd.unread(snapshot.Unread{Listing: snapshot.ListQueues, Reason: snapshot.UnreadNotReported, Partial: true,
+		Detail: why + ": the queues' depths, persistent messages and counters are unknown"})
 }
 
 // take records a listing the user may not read, or the broker does not
@@ -130,10 +149,11 @@ func listingNeeds(l snapshot.Listing) string {
 }
 
 // auditOverviewColumns are what the audit reads of /api/overview.
-const auditOverviewColumns = "rabbitmq_version,listeners"
+const auditOverviewColumns = "rabbitmq_version,listeners,disable_stats"
 
 type auditOverview struct {
 	RabbitMQVersion string `json:"rabbitmq_version"`
+	DisableStats    bool   `json:"disable_stats"`
 	Listeners       []struct {
 		Node     string `json:"node"`
 		Protocol string `json:"protocol"`

@@ -18,24 +18,20 @@ import (
 // the few fields the checks read: warren's memory holds one element's
 // JSON however many connections or channels the broker has.
 
-// streamList streams the JSON array at path to fn, one element at a
-// time; of names the elements in errors.
-func streamList[T any](ctx context.Context, c *client, path string, q url.Values, of string, fn func(*T) error) error {
-	_, err := c.stream(ctx, path, q, func(dec *json.Decoder) error {
-		if err := expectArray(dec, of+"s"); err != nil {
-			return err
+// listObjects streams the listing at path to take, one element at a
+// time and each at most maxValueBytes (list), after check accepted it; of
+// names an element in errors.
+func listObjects[T any](ctx context.Context, c *client, path string, q url.Values, of string, check func(*T) error, take func(*T)) error {
+	_, err := list(ctx, c, path, q, of+"s", maxValueBytes, func(dec *json.Decoder, i int, v *T) error {
+		err := decodeValue(dec, v)
+		if err == nil {
+			err = check(v)
 		}
-		for i := 0; dec.More(); i++ {
-			var v T
-			if err := dec.Decode(&v); err != nil {
-				return fmt.Errorf("element %d of the %s listing: %w", i, of, describeJSONError(err))
-			}
-			if err := fn(&v); err != nil {
-				return fmt.Errorf("element %d of the %s listing: %w", i, of, err)
-			}
+		if err != nil {
+			return fmt.Errorf("element %d of the %s listing: %w", i, of, err)
 		}
-		return expectDelim(dec, ']')
-	})
+		return nil
+	}, take)
 	return err
 }
 
@@ -44,8 +40,8 @@ func discardBody(r io.Reader) error {
 	return err
 }
 
-// requireNames reports the first of the named fields that is empty.
-func requireNames(fields ...string) error {
+// named reports the first of the named fields that is empty.
+func named(fields ...string) error {
 	for i := 0; i+1 < len(fields); i += 2 {
 		if fields[i+1] == "" {
 			return fmt.Errorf("no %q", fields[i])
@@ -72,12 +68,11 @@ type apiConnection struct {
 }
 
 func (rd *objectRead) connections(ctx context.Context) error {
-	return streamList(ctx, rd.client, "connections", url.Values{"columns": {connectionColumns}}, "connection", func(a *apiConnection) error {
-		if err := requireNames("name", a.Name); err != nil {
-			return err
-		}
+	return listObjects(ctx, rd.client, "connections", url.Values{"columns": {connectionColumns}}, "connection", func(a *apiConnection) error {
+		return named("name", a.Name)
+	}, func(a *apiConnection) {
 		if !rd.target.Vhosts.Match(a.Vhost) {
-			return nil
+			return
 		}
 		c := snapshot.Connection{Name: a.Name, Vhost: a.Vhost, User: a.User, ClientName: a.UserProvidedName,
 			Protocol: a.Protocol, Network: a.Type != "direct", TLS: a.SSL}
@@ -89,7 +84,6 @@ func (rd *objectRead) connections(ctx context.Context) error {
 			c.Heartbeat, c.HasHeartbeat = time.Duration(*a.Timeout)*time.Second, true
 		}
 		rd.objects.Connections = append(rd.objects.Connections, c)
-		return nil
 	})
 }
 
@@ -112,12 +106,11 @@ type apiChannel struct {
 }
 
 func (rd *objectRead) channels(ctx context.Context) error {
-	return streamList(ctx, rd.client, "channels", url.Values{"columns": {channelColumns}}, "channel", func(a *apiChannel) error {
-		if err := requireNames("name", a.Name); err != nil {
-			return err
-		}
+	return listObjects(ctx, rd.client, "channels", url.Values{"columns": {channelColumns}}, "channel", func(a *apiChannel) error {
+		return named("name", a.Name)
+	}, func(a *apiChannel) {
 		if !rd.target.Vhosts.Match(a.Vhost) {
-			return nil
+			return
 		}
 		rd.objects.Channels = append(rd.objects.Channels, snapshot.Channel{
 			Name: a.Name, Connection: a.ConnectionDetails.Name, Number: a.Number, Vhost: a.Vhost, User: a.User,
@@ -126,7 +119,6 @@ func (rd *objectRead) channels(ctx context.Context) error {
 			DroppedUnroutable:  counterSetting(a.MessageStats, "drop_unroutable"),
 			ReturnedUnroutable: counterSetting(a.MessageStats, "return_unroutable"),
 		})
-		return nil
 	})
 }
 
@@ -151,19 +143,17 @@ type apiConsumer struct {
 }
 
 func (rd *objectRead) consumers(ctx context.Context) error {
-	return streamList(ctx, rd.client, "consumers", url.Values{"columns": {consumerColumns}}, "consumer", func(a *apiConsumer) error {
-		if err := requireNames("queue.name", a.Queue.Name, "queue.vhost", a.Queue.Vhost); err != nil {
-			return err
-		}
+	return listObjects(ctx, rd.client, "consumers", url.Values{"columns": {consumerColumns}}, "consumer", func(a *apiConsumer) error {
+		return named("queue.name", a.Queue.Name, "queue.vhost", a.Queue.Vhost)
+	}, func(a *apiConsumer) {
 		if !rd.target.Vhosts.Match(a.Queue.Vhost) || !rd.target.Queues.Match(a.Queue.Name) {
-			return nil
+			return
 		}
 		c := snapshot.Consumer{Vhost: intern(a.Queue.Vhost), Queue: intern(a.Queue.Name), Tag: a.Tag,
 			Channel: a.ChannelDetails.Name, Connection: a.ChannelDetails.ConnectionName, User: a.ChannelDetails.User,
 			AckRequired: a.AckRequired, PrefetchCount: a.PrefetchCount, Exclusive: a.Exclusive}
 		c.Timeout, c.HasTimeout = lowerSetting(a.Arguments, "x-consumer-timeout", nil, "")
 		rd.objects.Consumers = append(rd.objects.Consumers, c)
-		return nil
 	})
 }
 
@@ -176,7 +166,6 @@ type auditQueue struct {
 	Durable            bool            `json:"durable"`
 	AutoDelete         bool            `json:"auto_delete"`
 	Exclusive          bool            `json:"exclusive"`
-	Policy             *string         `json:"policy"`
 	MessagesPersistent *int64          `json:"messages_persistent"`
 	DeliveryLimit      json.RawMessage `json:"delivery_limit"` // from 4.0: a number, or "unlimited"
 }
@@ -184,20 +173,27 @@ type auditQueue struct {
 func (rd *objectRead) queues(ctx context.Context) error {
 	var other []snapshot.QueueKey
 	anyDLX := false
-	err := streamList(ctx, rd.client, queuesPath(rd.version), url.Values{"columns": {auditQueueColumns}}, "queue", func(a *auditQueue) error {
-		if err := checkQueue(&a.apiQueue); err != nil {
-			return err
-		}
-		if !rd.target.Vhosts.Match(a.Vhost) || !rd.target.Queues.Match(a.Name) {
-			other = append(other, snapshot.QueueKey{Vhost: intern(a.Vhost), Name: intern(a.Name)})
+	// The poll's element bound (no sample history is asked for), and its
+	// shape check.
+	_, err := list(ctx, rd.client, queuesPath(rd.version), url.Values{"columns": {auditQueueColumns}}, "queues", queueValueBytes(sampleHistory{}),
+		func(dec *json.Decoder, i int, a *auditQueue) error {
+			if err := dec.Decode(a); err != nil {
+				return fmt.Errorf("element %d of the queue listing: %w", i, describeJSONError(err))
+			}
+			if err := checkQueue(&a.apiQueue); err != nil {
+				return fmt.Errorf("element %d of the queue listing (queue %q in vhost %q): %w", i, a.Name, a.Vhost, err)
+			}
 			return nil
-		}
-		q := queueFromAPI(&a.apiQueue)
-		anyDLX = anyDLX || q.HasDeadLetterExchange
-		rd.objects.Queues = append(rd.objects.Queues, q)
-		rd.objects.QueueDetails = append(rd.objects.QueueDetails, rd.queueDetail(a, q.Type))
-		return nil
-	})
+		}, func(a *auditQueue) {
+			if !rd.target.Vhosts.Match(a.Vhost) || !rd.target.Queues.Match(a.Name) {
+				other = append(other, snapshot.QueueKey{Vhost: intern(a.Vhost), Name: intern(a.Name)})
+				return
+			}
+			q := queueFromAPI(&a.apiQueue, nil) // the audit reads no replicas
+			anyDLX = anyDLX || q.HasDeadLetterExchange
+			rd.objects.Queues = append(rd.objects.Queues, q)
+			rd.objects.QueueDetails = append(rd.objects.QueueDetails, rd.queueDetail(a, q.Type))
+		})
 	if err != nil {
 		return err
 	}
@@ -215,10 +211,7 @@ func (rd *objectRead) queues(ctx context.Context) error {
 }
 
 func (rd *objectRead) queueDetail(a *auditQueue, queueType string) snapshot.QueueDetail {
-	d := snapshot.QueueDetail{Durable: a.Durable, AutoDelete: a.AutoDelete, Exclusive: a.Exclusive}
-	if a.Policy != nil {
-		d.Policy = *a.Policy
-	}
+	d := snapshot.QueueDetail{Durable: a.Durable, AutoDelete: a.AutoDelete, Exclusive: a.Exclusive, Policy: a.Policy}
 	if a.MessagesPersistent != nil && queueType == "classic" {
 		d.Persistent, d.PersistentKnown = *a.MessagesPersistent, true
 	}
@@ -249,7 +242,7 @@ func deliveryLimit(version string, reported json.RawMessage, arguments, policy m
 	}
 	arg, hasArg := arguments["x-delivery-limit"].(float64)
 	pol, hasPol := policy["delivery-limit"].(float64)
-	v4 := snapshot.VersionAtLeast(version, 4, 0)
+	v4 := VersionAtLeast(version, 4, 0)
 	switch {
 	case hasArg && hasPol && v4 && (arg < 0 || pol < 0):
 		n = max(arg, pol)
@@ -288,24 +281,14 @@ func sortQueues(queues []snapshot.Queue, details []snapshot.QueueDetail) {
 	}
 }
 
-type apiPolicy struct {
-	Vhost      string     `json:"vhost"`
-	Name       string     `json:"name"`
-	Pattern    string     `json:"pattern"`
-	ApplyTo    string     `json:"apply-to"`
-	Definition jsonObject `json:"definition"`
-}
-
 func (rd *objectRead) policies(ctx context.Context, path string, operator bool) error {
-	return streamList(ctx, rd.client, path, nil, "policy", func(a *apiPolicy) error {
-		if err := requireNames("name", a.Name, "vhost", a.Vhost); err != nil {
-			return err
-		}
+	return listObjects(ctx, rd.client, path, nil, "policy", func(a *apiPolicy) error {
+		return named("name", a.Name, "vhost", a.Vhost)
+	}, func(a *apiPolicy) {
 		if rd.target.Vhosts.Match(a.Vhost) {
 			rd.objects.Policies = append(rd.objects.Policies, snapshot.Policy{Vhost: a.Vhost, Name: a.Name, Pattern: a.Pattern,
 				ApplyTo: a.ApplyTo, Operator: operator, Definition: a.Definition})
 		}
-		return nil
 	})
 }
 
@@ -332,61 +315,61 @@ func (t *userTags) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// apiUser is what the audit reads of a user: never its password hash.
+type apiUser struct {
+	Name string   `json:"name"`
+	Tags userTags `json:"tags"`
+}
+
 func (rd *objectRead) users(ctx context.Context) error {
-	// Only the name and tags: the listing carries password hashes too,
-	// which are never decoded.
-	return streamList(ctx, rd.client, "users", url.Values{"columns": {"name,tags"}}, "user", func(a *struct {
-		Name string   `json:"name"`
-		Tags userTags `json:"tags"`
-	}) error {
-		if err := requireNames("name", a.Name); err != nil {
-			return err
-		}
+	return listObjects(ctx, rd.client, "users", url.Values{"columns": {"name,tags"}}, "user", func(a *apiUser) error {
+		return named("name", a.Name)
+	}, func(a *apiUser) {
 		rd.objects.Users = append(rd.objects.Users, snapshot.User{Name: a.Name, Tags: a.Tags})
-		return nil
 	})
 }
 
+type apiPermission struct {
+	User      string `json:"user"`
+	Vhost     string `json:"vhost"`
+	Configure string `json:"configure"`
+	Write     string `json:"write"`
+	Read      string `json:"read"`
+}
+
 func (rd *objectRead) permissions(ctx context.Context) error {
-	return streamList(ctx, rd.client, "permissions", nil, "permission", func(a *struct {
-		User      string `json:"user"`
-		Vhost     string `json:"vhost"`
-		Configure string `json:"configure"`
-		Write     string `json:"write"`
-		Read      string `json:"read"`
-	}) error {
-		if err := requireNames("user", a.User, "vhost", a.Vhost); err != nil {
-			return err
-		}
+	return listObjects(ctx, rd.client, "permissions", nil, "permission", func(a *apiPermission) error {
+		return named("user", a.User, "vhost", a.Vhost)
+	}, func(a *apiPermission) {
 		if rd.target.Vhosts.Match(a.Vhost) {
 			rd.objects.Permissions = append(rd.objects.Permissions, snapshot.Permission{User: a.User, Vhost: a.Vhost,
 				Configure: a.Configure, Write: a.Write, Read: a.Read})
 		}
-		return nil
 	})
 }
 
+// apiDeprecatedFeature is one element of /api/deprecated-features/used
+// (rabbit_mgmt_wm_deprecated_features, from 3.13: name, desc,
+// deprecation_phase, doc_url, provided_by).
+type apiDeprecatedFeature struct {
+	Name  string `json:"name"`
+	Desc  string `json:"desc"`
+	Phase string `json:"deprecation_phase"`
+	Doc   string `json:"doc_url"`
+}
+
 // deprecatedFeatures reads the deprecated features in use, which the
-// broker reports from 3.13 on (rabbit_mgmt_wm_deprecated_features: name,
-// desc, deprecation_phase, doc_url, provided_by); an older one is not
-// asked.
+// broker reports from 3.13 on; an older one is not asked.
 func (rd *objectRead) deprecatedFeatures(ctx context.Context) error {
-	if !snapshot.VersionAtLeast(rd.version, 3, 13) {
+	if !VersionAtLeast(rd.version, 3, 13) {
 		rd.unread(snapshot.Unread{Listing: snapshot.ListDeprecatedFeatures, Reason: snapshot.UnreadNotReported,
 			Detail: fmt.Sprintf("RabbitMQ %s does not report the deprecated features in use (3.13 and later do)", rd.version)})
 		return nil
 	}
-	return streamList(ctx, rd.client, "deprecated-features/used", nil, "deprecated feature", func(a *struct {
-		Name  string `json:"name"`
-		Desc  string `json:"desc"`
-		Phase string `json:"deprecation_phase"`
-		Doc   string `json:"doc_url"`
-	}) error {
-		if err := requireNames("name", a.Name); err != nil {
-			return err
-		}
+	return listObjects(ctx, rd.client, "deprecated-features/used", nil, "deprecated feature", func(a *apiDeprecatedFeature) error {
+		return named("name", a.Name)
+	}, func(a *apiDeprecatedFeature) {
 		rd.objects.DeprecatedFeatures = append(rd.objects.DeprecatedFeatures,
 			snapshot.DeprecatedFeature{Name: a.Name, Phase: a.Phase, Description: a.Desc, DocURL: a.Doc})
-		return nil
 	})
 }

@@ -18,14 +18,13 @@ type Requests struct {
 
 // RequestsOf returns the requests of a Read; see Requests.
 func (s *Source) RequestsOf(version string, span time.Duration) Requests {
-	q := url.Values{"columns": {queueColumns}}
-	s.sampleHistory(span).params(q)
+	q := s.statsQuery(span)
 	listing := queuesPath(version)
 	return Requests{
 		Poll: []string{
 			"overview?" + url.Values{"columns": {overviewColumns}}.Encode(),
 			"nodes?" + url.Values{"columns": {nodeColumns}}.Encode(),
-			listing + "?" + q.Encode(),
+			listing + "?" + q.values.Encode(),
 			"vhosts?" + url.Values{"columns": {vhostUnroutableColumns}}.Encode(),
 		},
 		ListingWithoutHistory: []string{listing + "?" + url.Values{"columns": {queueColumns}}.Encode()},

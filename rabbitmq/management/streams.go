@@ -47,23 +47,21 @@ func (s *Source) streamConsumers(ctx context.Context, queues []snapshot.Queue) (
 	if len(streams) == 0 {
 		return nil, false, nil
 	}
-	var cs []apiStreamConsumer
-	if _, err := s.client.get(ctx, "stream/consumers", nil, &cs); err != nil {
-		if isNoSuchEndpoint(err) {
-			return nil, false, nil
-		}
-		return nil, false, err
-	}
 	var out []snapshot.StreamConsumer
-	for _, c := range cs {
+	if _, err := list(ctx, s.client, "stream/consumers", nil, "stream consumers", maxValueBytes, plain, func(c *apiStreamConsumer) {
 		k := snapshot.QueueKey{Vhost: c.Queue.Vhost, Name: c.Queue.Name}
 		if !streams[k] {
-			continue
+			return
 		}
 		out = append(out, snapshot.StreamConsumer{
 			Vhost: intern(k.Vhost), Stream: intern(k.Name), Connection: c.ConnectionDetails.Name,
 			SubscriptionID: c.SubscriptionID, Offset: c.Offset, OffsetLag: max(0, c.OffsetLag), Consumed: c.Consumed,
 		})
+	}); err != nil {
+		if isNoSuchEndpoint(err) {
+			return nil, false, nil
+		}
+		return nil, false, err
 	}
 	slices.SortFunc(out, func(a, b snapshot.StreamConsumer) int {
 		return cmp.Or(strings.Compare(a.Vhost, b.Vhost), strings.Compare(a.Stream, b.Stream),

@@ -21,6 +21,28 @@ const (
 	connectionNameColumns    = "name,user_provided_name"
 )
 
+// The elements of the vhost, channel and connection listings, in the
+// columns asked for.
+type (
+	apiVhostUnroutable struct {
+		Name         string     `json:"name"`
+		MessageStats jsonObject `json:"message_stats"`
+	}
+	apiChannelUnroutable struct {
+		Name              string `json:"name"`
+		Vhost             string `json:"vhost"`
+		User              string `json:"user"`
+		ConnectionDetails struct {
+			Name string `json:"name"`
+		} `json:"connection_details"`
+		MessageStats jsonObject `json:"message_stats"`
+	}
+	apiConnectionName struct {
+		Name             string `json:"name"`
+		UserProvidedName string `json:"user_provided_name"`
+	}
+)
+
 // unroutable tracks, across polls, the vhost counters last seen and the
 // publishers last attributed, so that the channel listing (one entry per
 // open channel: the expensive one) is read only when some vhost's
@@ -33,19 +55,12 @@ type unroutable struct {
 // read returns the watched vhosts' counters and the publishers of
 // unroutable messages.
 func (u *unroutable) read(ctx context.Context, c *client, watch func(vhost string) bool) ([]snapshot.VhostUnroutable, []snapshot.UnroutablePublisher, error) {
-	var vs []struct {
-		Name         string     `json:"name"`
-		MessageStats jsonObject `json:"message_stats"`
-	}
-	if _, err := c.get(ctx, "vhosts", url.Values{"columns": {vhostUnroutableColumns}}, &vs); err != nil {
-		return nil, nil, err
-	}
-	counters := make([]snapshot.VhostUnroutable, 0, len(vs))
-	now := make(map[string]snapshot.VhostUnroutable, len(vs))
+	var counters []snapshot.VhostUnroutable
+	now := make(map[string]snapshot.VhostUnroutable)
 	moved := false
-	for _, v := range vs {
+	if _, err := list(ctx, c, "vhosts", url.Values{"columns": {vhostUnroutableColumns}}, "vhosts", maxValueBytes, plain, func(v *apiVhostUnroutable) {
 		if !watch(v.Name) {
-			continue
+			return
 		}
 		vu := snapshot.VhostUnroutable{Vhost: intern(v.Name),
 			Dropped: counterSetting(v.MessageStats, "drop_unroutable"), Returned: counterSetting(v.MessageStats, "return_unroutable")}
@@ -54,6 +69,8 @@ func (u *unroutable) read(ctx context.Context, c *client, watch func(vhost strin
 		if before, seen := u.last[vu.Vhost]; vu.Dropped+vu.Returned > 0 && (!seen || before != vu) {
 			moved = true
 		}
+	}); err != nil {
+		return nil, nil, err
 	}
 	slices.SortFunc(counters, func(a, b snapshot.VhostUnroutable) int { return strings.Compare(a.Vhost, b.Vhost) })
 	if moved {
@@ -70,41 +87,26 @@ func (u *unroutable) read(ctx context.Context, c *client, watch func(vhost strin
 // readPublishers lists the open channels with unroutable counters, and
 // names each by its connection's client-provided name where it has one.
 func (u *unroutable) readPublishers(ctx context.Context, c *client, watch func(string) bool) ([]snapshot.UnroutablePublisher, error) {
-	var chs []struct {
-		Name              string `json:"name"`
-		Vhost             string `json:"vhost"`
-		User              string `json:"user"`
-		ConnectionDetails struct {
-			Name string `json:"name"`
-		} `json:"connection_details"`
-		MessageStats jsonObject `json:"message_stats"`
-	}
-	if _, err := c.get(ctx, "channels", url.Values{"columns": {channelUnroutableColumns}}, &chs); err != nil {
-		return nil, err
-	}
 	var out []snapshot.UnroutablePublisher
-	for _, ch := range chs {
+	if _, err := list(ctx, c, "channels", url.Values{"columns": {channelUnroutableColumns}}, "channels", maxValueBytes, plain, func(ch *apiChannelUnroutable) {
 		p := snapshot.UnroutablePublisher{Vhost: ch.Vhost, Channel: ch.Name, User: ch.User, Connection: ch.ConnectionDetails.Name,
 			Dropped: counterSetting(ch.MessageStats, "drop_unroutable"), Returned: counterSetting(ch.MessageStats, "return_unroutable")}
 		if watch(p.Vhost) && p.Dropped+p.Returned > 0 {
 			out = append(out, p)
 		}
+	}); err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, nil
 	}
-	var conns []struct {
-		Name             string `json:"name"`
-		UserProvidedName string `json:"user_provided_name"`
-	}
-	if _, err := c.get(ctx, "connections", url.Values{"columns": {connectionNameColumns}}, &conns); err != nil {
-		return nil, err
-	}
-	named := make(map[string]string, len(conns))
-	for _, cn := range conns {
+	named := make(map[string]string)
+	if _, err := list(ctx, c, "connections", url.Values{"columns": {connectionNameColumns}}, "connections", maxValueBytes, plain, func(cn *apiConnectionName) {
 		if cn.UserProvidedName != "" {
 			named[cn.Name] = cn.UserProvidedName
 		}
+	}); err != nil {
+		return nil, err
 	}
 	for i := range out {
 		if n, ok := named[out[i].Connection]; ok {

@@ -1,18 +1,22 @@
 // Package cmdtest holds what tests need to run the module's commands as
 // child processes: it builds them and picks loopback addresses for them to
 // listen on, so that the command, dashboard, demo and deploy tests share
-// one copy of each. (logbuf collects what the processes write.)
+// one copy of each, and reads a process's peak memory. (logbuf collects
+// what the processes write.)
 //
 // Import rule: it imports internal/testenv/loopback only; only tests import
 // it.
 package cmdtest
 
 import (
+	"bufio"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/warrenhq/warren/internal/testenv/loopback"
@@ -51,4 +55,29 @@ func FreeAddr(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+}
+
+// PeakRSS is the peak resident set size of process pid so far, in bytes:
+// VmHWM of /proc/<pid>/status, the kernel's own high-water mark, so that
+// a peak between two looks is not missed.
+func PeakRSS(pid int) (int64, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
+			kB, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("VmHWM of process %d: %v", pid, err)
+			}
+			return kB << 10, nil
+		}
+	}
+	if err := s.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }

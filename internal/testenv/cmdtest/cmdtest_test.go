@@ -2,6 +2,7 @@ package cmdtest
 
 import (
 	"net"
+	"os"
 	"strings"
 	"testing"
 )
@@ -23,4 +24,20 @@ func TestBuildFailsWithGoBuildsOutput(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "building ./no-such-package") {
 		t.Errorf("error %v", err)
 	}
+}
+
+func TestPeakRSSGrowsWithWhatTheProcessTouches(t *testing.T) {
+	before, err := PeakRSS(os.Getpid())
+	if err != nil || before <= 0 {
+		t.Fatalf("PeakRSS = %d, %v", before, err)
+	}
+	block := make([]byte, 64<<20)
+	for i := range block {
+		block[i] = 1 // resident only once touched
+	}
+	after, err := PeakRSS(os.Getpid())
+	if err != nil || after-before < 60<<20 {
+		t.Errorf("PeakRSS grew by %d bytes after touching 64 MiB (%v), want about 64 MiB", after-before, err)
+	}
+	_ = block[len(block)-1]
 }

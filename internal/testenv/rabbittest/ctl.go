@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -25,8 +26,22 @@ func (n *Node) CtlContext(ctx context.Context, args ...string) (string, error) {
 	return n.ctl(ctx, args...)
 }
 
+// QueuesCtl runs rabbitmq-queues -n Name args... (quorum queue
+// membership and leadership: rebalance, grow, shrink, quorum_status) the
+// way Ctl runs rabbitmqctl.
+func (n *Node) QueuesCtl(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), CtlTimeout)
+	defer cancel()
+	return n.cli(ctx, QueuesBin, args...)
+}
+
 func (n *Node) ctl(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, CtlBin, append([]string{"-n", n.Name}, args...)...)
+	return n.cli(ctx, CtlBin, args...)
+}
+
+// cli runs one of the broker's CLI tools against the node.
+func (n *Node) cli(ctx context.Context, bin string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-n", n.Name}, args...)...)
 	cmd.Dir = n.Dir
 	cmd.Env = n.env()
 	var out bytes.Buffer
@@ -42,7 +57,7 @@ func (n *Node) ctl(ctx context.Context, args ...string) (string, error) {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 		}
-		return out.String(), fmt.Errorf("rabbitmqctl -n %s %s: %w\n%s", n.Name, strings.Join(args, " "), err, out.String())
+		return out.String(), fmt.Errorf("%s -n %s %s: %w\n%s", filepath.Base(bin), n.Name, strings.Join(args, " "), err, out.String())
 	}
 	return out.String(), nil
 }

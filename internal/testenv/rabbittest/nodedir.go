@@ -10,8 +10,19 @@ import (
 	"strings"
 )
 
-// writeFiles lays out the node's directory.
-func (n *Node) writeFiles(opts Options) error {
+// newCookie returns a random Erlang cookie: nodes share one only when
+// they form a cluster.
+func newCookie() (string, error) {
+	cookie := make([]byte, 20)
+	if _, err := rand.Read(cookie); err != nil {
+		return "", err
+	}
+	return strings.ToUpper(hex.EncodeToString(cookie)), nil
+}
+
+// writeFiles lays out the node's directory, with cookie as its Erlang
+// cookie.
+func (n *Node) writeFiles(opts Options, cookie string) error {
 	for _, d := range []string{"mnesia", "log"} {
 		if err := os.MkdirAll(filepath.Join(n.Dir, d), 0o755); err != nil {
 			return err
@@ -21,21 +32,21 @@ func (n *Node) writeFiles(opts Options) error {
 	if err != nil {
 		return err
 	}
-	cookie := make([]byte, 20)
-	if _, err := rand.Read(cookie); err != nil {
-		return err
-	}
-	files := []struct {
+	type nodeFile struct {
 		name string
 		data string
 		mode os.FileMode
-	}{
+	}
+	files := []nodeFile{
 		{"rabbitmq.conf", conf, 0o644},
 		{"enabled_plugins", plugins + "\n", 0o644},
 		// An empty env file, so that /etc/rabbitmq/rabbitmq-env.conf is not read.
 		{"rabbitmq-env.conf", "", 0o644},
 		// Erlang refuses a cookie file that others can read.
-		{".erlang.cookie", strings.ToUpper(hex.EncodeToString(cookie)), 0o400},
+		{".erlang.cookie", cookie, 0o400},
+	}
+	if opts.AdvancedConfig != "" {
+		files = append(files, nodeFile{"advanced.config", opts.AdvancedConfig, 0o644})
 	}
 	for _, f := range files {
 		if err := os.WriteFile(filepath.Join(n.Dir, f.name), []byte(f.data), f.mode); err != nil {
