@@ -301,3 +301,28 @@ func TestTheDeliveryLimitFollowsEachVersionsRules(t *testing.T) {
 		}
 	}
 }
+
+func TestABrokerWithoutStatisticsHasItsClientListingsMarkedNotReported(t *testing.T) {
+	files := map[string]string{
+		"overview":        `{"rabbitmq_version":"3.13.7","disable_stats":true,"listeners":[]}`,
+		"whoami":          `{"name":"guest","tags":["administrator"]}`,
+		"queues/detailed": `[{"name":"orders","vhost":"/","type":"classic","durable":true,"arguments":{},"policy":""}]`,
+		"policies":        `[]`, "operator-policies": `[]`, "users": `[]`, "permissions": `[]`, "deprecated-features/used": `[]`,
+	}
+	r, err := NewObjectReader(objectTarget(fixtureBroker(t, files), "guest", "guest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := r.Read(context.Background(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []snapshot.Listing{snapshot.ListConnections, snapshot.ListChannels, snapshot.ListConsumers} {
+		if u, ok := o.UnreadListing(l); !ok || u.Partial || u.Reason != snapshot.UnreadNotReported || !strings.Contains(u.Detail, "disable_metrics_collector") {
+			t.Errorf("%s: %+v, %v", l, u, ok)
+		}
+	}
+	if u, ok := o.UnreadListing(snapshot.ListQueues); !ok || !u.Partial || len(o.Queues) != 1 {
+		t.Errorf("queues: %+v %v, %d listed: the definitions are read, without statistics", u, ok, len(o.Queues))
+	}
+}
