@@ -20,8 +20,14 @@ import (
 	"github.com/warrenhq/warren/snapshot"
 )
 
-func objectTarget(url, user, password string) config.Target {
-	return config.Target{Name: "audit", ManagementURL: url, Username: user, Password: config.Secret(password), Timeout: config.Duration(10 * time.Second)}
+// objectReader reads the management API at url as user.
+func objectReader(t *testing.T, url, user, password string) *ObjectReader {
+	t.Helper()
+	r, err := NewObjectReader(config.Target{Name: "audit", ManagementURL: url, Username: user, Password: config.Secret(password), Timeout: config.Duration(10 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // readObjectsUntil reads the broker until done accepts what it saw: the
@@ -98,10 +104,7 @@ func TestTheObjectReaderDecodesWhatTheChecksReadFromALiveBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r, err := NewObjectReader(objectTarget(n.MgmtURL, "guest", "guest"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := objectReader(t, n.MgmtURL, "guest", "guest")
 	o := readObjectsUntil(t, r, func(o *snapshot.Objects) string {
 		switch {
 		case len(o.Connections) != 1 || len(o.Channels) != 2 || len(o.Consumers) != 2:
@@ -179,10 +182,7 @@ func TestAMonitoringUserWithoutVhostPermissionsIsToldWhatItCannotSee(t *testing.
 	if err := n.SetPermissions("/", "watcher", "^$", "^$", "^$"); err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewObjectReader(objectTarget(n.MgmtURL, "watcher", "pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := objectReader(t, n.MgmtURL, "watcher", "pw")
 	o, err := r.Read(context.Background(), time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -240,10 +240,7 @@ func TestTheObjectReaderReadsTheShapesOfNewerBrokers(t *testing.T) {
 		}
 		files[path] = string(b)
 	}
-	r, err := NewObjectReader(objectTarget(fixtureBroker(t, files), "guest", "guest"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := objectReader(t, fixtureBroker(t, files), "guest", "guest")
 	o, err := r.Read(context.Background(), time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -309,10 +306,7 @@ func TestABrokerWithoutStatisticsHasItsClientListingsMarkedNotReported(t *testin
 		"queues/detailed": `[{"name":"orders","vhost":"/","type":"classic","durable":true,"arguments":{},"policy":""}]`,
 		"policies":        `[]`, "operator-policies": `[]`, "users": `[]`, "permissions": `[]`, "deprecated-features/used": `[]`,
 	}
-	r, err := NewObjectReader(objectTarget(fixtureBroker(t, files), "guest", "guest"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := objectReader(t, fixtureBroker(t, files), "guest", "guest")
 	o, err := r.Read(context.Background(), time.Now())
 	if err != nil {
 		t.Fatal(err)
