@@ -204,12 +204,7 @@ func Build(src Sources, f Filter) Document {
 		if f.Cluster != "" && f.Cluster != st.Cluster {
 			continue
 		}
-		tg := target(st, now)
-		if st.Audit != nil {
-			a := auditTarget(st.Cluster, st.Audit, audit.Info, f.Limit)
-			tg.Audit = &a
-		}
-		doc.Targets = append(doc.Targets, tg)
+		doc.Targets = append(doc.Targets, target(st, now, f.Limit))
 		if st.Snapshot == nil {
 			continue
 		}
@@ -250,9 +245,15 @@ func Build(src Sources, f Filter) Document {
 	return doc
 }
 
-func target(st *pipeline.TargetState, now time.Time) TargetStatus {
+// target is a target's status, with its audit's findings, at most limit
+// per check.
+func target(st *pipeline.TargetState, now time.Time, limit int) TargetStatus {
 	h := st.Health
 	out := TargetStatus{Name: st.Cluster, Up: h.Up, LastError: h.LastError, Nodes: []NodeStatus{}}
+	if st.Audit != nil {
+		a := auditTarget(st.Cluster, st.Audit, audit.Info, limit)
+		out.Audit = &a
+	}
 	if !h.LastAttempt.IsZero() {
 		out.LastPoll = h.LastAttempt.UTC().Format(time.RFC3339)
 	}
