@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs warren's scale benchmark (pipeline.BenchmarkScale) once per queue
 # count, each in a process of its own so that its RSS is that count's
-# alone, then the probe benchmarks, and writes the table to $BENCH_OUT.
+# alone, then one audit benchmark (pipeline.BenchmarkAudit: 1,000
+# connections and 2,000 channels, WARREN_BENCH_AUDIT_CONNECTIONS to
+# change), then the probe benchmarks, and writes the tables to $BENCH_OUT.
 #
 #   WARREN_BENCH_QUEUES="1000 5000 10000 50000" BENCH_OUT=bench-results.txt scripts/bench-scale.sh
 #
@@ -42,9 +44,20 @@ for n in $sizes; do
 		-test.timeout 90m -test.v "${extra[@]}") | tee -a "$work/raw.txt" >&2
 done
 
+echo "== audit" >&2
+audit_table="$work/audit.md"
+: >"$audit_table"
+(cd "$root/pipeline" && WARREN_BENCH_AUDIT_TABLE=$audit_table \
+	"$work/pipeline.test" -test.run '^$' -test.bench '^BenchmarkAudit$' -test.benchtime 1x \
+	-test.timeout 60m -test.v) | tee -a "$work/raw.txt" >&2
+
 {
 	sed -n '/^const TableHeader = `/,/`$/p' "$root/pipeline/scale_bench_test.go" | sed 's/^const TableHeader = `//; s/`$//'
 	cat "$table"
+	echo
+	echo "Audit (one audit, the agent's, of a broker with this many client connections):"
+	sed -n '/^const AuditTableHeader = `/,/`$/p' "$root/pipeline/audit_bench_test.go" | sed 's/^const AuditTableHeader = `//; s/`$//'
+	cat "$audit_table"
 	echo
 	echo "Probe fidelity:"
 	go test -count=1 -run '^$' -bench . -benchtime 5x -timeout 30m "$root/probes/" | grep -E '^(Benchmark|ok|PASS|FAIL)'
