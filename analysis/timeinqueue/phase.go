@@ -58,10 +58,9 @@ const (
 // readMoment is a counter's learnt read moment: it read at at + k ×
 // spacing for whole k, just after at (flat step) or just before it.
 type readMoment struct {
-	at     time.Time
-	kind   stepKind
-	known  bool
-	learnt time.Time // the sample time it was learnt at
+	at    time.Time
+	kind  stepKind
+	known bool
 }
 
 // lagAt is how long before sample time t the counter was read. Before
@@ -186,10 +185,10 @@ func learnMoments(moments *[nSeries]readMoment, evidence map[time.Time]*stepEvid
 		for x := range nSeries {
 			for kind := range nStepKinds {
 				n := e.steps[x][kind]
-				if n < minSlipEvidence || n <= e.normal[x] || (moments[x].known && !at.After(moments[x].learnt)) {
+				if n < minSlipEvidence || n <= e.normal[x] || (moments[x].known && !at.After(moments[x].at)) {
 					continue
 				}
-				moments[x] = readMoment{at: at, kind: kind, known: true, learnt: at}
+				moments[x] = readMoment{at: at, kind: kind, known: true}
 			}
 		}
 	}
@@ -199,7 +198,7 @@ func learnMoments(moments *[nSeries]readMoment, evidence map[time.Time]*stepEvid
 // intervals before t.
 func expireMoments(moments *[nSeries]readMoment, t time.Time, spacing time.Duration) {
 	for x := range moments {
-		if moments[x].known && t.Sub(moments[x].learnt) > phaseHorizon*spacing {
+		if moments[x].known && t.Sub(moments[x].at) > phaseHorizon*spacing {
 			moments[x] = readMoment{}
 		}
 	}

@@ -87,7 +87,7 @@ func TestAPauseOfAFewPublishersTeachesNothing(t *testing.T) {
 }
 
 func TestALearntReadMomentIsForgottenAfterItsHorizon(t *testing.T) {
-	moments := [nSeries]readMoment{publishSeries: {at: t0, kind: flatStep, known: true, learnt: t0}}
+	moments := [nSeries]readMoment{publishSeries: {at: t0, kind: flatStep, known: true}}
 	expireMoments(&moments, t0.Add(phaseHorizon*time.Second), time.Second)
 	if !moments[publishSeries].known {
 		t.Fatal("forgotten within its horizon")
