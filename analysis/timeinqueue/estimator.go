@@ -94,9 +94,9 @@ const (
 // arrivals, depth and completions at the poll.
 func (m Measure) curvesOf(q *snapshot.Queue) (samples []snapshot.Sample, now snapshot.Sample) {
 	if m == Processing {
-		return q.DeliverySamples, snapshot.Sample{Published: q.Counters.DeliveredManual, Messages: q.Unacked, Completed: q.Counters.Acked}
+		return q.DeliverySamples, q.LatestDelivery()
 	}
-	return q.Samples, snapshot.Sample{Published: q.Counters.Published, Messages: q.Messages(), Completed: q.Counters.Completed}
+	return q.Samples, q.Latest()
 }
 
 // Override sets thresholds or buckets (whichever is non-empty) for the
@@ -257,6 +257,13 @@ func (e *Estimator) Observe(snap *snapshot.Snapshot) {
 			e.queues[key] = q
 		}
 		samples, now := e.cfg.Measure.curvesOf(cq)
+		if len(samples) == 0 && cq.Unchanged {
+			// Nothing happened since the newest sample: no point to add.
+			// One at the poll's time would put poll times among the
+			// broker's, on another clock and without the samples' lag.
+			polled = append(polled, observed{cq, q, nil, false})
+			continue
+		}
 		if len(samples) == 0 {
 			// No broker history: one point at the poll's time.
 			now.Time = snap.Time
