@@ -27,7 +27,7 @@ func (s *Source) RequestsOf(version string, span time.Duration) Requests {
 			listing + "?" + q.values.Encode(),
 			"vhosts?" + url.Values{"columns": {vhostUnroutableColumns}}.Encode(),
 		},
-		ListingWithoutHistory: []string{listing + "?" + url.Values{"columns": {queueColumns}}.Encode()},
+		ListingWithoutHistory: []string{listing + "?" + historyQuery(sampleHistory{}).values.Encode()},
 		FullListing:           []string{listing},
 	}
 }

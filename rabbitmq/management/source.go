@@ -166,8 +166,18 @@ func (s *Source) statsQuery(span time.Duration) listingQuery {
 
 // historyQuery is the query of the queue listing with statistics and the
 // sample history h.
+//
+// It always names a range of node statistics, which no queue field
+// reads: a listing without any range is served from the broker's
+// listing cache (rabbit_mgmt_db:augment_queues with ?NO_RANGES, through
+// rabbit_mgmt_db_cache, 3.10 to 4.3), which returns the result of another
+// such listing of the same queues made up to five times its computing
+// time earlier (management.db_cache_multiplier), a kbudde-style
+// exporter's, another warren replica's or warren's own, at tens of
+// thousands of queues tens of seconds old. Any range makes the broker
+// compute the listing afresh, at the same cost.
 func historyQuery(h sampleHistory) listingQuery {
-	q := url.Values{"columns": {queueColumns}}
+	q := url.Values{"columns": {queueColumns}, "node_stats_age": {"5"}, "node_stats_incr": {"5"}}
 	h.params(q)
 	return listingQuery{values: q, valueBytes: queueValueBytes(h)}
 }
