@@ -6,30 +6,47 @@ import (
 	"time"
 )
 
-// Requests are the requests, path and query under /api/, that one Read of
-// a target without a vhost filter makes of a broker of the given version,
-// with the sample history it asks for after span (none where withHistory
-// is false), and the listing kbudde/rabbitmq_exporter makes on every
-// scrape (every column, no paging). Benchmarks fetch them as plain HTTP
-// (Fetch) for the floor a poll's wall time is compared with.
+// Requests are requests, path and query under /api/, of Reads of a
+// target without a vhost filter of a broker of the given version:
+// those of the latest Read (Poll: the listing as it asked it, and the
+// queues it asked the sample history of one by one); the listing with
+// every queue's sample history asked for after span (ListingWithHistory:
+// what every Read asked before it asked each queue that needs it on its
+// own, and what a Read still asks when many do); the listing without
+// history (ListingWithoutHistory); and the listing
+// kbudde/rabbitmq_exporter makes on every scrape (every column, no
+// paging). Benchmarks fetch them as plain HTTP (Fetch) for the floor a
+// poll's wall time is compared with and for the broker's cost of each.
 type Requests struct {
-	Poll, ListingWithoutHistory, FullListing []string
+	Poll, ListingWithHistory, ListingWithoutHistory, FullListing []string
 }
 
-// RequestsOf returns the requests of a Read; see Requests.
+// RequestsOf returns the requests of Reads; see Requests.
 func (s *Source) RequestsOf(version string, span time.Duration) Requests {
-	q := s.statsQuery(span)
 	listing := queuesPath(version)
+	plan := s.history.plan
+	poll := []string{
+		"overview?" + url.Values{"columns": {overviewColumns}}.Encode(),
+		"nodes?" + url.Values{"columns": {nodeColumns}}.Encode(),
+		listing + "?" + historyQuery(plan.listing).values.Encode(),
+	}
+	for _, key := range plan.fetched {
+		poll = append(poll, queueHistoryPath(key)+"?"+queueHistoryQuery(plan.each).Encode())
+	}
+	poll = append(poll, "vhosts?"+url.Values{"columns": {vhostUnroutableColumns}}.Encode())
 	return Requests{
-		Poll: []string{
-			"overview?" + url.Values{"columns": {overviewColumns}}.Encode(),
-			"nodes?" + url.Values{"columns": {nodeColumns}}.Encode(),
-			listing + "?" + q.values.Encode(),
-			"vhosts?" + url.Values{"columns": {vhostUnroutableColumns}}.Encode(),
-		},
+		Poll:                  poll,
+		ListingWithHistory:    []string{listing + "?" + historyQuery(s.sampleHistory(span)).values.Encode()},
 		ListingWithoutHistory: []string{listing + "?" + historyQuery(sampleHistory{}).values.Encode()},
 		FullListing:           []string{listing},
 	}
+}
+
+// HistoryRequests is how many queues the latest Read asked the sample
+// history of one by one, and whether its listing asked for every queue's
+// instead.
+func (s *Source) HistoryRequests() (perQueue int, inListing bool) {
+	return len(s.history.plan.fetched), s.history.plan.listing.incr > 0
 }
 
 // Fetch makes the requests as plain HTTP, with the target's credentials,
