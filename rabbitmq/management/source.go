@@ -208,8 +208,14 @@ func SortSnapshot(snap *snapshot.Snapshot) {
 // exporter's, another warren replica's or warren's own, at tens of
 // thousands of queues tens of seconds old. Any range makes the broker
 // compute the listing afresh, at the same cost.
+//
+// It asks for no sort (sort= empty): warren sorts the queues itself, and
+// before 3.13 the broker then leaves out sorting the augmented listing
+// (rabbit_mgmt_util:sort_list/4), 14% of its cost at 10,000 queues
+// (2.20 s of broker CPU against 2.55 s, 3.10.8). From 3.13 an empty sort
+// means the default one (get_sorts_param/2), as if none were given.
 func historyQuery(h sampleHistory) listingQuery {
-	q := url.Values{"columns": {queueColumns}, "node_stats_age": {"5"}, "node_stats_incr": {"5"}}
+	q := url.Values{"columns": {queueColumns}, "node_stats_age": {"5"}, "node_stats_incr": {"5"}, "sort": {""}}
 	h.params(q)
 	return listingQuery{values: q, valueBytes: queueValueBytes(h)}
 }
