@@ -3,40 +3,41 @@ package management
 import (
 	"context"
 	"net/url"
+	"slices"
 	"time"
 )
 
 // Requests are requests, path and query under /api/, of Reads of a
 // target without a vhost filter of a broker of the given version:
 // those of the latest Read (Poll: the listing as it asked it, and the
-// queues it asked the sample history of one by one); the listing with
-// every queue's sample history asked for after span (ListingWithHistory:
-// what every Read asked before it asked each queue that needs it on its
-// own, and what a Read still asks when many do); the listing without
-// history (ListingWithoutHistory); and the listing
-// kbudde/rabbitmq_exporter makes on every scrape (every column, no
-// paging). Benchmarks fetch them as plain HTTP (Fetch) for the floor a
-// poll's wall time is compared with and for the broker's cost of each.
+// queues it asked the sample history of one by one); the same poll with
+// every queue's sample history in its listing, asked for after span
+// (PollWithEveryHistory: what every Read asked before it asked each
+// queue that needs it on its own, and what a Read still asks when many
+// do); the listing without history (ListingWithoutHistory); and the
+// listing kbudde/rabbitmq_exporter makes on every scrape (every column,
+// no paging). Benchmarks fetch them as plain HTTP (Fetch) for the floor
+// a poll's wall time is compared with and for the broker's cost of each.
 type Requests struct {
-	Poll, ListingWithHistory, ListingWithoutHistory, FullListing []string
+	Poll, PollWithEveryHistory, ListingWithoutHistory, FullListing []string
 }
 
 // RequestsOf returns the requests of Reads; see Requests.
 func (s *Source) RequestsOf(version string, span time.Duration) Requests {
 	listing := queuesPath(version)
 	plan := s.history.plan
-	poll := []string{
+	overviewAndNodes := []string{
 		"overview?" + url.Values{"columns": {overviewColumns}}.Encode(),
 		"nodes?" + url.Values{"columns": {nodeColumns}}.Encode(),
-		listing + "?" + historyQuery(plan.listing).values.Encode(),
 	}
+	vhosts := "vhosts?" + url.Values{"columns": {vhostUnroutableColumns}}.Encode()
+	poll := append(slices.Clone(overviewAndNodes), listing+"?"+historyQuery(plan.listing).values.Encode())
 	for _, key := range plan.fetched {
 		poll = append(poll, queueHistoryPath(key)+"?"+queueHistoryQuery(plan.each).Encode())
 	}
-	poll = append(poll, "vhosts?"+url.Values{"columns": {vhostUnroutableColumns}}.Encode())
 	return Requests{
-		Poll:                  poll,
-		ListingWithHistory:    []string{listing + "?" + historyQuery(s.sampleHistory(span)).values.Encode()},
+		Poll:                  append(poll, vhosts),
+		PollWithEveryHistory:  append(slices.Clone(overviewAndNodes), listing+"?"+historyQuery(s.sampleHistory(span)).values.Encode(), vhosts),
 		ListingWithoutHistory: []string{listing + "?" + historyQuery(sampleHistory{}).values.Encode()},
 		FullListing:           []string{listing},
 	}
