@@ -360,6 +360,26 @@ func declareQueues(url string, scenarios []trafficScenario) error {
 	return nil
 }
 
+// declareIdleQueues declares n classic queues nothing is ever published
+// to, idle-000 and on.
+func declareIdleQueues(url string, n int) error {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		if _, err := ch.QueueDeclare(fmt.Sprintf("idle-%03d", i), true, false, false, false, nil); err != nil {
+			return fmt.Errorf("declare idle-%03d: %w", i, err)
+		}
+	}
+	return nil
+}
+
 // publishTraffic publishes sc's messages, persistent and with publisher
 // confirms, until sc.publishAt says there are no more within d. Confirms
 // are waited for at the end: a message the broker did not take is
