@@ -379,10 +379,7 @@ func setUpAccuracyVhost(node *rabbittest.Node, vhost string, scenarios []traffic
 		return "", nil, err
 	}
 	url := strings.TrimSuffix(node.AMQPURL, "/") + "/" + vhost
-	if err := declareQueues(url, scenarios); err != nil {
-		return "", nil, err
-	}
-	if err := declareIdleQueues(url, accuracyIdleQueues); err != nil {
+	if err := declareQueues(url, scenarios, accuracyIdleQueues); err != nil {
 		return "", nil, err
 	}
 	keys := make([]snapshot.QueueKey, len(scenarios))

@@ -9,20 +9,6 @@ import (
 	"github.com/warrenhq/warren/snapshot"
 )
 
-// overlappingSamples are the per-second samples a poll at second s
-// brings when the source asks for the history since the previous poll
-// (5 s before) and two stats intervals more, as the management source
-// does: seconds s-7 to s.
-func overlappingSamples(s int, arrived, departed func(i int) int) []snapshot.Sample {
-	var samples []snapshot.Sample
-	for i := s - 7; i <= s; i++ {
-		at := max(i, 0)
-		samples = append(samples, snapshot.Sample{Time: t0.Add(time.Duration(i) * time.Second), Published: uint64(arrived(at)),
-			Messages: int64(arrived(at) - departed(at)), Completed: uint64(departed(at))})
-	}
-	return samples
-}
-
 // feedSkippingUnchanged polls every 5 s for seconds. With skip set, a poll
 // that finds the queue empty and its counters those of the newest sample
 // given before brings no samples and marks the queue Unchanged, as the
@@ -38,7 +24,9 @@ func feedSkippingUnchanged(e *Estimator, seconds int, arrived, departed func(int
 			q.Unchanged = true
 			skipped++
 		} else {
-			q.Samples = overlappingSamples(s, arrived, departed)
+			// The history since the previous poll, 5 s before, and two
+			// stats intervals more, as the management source asks.
+			q.Samples = secondSamplesFrom(s-7, s, arrived, departed, departed)
 			newest, given = q.Samples[len(q.Samples)-1], true
 		}
 		e.Observe(&snapshot.Snapshot{Time: t0.Add(time.Duration(s) * time.Second), Queues: []snapshot.Queue{q}})
