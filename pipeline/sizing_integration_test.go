@@ -61,7 +61,8 @@ func TestDefaultMaxResponseSizeHoldsTheListingOf100kBusyQueues(t *testing.T) {
 		}
 		return len(snap.Queues) == sizingQueues, fmt.Sprintf("%d queues", len(snap.Queues))
 	})
-	listing := src.RequestsOf(version, span).Poll[2]
+	// The listing with every queue's history: what a poll asks where many queues need theirs.
+	listing := src.RequestsOf(version, span).PollWithEveryHistory[2]
 	_, query, _ := strings.Cut(listing, "?")
 	n, err := src.Fetch(context.Background(), []string{"queues/" + vhost + "?" + query})
 	must(t, err)

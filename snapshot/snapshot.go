@@ -146,14 +146,23 @@ type Queue struct {
 	// Samples is the broker's sample history of the queue since about the
 	// previous poll, oldest first, on the broker's own clock: the points
 	// where the publish counter, the depth and the completion counters
-	// were all sampled. Empty where the broker gave none.
+	// were all sampled. Empty where the broker gave none, and where
+	// Unchanged.
 	Samples []Sample
 	// DeliverySamples are the same history one step later, for the
 	// deliveries that wait for an acknowledgement: in each Sample,
 	// Published counts the deliveries and gets in manual-acknowledgement
 	// mode (Counters.DeliveredManual), Messages the unacknowledged ones
-	// and Completed the acks. Empty where the broker gave none.
+	// and Completed the acks. Empty where the broker gave none, and where
+	// Unchanged.
 	DeliverySamples []Sample
+	// Unchanged is set when the source did not read the queue's sample
+	// history because it holds nothing new: the queue is empty, and its
+	// counters and depth (Latest, LatestDelivery) are those of the newest
+	// samples the source gave before, or all zero. Counters never go back
+	// and the depth does not rise without a publish, so every sample
+	// since then repeats those values.
+	Unchanged bool
 
 	// Limit is the queue's length limit, if any; MessageBytes is the size
 	// of its messages' bodies (ready plus unacknowledged).
@@ -216,6 +225,19 @@ func (r Replicas) Available() bool { return len(r.Online) >= r.Majority() }
 // Messages is the depth: ready plus unacknowledged.
 func (q *Queue) Messages() int64 { return q.Ready + q.Unacked }
 
+// Latest is what the newest of Samples would hold at the time of the
+// queue listing (Time is left zero): the publish count, the depth and the
+// completions.
+func (q *Queue) Latest() Sample {
+	return Sample{Published: q.Counters.Published, Messages: q.Messages(), Completed: q.Counters.Completed}
+}
+
+// LatestDelivery is the same for DeliverySamples: the deliveries in
+// manual-acknowledgement mode, the unacknowledged messages and the acks.
+func (q *Queue) LatestDelivery() Sample {
+	return Sample{Published: q.Counters.DeliveredManual, Messages: q.Unacked, Completed: q.Counters.Acked}
+}
+
 // Key identifies the queue within its target.
 func (q *Queue) Key() QueueKey { return QueueKey{Vhost: q.Vhost, Name: q.Name} }
 
@@ -256,6 +278,12 @@ type Sample struct {
 	Published uint64
 	Messages  int64
 	Completed uint64
+}
+
+// SameValues reports whether s and o hold the same counts, whatever
+// their times.
+func (s Sample) SameValues(o Sample) bool {
+	return s.Published == o.Published && s.Messages == o.Messages && s.Completed == o.Completed
 }
 
 // Topology is what dead-letter discovery needs to know about a target's

@@ -86,6 +86,10 @@ func TestEstimateMatchesGroundTruth(t *testing.T) {
 	t.Logf("time in queue, true/estimated (t/e), %v of traffic, polled every %v:\n%s",
 		d, accuracyPollInterval, accuracyTable(run.Waiting))
 	t.Logf("processing time (delivery to ack), true/estimated (t/e), same run:\n%s", processingTable(run.Processing))
+	if every := run.EveryHistory; every != nil {
+		t.Logf("paired: the same traffic estimated from polls that list every queue's history:\n%s\n%s",
+			accuracyTable(every.Waiting), processingTable(every.Processing))
+	}
 
 	for _, r := range run.Waiting {
 		t.Run(r.Scenario, func(t *testing.T) {

@@ -94,9 +94,9 @@ const (
 // arrivals, depth and completions at the poll.
 func (m Measure) curvesOf(q *snapshot.Queue) (samples []snapshot.Sample, now snapshot.Sample) {
 	if m == Processing {
-		return q.DeliverySamples, snapshot.Sample{Published: q.Counters.DeliveredManual, Messages: q.Unacked, Completed: q.Counters.Acked}
+		return q.DeliverySamples, q.LatestDelivery()
 	}
-	return q.Samples, snapshot.Sample{Published: q.Counters.Published, Messages: q.Messages(), Completed: q.Counters.Completed}
+	return q.Samples, q.Latest()
 }
 
 // Override sets thresholds or buckets (whichever is non-empty) for the
@@ -236,59 +236,18 @@ func (e *Estimator) Observe(snap *snapshot.Snapshot) {
 	estimates := make([]QueueEstimate, 0, len(snap.Queues))
 	// First every queue's new samples teach the skew, so that every queue
 	// is aligned with the same evidence, the whole poll's.
-	type observed struct {
-		cq      *snapshot.Queue
-		q       *queueState
-		samples []snapshot.Sample
-		history bool // samples are the broker's history, not the poll's one point
-	}
 	polled := make([]observed, 0, len(snap.Queues))
 	for i := range snap.Queues {
 		cq := &snap.Queues[i]
 		if !cq.StatsKnown {
 			continue
 		}
-		key := cq.Key()
-		present[key] = true
-		q := e.queues[key]
-		if q == nil {
-			thresholds, buckets := e.cfg.forQueue(cq.Vhost, cq.Name)
-			q = newQueueState(thresholds, buckets, e.cfg.MaxPoints)
-			e.queues[key] = q
-		}
-		samples, now := e.cfg.Measure.curvesOf(cq)
-		if len(samples) == 0 {
-			// No broker history: one point at the poll's time.
-			now.Time = snap.Time
-			polled = append(polled, observed{cq, q, []snapshot.Sample{now}, false})
-			continue
-		}
-		q.latest.spacing = sampleSpacing(samples, q.latest.spacing)
-		e.skew.learn(q, samples)
-		polled = append(polled, observed{cq, q, samples, true})
+		present[cq.Key()] = true
+		polled = append(polled, e.take(cq, snap.Time))
 	}
 	e.skew.settle()
 	for _, o := range polled {
-		cq, q := o.cq, o.q
-		key := cq.Key()
-		alignAt := func(time.Time) alignment { return alignment{} }
-		if o.history {
-			spacing := q.latest.spacing
-			alignAt = func(t time.Time) alignment { return e.skew.alignmentAt(t, spacing) }
-		}
-		emit := func(Piece) {}
-		if e.recorder != nil {
-			emit = func(p Piece) { e.recorder(key, p) }
-		}
-		q.observe(o.samples, alignAt, otherWindow(cq.Type, e.depthSpacing(q, o.history)), emit)
-		est := q.estimate(cq.Vhost, cq.Name)
-		if e.cfg.Measure == Waiting {
-			est.HasHeadTimestamp = !cq.HeadTimestamp.IsZero()
-			q.deliveries.add(snap.Time, cq.Counters)
-			est.NonFIFO = q.deliveries.nonFIFO(cq)
-			est.Withheld = est.NonFIFO != "" && !e.cfg.EstimateNonFIFO
-		}
-		estimates = append(estimates, est)
+		estimates = append(estimates, e.estimateOf(o, snap.Time))
 	}
 	for key := range e.queues {
 		if !present[key] {
@@ -296,6 +255,66 @@ func (e *Estimator) Observe(snap *snapshot.Snapshot) {
 		}
 	}
 	e.latest.Store(&estimates)
+}
+
+// observed is one queue of a poll and the points it brings.
+type observed struct {
+	cq      *snapshot.Queue
+	q       *queueState
+	samples []snapshot.Sample
+	history bool // samples are the broker's history, not the poll's one point
+}
+
+// take finds or makes cq's state and the points the poll at pollTime
+// brings of it, and learns the skew from its samples.
+func (e *Estimator) take(cq *snapshot.Queue, pollTime time.Time) observed {
+	key := cq.Key()
+	q := e.queues[key]
+	if q == nil {
+		thresholds, buckets := e.cfg.forQueue(cq.Vhost, cq.Name)
+		q = newQueueState(thresholds, buckets, e.cfg.MaxPoints)
+		e.queues[key] = q
+	}
+	samples, now := e.cfg.Measure.curvesOf(cq)
+	switch {
+	case len(samples) == 0 && cq.Unchanged:
+		// Nothing happened since the newest sample: no point to add.
+		// One at the poll's time would put poll times among the
+		// broker's, on another clock and without the samples' lag.
+		return observed{cq, q, nil, false}
+	case len(samples) == 0:
+		// No broker history: one point at the poll's time.
+		now.Time = pollTime
+		return observed{cq, q, []snapshot.Sample{now}, false}
+	}
+	q.latest.spacing = sampleSpacing(samples, q.latest.spacing)
+	e.skew.learn(q, samples)
+	return observed{cq, q, samples, true}
+}
+
+// estimateOf adds o's points to its queue's curves and returns the
+// queue's estimate after the poll at pollTime.
+func (e *Estimator) estimateOf(o observed, pollTime time.Time) QueueEstimate {
+	cq, q := o.cq, o.q
+	key := cq.Key()
+	alignAt := func(time.Time) alignment { return alignment{} }
+	if o.history {
+		spacing := q.latest.spacing
+		alignAt = func(t time.Time) alignment { return e.skew.alignmentAt(t, spacing) }
+	}
+	emit := func(Piece) {}
+	if e.recorder != nil {
+		emit = func(p Piece) { e.recorder(key, p) }
+	}
+	q.observe(o.samples, alignAt, otherWindow(cq.Type, e.depthSpacing(q, o.history)), emit)
+	est := q.estimate(cq.Vhost, cq.Name)
+	if e.cfg.Measure == Waiting {
+		est.HasHeadTimestamp = !cq.HeadTimestamp.IsZero()
+		q.deliveries.add(pollTime, cq.Counters)
+		est.NonFIFO = q.deliveries.nonFIFO(cq)
+		est.Withheld = est.NonFIFO != "" && !e.cfg.EstimateNonFIFO
+	}
+	return est
 }
 
 // depthSpacing is the interval the depth of q's points may lag the

@@ -72,6 +72,11 @@ const (
 	accuracyPollInterval = 5 * time.Second
 	// defaultAccuracyDuration is how long each run's traffic lasts.
 	defaultAccuracyDuration = 3 * time.Minute
+	// accuracyIdleQueues are declared beside the scenarios' and never
+	// used: with them the target is large enough that every poll asks
+	// each busy queue's sample history on its own, as on a production
+	// target of many queues, and lists the others without history.
+	accuracyIdleQueues = 100
 )
 
 // accuracyDuration is the traffic duration of a run:
@@ -243,10 +248,54 @@ var accuracyRuns atomic.Int64
 
 // accuracyRun is what one run measured, per scenario in the order of
 // the run's scenarios: the time-in-queue and the processing-time
-// estimates against the truth.
+// estimates against the truth. With WARREN_ACCURACY_PAIRED set,
+// EveryHistory is the same from Estimators fed, at the same time, by
+// polls of the scenarios' queues alone (see pairedTarget).
 type accuracyRun struct {
 	Waiting    []accuracyResult
 	Processing []processingResult
+	// EveryHistory is nil unless the run was paired.
+	EveryHistory *accuracyRun
+}
+
+// pairedRun reports whether runs are paired (WARREN_ACCURACY_PAIRED).
+func pairedRun() bool { return os.Getenv("WARREN_ACCURACY_PAIRED") != "" }
+
+// pairedTarget is tg without the idle queues: with only the scenarios'
+// queues, most of which have something new at every poll, every poll
+// asks for every queue's history in its listing, as every poll did
+// before polls asked each busy queue's history on its own. Fed the same
+// traffic at the same time, its Estimators tell what asking each queue
+// on its own costs in accuracy.
+func pairedTarget(tg config.Target) config.Target {
+	idle, err := config.NewRegexp("idle-.*")
+	if err != nil {
+		panic(err)
+	}
+	tg.Name += "-every-history"
+	tg.Queues.Exclude = idle
+	return tg
+}
+
+// watching is a watcher polling in the background.
+type watching struct {
+	w     *estimatorWatcher
+	ready chan struct{}
+	stop  func()
+}
+
+func startWatching(ctx context.Context, tg config.Target, keys []snapshot.QueueKey) (*watching, error) {
+	w, err := newEstimatorWatcher(tg, keys)
+	if err != nil {
+		return nil, err
+	}
+	pollCtx, cancel := context.WithCancel(ctx)
+	ready, polling := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(polling)
+		w.run(pollCtx, accuracyPollInterval, ready)
+	}()
+	return &watching{w: w, ready: ready, stop: func() { cancel(); <-polling }}, nil
 }
 
 // runAccuracy runs scenarios concurrently on node, whose
@@ -257,38 +306,32 @@ type accuracyRun struct {
 func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d time.Duration,
 	scenarios []trafficScenario, logf func(string, ...any)) (accuracyRun, error) {
 	vhost := fmt.Sprintf("accuracy-%d", accuracyRuns.Add(1))
-	if err := node.AddVhost(vhost); err != nil {
-		return accuracyRun{}, err
-	}
-	if err := node.SetPermissions(vhost, "guest", ".*", ".*", ".*"); err != nil {
-		return accuracyRun{}, err
-	}
-	url := strings.TrimSuffix(node.AMQPURL, "/") + "/" + vhost
-	if err := declareQueues(url, scenarios); err != nil {
-		return accuracyRun{}, err
-	}
-
-	keys := make([]snapshot.QueueKey, len(scenarios))
-	for i, sc := range scenarios {
-		keys[i] = snapshot.QueueKey{Vhost: vhost, Name: sc.name}
-	}
-	w, err := newEstimatorWatcher(accuracyTarget(node, vhost, statsInterval), keys)
+	url, keys, err := setUpAccuracyVhost(node, vhost, scenarios)
 	if err != nil {
 		return accuracyRun{}, err
 	}
-	pollCtx, cancelPolling := context.WithCancel(ctx)
-	ready, polling := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(polling)
-		w.run(pollCtx, accuracyPollInterval, ready)
+	tg := accuracyTarget(node, vhost, statsInterval)
+	targets := []config.Target{tg}
+	if pairedRun() {
+		targets = append(targets, pairedTarget(tg))
+	}
+	var watchers []*watching
+	defer func() {
+		for _, wt := range watchers {
+			wt.stop()
+		}
 	}()
-	stopPolling := func() { cancelPolling(); <-polling }
-	defer stopPolling()
-	select {
-	case <-ready:
-	case <-time.After(time.Minute):
-		stopPolling()
-		return accuracyRun{}, fmt.Errorf("stats interval %v: the collector never listed every scenario queue with statistics (last poll error: %q)", statsInterval, w.lastErr)
+	for _, target := range targets {
+		wt, err := startWatching(ctx, target, keys)
+		if err != nil {
+			return accuracyRun{}, err
+		}
+		watchers = append(watchers, wt)
+		select {
+		case <-wt.ready:
+		case <-time.After(time.Minute):
+			return accuracyRun{}, fmt.Errorf("stats interval %v: the collector never listed every scenario queue with statistics (last poll error: %q)", statsInterval, wt.w.lastErr)
+		}
 	}
 	// Let the empty queues' first samples into the history, so that
 	// traffic starts strictly after it.
@@ -306,8 +349,10 @@ func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d ti
 	if !sleepUntilOrDone(ctx, time.Now().Add(settle)) {
 		return accuracyRun{}, ctx.Err()
 	}
-	stopPolling()
-
+	for _, wt := range watchers {
+		wt.stop()
+	}
+	w := watchers[0].w
 	if dir := os.Getenv("WARREN_ACCURACY_DUMP"); dir != "" {
 		if err := dumpRun(dir, vhost, w, truths, scenarios, start); err != nil {
 			return accuracyRun{}, err
@@ -315,6 +360,38 @@ func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d ti
 		logf("stats interval %v: samples, pieces and truth written to %s/%s-*.csv", statsInterval, dir, vhost)
 	}
 	// Traffic and polling are over: nothing writes to truths or w any more.
+	run := compareRun(w, statsInterval, start, scenarios, keys, truths)
+	if len(watchers) > 1 {
+		every := compareRun(watchers[1].w, statsInterval, start, scenarios, keys, truths)
+		run.EveryHistory = &every
+	}
+	return run, nil
+}
+
+// setUpAccuracyVhost makes vhost with the scenarios' queues and
+// accuracyIdleQueues idle ones, and returns its AMQP URL and the keys of
+// the scenarios' queues.
+func setUpAccuracyVhost(node *rabbittest.Node, vhost string, scenarios []trafficScenario) (string, []snapshot.QueueKey, error) {
+	if err := node.AddVhost(vhost); err != nil {
+		return "", nil, err
+	}
+	if err := node.SetPermissions(vhost, "guest", ".*", ".*", ".*"); err != nil {
+		return "", nil, err
+	}
+	url := strings.TrimSuffix(node.AMQPURL, "/") + "/" + vhost
+	if err := declareQueues(url, scenarios, accuracyIdleQueues); err != nil {
+		return "", nil, err
+	}
+	keys := make([]snapshot.QueueKey, len(scenarios))
+	for i, sc := range scenarios {
+		keys[i] = snapshot.QueueKey{Vhost: vhost, Name: sc.name}
+	}
+	return url, keys, nil
+}
+
+// compareRun compares what w's Estimators said of each scenario with its
+// truth.
+func compareRun(w *estimatorWatcher, statsInterval time.Duration, start time.Time, scenarios []trafficScenario, keys []snapshot.QueueKey, truths []*groundTruth) accuracyRun {
 	var run accuracyRun
 	for i, sc := range scenarios {
 		var final snapshot.Queue
@@ -331,7 +408,7 @@ func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d ti
 		pr.BrokerDelivered, pr.BrokerAcked, pr.BrokerUnacked = final.Counters.DeliveredManual, final.Counters.Acked, final.Unacked
 		run.Processing = append(run.Processing, pr)
 	}
-	return run, nil
+	return run
 }
 
 // accuracyNode is the options of a private node that emits statistics

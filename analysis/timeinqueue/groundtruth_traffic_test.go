@@ -335,7 +335,9 @@ func runTraffic(ctx context.Context, url string, scenarios []trafficScenario, d 
 	return truths, start, errors.Join(errs...)
 }
 
-func declareQueues(url string, scenarios []trafficScenario) error {
+// declareQueues declares the scenarios' queues, and idle classic queues
+// nothing is ever published to, idle-000 and on.
+func declareQueues(url string, scenarios []trafficScenario, idle int) error {
 	conn, err := amqp.Dial(url)
 	if err != nil {
 		return err
@@ -355,6 +357,11 @@ func declareQueues(url string, scenarios []trafficScenario) error {
 		}
 		if _, err := ch.QueueDeclare(sc.name, true, false, false, false, args); err != nil {
 			return fmt.Errorf("declare %s: %w", sc.name, err)
+		}
+	}
+	for i := range idle {
+		if _, err := ch.QueueDeclare(fmt.Sprintf("idle-%03d", i), true, false, false, false, nil); err != nil {
+			return fmt.Errorf("declare idle-%03d: %w", i, err)
 		}
 	}
 	return nil

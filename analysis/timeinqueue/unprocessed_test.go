@@ -28,8 +28,13 @@ func feedDepartures(e *Estimator, seconds int, arrived, departed, completed func
 // completed(i) of them completed by second i; before second 0 the queue
 // stood as it was at second 0.
 func secondSamples(s int, arrived, departed, completed func(i int) int) []snapshot.Sample {
+	return secondSamplesFrom(s-4, s, arrived, departed, completed)
+}
+
+// secondSamplesFrom are the same samples from second from to s.
+func secondSamplesFrom(from, s int, arrived, departed, completed func(i int) int) []snapshot.Sample {
 	var samples []snapshot.Sample
-	for i := s - 4; i <= s; i++ {
+	for i := from; i <= s; i++ {
 		at := max(i, 0)
 		samples = append(samples, snapshot.Sample{Time: t0.Add(time.Duration(i) * time.Second), Published: uint64(arrived(at)),
 			Messages: int64(arrived(at) - departed(at)), Completed: uint64(completed(at))})

@@ -151,7 +151,7 @@ func (h sampleHistory) params(q url.Values) {
 	if h.incr <= 0 {
 		return
 	}
-	age := strconv.Itoa(int(h.age.Seconds()))
+	age := strconv.Itoa(int(min(h.age, maxRangeSamples*h.incr).Seconds()))
 	incr := strconv.Itoa(max(1, int(h.incr.Seconds())))
 	q.Set("lengths_age", age)
 	q.Set("lengths_incr", incr)

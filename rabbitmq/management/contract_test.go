@@ -57,7 +57,7 @@ func contractRows() []contractRow {
 	rows := []contractRow{{version: "3.10.8", start: startLiveContractNode, settle: contractSettling}}
 	for _, v := range []string{"3.13.7", "4.0.9", "4.1.8", "4.2.9", "4.3.5"} {
 		rows = append(rows, contractRow{version: v, start: func(t *testing.T) (string, string) {
-			return serveFixtures(t, v), fixtureNode
+			return servePerQueueFixtures(t, v), fixtureNode
 		}})
 	}
 	return rows
@@ -85,6 +85,7 @@ func TestEveryBrokerVersionDecodesTheContractScenario(t *testing.T) {
 			if got := rec.last(len(want)); !slices.Equal(got, want) {
 				t.Errorf("the poll asked for\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 			}
+			readAsALargeTarget(t, src, rec, row.version, node)
 		})
 	}
 }

@@ -47,15 +47,23 @@ func queueFromAPI(a *apiQueue, running map[string]bool) snapshot.Queue {
 	q.MessageBytes = a.MessageBytes
 	q.MessageTTL, q.HasMessageTTL = lowerSetting(a.Arguments, "x-message-ttl", a.EffectivePolicyDefinition, "message-ttl")
 	q.ConsumerTimeout, q.HasConsumerTimeout = lowerSetting(a.Arguments, "x-consumer-timeout", a.EffectivePolicyDefinition, "consumer-timeout")
-	ms := &a.MessageStats
-	q.Samples = queueSamples(ms.PublishDetails.Samples, a.MessagesDetails.Samples,
-		ms.AckDetails.Samples, ms.DeliverNoAckDetails.Samples, ms.GetNoAckDetails.Samples)
-	q.DeliverySamples = deliverySamples(ms.DeliverGetDetails.Samples, a.UnackedDetails.Samples,
-		ms.AckDetails.Samples, ms.DeliverNoAckDetails.Samples, ms.GetNoAckDetails.Samples)
+	q.Samples, q.DeliverySamples = samplesOf(a)
 	if q.Type == "quorum" && len(a.Members) > 0 {
 		q.Replicas, q.HasReplicas = replicas(a, running), true
 	}
 	return q
+}
+
+// samplesOf is the sample history of a queue element: the curves of
+// snapshot.Queue.Samples and DeliverySamples, empty where the broker gave
+// no history.
+func samplesOf(a *apiQueue) (samples, deliveries []snapshot.Sample) {
+	ms := &a.MessageStats
+	samples = queueSamples(ms.PublishDetails.Samples, a.MessagesDetails.Samples,
+		ms.AckDetails.Samples, ms.DeliverNoAckDetails.Samples, ms.GetNoAckDetails.Samples)
+	deliveries = deliverySamples(ms.DeliverGetDetails.Samples, a.UnackedDetails.Samples,
+		ms.AckDetails.Samples, ms.DeliverNoAckDetails.Samples, ms.GetNoAckDetails.Samples)
+	return samples, deliveries
 }
 
 // replicas is a quorum queue's Raft group (snapshot.Replicas): a member
