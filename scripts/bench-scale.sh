@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs warren's scale benchmark (pipeline.BenchmarkScale) once per queue
 # count, each in a process of its own so that its RSS is that count's
-# alone, then the probe benchmarks, and writes the table to $BENCH_OUT.
+# alone, and the comparison of the two sources (pipeline.
+# BenchmarkScaleSources: the management API's statistics and the
+# Prometheus plugin, on a node with statistics on and one with them off),
+# then the probe benchmarks, and writes the tables to $BENCH_OUT.
 #
 #   WARREN_BENCH_QUEUES="1000 5000 10000 50000" BENCH_OUT=bench-results.txt scripts/bench-scale.sh
 #
@@ -21,7 +24,9 @@ ulimit -n "$(ulimit -Hn)"
 
 go test -c -o "$work/pipeline.test" "$root/pipeline"
 table="$work/rows.md"
+sources="$work/sources.md"
 : >"$table"
+: >"$sources"
 
 {
 	echo "warren scale benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -40,11 +45,19 @@ for n in $sizes; do
 	(cd "$root/pipeline" && WARREN_BENCH_QUEUES=$n WARREN_BENCH_TABLE=$table \
 		"$work/pipeline.test" -test.run '^$' -test.bench '^BenchmarkScale$' -test.benchtime 1x \
 		-test.timeout 90m -test.v "${extra[@]}") | tee -a "$work/raw.txt" >&2
+	echo "== $n queues, by source" >&2
+	(cd "$root/pipeline" && WARREN_BENCH_QUEUES=$n WARREN_BENCH_SOURCES_TABLE=$sources \
+		"$work/pipeline.test" -test.run '^$' -test.bench '^BenchmarkScaleSources$' -test.benchtime 1x \
+		-test.timeout 90m -test.v) | tee -a "$work/raw.txt" >&2
 done
 
 {
 	sed -n '/^const TableHeader = `/,/`$/p' "$root/pipeline/scale_bench_test.go" | sed 's/^const TableHeader = `//; s/`$//'
 	cat "$table"
+	echo
+	echo "By source (the management API's statistics, the Prometheus plugin):"
+	sed -n '/^const SourcesTableHeader = `/,/`$/p' "$root/pipeline/sources_bench_test.go" | sed 's/^const SourcesTableHeader = `//; s/`$//'
+	cat "$sources"
 	echo
 	echo "Probe fidelity:"
 	go test -count=1 -run '^$' -bench . -benchtime 5x -timeout 30m "$root/probes/" | grep -E '^(Benchmark|ok|PASS|FAIL)'
