@@ -79,9 +79,15 @@ const (
 // for quicker runs while working on the harness.
 func accuracyDuration(tb testing.TB) time.Duration {
 	tb.Helper()
+	return accuracyDurationOr(tb, defaultAccuracyDuration)
+}
+
+// accuracyDurationOr is accuracyDuration with def for its default.
+func accuracyDurationOr(tb testing.TB, def time.Duration) time.Duration {
+	tb.Helper()
 	s := os.Getenv("WARREN_ACCURACY_DURATION")
 	if s == "" {
-		return defaultAccuracyDuration
+		return def
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 30*time.Second {
@@ -151,15 +157,17 @@ func newEstimatorWatcher(tg config.Target, keys []snapshot.QueueKey) (*estimator
 	}
 	w := &estimatorWatcher{poller: poller, keys: keys}
 	w.waiting = w.watch(Config{
-		Thresholds: []time.Duration{accuracyThreshold},
-		Buckets:    DefaultBuckets,
-		MaxPoints:  DefaultMaxPoints,
+		Thresholds:    []time.Duration{accuracyThreshold},
+		Buckets:       DefaultBuckets,
+		MaxPoints:     DefaultMaxPoints,
+		StatsInterval: tg.StatsInterval.Std(),
 	})
 	w.processed = w.watch(Config{
-		Measure:    Processing,
-		Thresholds: []time.Duration{processingThreshold},
-		Buckets:    DefaultProcessingBuckets,
-		MaxPoints:  DefaultMaxPoints,
+		Measure:       Processing,
+		Thresholds:    []time.Duration{processingThreshold},
+		Buckets:       DefaultProcessingBuckets,
+		MaxPoints:     DefaultMaxPoints,
+		StatsInterval: tg.StatsInterval.Std(),
 	})
 	return w, nil
 }
@@ -251,70 +259,128 @@ type accuracyRun struct {
 
 // runAccuracy runs scenarios concurrently on node, whose
 // collect_statistics_interval is statsInterval, with traffic lasting d,
-// and compares what the Estimators say with the truth. logf reports
-// progress. An error means the harness could not run, not that an
-// Estimator is wrong.
+// and compares what the Estimators say, read through the management
+// API's statistics every accuracyPollInterval, with the truth. logf
+// reports progress. An error means the harness could not run, not that
+// an Estimator is wrong.
 func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d time.Duration,
 	scenarios []trafficScenario, logf func(string, ...any)) (accuracyRun, error) {
-	vhost := fmt.Sprintf("accuracy-%d", accuracyRuns.Add(1))
-	if err := node.AddVhost(vhost); err != nil {
+	runs, err := runAccuracyReading(ctx, node, statsInterval, d, scenarios, []accuracyReading{managementReading}, logf)
+	if err != nil {
 		return accuracyRun{}, err
 	}
+	return runs[0], nil
+}
+
+// accuracyReading is how one watcher of a run reads the broker: through
+// which source, polled how often.
+type accuracyReading struct {
+	source string // config.SourceManagement or config.SourcePrometheus
+	poll   time.Duration
+}
+
+// managementReading is production's default reading of a broker whose
+// statistics are on, polled every accuracyPollInterval.
+var managementReading = accuracyReading{source: config.SourceManagement, poll: accuracyPollInterval}
+
+func (r accuracyReading) String() string { return fmt.Sprintf("%s/%v", r.source, r.poll) }
+
+// runAccuracyReading is runAccuracy with one watcher per reading, all
+// watching the same traffic, and one accuracyRun per reading.
+func runAccuracyReading(ctx context.Context, node *rabbittest.Node, statsInterval, d time.Duration,
+	scenarios []trafficScenario, readings []accuracyReading, logf func(string, ...any)) ([]accuracyRun, error) {
+	vhost := fmt.Sprintf("accuracy-%d", accuracyRuns.Add(1))
+	if err := node.AddVhost(vhost); err != nil {
+		return nil, err
+	}
 	if err := node.SetPermissions(vhost, "guest", ".*", ".*", ".*"); err != nil {
-		return accuracyRun{}, err
+		return nil, err
 	}
 	url := strings.TrimSuffix(node.AMQPURL, "/") + "/" + vhost
 	if err := declareQueues(url, scenarios); err != nil {
-		return accuracyRun{}, err
+		return nil, err
 	}
-
 	keys := make([]snapshot.QueueKey, len(scenarios))
 	for i, sc := range scenarios {
 		keys[i] = snapshot.QueueKey{Vhost: vhost, Name: sc.name}
 	}
-	w, err := newEstimatorWatcher(accuracyTarget(node, vhost, statsInterval), keys)
+	watchers, stopPolling, err := startWatchers(ctx, node, vhost, statsInterval, keys, readings)
 	if err != nil {
-		return accuracyRun{}, err
+		return nil, err
 	}
-	pollCtx, cancelPolling := context.WithCancel(ctx)
-	ready, polling := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(polling)
-		w.run(pollCtx, accuracyPollInterval, ready)
-	}()
-	stopPolling := func() { cancelPolling(); <-polling }
 	defer stopPolling()
-	select {
-	case <-ready:
-	case <-time.After(time.Minute):
-		stopPolling()
-		return accuracyRun{}, fmt.Errorf("stats interval %v: the collector never listed every scenario queue with statistics (last poll error: %q)", statsInterval, w.lastErr)
-	}
 	// Let the empty queues' first samples into the history, so that
 	// traffic starts strictly after it.
 	if !sleepUntilOrDone(ctx, time.Now().Add(statsInterval+time.Second)) {
-		return accuracyRun{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 
-	logf("stats interval %v: traffic on %d queues of vhost %s for %v", statsInterval, len(scenarios), vhost, d)
+	logf("stats interval %v: traffic on %d queues of vhost %s for %v, read as %v", statsInterval, len(scenarios), vhost, d, readings)
 	truths, start, err := runTraffic(ctx, url, scenarios, d)
 	if err != nil {
-		return accuracyRun{}, err
+		return nil, err
 	}
-	settle := 2 * (accuracyPollInterval + statsInterval)
+	var slowest time.Duration
+	for _, r := range readings {
+		slowest = max(slowest, r.poll)
+	}
+	settle := 2 * (slowest + statsInterval)
 	logf("stats interval %v: traffic done; polling %v more", statsInterval, settle)
 	if !sleepUntilOrDone(ctx, time.Now().Add(settle)) {
-		return accuracyRun{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 	stopPolling()
 
-	if dir := os.Getenv("WARREN_ACCURACY_DUMP"); dir != "" {
-		if err := dumpRun(dir, vhost, w, truths, scenarios, start); err != nil {
-			return accuracyRun{}, err
+	// Traffic and polling are over: nothing writes to truths or the
+	// watchers any more.
+	runs := make([]accuracyRun, len(watchers))
+	for i, w := range watchers {
+		if dir := os.Getenv("WARREN_ACCURACY_DUMP"); dir != "" && readings[i].source == config.SourceManagement {
+			if err := dumpRun(dir, vhost, w, truths, scenarios, start); err != nil {
+				return nil, err
+			}
+			logf("stats interval %v: samples, pieces and truth written to %s/%s-*.csv", statsInterval, dir, vhost)
 		}
-		logf("stats interval %v: samples, pieces and truth written to %s/%s-*.csv", statsInterval, dir, vhost)
+		runs[i] = compareRun(w, readings[i], statsInterval, start, scenarios, keys, truths)
 	}
-	// Traffic and polling are over: nothing writes to truths or w any more.
+	return runs, nil
+}
+
+// startWatchers starts a watcher per reading, polling until stop is
+// called, and returns once each has seen every watched queue with its
+// statistics.
+func startWatchers(ctx context.Context, node *rabbittest.Node, vhost string, statsInterval time.Duration,
+	keys []snapshot.QueueKey, readings []accuracyReading) (watchers []*estimatorWatcher, stop func(), err error) {
+	pollCtx, cancelPolling := context.WithCancel(ctx)
+	var polling sync.WaitGroup
+	stop = func() { cancelPolling(); polling.Wait() }
+	ready := make([]chan struct{}, len(readings))
+	for i, r := range readings {
+		w, err := newEstimatorWatcher(accuracyTarget(node, vhost, statsInterval, r), keys)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		watchers, ready[i] = append(watchers, w), make(chan struct{})
+		polling.Go(func() { w.run(pollCtx, r.poll, ready[i]) })
+	}
+	deadline := time.After(time.Minute)
+	for i, r := range ready {
+		select {
+		case <-r:
+		case <-deadline:
+			stop()
+			return nil, nil, fmt.Errorf("stats interval %v, read as %v: the collector never listed every scenario queue with statistics (last poll error: %q)",
+				statsInterval, readings[i], watchers[i].lastErr)
+		}
+	}
+	return watchers, stop, nil
+}
+
+// compareRun compares what w's Estimators said of each scenario's queue
+// with its truth.
+func compareRun(w *estimatorWatcher, reading accuracyReading, statsInterval time.Duration, start time.Time,
+	scenarios []trafficScenario, keys []snapshot.QueueKey, truths []*groundTruth) accuracyRun {
 	var run accuracyRun
 	for i, sc := range scenarios {
 		var final snapshot.Queue
@@ -324,14 +390,14 @@ func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d ti
 			}
 		}
 		r := compareWithTruth(sc, statsInterval, start, truths[i], w.waiting.byKey[keys[i]], final.Messages())
-		r.Polls, r.FailedPolls = len(w.snapshots), w.failures
+		r.Reading, r.Polls, r.FailedPolls = reading, len(w.snapshots), w.failures
 		r.BrokerPublished, r.BrokerAcked, r.BrokerDepth = final.Counters.Published, final.Counters.Acked, final.Messages()
 		run.Waiting = append(run.Waiting, r)
 		pr := compareProcessing(sc, statsInterval, start, truths[i].settledDeliveries(), w.processed.byKey[keys[i]])
-		pr.BrokerDelivered, pr.BrokerAcked, pr.BrokerUnacked = final.Counters.DeliveredManual, final.Counters.Acked, final.Unacked
+		pr.Reading, pr.BrokerDelivered, pr.BrokerAcked, pr.BrokerUnacked = reading, final.Counters.DeliveredManual, final.Counters.Acked, final.Unacked
 		run.Processing = append(run.Processing, pr)
 	}
-	return run, nil
+	return run
 }
 
 // accuracyNode is the options of a private node that emits statistics
@@ -437,8 +503,9 @@ func dumpRun(dir, vhost string, w *estimatorWatcher, truths []*groundTruth, scen
 	return nil
 }
 
-// accuracyTarget is a collector target for the run's vhost on node.
-func accuracyTarget(node *rabbittest.Node, vhost string, statsInterval time.Duration) config.Target {
+// accuracyTarget is a collector target for the run's vhost on node,
+// read as reading says.
+func accuracyTarget(node *rabbittest.Node, vhost string, statsInterval time.Duration, reading accuracyReading) config.Target {
 	include, err := config.NewRegexp(vhost)
 	if err != nil {
 		panic(err)
@@ -449,10 +516,12 @@ func accuracyTarget(node *rabbittest.Node, vhost string, statsInterval time.Dura
 		Username:       "guest",
 		Password:       "guest",
 		Timeout:        config.Duration(10 * time.Second),
-		PollInterval:   config.Duration(accuracyPollInterval),
+		PollInterval:   config.Duration(reading.poll),
 		StatsInterval:  config.Duration(statsInterval),
 		Vhosts:         config.Filter{Include: include},
 		ConsumerStatus: config.ConsumerStatusConfig{Window: config.Duration(time.Minute)},
+		Source:         reading.source,
+		Prometheus:     config.PrometheusConfig{URLs: []string{fmt.Sprintf("http://127.0.0.1:%d", node.PromPort)}},
 	}
 }
 
@@ -461,6 +530,8 @@ func accuracyTarget(node *rabbittest.Node, vhost string, statsInterval time.Dura
 type accuracyResult struct {
 	Scenario      string
 	StatsInterval time.Duration
+	// Reading is how the Estimator's snapshots were read.
+	Reading accuracyReading
 
 	// TrueAcked messages were acked during the run and TrueExpired
 	// expired (in a TTL scenario: every message never acked, as the
@@ -684,8 +755,8 @@ func (d pieceDist) quantile(q float64) time.Duration {
 // accuracyTable prints results as a table, one row per scenario.
 func accuracyTable(results []accuracyResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-21s %6s %11s %15s %15s %15s %22s %15s %20s\n",
-		"scenario", "stats", "acked t/e", "p50 t/e (s)", "p95 t/e (s)", "max t/e (s)",
+	fmt.Fprintf(&b, "%-21s %6s %15s %11s %15s %15s %15s %22s %15s %20s\n",
+		"scenario", "stats", "read", "acked t/e", "p50 t/e (s)", "p95 t/e (s)", "max t/e (s)",
 		fmt.Sprintf("≤%v t/e (err pp)", accuracyThreshold), "slo t/e", "oldest mae/max/bias")
 	for _, r := range results {
 		b.WriteString(r.row())
@@ -696,8 +767,8 @@ func accuracyTable(results []accuracyResult) string {
 
 func (r accuracyResult) row() string {
 	pair := func(a, b time.Duration) string { return fmt.Sprintf("%.2f/%.2f", a.Seconds(), b.Seconds()) }
-	row := fmt.Sprintf("%-21s %6v %11s %15s %15s %15s %22s %15s %20s",
-		r.Scenario, r.StatsInterval,
+	row := fmt.Sprintf("%-21s %6v %15v %11s %15s %15s %15s %22s %15s %20s",
+		r.Scenario, r.StatsInterval, r.Reading,
 		fmt.Sprintf("%d/%.0f", r.TrueAcked+r.TrueExpired, r.EstDeparted),
 		pair(r.TrueP50, r.EstP50), pair(r.TrueP95, r.EstP95), pair(r.TrueMax, r.EstMax),
 		fmt.Sprintf("%.1f%%/%.1f%% (%+.2f)", 100*r.TrueWithin, 100*r.EstWithin, r.ShareErrorPP()),
