@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,7 +40,9 @@ import (
 // broker sent, and the broker's CPU beyond its idle rate; the rounds'
 // medians make a row. The broker's idle rate is a column of its own: the
 // statistics a node collects whether or not anyone polls it. With
-// WARREN_BENCH_SOURCES_TABLE set the rows are appended to that file.
+// WARREN_BENCH_SOURCES_TABLE set the rows are appended to that file. On
+// the stats-off broker it also logs the broker's CPU for each of the
+// plugin source's requests alone, the plugin's one family at a time.
 //
 // Benchmarks are not tests: nothing here asserts a time.
 func BenchmarkScaleSources(b *testing.B) {
@@ -88,58 +92,113 @@ func benchSources(b *testing.B, n int, statsOff bool, listing float64) float64 {
 	}
 	defer node.Destroy()
 	vhost := fmt.Sprintf("sources%d", n)
-	beam := importQueues(b, node, vhost, n)
+	sb := &sourceBench{b: b, beam: importQueues(b, node, vhost, n), sources: []string{config.SourcePrometheus}}
+	if !statsOff {
+		sb.sources = []string{config.SourceManagement, config.SourcePrometheus}
+	}
 	stopTraffic := runTraffic(b, node, vhost)
 	defer stopTraffic()
-
-	var mgmtSrc *management.Source
-	var plugin *promplugin.Source
-	pipelines := map[string]*Pipeline{}
-	sources := []string{config.SourcePrometheus}
-	if !statsOff {
-		sources = []string{config.SourceManagement, config.SourcePrometheus}
-	}
-	for _, source := range sources {
-		target := benchTarget(b, node, source)
-		mgmt, err := management.New(target)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var src collector.Source = mgmt
-		if source == config.SourcePrometheus {
-			if plugin, err = promplugin.New(target, mgmt, slog.New(slog.DiscardHandler)); err != nil {
-				b.Fatal(err)
-			}
-			src = plugin
-		} else {
-			mgmtSrc = mgmt
-		}
-		p := NewWithSource(target, src, Options{Metrics: collector.NewMetrics(), Logger: slog.New(slog.DiscardHandler)})
-		warmUp(b, p, n)
-		pipelines[source] = p
-	}
+	sb.start(node, n)
 
 	rounds := 5
 	if n >= 50000 {
 		rounds = 2
 	}
-	broker := map[bool]string{false: "stats on", true: "stats off"}[statsOff]
 	b.ResetTimer()
 	var rows []sourceRow
 	for range b.N {
-		rows = measureSources(b, beam, rounds, sources, pipelines, mgmtSrc, plugin, listing)
+		rows = sb.measure(rounds, listing)
 	}
 	b.StopTimer()
 	var own float64
 	for i := range rows {
-		rows[i].queues, rows[i].broker = n, broker
+		rows[i].queues, rows[i].broker = n, map[bool]string{false: "stats on", true: "stats off"}[statsOff]
 		own = rows[i].listingCPU
 		b.ReportMetric(rows[i].brokerCPU, "broker-cpu-s/"+rows[i].source)
 		b.ReportMetric(rows[i].ratio, "of-listing/"+rows[i].source)
 		b.Log("\n" + rows[i].row())
 	}
 	appendRows(b, os.Getenv("WARREN_BENCH_SOURCES_TABLE"), rows)
+	if statsOff {
+		logPartCosts(b, sb.beam, sb.plugin, sb.version())
+	}
 	return own
+}
+
+// sourceBench is one broker's pipelines, one per source, and what its
+// measurements need.
+type sourceBench struct {
+	b         *testing.B
+	beam      int // the broker's Erlang VM
+	sources   []string
+	pipelines map[string]*Pipeline
+	mgmt      *management.Source // of the management pipeline; nil on a stats-off broker
+	plugin    *promplugin.Source
+	// selfIdle and brokerIdle are the CPU seconds per second of warren
+	// and of the broker while nothing polls.
+	selfIdle, brokerIdle float64
+}
+
+// start builds a pipeline per source of node and warms each up until it
+// lists the n queues with statistics.
+func (sb *sourceBench) start(node *rabbittest.Node, n int) {
+	sb.pipelines = map[string]*Pipeline{}
+	for _, source := range sb.sources {
+		target := benchTarget(sb.b, node, source)
+		mgmt, err := management.New(target)
+		if err != nil {
+			sb.b.Fatal(err)
+		}
+		var src collector.Source = mgmt
+		if source == config.SourcePrometheus {
+			if sb.plugin, err = promplugin.New(target, mgmt, slog.New(slog.DiscardHandler)); err != nil {
+				sb.b.Fatal(err)
+			}
+			src = sb.plugin
+		} else {
+			sb.mgmt = mgmt
+		}
+		p := NewWithSource(target, src, Options{Metrics: collector.NewMetrics(), Logger: slog.New(slog.DiscardHandler)})
+		warmUp(sb.b, p, n)
+		sb.pipelines[source] = p
+	}
+}
+
+func (sb *sourceBench) version() string {
+	return sb.pipelines[config.SourcePrometheus].State().Snapshot.RabbitMQVersion
+}
+
+// logPartCosts logs the broker's CPU for each request of the plugin
+// source fetched alone, one family at a time for the plugin's: median of
+// three, not net of the idle rate.
+func logPartCosts(b *testing.B, beam int, plugin *promplugin.Source, version string) {
+	parts := plugin.RequestsOf(version)
+	requests := make([]promplugin.Requests, 0, len(parts.Management))
+	for _, path := range parts.Management {
+		requests = append(requests, promplugin.Requests{Management: []string{path}})
+	}
+	for _, path := range parts.Plugin {
+		u, err := url.Parse(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, family := range u.Query()["family"] {
+			requests = append(requests, promplugin.Requests{Plugin: []string{u.Path + "?" + url.Values{"family": {family}}.Encode()}})
+		}
+	}
+	for _, r := range requests {
+		var cpu []float64
+		var n int64
+		for range 3 {
+			b0 := procCPU(beam)
+			var err error
+			if n, err = plugin.Fetch(context.Background(), r); err != nil {
+				b.Fatal(err)
+			}
+			cpu = append(cpu, (procCPU(beam) - b0).Seconds())
+		}
+		b.Logf("broker CPU %.3f s, %.2f MB: %v", median(cpu), float64(n)/1e6, slices.Concat(r.Management, r.Plugin))
+	}
 }
 
 // sourceRow is one row of the sources table: one source polling one
@@ -181,58 +240,41 @@ func (r sourceRow) row() string {
 		r.brokerCPU, parts, ratio, r.brokerIdle, r.loadBefore, r.loadAfter)
 }
 
-// measureSources polls each source once per round, fetches the plugin
-// source's two parts as plain HTTP, then (with mgmtSrc, on a stats-on
-// broker) the kbudde-style listing, and returns a row per source.
-// listing, when mgmtSrc is nil, is the stats-on broker's listing the
-// ratios are taken against.
-func measureSources(b *testing.B, beam, rounds int, sources []string, pipelines map[string]*Pipeline,
-	mgmtSrc *management.Source, plugin *promplugin.Source, listing float64) []sourceRow {
+// sourcePoll is what one poll of one source measured.
+type sourcePoll struct{ wall, cpu, bytes, broker, ratio float64 }
+
+// measure takes the idle rates, then per round polls each source once,
+// fetches the plugin source's two parts as plain HTTP, and on a stats-on
+// broker the kbudde-style listing; it returns a row per source. listing,
+// on a stats-off broker, is the stats-on broker's the ratios are taken
+// against.
+func (sb *sourceBench) measure(rounds int, listing float64) []sourceRow {
 	load := loadAverage()
-	cpu0, beam0, t0 := selfCPU(), procCPU(beam), time.Now()
+	cpu0, beam0, t0 := selfCPU(), procCPU(sb.beam), time.Now()
 	time.Sleep(5 * time.Second)
 	wall := time.Since(t0).Seconds()
-	selfIdle := (selfCPU() - cpu0).Seconds() / wall
-	brokerIdle := (procCPU(beam) - beam0).Seconds() / wall
+	sb.selfIdle, sb.brokerIdle = (selfCPU()-cpu0).Seconds()/wall, (procCPU(sb.beam)-beam0).Seconds()/wall
 
-	type poll struct{ wall, cpu, bytes, broker, ratio float64 }
-	polls := map[string][]poll{}
+	polls := map[string][]sourcePoll{}
 	var listings, definitions, scrapes []float64
-	// brokerCPU is the broker's CPU beyond its idle rate while fetch runs.
-	brokerCPU := func(fetch func() error) float64 {
-		b0, t0 := procCPU(beam), time.Now()
-		if err := fetch(); err != nil {
-			b.Fatal(err)
-		}
-		return (procCPU(beam) - b0).Seconds() - brokerIdle*time.Since(t0).Seconds()
-	}
 	for range rounds {
-		round := map[string]poll{}
-		for _, source := range sources {
-			p := pipelines[source]
-			c0, b0, t0 := selfCPU(), procCPU(beam), time.Now()
-			p.Poll(context.Background())
-			w := time.Since(t0).Seconds()
-			if h := p.State().Health; !h.Up {
-				b.Fatalf("%s poll failed: %s", source, h.LastError)
-			}
-			round[source] = poll{wall: w, cpu: (selfCPU() - c0).Seconds() - selfIdle*w,
-				bytes: float64(p.State().Snapshot.ResponseBytes), broker: (procCPU(beam) - b0).Seconds() - brokerIdle*w}
+		round := map[string]sourcePoll{}
+		for _, source := range sb.sources {
+			round[source] = sb.poll(source)
 		}
-		version := pipelines[config.SourcePrometheus].State().Snapshot.RabbitMQVersion
-		parts := plugin.RequestsOf(version)
-		definitions = append(definitions, brokerCPU(func() error {
-			_, err := plugin.Fetch(context.Background(), promplugin.Requests{Management: parts.Management})
+		parts := sb.plugin.RequestsOf(sb.version())
+		definitions = append(definitions, sb.brokerCPU(func() error {
+			_, err := sb.plugin.Fetch(context.Background(), promplugin.Requests{Management: parts.Management})
 			return err
 		}))
-		scrapes = append(scrapes, brokerCPU(func() error {
-			_, err := plugin.Fetch(context.Background(), promplugin.Requests{Plugin: parts.Plugin})
+		scrapes = append(scrapes, sb.brokerCPU(func() error {
+			_, err := sb.plugin.Fetch(context.Background(), promplugin.Requests{Plugin: parts.Plugin})
 			return err
 		}))
 		roundListing := listing
-		if mgmtSrc != nil {
-			roundListing = brokerCPU(func() error {
-				_, err := mgmtSrc.Fetch(context.Background(), mgmtSrc.RequestsOf(version, 0).FullListing)
+		if sb.mgmt != nil {
+			roundListing = sb.brokerCPU(func() error {
+				_, err := sb.mgmt.Fetch(context.Background(), sb.mgmt.RequestsOf(sb.version(), 0).FullListing)
 				return err
 			})
 			listings = append(listings, roundListing)
@@ -244,14 +286,13 @@ func measureSources(b *testing.B, beam, rounds int, sources []string, pipelines 
 			polls[source] = append(polls[source], m)
 		}
 	}
-
 	after := loadAverage()
-	if mgmtSrc != nil {
+	if sb.mgmt != nil {
 		listing = median(listings)
 	}
-	var rows []sourceRow
-	for _, source := range sources {
-		of := func(f func(poll) float64) float64 {
+	rows := make([]sourceRow, 0, len(sb.sources))
+	for _, source := range sb.sources {
+		of := func(f func(sourcePoll) float64) float64 {
 			var xs []float64
 			for _, m := range polls[source] {
 				xs = append(xs, f(m))
@@ -259,13 +300,36 @@ func measureSources(b *testing.B, beam, rounds int, sources []string, pipelines 
 			return median(xs)
 		}
 		rows = append(rows, sourceRow{source: source,
-			pollWall: of(func(m poll) float64 { return m.wall }), pollCPU: of(func(m poll) float64 { return m.cpu }),
-			bytes: of(func(m poll) float64 { return m.bytes }), brokerCPU: of(func(m poll) float64 { return m.broker }),
-			ratio: of(func(m poll) float64 { return m.ratio }), listingCPU: listing,
+			pollWall: of(func(m sourcePoll) float64 { return m.wall }), pollCPU: of(func(m sourcePoll) float64 { return m.cpu }),
+			bytes: of(func(m sourcePoll) float64 { return m.bytes }), brokerCPU: of(func(m sourcePoll) float64 { return m.broker }),
+			ratio: of(func(m sourcePoll) float64 { return m.ratio }), listingCPU: listing,
 			definitionsCPU: median(definitions), scrapeCPU: median(scrapes),
-			brokerIdle: brokerIdle, loadBefore: load, loadAfter: after})
+			brokerIdle: sb.brokerIdle, loadBefore: load, loadAfter: after})
 	}
 	return rows
+}
+
+// poll polls source's pipeline once: its wall time, warren's and the
+// broker's CPU beyond their idle rates, and the bytes the broker sent.
+func (sb *sourceBench) poll(source string) sourcePoll {
+	p := sb.pipelines[source]
+	c0, b0, t0 := selfCPU(), procCPU(sb.beam), time.Now()
+	p.Poll(context.Background())
+	w := time.Since(t0).Seconds()
+	if h := p.State().Health; !h.Up {
+		sb.b.Fatalf("%s poll failed: %s", source, h.LastError)
+	}
+	return sourcePoll{wall: w, cpu: (selfCPU() - c0).Seconds() - sb.selfIdle*w,
+		bytes: float64(p.State().Snapshot.ResponseBytes), broker: (procCPU(sb.beam) - b0).Seconds() - sb.brokerIdle*w}
+}
+
+// brokerCPU is the broker's CPU beyond its idle rate while fetch runs.
+func (sb *sourceBench) brokerCPU(fetch func() error) float64 {
+	b0, t0 := procCPU(sb.beam), time.Now()
+	if err := fetch(); err != nil {
+		sb.b.Fatal(err)
+	}
+	return (procCPU(sb.beam) - b0).Seconds() - sb.brokerIdle*time.Since(t0).Seconds()
 }
 
 // appendRows appends the rows to the file at path, if path is set.
