@@ -5,16 +5,19 @@ package timeinqueue
 // test (the traffic and its truth: groundtruth_traffic_test.go), and
 // warren's collector and two Estimators, of time in queue and of
 // processing time (groundtruth_processing_test.go), watching the same
-// queues through the management API, as in production.
+// queues through the management API, as in production, or through the
+// Prometheus plugin (accuracy_plugin_test.go).
 //
 // A scenario is one queue with a publisher and one or more consumers'
-// behaviour. All scenarios of a run share one vhost, one collector target
-// and its Estimators, and run concurrently, each on its own queue, so a
-// run takes its traffic duration, not one duration per scenario.
+// behaviour. All scenarios of a run share one vhost and run concurrently,
+// each on its own queue, so a run takes its traffic duration, not one
+// duration per scenario. Each reading of a run (a source and a poll
+// interval) has its own collector target and Estimators, watching the
+// same traffic.
 //
 // Timeline of a run:
 //
-//  1. Declare the queues, then poll every accuracyPollInterval and feed
+//  1. Declare the queues, then poll at each reading's interval and feed
 //     each new snapshot to the Estimators, from before any traffic: they
 //     know every queue while it is still empty, so every message that
 //     later departs is within their history and the two sides count the
@@ -28,22 +31,25 @@ package timeinqueue
 //  3. Traffic stops (consumers close their channels, so what they held
 //     unacked goes back to the queue and is not a departure, but a
 //     delivery settled unprocessed), and polling
-//     goes on for a settle period of two poll intervals plus two stats
+//     goes on for a settle period of two (slowest) poll intervals plus two stats
 //     intervals, long enough for the broker to emit and the poller to
 //     fetch the samples of the last departures.
 //
 // The oldest-age comparison is aligned on the broker's clock: an estimate
 // describes the queue at its SampleTime (the broker timestamp of the
 // newest sample behind it, not the poll time, which is later by up to a
-// stats interval plus the poll's own latency), so the true oldest age is
+// stats interval plus the poll's own latency; for poll points, the poll
+// time), so the true oldest age is
 // computed after the run, from the recorded publish and ack times, at
 // that same instant. Broker and test run on the same host, so its wall
 // clock is the test's.
 //
 // Environment, for work on the harness or the Estimator:
 // WARREN_ACCURACY_DURATION shortens or lengthens the traffic (a Go
-// duration, default 3m); WARREN_ACCURACY_DUMP names a directory to write
-// each scenario's broker samples, pieces and truth to, as CSV.
+// duration, default 3m, 2m for the plugin run); WARREN_ACCURACY_DUMP
+// names a directory to write each scenario's broker samples, pieces and
+// truth to, as CSV (for management readings: poll points carry no
+// samples to replay).
 
 import (
 	"cmp"
@@ -320,11 +326,7 @@ func runAccuracyReading(ctx context.Context, node *rabbittest.Node, statsInterva
 	if err != nil {
 		return nil, err
 	}
-	var slowest time.Duration
-	for _, r := range readings {
-		slowest = max(slowest, r.poll)
-	}
-	settle := 2 * (slowest + statsInterval)
+	settle := settleTime(readings, statsInterval)
 	logf("stats interval %v: traffic done; polling %v more", statsInterval, settle)
 	if !sleepUntilOrDone(ctx, time.Now().Add(settle)) {
 		return nil, ctx.Err()
@@ -335,7 +337,11 @@ func runAccuracyReading(ctx context.Context, node *rabbittest.Node, statsInterva
 	// watchers any more.
 	runs := make([]accuracyRun, len(watchers))
 	for i, w := range watchers {
-		if dir := os.Getenv("WARREN_ACCURACY_DUMP"); dir != "" && readings[i].source == config.SourceManagement {
+		switch dir := os.Getenv("WARREN_ACCURACY_DUMP"); {
+		case dir == "":
+		case readings[i].source != config.SourceManagement:
+			logf("read as %v: not dumped, its poll points carry no sample history to replay", readings[i])
+		default:
 			if err := dumpRun(dir, vhost, w, truths, scenarios, start); err != nil {
 				return nil, err
 			}
@@ -344,6 +350,17 @@ func runAccuracyReading(ctx context.Context, node *rabbittest.Node, statsInterva
 		runs[i] = compareRun(w, readings[i], statsInterval, start, scenarios, keys, truths)
 	}
 	return runs, nil
+}
+
+// settleTime is how long a run polls after its traffic: two poll
+// intervals of the slowest reading plus two stats intervals, long enough
+// for the broker to emit and every watcher to fetch the last departures.
+func settleTime(readings []accuracyReading, statsInterval time.Duration) time.Duration {
+	var slowest time.Duration
+	for _, r := range readings {
+		slowest = max(slowest, r.poll)
+	}
+	return 2 * (slowest + statsInterval)
 }
 
 // startWatchers starts a watcher per reading, polling until stop is
