@@ -44,7 +44,7 @@ func pluginScenarios(d time.Duration) []trafficScenario {
 // held to: for each measure the tightest of the issue's goals it met in
 // every recorded run (docs/time-in-queue.md). The share within 10 s to
 // the goal at a 5 s resolution, ±2 pp: steady, slow-consumer,
-// stop-resume and quorum were off by at most 1.08 pp over three runs,
+// stop-resume and quorum were off by at most 1.08 pp over four runs,
 // past the 1 s goal's 1 pp on a loaded machine. The p95 and the oldest
 // age to the 1 s goal, max(10%, 1 s) and 1 s on average: their errors
 // were at most 0.82 s (3% of stop-resume's 27 s) and 0.44 s.
@@ -52,11 +52,12 @@ var pluginGoal = accuracyTolerance{SharePP: 2, P95Rel: issueGoal.P95Rel, P95Abs:
 
 // pluginBurstTolerance is looser on the bursty scenario's share only.
 // From poll points the estimator places each burst where the live
-// counters of two polls 5 s apart say the consumer got busy; three runs
-// placed it 0.1 to 0.3 s late, waits that short near the threshold
+// counters of two polls 5 s apart say the consumer got busy; four runs
+// placed it up to 0.3 s late, waits that short near the threshold
 // (p95 12.50 against 12.81 s in the worst), and each tenth of a second
-// moves 0.75 pp (burstTolerance): +0.67, +1.68 and +3.03 pp. 4 pp is half
-// a second, a tenth of the poll interval.
+// moves 0.75 pp (burstTolerance): +0.33, +0.67, +1.68 and +3.03 pp, the
+// larger on a loaded machine. 4 pp is half a second, a tenth of the poll
+// interval.
 var pluginBurstTolerance = accuracyTolerance{SharePP: 4, P95Rel: pluginGoal.P95Rel, P95Abs: pluginGoal.P95Abs, OldestMAE: pluginGoal.OldestMAE}
 
 // TestEstimateFromThePluginOnAStatsOffBrokerMatchesGroundTruth runs the
@@ -73,7 +74,7 @@ var pluginBurstTolerance = accuracyTolerance{SharePP: 4, P95Rel: pluginGoal.P95R
 // (warren's default) is reported, held to no bound: no goal of the issue
 // is for a resolution that coarse, and a burst that drains between two
 // polls leaves no backlog at either, so its waits are estimated as if it
-// had arrived evenly (+13.7 to +15.8 pp in the bursty scenario).
+// had arrived evenly (+13.6 to +15.8 pp in the bursty scenario).
 func TestEstimateFromThePluginOnAStatsOffBrokerMatchesGroundTruth(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs minutes of real traffic through a broker")
