@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/warrenhq/warren/collector"
-	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
 	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 	"github.com/warrenhq/warren/rabbitmq/management"
@@ -84,7 +83,9 @@ func benchScale(b *testing.B, node *rabbittest.Node, n int) {
 	stopTraffic := runTraffic(b, node, vhost)
 	defer stopTraffic()
 
-	target := benchTarget(b, node, config.SourceManagement)
+	// The default source, as before the plugin source existed; the
+	// pipeline reads src, the management source, whatever it says.
+	target := benchTarget(b, node, "")
 	src, err := management.New(target)
 	if err != nil {
 		b.Fatal(err)

@@ -379,9 +379,14 @@ func importQueues(b *testing.B, node *rabbittest.Node, vhost string, n int) (bea
 	return beam
 }
 
-// benchTarget is the benchmarks' target for node, reading source, with
-// processing estimated unless WARREN_BENCH_PROCESSING=off.
+// benchTarget is the benchmarks' target for node, reading source (""
+// leaves the default), with processing estimated unless
+// WARREN_BENCH_PROCESSING=off.
 func benchTarget(b *testing.B, node *rabbittest.Node, source string) config.Target {
+	var sourceLine string
+	if source != "" {
+		sourceLine = "source: " + source
+	}
 	cfg, err := config.Parse("bench.yml", []byte(fmt.Sprintf(`
 targets:
   - name: bench
@@ -391,11 +396,11 @@ targets:
     timeout: 10m
     poll_interval: %s
     stats_interval: 5s
-    source: %s
+    %s
     prometheus: {urls: ["http://127.0.0.1:%d"]}
     probes: {enabled: false}
     processing: {enabled: %t}
-`, node.MgmtURL, benchPollInterval, source, node.PromPort, os.Getenv("WARREN_BENCH_PROCESSING") != "off")))
+`, node.MgmtURL, benchPollInterval, sourceLine, node.PromPort, os.Getenv("WARREN_BENCH_PROCESSING") != "off")))
 	if err != nil {
 		b.Fatal(err)
 	}
