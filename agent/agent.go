@@ -105,7 +105,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	if err := a.state.load(); err != nil {
 		return nil, err
 	}
-	plan, err := a.planTargets(cfg.Targets)
+	plan, err := a.planTargets(cfg)
 	if err != nil {
 		return nil, err
 	}

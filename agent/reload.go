@@ -82,7 +82,7 @@ func (a *Agent) reload() error {
 	}
 	// From here on nothing fails but the targets' and the engine's set-up,
 	// which leave everything as it was.
-	plan, err := a.planTargets(cfg.Targets)
+	plan, err := a.planTargets(cfg)
 	if err != nil {
 		return err
 	}
@@ -94,6 +94,7 @@ func (a *Agent) reload() error {
 		return err
 	}
 	a.commitTargets(plan)
+	a.set.ReconfigureAudit(cfg.Audit)
 	a.feeder.Reconfigure(cfg)
 	a.eval.Reconfigure(cfg)
 	a.state.enable(len(cfg.SLOs) > 0)

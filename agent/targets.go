@@ -19,9 +19,10 @@ type targetRun struct {
 	done     chan struct{}
 }
 
-// newTargetRun builds a target's pipeline and prober.
-func (a *Agent) newTargetRun(t config.Target) (*targetRun, error) {
-	p, err := pipeline.New(t, pipeline.Options{Metrics: a.set.Metrics(), Logger: a.logger, Published: a.feeder.ObserveState})
+// newTargetRun builds a target's pipeline, audited as audit says, and
+// prober.
+func (a *Agent) newTargetRun(t config.Target, audit config.Audit) (*targetRun, error) {
+	p, err := pipeline.New(t, pipeline.Options{Metrics: a.set.Metrics(), Logger: a.logger, Published: a.feeder.ObserveState, Audit: audit})
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", t.Name, err)
 	}
@@ -76,12 +77,13 @@ type targetPlan struct {
 	removed []*targetRun
 }
 
-// planTargets builds what targets need that is not running yet: a target
-// whose settings did not change keeps its pipeline (and with it its
-// history and time-in-queue state) and prober; a new or changed one gets
-// new ones. Nothing runs or stops until commitTargets. a.mu is held, or
-// the agent is not running yet.
-func (a *Agent) planTargets(targets []config.Target) (*targetPlan, error) {
+// planTargets builds what cfg's targets need that is not running yet: a
+// target whose settings did not change keeps its pipeline (and with it
+// its history, time-in-queue state and audits) and prober; a new or
+// changed one gets new ones. Nothing runs or stops until commitTargets.
+// a.mu is held, or the agent is not running yet.
+func (a *Agent) planTargets(cfg *config.Config) (*targetPlan, error) {
+	targets := cfg.Targets
 	plan := &targetPlan{next: make(map[string]*targetRun, len(targets))}
 	for _, t := range targets {
 		plan.targets = append(plan.targets, t.Name)
@@ -89,7 +91,7 @@ func (a *Agent) planTargets(targets []config.Target) (*targetPlan, error) {
 			plan.next[t.Name] = r
 			continue
 		}
-		r, err := a.newTargetRun(t)
+		r, err := a.newTargetRun(t, cfg.Audit)
 		if err != nil {
 			plan.discard()
 			return nil, err

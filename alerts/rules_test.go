@@ -184,6 +184,8 @@ func TestAlertRulesKeepTheHealthAlertContract(t *testing.T) {
 		"RabbitMQQuorumLeadersImbalanced":    {"ticket", "30m"},
 		// Processing; no `for`: what is left of the timeout is the warning.
 		"RabbitMQConsumerTimeoutImminent": {"page", "0s"},
+		// The audit.
+		"RabbitMQAuditFinding": {"ticket", "10m"},
 	}
 	rules := loadShippedAlerts(t)
 	for _, r := range rules {

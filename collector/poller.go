@@ -111,7 +111,7 @@ func (p *Poller) Poll(ctx context.Context) (snap *snapshot.Snapshot, h Health, o
 	h = Health{Attempted: true, LastAttempt: start}
 	if err != nil {
 		h.LastError = err.Error()
-		h.LastReason = reasonOf(err)
+		h.LastReason = ReasonOf(err)
 		p.metrics.errors.WithLabelValues(p.target.Name, string(h.LastReason)).Inc()
 		p.logger.Warn("poll failed", "reason", h.LastReason, "err", err, "duration", elapsed)
 		return nil, h, true
@@ -125,7 +125,9 @@ func (p *Poller) Poll(ctx context.Context) (snap *snapshot.Snapshot, h Health, o
 	return snap, h, true
 }
 
-func reasonOf(err error) snapshot.Reason {
+// ReasonOf classifies a failed read: its ReadError's reason, else
+// invalid_response.
+func ReasonOf(err error) snapshot.Reason {
 	var re *snapshot.ReadError
 	if errors.As(err, &re) {
 		return re.Reason

@@ -368,3 +368,18 @@ func TestTheHealthAlertOverridesNameEveryBuiltInHealthAlert(t *testing.T) {
 		}
 	}
 }
+
+func TestEveryAuditCheckHasASectionInTheAuditReference(t *testing.T) {
+	sections := headings(t, "audit.md")
+	for _, check := range catalog.AuditChecks {
+		if !slices.Contains(sections, check) {
+			t.Errorf("audit.md: no section %q for the check", check)
+		}
+	}
+	doc := readFile(t, "audit.md")
+	for _, part := range []string{"**Why it matters.**", "**Evidence.**", "**Fix.**"} {
+		if n := strings.Count(doc, part); n != len(catalog.AuditChecks) {
+			t.Errorf("audit.md: %d checks say %s, want every one of the %d", n, part, len(catalog.AuditChecks))
+		}
+	}
+}

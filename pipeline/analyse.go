@@ -10,11 +10,21 @@ import (
 // (retriesOver) telescope: their sum over any span is that span's count,
 // so errors at the ends do not accumulate. A single interval can come out
 // negative (a requeued message waiting at its end), so the running sum is
-// kept signed and the counter exports its highest value, which never goes
-// back.
+// kept signed, and the counter, which never goes back, rises only to
+// what the sum held at two polls in a row: one poll's counters read at
+// another moment than its depth (a busy broker's collectors run late)
+// put that poll's sum off by the messages in between, and the next poll
+// takes the error back; a highest value taken at once would keep it (14
+// retries too many of 162 on a machine running 16 processes a core).
 type retryCounter struct {
-	sum, exported float64
-	seen          int // the poll that last updated it
+	sum, prevSum, exported float64
+	seen                   int // the poll that last updated it
+}
+
+// add takes one poll's retries.
+func (rc *retryCounter) add(retries float64) {
+	rc.prevSum, rc.sum = rc.sum, rc.sum+retries
+	rc.exported = max(rc.exported, min(rc.sum, rc.prevSum))
 }
 
 // queueStates fills st.Queues from the analyses' outputs.
@@ -75,8 +85,7 @@ func (p *Pipeline) queueStates(st *TargetState) {
 				rc = &retryCounter{}
 				p.retries[k] = rc
 			} else if c, ok := series.SincePrevious(); ok {
-				rc.sum += retriesOver(c)
-				rc.exported = max(rc.exported, rc.sum)
+				rc.add(retriesOver(c))
 			}
 			rc.seen = p.polled
 			qs.Retried, qs.HasRetried = rc.exported, true

@@ -38,6 +38,7 @@ type Pipeline struct {
 	retries    map[snapshot.QueueKey]*retryCounter
 	encoder    *encoder
 	polled     int
+	auditor    *auditor // nil where the pipeline has no object reader
 
 	state atomic.Pointer[TargetState]
 	// published, when set, sees every state right after it is published,
@@ -54,6 +55,10 @@ type Options struct {
 	// Published, when set, sees every state right after it is
 	// published, in the poll's goroutine.
 	Published func(*TargetState)
+	// Objects reads the target for the audit, on Audit's schedule; nil
+	// (NewWithSource's tests) audits nothing.
+	Objects ObjectReader
+	Audit   config.Audit
 }
 
 // New builds the pipeline of one target, reading the source its
@@ -61,6 +66,9 @@ type Options struct {
 func New(t config.Target, opts Options) (*Pipeline, error) {
 	src, err := newSource(t, opts.Logger)
 	if err != nil {
+		return nil, err
+	}
+	if opts.Objects, err = management.NewObjectReader(t); err != nil {
 		return nil, err
 	}
 	return NewWithSource(t, src, opts), nil
@@ -103,6 +111,9 @@ func NewWithSource(t config.Target, src collector.Source, opts Options) *Pipelin
 	if t.Processing.IsEnabled() {
 		p.processing = timeinqueue.New(timeinqueue.ConfigFor(t, timeinqueue.Processing))
 	}
+	if opts.Objects != nil {
+		p.auditor = newAuditor(t, opts.Objects, opts.Audit, p.logger)
+	}
 	p.state.Store(&TargetState{Cluster: t.Name})
 	return p
 }
@@ -120,13 +131,18 @@ func (p *Pipeline) State() *TargetState { return p.state.Load() }
 // exposition.Producer), or nil before the first snapshot.
 func (p *Pipeline) Fragment() *exposition.Fragment { return p.State().fragment }
 
-// Run polls until ctx is done.
+// Run polls, and audits, until ctx is done.
 func (p *Pipeline) Run(ctx context.Context) {
+	var audits sync.WaitGroup
+	if p.auditor != nil {
+		audits.Go(func() { p.auditor.run(ctx, p.publishAudit) })
+	}
 	p.poller.Run(ctx, func(snap *snapshot.Snapshot, h collector.Health) {
 		p.pollMu.Lock()
 		defer p.pollMu.Unlock()
 		p.publish(snap, h)
 	})
+	audits.Wait()
 }
 
 // Poll polls once now and publishes the outcome.
@@ -154,6 +170,7 @@ func (p *Pipeline) publish(snap *snapshot.Snapshot, h collector.Health) {
 		next.Health, next.Polled, next.Fresh = h, p.polled, true
 		next.fragment = p.encoder.encode(next, prev.fragment)
 	}
+	next.Audit = prev.Audit // audits publish on their own schedule
 	p.state.Store(next)
 	if p.published != nil {
 		p.published(next)
@@ -200,4 +217,41 @@ func (p *Pipeline) logSource(prev, snap *snapshot.Snapshot) {
 	default:
 		p.logger.Info("reading queue statistics from the management API", "source", snap.Source)
 	}
+}
+
+// Audit audits the target once now, whatever audit.enabled says, and
+// publishes the outcome; it returns the audit state (nil when ctx ended
+// the audit, or the pipeline has no object reader).
+func (p *Pipeline) Audit(ctx context.Context) *AuditState {
+	if p.auditor == nil {
+		return nil
+	}
+	st, ok := p.auditor.auditNow(ctx)
+	if !ok {
+		return nil
+	}
+	p.publishAudit(st)
+	return st
+}
+
+// ReconfigureAudit puts a new audit configuration in force: a new
+// interval from the next audit on, new ignores on the latest report at
+// once; with the audit off, the state holds no audit any more.
+func (p *Pipeline) ReconfigureAudit(cfg config.Audit) {
+	if p.auditor != nil {
+		p.publishAudit(p.auditor.reconfigure(cfg))
+	}
+}
+
+// publishAudit publishes the latest state with st as its audit; nil, or
+// an audit that finished after a reload turned audits off, clears it.
+func (p *Pipeline) publishAudit(st *AuditState) {
+	p.pollMu.Lock()
+	defer p.pollMu.Unlock()
+	if !p.auditor.cfg.Load().IsEnabled() {
+		st = nil
+	}
+	next := *p.State()
+	next.Audit = st
+	p.state.Store(&next)
 }

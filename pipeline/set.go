@@ -6,12 +6,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
 )
 
 // Set holds the pipelines of the targets in force, in configuration
 // order; a reload replaces them. As a prometheus.Collector it renders
-// every target's health, snapshot and node metrics, and the polls' own
+// every target's health, snapshot, node and audit metrics, and the polls' own
 // instruments, from the published states; the per-queue series each
 // pipeline encodes once per poll (Sources). A scrape reads states only: it
 // never waits for, or causes, a call to the broker.
@@ -65,6 +66,14 @@ func (s *Set) Sources() []exposition.Producer {
 	return s.sources
 }
 
+// ReconfigureAudit puts a new audit configuration in force in every
+// pipeline.
+func (s *Set) ReconfigureAudit(cfg config.Audit) {
+	for _, p := range s.Pipelines() {
+		p.ReconfigureAudit(cfg)
+	}
+}
+
 // Ready reports whether every target has finished a poll, with a snapshot
 // or with the reason it has none.
 func (s *Set) Ready() bool {
@@ -93,5 +102,6 @@ func (s *Set) Collect(ch chan<- prometheus.Metric) {
 		if st.Snapshot != nil {
 			collectNodes(ch, st)
 		}
+		collectAudit(ch, st.Cluster, st.Audit)
 	}
 }

@@ -3,7 +3,9 @@
 // status, dead-letter routes and inflow, queue roles, time in queue, stream
 // consumer lag, quorum leaders and members per node) — and publishes
 // what they made as one immutable TargetState through one atomic
-// pointer. /metrics, the status API, the health conditions and the SLIs
+// pointer. On its own schedule (audit.interval) it also audits the
+// target (its object reader, then analysis/audit) and publishes the
+// state again with the new audit. /metrics, the status API, the health conditions and the SLIs
 // all read that state, so nothing pairs targets by position and no
 // reader sees the snapshot of one poll with the analyses of another. The
 // per-queue series are encoded once per poll, here, so a scrape only
@@ -70,6 +72,9 @@ type TargetState struct {
 	// Fresh is set on the state a successful poll publishes, and unset on
 	// the one a failed poll publishes.
 	Fresh bool
+	// Audit is the target's latest audit, which runs on its own schedule
+	// (audit.interval); nil while the audit is off or before it first ran.
+	Audit *AuditState
 
 	fragment *exposition.Fragment
 }

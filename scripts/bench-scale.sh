@@ -4,7 +4,9 @@
 # alone, and the comparison of the two sources (pipeline.
 # BenchmarkScaleSources: the management API's statistics and the
 # Prometheus plugin, on a node with statistics on and one with them off),
-# then the probe benchmarks, and writes the tables to $BENCH_OUT.
+# then one audit benchmark (pipeline.BenchmarkAudit: 1,000
+# connections and 2,000 channels, WARREN_BENCH_AUDIT_CONNECTIONS to
+# change), then the probe benchmarks, and writes the tables to $BENCH_OUT.
 #
 #   WARREN_BENCH_QUEUES="1000 5000 10000 50000" BENCH_OUT=bench-results.txt scripts/bench-scale.sh
 #
@@ -51,6 +53,13 @@ for n in $sizes; do
 		-test.timeout 90m -test.v) | tee -a "$work/raw.txt" >&2
 done
 
+echo "== audit" >&2
+audit_table="$work/audit.md"
+: >"$audit_table"
+(cd "$root/pipeline" && WARREN_BENCH_AUDIT_TABLE=$audit_table \
+	"$work/pipeline.test" -test.run '^$' -test.bench '^BenchmarkAudit$' -test.benchtime 1x \
+	-test.timeout 60m -test.v) | tee -a "$work/raw.txt" >&2
+
 {
 	sed -n '/^const TableHeader = `/,/`$/p' "$root/pipeline/scale_bench_test.go" | sed 's/^const TableHeader = `//; s/`$//'
 	cat "$table"
@@ -58,6 +67,10 @@ done
 	echo "By source (the management API's statistics, the Prometheus plugin):"
 	sed -n '/^const SourcesTableHeader = `/,/`$/p' "$root/pipeline/sources_bench_test.go" | sed 's/^const SourcesTableHeader = `//; s/`$//'
 	cat "$sources"
+	echo
+	echo "Audit (one audit, the agent's, of a broker with this many client connections):"
+	sed -n '/^const AuditTableHeader = `/,/`$/p' "$root/pipeline/audit_bench_test.go" | sed 's/^const AuditTableHeader = `//; s/`$//'
+	cat "$audit_table"
 	echo
 	echo "Probe fidelity:"
 	go test -count=1 -run '^$' -bench . -benchtime 5x -timeout 30m "$root/probes/" | grep -E '^(Benchmark|ok|PASS|FAIL)'

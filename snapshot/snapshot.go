@@ -1,7 +1,8 @@
 // Package snapshot is the data model every stage of warren shares: what
 // one read of one RabbitMQ target saw (nodes, queues with their depths,
-// counters and sample history, the dead-letter topology), and the errors
-// of a read that failed.
+// counters and sample history, the dead-letter topology), what one audit
+// read of a target saw (Objects: its clients, queues, policies, users),
+// and the errors of a read that failed.
 //
 // A source (rabbitmq/management, rabbitmq/promplugin) fills a Snapshot; the collector
 // schedules sources and applies the cardinality guard; the analyses,

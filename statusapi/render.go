@@ -25,19 +25,22 @@ const (
 )
 
 // Render writes doc as the tables of `warren status`: alerts first, then
-// SLOs, targets, the vhosts with unroutable publishes (if any) and the
-// worst queues. With colour, bad states are red and
+// SLOs, targets, the vhosts with unroutable publishes (if any), the
+// audits' findings and the worst queues. With colour, bad states are red and
 // warnings yellow.
 func Render(w io.Writer, doc Document, colour bool) error {
-	t := &table{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0), colour: colour}
+	t := &table{tw: newTabWriter(w), colour: colour}
 	fmt.Fprintf(t.tw, "warren status at %s\n\n", doc.GeneratedAt.Format(time.RFC3339))
 	t.alerts(doc)
 	t.slos(doc.SLOs)
 	t.targets(doc.Targets)
 	t.unroutable(doc.Targets)
+	t.audits(doc.Targets, doc.GeneratedAt)
 	t.queues(doc)
 	return t.tw.Flush()
 }
+
+func newTabWriter(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
 
 // table writes the sections of Render as aligned columns.
 //

@@ -1,8 +1,9 @@
 // Package statusapi answers "what is wrong right now?" in one place: it
-// builds the JSON document of GET /api/v1/status (targets, queues with
-// their consumer status and message age, SLOs with budgets and burn rates,
-// firing alerts) from warren's in-memory state, and renders that document
-// as the terminal tables of `warren status`.
+// builds the JSON document of GET /api/v1/status (targets with their
+// latest audit, queues with their consumer status and message age, SLOs
+// with budgets and burn rates, firing alerts) from warren's in-memory
+// state, and renders that document as the terminal tables of `warren
+// status`; and the audit report of `warren audit`, as JSON or text.
 //
 // Import rule: it imports pipeline and what it exports, alerting/catalog,
 // slo and internal/config; it never calls the broker.
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/warrenhq/warren/alerting/catalog"
+	"github.com/warrenhq/warren/analysis/audit"
 	"github.com/warrenhq/warren/analysis/consumerstatus"
 	"github.com/warrenhq/warren/analysis/streamlag"
 	"github.com/warrenhq/warren/internal/config"
@@ -53,6 +55,10 @@ type TargetStatus struct {
 	Nodes         []NodeStatus `json:"nodes"`
 	// Unroutable are the vhosts with unroutable publishes (statusapi/loss.go).
 	Unroutable []UnroutableStatus `json:"unroutable,omitempty"`
+	// Audit is the target's latest audit (statusapi/audit.go), at most the
+	// document's limit of findings per check; absent while the audit is
+	// off.
+	Audit *AuditTarget `json:"audit,omitempty"`
 }
 
 // NodeStatus is one RabbitMQ node.
@@ -198,7 +204,7 @@ func Build(src Sources, f Filter) Document {
 		if f.Cluster != "" && f.Cluster != st.Cluster {
 			continue
 		}
-		doc.Targets = append(doc.Targets, target(st, now))
+		doc.Targets = append(doc.Targets, target(st, now, f.Limit))
 		if st.Snapshot == nil {
 			continue
 		}
@@ -239,9 +245,15 @@ func Build(src Sources, f Filter) Document {
 	return doc
 }
 
-func target(st *pipeline.TargetState, now time.Time) TargetStatus {
+// target is a target's status, with its audit's findings, at most limit
+// per check.
+func target(st *pipeline.TargetState, now time.Time, limit int) TargetStatus {
 	h := st.Health
 	out := TargetStatus{Name: st.Cluster, Up: h.Up, LastError: h.LastError, Nodes: []NodeStatus{}}
+	if st.Audit != nil {
+		a := auditTarget(st.Cluster, st.Audit, audit.Info, limit)
+		out.Audit = &a
+	}
 	if !h.LastAttempt.IsZero() {
 		out.LastPoll = h.LastAttempt.UTC().Format(time.RFC3339)
 	}

@@ -114,6 +114,9 @@ var HealthRules = []HealthRule{
 	{Name: QuorumCritical, Severity: "page", For: 5 * time.Minute},
 	// An imbalance lasts until someone rebalances: waiting costs nothing.
 	{Name: QuorumLeadersImbalanced, Severity: "ticket", For: 30 * time.Minute, Threshold: 1.5},
+	// Longer than two audits at the default interval: a finding must
+	// hold across audits before it tickets.
+	{Name: AuditFinding, Severity: "ticket", For: 10 * time.Minute},
 }
 
 // IsHealthAlert reports whether name is a built-in health alert.

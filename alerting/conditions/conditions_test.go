@@ -318,40 +318,52 @@ func TestSLOAlertFiresAtOnceWithTheSLOsLabels(t *testing.T) {
 	}
 }
 
-// TestBuiltInAlertsMatchTheShippedPrometheusRules keeps the agent's
-// built-in alerts and alerts/warren-alerts.yml from drifting apart: every
-// built-in alert is a rule there, with the same severity and `for`.
-func TestBuiltInAlertsMatchTheShippedPrometheusRules(t *testing.T) {
+// shippedRule is an alerting rule of alerts/warren-alerts.yml.
+type shippedRule struct {
+	Alert  string            `yaml:"alert"`
+	Expr   string            `yaml:"expr"`
+	For    string            `yaml:"for"`
+	Labels map[string]string `yaml:"labels"`
+}
+
+// shippedRules reads the alerting rules of alerts/warren-alerts.yml, by
+// alert name.
+func shippedRules(t *testing.T) map[string]shippedRule {
+	t.Helper()
 	data, err := os.ReadFile("../../alerts/warren-alerts.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var file struct {
 		Groups []struct {
-			Rules []struct {
-				Alert  string            `yaml:"alert"`
-				For    string            `yaml:"for"`
-				Labels map[string]string `yaml:"labels"`
-			} `yaml:"rules"`
+			Rules []shippedRule `yaml:"rules"`
 		} `yaml:"groups"`
 	}
 	if err := yaml.Unmarshal(data, &file); err != nil {
 		t.Fatal(err)
 	}
-	type rule struct{ severity, hold string }
-	shipped := map[string]rule{}
+	out := map[string]shippedRule{}
 	for _, g := range file.Groups {
 		for _, r := range g.Rules {
-			shipped[r.Alert] = rule{r.Labels["severity"], r.For}
+			out[r.Alert] = r
 		}
 	}
+	return out
+}
+
+// TestBuiltInAlertsMatchTheShippedPrometheusRules keeps the agent's
+// built-in alerts and alerts/warren-alerts.yml from drifting apart: every
+// built-in alert is a rule there, with the same severity and `for`.
+func TestBuiltInAlertsMatchTheShippedPrometheusRules(t *testing.T) {
+	type rule struct{ severity, hold string }
+	shipped := shippedRules(t)
 	for _, r := range catalog.HealthRules {
-		got, ok := shipped[r.Name]
+		s, ok := shipped[r.Name]
 		if !ok {
 			t.Errorf("%s is evaluated by the agent but not shipped as a Prometheus rule", r.Name)
 			continue
 		}
-		if want := (rule{r.Severity, slo.FormatDuration(r.For)}); got != want {
+		if got, want := (rule{s.Labels["severity"], s.For}), (rule{r.Severity, slo.FormatDuration(r.For)}); got != want {
 			t.Errorf("%s: the Prometheus rule has severity %s for %s, the agent %s for %s", r.Name, got.severity, got.hold, want.severity, want.hold)
 		}
 	}

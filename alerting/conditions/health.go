@@ -124,6 +124,7 @@ func (h *HealthAlerts) candidates(now time.Time) []candidate {
 			l, a := catalog.Unreachable(st.Cluster, string(st.Health.LastReason))
 			c.add(catalog.TargetDown, l, a, statusPath("cluster", st.Cluster))
 		}
+		auditCandidates(st, c)
 		if st.Snapshot == nil {
 			continue
 		}

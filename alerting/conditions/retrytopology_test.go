@@ -410,6 +410,9 @@ func TestRetryTopologyOnARealBroker(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	// The retry counter takes a poll's retries once the next poll
+	// confirms them (pipeline's retryCounter).
+	p.Poll(context.Background())
 	st = p.State()
 	i, _ := stateOf(st, "billing.worker")
 	q := &st.Snapshot.Queues[i]

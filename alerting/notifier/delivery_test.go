@@ -468,7 +468,7 @@ func TestAlertsAlertmanagerRejectsAreDroppedAndCountedNotRetried(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body bytes.Buffer
 		body.ReadFrom(r.Body)
-		if body.String() == "[]" {
+		if strings.TrimSpace(body.String()) == "[]" { // the client ends its JSON with a newline
 			return // the empty delivery that checks the Alertmanager is up
 		}
 		mu.Lock()
@@ -510,7 +510,7 @@ func TestResponseOverTheBoundIsAFailedDeliveryThatKeepsTheAlertQueued(t *testing
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body bytes.Buffer
 		body.ReadFrom(r.Body)
-		if !garbage.Load() || body.String() == "[]" {
+		if !garbage.Load() || strings.TrimSpace(body.String()) == "[]" {
 			return
 		}
 		// A 400 would drop the batch as rejected; this one is not

@@ -75,8 +75,11 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		printConfigError(stderr, err)
 		return exitConfigError
 	}
-	if cmd == "probe" {
+	switch cmd {
+	case "probe":
 		return runProbeCommand(cfg, f.probeCount, f.probeInterval, stdout, logger)
+	case "audit":
+		return runAuditCommand(cfg, f.audit, stdout, stderr, logger)
 	}
 	return agentCommand(cfg, f, getenv, logger)
 }
@@ -98,6 +101,7 @@ type commandLine struct {
 	statusURL     string
 	statusQueues  int
 	statusColour  string
+	audit         auditFlags
 }
 
 // newCommandLine declares warren's flags and subcommands.
@@ -129,6 +133,10 @@ func newCommandLine(stdout, stderr io.Writer) (*kingpin.Application, *commandLin
 	statusCmd.Flag("url", "Base URL of the running warren.").Default("http://localhost:9842").StringVar(&f.statusURL)
 	statusCmd.Flag("queues", "How many queues to list, worst first.").Default("20").IntVar(&f.statusQueues)
 	statusCmd.Flag("colour", "Colour the output: auto (on a terminal), always or never.").Default("auto").EnumVar(&f.statusColour, "auto", "always", "never")
+	auditCmd := app.Command("audit", "Read each target once and check it against the practices that keep messages safe (docs/audit.md); exit 1 if any finding is at or above --min-severity.")
+	auditCmd.Flag("target", "Audit only the target of this name.").StringVar(&f.audit.target)
+	auditCmd.Flag("format", "text, or json (a stable, versioned schema).").Default("text").EnumVar(&f.audit.format, "text", "json")
+	auditCmd.Flag("min-severity", "The least severity reported and failing the exit code: info, warning or critical.").Default("info").EnumVar(&f.audit.minSeverity, "info", "warning", "critical")
 	return app, f
 }
 

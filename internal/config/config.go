@@ -15,6 +15,8 @@ type Config struct {
 	SLOs []SLO `yaml:"slos"`
 	// Alerting says where alerts go and tunes the built-in health alerts.
 	Alerting Alerting `yaml:"alerting"`
+	// Audit configures the agent's audit of the targets (docs/audit.md).
+	Audit Audit `yaml:"audit"`
 
 	// File is the path the configuration was loaded from ("" for the
 	// built-in default); it is not a YAML key.
@@ -125,5 +127,6 @@ func Default(getenv func(string) string, opts ...Option) (*Config, error) {
 	t.applyDefaults()
 	cfg := &Config{Targets: []Target{t}}
 	cfg.Alerting.applyDefaults()
+	cfg.Audit.applyDefaults()
 	return cfg, nil
 }

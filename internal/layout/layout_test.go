@@ -37,6 +37,8 @@ var stage = map[string]float64{
 	"analysis/streamlag":      3.5,
 	// Roles read the dead-letter routes.
 	"analysis/queuerole": 3.7,
+	// The audit reads the routes and roles.
+	"analysis/audit": 3.8,
 	// One target's stages together.
 	"pipeline":              4,
 	"pipeline/pipelinetest": 4.5,

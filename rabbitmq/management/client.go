@@ -1,7 +1,8 @@
 // Package management reads a RabbitMQ target through its management
 // API: the decoding of the listings warren reads, over the shared broker
-// HTTP client (rabbitmq/brokerhttp), and Source, which turns one read
-// into a snapshot.Snapshot.
+// HTTP client (rabbitmq/brokerhttp); Source, which turns one read into a
+// snapshot.Snapshot; and ObjectReader, which reads what the audit checks
+// into a snapshot.Objects.
 //
 // Import rule: it imports snapshot, rabbitmq/brokerhttp and
 // internal/config, nothing else of warren.

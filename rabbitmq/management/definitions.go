@@ -70,7 +70,7 @@ func (s *Source) Definitions(ctx context.Context, ov *Overview) (*Definitions, e
 	}
 	d.Queues = listing.queues
 	if listing.anyDLX {
-		if d.Topology, err = s.topology(ctx); err != nil {
+		if d.Topology, err = s.client.topology(ctx); err != nil {
 			return nil, err
 		}
 		d.Topology.OtherQueues = listing.filteredOut

@@ -26,15 +26,20 @@ type Source struct {
 
 // New returns the source of one target.
 func New(t config.Target) (*Source, error) {
-	tlsConfig, err := t.TLS.Build()
-	if err != nil {
-		return nil, err
-	}
-	c, err := newClient(t.ManagementURL, t.Username, t.ManagementPassword, tlsConfig, t.Timeout.Std(), t.MaxResponseBytes())
+	c, err := targetClient(t)
 	if err != nil {
 		return nil, err
 	}
 	return &Source{target: t, client: c}, nil
+}
+
+// targetClient is a new client of t's management API.
+func targetClient(t config.Target) (*client, error) {
+	tlsConfig, err := t.TLS.Build()
+	if err != nil {
+		return nil, err
+	}
+	return newClient(t.ManagementURL, t.Username, t.ManagementPassword, tlsConfig, t.Timeout.Std(), t.MaxResponseBytes())
 }
 
 // Overview is what the broker's /api/overview says: its versions and
@@ -122,7 +127,7 @@ func (s *Source) ReadAfter(ctx context.Context, ov *Overview, start time.Time, s
 		return nil, err
 	}
 	if listing.anyDLX {
-		if snap.Topology, err = s.topology(ctx); err != nil {
+		if snap.Topology, err = s.client.topology(ctx); err != nil {
 			return nil, err
 		}
 		snap.Topology.OtherQueues = listing.filteredOut
@@ -296,14 +301,16 @@ func (s *Source) collectQueue(l *queueListing, pols *policies, running map[strin
 // decoded by this poll die young instead of being retained poll after poll.
 func intern(s string) string { return unique.Make(s).Value() }
 
-func (s *Source) topology(ctx context.Context) (*snapshot.Topology, error) {
+// topology reads the exchanges and bindings dead-letter discovery
+// follows.
+func (c *client) topology(ctx context.Context) (*snapshot.Topology, error) {
 	topo := &snapshot.Topology{ExchangeTypes: make(map[snapshot.QueueKey]string)}
-	if err := s.client.exchanges(ctx, func(x *rabbithole.ExchangeInfo) {
+	if err := c.exchanges(ctx, func(x *rabbithole.ExchangeInfo) {
 		topo.ExchangeTypes[snapshot.QueueKey{Vhost: x.Vhost, Name: x.Name}] = x.Type
 	}); err != nil {
 		return nil, err
 	}
-	if err := s.client.bindings(ctx, func(b *rabbithole.BindingInfo) {
+	if err := c.bindings(ctx, func(b *rabbithole.BindingInfo) {
 		topo.Bindings = append(topo.Bindings, snapshot.Binding{Vhost: b.Vhost, Source: b.Source, Destination: b.Destination, DestinationType: b.DestinationType, RoutingKey: b.RoutingKey})
 	}); err != nil {
 		return nil, err

@@ -28,29 +28,9 @@ func (n *Node) writeFiles(opts Options, cookie string) error {
 			return err
 		}
 	}
-	interval := opts.StatsIntervalMS
-	if interval <= 0 {
-		interval = 1000
-	}
-	conf := fmt.Sprintf(`# Written by rabbittest for a private test node.
-listeners.tcp.1 = 127.0.0.1:%d
-management.tcp.ip = 127.0.0.1
-management.tcp.port = %d
-prometheus.tcp.ip = 127.0.0.1
-prometheus.tcp.port = %d
-loopback_users = none
-collect_statistics_interval = %d
-`, n.AMQPPort, n.MgmtPort, n.PromPort, interval)
-	plugins := "[rabbitmq_management,rabbitmq_prometheus]."
-	if opts.Streams {
-		plugins = "[rabbitmq_management,rabbitmq_prometheus,rabbitmq_stream,rabbitmq_stream_management]."
-		conf += fmt.Sprintf("stream.listeners.tcp.1 = 127.0.0.1:%d\n", n.StreamPort)
-	}
-	if opts.ExtraConfig != "" {
-		conf += opts.ExtraConfig
-		if !strings.HasSuffix(conf, "\n") {
-			conf += "\n"
-		}
+	conf, plugins, err := n.config(opts)
+	if err != nil {
+		return err
 	}
 	type nodeFile struct {
 		name string
@@ -74,6 +54,43 @@ collect_statistics_interval = %d
 		}
 	}
 	return nil
+}
+
+// config returns the node's rabbitmq.conf and enabled_plugins, and
+// writes the TLS files it names.
+func (n *Node) config(opts Options) (conf, plugins string, err error) {
+	interval := opts.StatsIntervalMS
+	if interval <= 0 {
+		interval = 1000
+	}
+	conf = fmt.Sprintf(`# Written by rabbittest for a private test node.
+listeners.tcp.1 = 127.0.0.1:%d
+management.tcp.ip = 127.0.0.1
+management.tcp.port = %d
+prometheus.tcp.ip = 127.0.0.1
+prometheus.tcp.port = %d
+loopback_users = none
+collect_statistics_interval = %d
+`, n.AMQPPort, n.MgmtPort, n.PromPort, interval)
+	plugins = "[rabbitmq_management,rabbitmq_prometheus]."
+	if opts.Streams {
+		plugins = "[rabbitmq_management,rabbitmq_prometheus,rabbitmq_stream,rabbitmq_stream_management]."
+		conf += fmt.Sprintf("stream.listeners.tcp.1 = 127.0.0.1:%d\n", n.StreamPort)
+	}
+	if opts.TLS {
+		listener, err := n.writeTLSFiles(n.AMQPSPort)
+		if err != nil {
+			return "", "", err
+		}
+		conf += listener
+	}
+	if opts.ExtraConfig != "" {
+		conf += opts.ExtraConfig
+		if !strings.HasSuffix(conf, "\n") {
+			conf += "\n"
+		}
+	}
+	return conf, plugins, nil
 }
 
 // env is the environment for the node and for rabbitmqctl. Variables of the

@@ -105,6 +105,9 @@ type Options struct {
 	// Streams enables the rabbitmq_stream and rabbitmq_stream_management
 	// plugins, the stream protocol listening on Node.StreamPort.
 	Streams bool
+	// TLS adds an AMQPS listener on Node.AMQPSPort, with a self-signed
+	// certificate for 127.0.0.1 (Node.CACertFile, Node.TLSConfig).
+	TLS bool
 }
 
 // Node is a private RabbitMQ node. Its exported fields do not change over the
@@ -114,6 +117,9 @@ type Node struct {
 	Dir                                    string
 	AMQPPort, MgmtPort, DistPort, PromPort int
 	StreamPort                             int    // the stream protocol's port; 0 unless Options.Streams
+	AMQPSPort                              int    // the AMQPS listener's port; 0 unless Options.TLS
+	AMQPSURL                               string // amqps://guest:guest@127.0.0.1:PORT/ with Options.TLS
+	CACertFile                             string // the AMQPS listener's self-signed certificate (PEM)
 	AMQPURL                                string // amqp://guest:guest@127.0.0.1:PORT/
 	MgmtURL                                string // http://127.0.0.1:PORT  (no trailing slash)
 
@@ -176,10 +182,7 @@ func newNode(opts Options, cookie string) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rabbittest: create node directory: %w", err)
 	}
-	nports := 4
-	if opts.Streams {
-		nports = 5
-	}
+	nports := 6 // AMQP, distribution, management, Prometheus, stream, AMQPS: the last two used where asked for
 	ports, err := loopback.FreePorts(nports)
 	if err != nil {
 		os.RemoveAll(dir)
@@ -195,6 +198,10 @@ func newNode(opts Options, cookie string) (*Node, error) {
 	}
 	if opts.Streams {
 		n.StreamPort = ports[4]
+	}
+	if opts.TLS {
+		n.AMQPSPort = ports[5]
+		n.AMQPSURL = fmt.Sprintf("amqps://guest:guest@127.0.0.1:%d/", n.AMQPSPort)
 	}
 	n.AMQPURL = fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", n.AMQPPort)
 	n.MgmtURL = fmt.Sprintf("http://127.0.0.1:%d", n.MgmtPort)

@@ -2,6 +2,7 @@ package rabbittest
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // orphanHelperEnv makes the test binary act as a test process that starts
@@ -519,5 +522,32 @@ func TestTailKeepsTheLastLines(t *testing.T) {
 		if got := tail(c.in, c.n); got != c.want {
 			t.Errorf("tail(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
 		}
+	}
+}
+
+func TestATLSNodeTakesAMQPSConnectionsThatTrustItsCertificate(t *testing.T) {
+	t.Parallel()
+	n := StartT(t, Options{TLS: true})
+	conn, err := amqp.DialTLS(n.AMQPSURL, n.TLSConfig())
+	if err != nil {
+		t.Fatalf("AMQPS with the node's certificate: %v", err)
+	}
+	conn.Close()
+	if _, err := amqp.DialTLS(n.AMQPSURL, &tls.Config{ServerName: "127.0.0.1"}); err == nil {
+		t.Error("a client that does not trust the self-signed certificate connected")
+	}
+	var overview struct {
+		Listeners []struct {
+			Protocol string `json:"protocol"`
+			Port     int    `json:"port"`
+		} `json:"listeners"`
+	}
+	getJSON(t, n, "/api/overview", "guest", "guest", &overview)
+	found := false
+	for _, l := range overview.Listeners {
+		found = found || l.Protocol == "amqp/ssl" && l.Port == n.AMQPSPort
+	}
+	if !found {
+		t.Errorf("listeners %+v lack amqp/ssl on %d", overview.Listeners, n.AMQPSPort)
 	}
 }
