@@ -37,7 +37,8 @@ lint:
 	go vet ./...
 
 # Benchmarks against a real private node: warren at 1k, 5k, 10k and 50k
-# queues (one process per size; BENCH_QUEUES to choose), one audit at 1k
+# queues (one process per size; BENCH_QUEUES to choose), the management
+# and the Prometheus-plugin sources compared at each, one audit at 1k
 # connections / 2k channels, then the probes.
 # Prints a table and writes it to $(BENCH_OUT). Benchmarks are not tests:
 # nothing here asserts a time.

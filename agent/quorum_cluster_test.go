@@ -19,15 +19,21 @@ import (
 )
 
 // clusterConfig watches a cluster through its first node's management API
-// every second and delivers to am, with every alert the cluster test
-// judges held for 2s instead of minutes.
-func clusterConfig(first *rabbittest.Node, am string) string {
+// every second, with the source auto (the default) and every node's
+// Prometheus plugin listed for it, and delivers to am, with every alert
+// the cluster tests judge held for 2s instead of minutes.
+func clusterConfig(nodes []*rabbittest.Node, am string) string {
+	var plugins []string
+	for _, n := range nodes {
+		plugins = append(plugins, fmt.Sprintf("%q", fmt.Sprintf("http://127.0.0.1:%d", n.PromPort)))
+	}
 	return fmt.Sprintf(`targets:
   - name: trio
     management_url: %s
     username: guest
     password: guest
     poll_interval: 1s
+    prometheus: {urls: [%s]}
     probes: {enabled: false}
 alerting:
   evaluation_interval: 1s
@@ -39,7 +45,7 @@ alerting:
     %s: {for: 2s}
     %s: {for: 2s}
     %s: {for: 2s}
-`, first.MgmtURL, am, catalog.QuorumUnderReplicated, catalog.QuorumCritical, catalog.QuorumLeadersImbalanced, catalog.NodeDown)
+`, nodes[0].MgmtURL, strings.Join(plugins, ", "), am, catalog.QuorumUnderReplicated, catalog.QuorumCritical, catalog.QuorumLeadersImbalanced, catalog.NodeDown)
 }
 
 // clusterRig is a warren agent watching a three-node cluster and
@@ -205,7 +211,7 @@ func TestQuorumReplicationAndNodeDownAlertOnARealThreeNodeCluster(t *testing.T) 
 		}
 	}
 	r.am = amtest.Start(t, amtest.Options{})
-	r.agent = startAgent(t, clusterConfig(r.nodes[0], r.am.URL()), false)
+	r.agent = startAgent(t, clusterConfig(r.nodes, r.am.URL()), false)
 
 	r.healthyThenRebalanced(queues)
 	phase("healthy, leaders imbalanced, then rebalanced")

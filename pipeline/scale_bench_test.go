@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/warrenhq/warren/collector"
-	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
 	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 	"github.com/warrenhq/warren/rabbitmq/management"
@@ -48,17 +47,7 @@ import (
 //
 // Benchmarks are not tests: nothing here asserts a time.
 func BenchmarkScale(b *testing.B) {
-	sizes := []int{1000, 5000, 10000}
-	if env := os.Getenv("WARREN_BENCH_QUEUES"); env != "" {
-		sizes = nil
-		for _, s := range strings.Split(env, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil || n < benchSampleQueues {
-				b.Fatalf("WARREN_BENCH_QUEUES: %q is not a queue count of at least %d", s, benchSampleQueues)
-			}
-			sizes = append(sizes, n)
-		}
-	}
+	sizes := benchSizes(b)
 	// Importing 50,000 queues takes minutes; so may deleting them.
 	rabbittest.CtlTimeout = 15 * time.Minute
 	rabbittest.StartTimeout = 3 * time.Minute
@@ -97,35 +86,14 @@ const (
 
 func benchScale(b *testing.B, node *rabbittest.Node, n int) {
 	vhost := fmt.Sprintf("scale%d", n)
-	began := time.Now()
-	if err := node.ImportDefinitions(scaleDefinitions(vhost, n)); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("imported %d queues in %v", n, time.Since(began).Round(time.Second))
-	beam := beamPID(node.Dir)
-	if beam == 0 {
-		b.Fatal("cannot find the node's beam.smp process")
-	}
+	beam := importQueues(b, node, vhost, n)
 
 	stopTraffic := runTraffic(b, node, vhost)
 	defer stopTraffic()
 
-	cfg, err := config.Parse("bench.yml", []byte(fmt.Sprintf(`
-targets:
-  - name: bench
-    management_url: %s
-    username: guest
-    password: guest
-    timeout: 10m
-    poll_interval: %s
-    stats_interval: 5s
-    probes: {enabled: false}
-    processing: {enabled: %t}
-`, node.MgmtURL, benchPollInterval, os.Getenv("WARREN_BENCH_PROCESSING") != "off")))
-	if err != nil {
-		b.Fatal(err)
-	}
-	target := cfg.Targets[0]
+	// The default source, as before the plugin source existed; the
+	// pipeline reads src, the management source, whatever it says.
+	target := benchTarget(b, node, "")
 	src, err := management.New(target)
 	if err != nil {
 		b.Fatal(err)
@@ -138,16 +106,7 @@ targets:
 	server := httptest.NewServer(exposition.NewHandler(registry, set.Sources, slog.New(slog.DiscardHandler)))
 	defer server.Close()
 
-	// Warm up: poll until the broker lists every queue with statistics.
-	for deadline := time.Now().Add(30 * time.Minute); ; time.Sleep(5 * time.Second) {
-		p.Poll(context.Background())
-		if s := p.State().Snapshot; s != nil && len(s.Queues) >= n && statsKnown(s.Queues) >= n {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("the broker never listed %d queues with statistics (%s)", n, p.State().Health.LastError)
-		}
-	}
+	warmUp(b, p, n)
 
 	polls := 5
 	if n >= 50000 {

@@ -304,3 +304,45 @@ func TestStatsOffManagementAPIAnswersDefinitionsOnly(t *testing.T) {
 		return strings.Contains(body, `"policy":"ttl"`), "the queue does not name its policy: " + body
 	})
 }
+
+// With the statistics off, the management API still lists a quorum
+// queue's members, online members and leader (checked on RabbitMQ
+// 3.10.8; from 3.13 on rabbit_quorum_queue:format/2 answers them without
+// statistics too), so replication health is read from the queue listing
+// whichever source reads the statistics.
+func TestStatsOffQuorumReplicationComesFromTheDefinitionListing(t *testing.T) {
+	t.Parallel()
+	const vhost = "quorum-off"
+	addVhost(t, statsOff, vhost)
+	_, ch := statsOff.Channel(t, vhost)
+	_, err := ch.QueueDeclare("replicated", true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
+	must(t, err)
+	tg := nodeTarget(statsOff, "quorum-off", vhost, time.Minute)
+	coll, reg := newTestCollector(t, tg)
+	p := coll.Pipelines()[0]
+	queue := labelSet("vhost", vhost, "queue", "replicated")
+	eventually(t, 20*time.Second, func() (bool, string) {
+		p.Poll(context.Background())
+		_, ok := gather(t, reg, "warren_queue_messages", queue)
+		return ok, "no statistics for the quorum queue yet: " + p.State().Health.LastError
+	})
+	if s := p.State().Snapshot.Source; s != config.SourcePrometheus {
+		t.Fatalf("read from %q, want the plugin", s)
+	}
+	node := labelSet("node", statsOff.Name)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"warren_quorum_queue_members", labelSet("vhost", vhost, "queue", "replicated", "state", "online"), 1},
+		{"warren_quorum_queue_members", labelSet("vhost", vhost, "queue", "replicated", "state", "offline"), 0},
+		{"warren_quorum_queue_leader", labelSet("vhost", vhost, "queue", "replicated", "node", statsOff.Name), 1},
+		{"warren_node_quorum_leaders", node, 1},
+		{"warren_node_quorum_members", node, 1},
+	} {
+		if v := mustGather(t, reg, c.name, c.labels); v != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, v, c.want)
+		}
+	}
+}

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs warren's scale benchmark (pipeline.BenchmarkScale) once per queue
 # count, each in a process of its own so that its RSS is that count's
-# alone, then one audit benchmark (pipeline.BenchmarkAudit: 1,000
+# alone, and the comparison of the two sources (pipeline.
+# BenchmarkScaleSources: the management API's statistics and the
+# Prometheus plugin, on a node with statistics on and one with them off),
+# then one audit benchmark (pipeline.BenchmarkAudit: 1,000
 # connections and 2,000 channels, WARREN_BENCH_AUDIT_CONNECTIONS to
 # change), then the probe benchmarks, and writes the tables to $BENCH_OUT.
 #
@@ -23,7 +26,9 @@ ulimit -n "$(ulimit -Hn)"
 
 go test -c -o "$work/pipeline.test" "$root/pipeline"
 table="$work/rows.md"
+sources="$work/sources.md"
 : >"$table"
+: >"$sources"
 
 {
 	echo "warren scale benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -42,6 +47,10 @@ for n in $sizes; do
 	(cd "$root/pipeline" && WARREN_BENCH_QUEUES=$n WARREN_BENCH_TABLE=$table \
 		"$work/pipeline.test" -test.run '^$' -test.bench '^BenchmarkScale$' -test.benchtime 1x \
 		-test.timeout 90m -test.v "${extra[@]}") | tee -a "$work/raw.txt" >&2
+	echo "== $n queues, by source" >&2
+	(cd "$root/pipeline" && WARREN_BENCH_QUEUES=$n WARREN_BENCH_SOURCES_TABLE=$sources \
+		"$work/pipeline.test" -test.run '^$' -test.bench '^BenchmarkScaleSources$' -test.benchtime 1x \
+		-test.timeout 90m -test.v) | tee -a "$work/raw.txt" >&2
 done
 
 echo "== audit" >&2
@@ -54,6 +63,10 @@ audit_table="$work/audit.md"
 {
 	sed -n '/^const TableHeader = `/,/`$/p' "$root/pipeline/scale_bench_test.go" | sed 's/^const TableHeader = `//; s/`$//'
 	cat "$table"
+	echo
+	echo "By source (the management API's statistics, the Prometheus plugin):"
+	sed -n '/^const SourcesTableHeader = `/,/`$/p' "$root/pipeline/sources_bench_test.go" | sed 's/^const SourcesTableHeader = `//; s/`$//'
+	cat "$sources"
 	echo
 	echo "Audit (one audit, the agent's, of a broker with this many client connections):"
 	sed -n '/^const AuditTableHeader = `/,/`$/p' "$root/pipeline/audit_bench_test.go" | sed 's/^const AuditTableHeader = `//; s/`$//'

@@ -1,7 +1,7 @@
 package timeinqueue
 
 // The ground-truth harness reads a real broker through warren's own
-// source and poller, as in production.
+// sources and poller, as in production.
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/rabbitmq/management"
+	"github.com/warrenhq/warren/rabbitmq/promplugin"
 	"github.com/warrenhq/warren/snapshot"
 )
 
@@ -19,10 +20,19 @@ type brokerPoller struct {
 	latest *snapshot.Snapshot
 }
 
+// newBrokerPoller polls tg through the management API's statistics or,
+// for source prometheus, through the rabbitmq_prometheus plugin (with
+// the definitions from the management API).
 func newBrokerPoller(tg config.Target) (*brokerPoller, error) {
-	src, err := management.New(tg)
+	mgmt, err := management.New(tg)
 	if err != nil {
 		return nil, err
+	}
+	var src collector.Source = mgmt
+	if tg.Source == config.SourcePrometheus {
+		if src, err = promplugin.New(tg, mgmt, slog.New(slog.DiscardHandler)); err != nil {
+			return nil, err
+		}
 	}
 	return &brokerPoller{poller: collector.NewPoller(tg, src, collector.NewMetrics(), slog.New(slog.DiscardHandler))}, nil
 }

@@ -64,7 +64,9 @@ func trueOldestUnacked(deliveries []trueDelivery, t time.Time) time.Duration {
 type processingResult struct {
 	Scenario      string
 	StatsInterval time.Duration
-	Consumers     int
+	// Reading is how the Estimator's snapshots were read.
+	Reading   accuracyReading
+	Consumers int
 
 	// Deliveries were settled, Acked of them acked; the Estimator
 	// reported EstDeparted settlements, EstUnprocessed of them not acks,
@@ -156,8 +158,8 @@ func processingHarnessProblems(r processingResult) []string {
 // scenario.
 func processingTable(results []processingResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-21s %6s %9s %11s %15s %15s %15s %22s %20s\n",
-		"scenario", "stats", "consumers", "settled t/e", "p50 t/e (s)", "p95 t/e (s)", "max t/e (s)",
+	fmt.Fprintf(&b, "%-21s %6s %15s %9s %11s %15s %15s %15s %22s %20s\n",
+		"scenario", "stats", "read", "consumers", "settled t/e", "p50 t/e (s)", "p95 t/e (s)", "max t/e (s)",
 		fmt.Sprintf("≤%v t/e (err pp)", processingThreshold), "oldest mae/max/bias")
 	for _, r := range results {
 		b.WriteString(r.row())
@@ -168,8 +170,8 @@ func processingTable(results []processingResult) string {
 
 func (r processingResult) row() string {
 	pair := func(a, b time.Duration) string { return fmt.Sprintf("%.2f/%.2f", a.Seconds(), b.Seconds()) }
-	row := fmt.Sprintf("%-21s %6v %9d %11s %15s %15s %15s %22s %20s",
-		r.Scenario, r.StatsInterval, r.Consumers,
+	row := fmt.Sprintf("%-21s %6v %15v %9d %11s %15s %15s %15s %22s %20s",
+		r.Scenario, r.StatsInterval, r.Reading, r.Consumers,
 		fmt.Sprintf("%d/%.0f", r.Deliveries, r.EstDeparted),
 		pair(r.TrueP50, r.EstP50), pair(r.TrueP95, r.EstP95), pair(r.TrueMax, r.EstMax),
 		fmt.Sprintf("%.1f%%/%.1f%% (%+.2f)", 100*r.TrueWithin, 100*r.EstWithin, r.ShareErrorPP()),

@@ -5,16 +5,19 @@ package timeinqueue
 // test (the traffic and its truth: groundtruth_traffic_test.go), and
 // warren's collector and two Estimators, of time in queue and of
 // processing time (groundtruth_processing_test.go), watching the same
-// queues through the management API, as in production.
+// queues through the management API, as in production, or through the
+// Prometheus plugin (accuracy_plugin_test.go).
 //
 // A scenario is one queue with a publisher and one or more consumers'
-// behaviour. All scenarios of a run share one vhost, one collector target
-// and its Estimators, and run concurrently, each on its own queue, so a
-// run takes its traffic duration, not one duration per scenario.
+// behaviour. All scenarios of a run share one vhost and run concurrently,
+// each on its own queue, so a run takes its traffic duration, not one
+// duration per scenario. Each reading of a run (a source and a poll
+// interval) has its own collector target and Estimators, watching the
+// same traffic.
 //
 // Timeline of a run:
 //
-//  1. Declare the queues, then poll every accuracyPollInterval and feed
+//  1. Declare the queues, then poll at each reading's interval and feed
 //     each new snapshot to the Estimators, from before any traffic: they
 //     know every queue while it is still empty, so every message that
 //     later departs is within their history and the two sides count the
@@ -28,22 +31,25 @@ package timeinqueue
 //  3. Traffic stops (consumers close their channels, so what they held
 //     unacked goes back to the queue and is not a departure, but a
 //     delivery settled unprocessed), and polling
-//     goes on for a settle period of two poll intervals plus two stats
+//     goes on for a settle period of two (slowest) poll intervals plus two stats
 //     intervals, long enough for the broker to emit and the poller to
 //     fetch the samples of the last departures.
 //
 // The oldest-age comparison is aligned on the broker's clock: an estimate
 // describes the queue at its SampleTime (the broker timestamp of the
 // newest sample behind it, not the poll time, which is later by up to a
-// stats interval plus the poll's own latency), so the true oldest age is
+// stats interval plus the poll's own latency; for poll points, the poll
+// time), so the true oldest age is
 // computed after the run, from the recorded publish and ack times, at
 // that same instant. Broker and test run on the same host, so its wall
 // clock is the test's.
 //
 // Environment, for work on the harness or the Estimator:
 // WARREN_ACCURACY_DURATION shortens or lengthens the traffic (a Go
-// duration, default 3m); WARREN_ACCURACY_DUMP names a directory to write
-// each scenario's broker samples, pieces and truth to, as CSV.
+// duration, default 3m, 2m for the plugin run); WARREN_ACCURACY_DUMP
+// names a directory to write each scenario's broker samples, pieces and
+// truth to, as CSV (for management readings: poll points carry no
+// samples to replay).
 
 import (
 	"cmp"
@@ -68,7 +74,8 @@ const (
 	// accuracyThreshold is the processed-within threshold the scenarios
 	// are judged on.
 	accuracyThreshold = 10 * time.Second
-	// accuracyPollInterval is warren's poll interval in every run.
+	// accuracyPollInterval is warren's default poll interval, and every
+	// management reading's.
 	accuracyPollInterval = 5 * time.Second
 	// defaultAccuracyDuration is how long each run's traffic lasts.
 	defaultAccuracyDuration = 3 * time.Minute
@@ -84,9 +91,15 @@ const (
 // for quicker runs while working on the harness.
 func accuracyDuration(tb testing.TB) time.Duration {
 	tb.Helper()
+	return accuracyDurationOr(tb, defaultAccuracyDuration)
+}
+
+// accuracyDurationOr is accuracyDuration with def for its default.
+func accuracyDurationOr(tb testing.TB, def time.Duration) time.Duration {
+	tb.Helper()
 	s := os.Getenv("WARREN_ACCURACY_DURATION")
 	if s == "" {
-		return defaultAccuracyDuration
+		return def
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 30*time.Second {
@@ -156,15 +169,17 @@ func newEstimatorWatcher(tg config.Target, keys []snapshot.QueueKey) (*estimator
 	}
 	w := &estimatorWatcher{poller: poller, keys: keys}
 	w.waiting = w.watch(Config{
-		Thresholds: []time.Duration{accuracyThreshold},
-		Buckets:    DefaultBuckets,
-		MaxPoints:  DefaultMaxPoints,
+		Thresholds:    []time.Duration{accuracyThreshold},
+		Buckets:       DefaultBuckets,
+		MaxPoints:     DefaultMaxPoints,
+		StatsInterval: tg.StatsInterval.Std(),
 	})
 	w.processed = w.watch(Config{
-		Measure:    Processing,
-		Thresholds: []time.Duration{processingThreshold},
-		Buckets:    DefaultProcessingBuckets,
-		MaxPoints:  DefaultMaxPoints,
+		Measure:       Processing,
+		Thresholds:    []time.Duration{processingThreshold},
+		Buckets:       DefaultProcessingBuckets,
+		MaxPoints:     DefaultMaxPoints,
+		StatsInterval: tg.StatsInterval.Std(),
 	})
 	return w, nil
 }
@@ -250,7 +265,7 @@ var accuracyRuns atomic.Int64
 // the run's scenarios: the time-in-queue and the processing-time
 // estimates against the truth. With WARREN_ACCURACY_PAIRED set,
 // EveryHistory is the same from Estimators fed, at the same time, by
-// polls of the scenarios' queues alone (see pairedTarget).
+// polls of the scenarios' queues alone (see everyHistory).
 type accuracyRun struct {
 	Waiting    []accuracyResult
 	Processing []processingResult
@@ -261,111 +276,103 @@ type accuracyRun struct {
 // pairedRun reports whether runs are paired (WARREN_ACCURACY_PAIRED).
 func pairedRun() bool { return os.Getenv("WARREN_ACCURACY_PAIRED") != "" }
 
-// pairedTarget is tg without the idle queues: with only the scenarios'
-// queues, most of which have something new at every poll, every poll
-// asks for every queue's history in its listing, as every poll did
-// before polls asked each busy queue's history on its own. Fed the same
-// traffic at the same time, its Estimators tell what asking each queue
-// on its own costs in accuracy.
-func pairedTarget(tg config.Target) config.Target {
-	idle, err := config.NewRegexp("idle-.*")
-	if err != nil {
-		panic(err)
-	}
-	tg.Name += "-every-history"
-	tg.Queues.Exclude = idle
-	return tg
-}
-
-// watching is a watcher polling in the background.
-type watching struct {
-	w     *estimatorWatcher
-	ready chan struct{}
-	stop  func()
-}
-
-func startWatching(ctx context.Context, tg config.Target, keys []snapshot.QueueKey) (*watching, error) {
-	w, err := newEstimatorWatcher(tg, keys)
-	if err != nil {
-		return nil, err
-	}
-	pollCtx, cancel := context.WithCancel(ctx)
-	ready, polling := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(polling)
-		w.run(pollCtx, accuracyPollInterval, ready)
-	}()
-	return &watching{w: w, ready: ready, stop: func() { cancel(); <-polling }}, nil
-}
-
 // runAccuracy runs scenarios concurrently on node, whose
 // collect_statistics_interval is statsInterval, with traffic lasting d,
-// and compares what the Estimators say with the truth. logf reports
-// progress. An error means the harness could not run, not that an
-// Estimator is wrong.
+// and compares what the Estimators say, read through the management
+// API's statistics every accuracyPollInterval, with the truth. logf
+// reports progress. An error means the harness could not run, not that
+// an Estimator is wrong.
 func runAccuracy(ctx context.Context, node *rabbittest.Node, statsInterval, d time.Duration,
 	scenarios []trafficScenario, logf func(string, ...any)) (accuracyRun, error) {
+	readings := []accuracyReading{managementReading}
+	if pairedRun() {
+		readings = append(readings, accuracyReading{source: config.SourceManagement, poll: accuracyPollInterval, everyHistory: true})
+	}
+	runs, err := runAccuracyReading(ctx, node, statsInterval, d, scenarios, readings, logf)
+	if err != nil {
+		return accuracyRun{}, err
+	}
+	if len(runs) > 1 {
+		runs[0].EveryHistory = &runs[1]
+	}
+	return runs[0], nil
+}
+
+// accuracyReading is how one watcher of a run reads the broker: through
+// which source, polled how often.
+type accuracyReading struct {
+	source string // config.SourceManagement or config.SourcePrometheus
+	poll   time.Duration
+	// everyHistory leaves the idle queues out of the watcher's target:
+	// with only the scenarios' queues, most of which have something new
+	// at every poll, every poll asks for every queue's history in its
+	// listing, as every poll did before polls asked each busy queue's
+	// history on its own. Fed the same traffic at the same time, its
+	// Estimators tell what asking each queue on its own costs in
+	// accuracy.
+	everyHistory bool
+}
+
+// managementReading is production's default reading of a broker whose
+// statistics are on, polled every accuracyPollInterval.
+var managementReading = accuracyReading{source: config.SourceManagement, poll: accuracyPollInterval}
+
+func (r accuracyReading) String() string {
+	if r.everyHistory {
+		return fmt.Sprintf("%s/%v/every-history", r.source, r.poll)
+	}
+	return fmt.Sprintf("%s/%v", r.source, r.poll)
+}
+
+// runAccuracyReading is runAccuracy with one watcher per reading, all
+// watching the same traffic, and one accuracyRun per reading.
+func runAccuracyReading(ctx context.Context, node *rabbittest.Node, statsInterval, d time.Duration,
+	scenarios []trafficScenario, readings []accuracyReading, logf func(string, ...any)) ([]accuracyRun, error) {
 	vhost := fmt.Sprintf("accuracy-%d", accuracyRuns.Add(1))
 	url, keys, err := setUpAccuracyVhost(node, vhost, scenarios)
 	if err != nil {
-		return accuracyRun{}, err
+		return nil, err
 	}
-	tg := accuracyTarget(node, vhost, statsInterval)
-	targets := []config.Target{tg}
-	if pairedRun() {
-		targets = append(targets, pairedTarget(tg))
+	watchers, stopPolling, err := startWatchers(ctx, node, vhost, statsInterval, keys, readings)
+	if err != nil {
+		return nil, err
 	}
-	var watchers []*watching
-	defer func() {
-		for _, wt := range watchers {
-			wt.stop()
-		}
-	}()
-	for _, target := range targets {
-		wt, err := startWatching(ctx, target, keys)
-		if err != nil {
-			return accuracyRun{}, err
-		}
-		watchers = append(watchers, wt)
-		select {
-		case <-wt.ready:
-		case <-time.After(time.Minute):
-			return accuracyRun{}, fmt.Errorf("stats interval %v: the collector never listed every scenario queue with statistics (last poll error: %q)", statsInterval, wt.w.lastErr)
-		}
-	}
+	defer stopPolling()
 	// Let the empty queues' first samples into the history, so that
 	// traffic starts strictly after it.
 	if !sleepUntilOrDone(ctx, time.Now().Add(statsInterval+time.Second)) {
-		return accuracyRun{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 
-	logf("stats interval %v: traffic on %d queues of vhost %s for %v", statsInterval, len(scenarios), vhost, d)
+	logf("stats interval %v: traffic on %d queues of vhost %s for %v, read as %v", statsInterval, len(scenarios), vhost, d, readings)
 	truths, start, err := runTraffic(ctx, url, scenarios, d)
 	if err != nil {
-		return accuracyRun{}, err
+		return nil, err
 	}
-	settle := 2 * (accuracyPollInterval + statsInterval)
+	settle := settleTime(readings, statsInterval)
 	logf("stats interval %v: traffic done; polling %v more", statsInterval, settle)
 	if !sleepUntilOrDone(ctx, time.Now().Add(settle)) {
-		return accuracyRun{}, ctx.Err()
+		return nil, ctx.Err()
 	}
-	for _, wt := range watchers {
-		wt.stop()
-	}
-	w := watchers[0].w
-	if dir := os.Getenv("WARREN_ACCURACY_DUMP"); dir != "" {
-		if err := dumpRun(dir, vhost, w, truths, scenarios, start); err != nil {
-			return accuracyRun{}, err
+	stopPolling()
+
+	// Traffic and polling are over: nothing writes to truths or the
+	// watchers any more.
+	runs := make([]accuracyRun, len(watchers))
+	for i, w := range watchers {
+		switch dir := os.Getenv("WARREN_ACCURACY_DUMP"); {
+		case dir == "" || readings[i].everyHistory:
+		case readings[i].source != config.SourceManagement:
+			logf("read as %v: not dumped, its poll points carry no sample history to replay", readings[i])
+		default:
+			if err := dumpRun(dir, vhost, w, truths, scenarios, start); err != nil {
+				return nil, err
+			}
+			logf("stats interval %v: samples, pieces and truth written to %s/%s-*.csv", statsInterval, dir, vhost)
 		}
-		logf("stats interval %v: samples, pieces and truth written to %s/%s-*.csv", statsInterval, dir, vhost)
+		runs[i] = compareRun(w, readings[i], statsInterval, start, scenarios, keys, truths)
 	}
-	// Traffic and polling are over: nothing writes to truths or w any more.
-	run := compareRun(w, statsInterval, start, scenarios, keys, truths)
-	if len(watchers) > 1 {
-		every := compareRun(watchers[1].w, statsInterval, start, scenarios, keys, truths)
-		run.EveryHistory = &every
-	}
-	return run, nil
+	return runs, nil
 }
 
 // setUpAccuracyVhost makes vhost with the scenarios' queues and
@@ -389,9 +396,52 @@ func setUpAccuracyVhost(node *rabbittest.Node, vhost string, scenarios []traffic
 	return url, keys, nil
 }
 
-// compareRun compares what w's Estimators said of each scenario with its
-// truth.
-func compareRun(w *estimatorWatcher, statsInterval time.Duration, start time.Time, scenarios []trafficScenario, keys []snapshot.QueueKey, truths []*groundTruth) accuracyRun {
+// settleTime is how long a run polls after its traffic: two poll
+// intervals of the slowest reading plus two stats intervals, long enough
+// for the broker to emit and every watcher to fetch the last departures.
+func settleTime(readings []accuracyReading, statsInterval time.Duration) time.Duration {
+	var slowest time.Duration
+	for _, r := range readings {
+		slowest = max(slowest, r.poll)
+	}
+	return 2 * (slowest + statsInterval)
+}
+
+// startWatchers starts a watcher per reading, polling until stop is
+// called, and returns once each has seen every watched queue with its
+// statistics.
+func startWatchers(ctx context.Context, node *rabbittest.Node, vhost string, statsInterval time.Duration,
+	keys []snapshot.QueueKey, readings []accuracyReading) (watchers []*estimatorWatcher, stop func(), err error) {
+	pollCtx, cancelPolling := context.WithCancel(ctx)
+	var polling sync.WaitGroup
+	stop = func() { cancelPolling(); polling.Wait() }
+	ready := make([]chan struct{}, len(readings))
+	for i, r := range readings {
+		w, err := newEstimatorWatcher(accuracyTarget(node, vhost, statsInterval, r), keys)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		watchers, ready[i] = append(watchers, w), make(chan struct{})
+		polling.Go(func() { w.run(pollCtx, r.poll, ready[i]) })
+	}
+	deadline := time.After(time.Minute)
+	for i, r := range ready {
+		select {
+		case <-r:
+		case <-deadline:
+			stop()
+			return nil, nil, fmt.Errorf("stats interval %v, read as %v: the collector never listed every scenario queue with statistics (last poll error: %q)",
+				statsInterval, readings[i], watchers[i].lastErr)
+		}
+	}
+	return watchers, stop, nil
+}
+
+// compareRun compares what w's Estimators said of each scenario's queue
+// with its truth.
+func compareRun(w *estimatorWatcher, reading accuracyReading, statsInterval time.Duration, start time.Time,
+	scenarios []trafficScenario, keys []snapshot.QueueKey, truths []*groundTruth) accuracyRun {
 	var run accuracyRun
 	for i, sc := range scenarios {
 		var final snapshot.Queue
@@ -401,11 +451,11 @@ func compareRun(w *estimatorWatcher, statsInterval time.Duration, start time.Tim
 			}
 		}
 		r := compareWithTruth(sc, statsInterval, start, truths[i], w.waiting.byKey[keys[i]], final.Messages())
-		r.Polls, r.FailedPolls = len(w.snapshots), w.failures
+		r.Reading, r.Polls, r.FailedPolls = reading, len(w.snapshots), w.failures
 		r.BrokerPublished, r.BrokerAcked, r.BrokerDepth = final.Counters.Published, final.Counters.Acked, final.Messages()
 		run.Waiting = append(run.Waiting, r)
 		pr := compareProcessing(sc, statsInterval, start, truths[i].settledDeliveries(), w.processed.byKey[keys[i]])
-		pr.BrokerDelivered, pr.BrokerAcked, pr.BrokerUnacked = final.Counters.DeliveredManual, final.Counters.Acked, final.Unacked
+		pr.Reading, pr.BrokerDelivered, pr.BrokerAcked, pr.BrokerUnacked = reading, final.Counters.DeliveredManual, final.Counters.Acked, final.Unacked
 		run.Processing = append(run.Processing, pr)
 	}
 	return run
@@ -514,23 +564,35 @@ func dumpRun(dir, vhost string, w *estimatorWatcher, truths []*groundTruth, scen
 	return nil
 }
 
-// accuracyTarget is a collector target for the run's vhost on node.
-func accuracyTarget(node *rabbittest.Node, vhost string, statsInterval time.Duration) config.Target {
+// accuracyTarget is a collector target for the run's vhost on node,
+// read as reading says.
+func accuracyTarget(node *rabbittest.Node, vhost string, statsInterval time.Duration, reading accuracyReading) config.Target {
 	include, err := config.NewRegexp(vhost)
 	if err != nil {
 		panic(err)
 	}
-	return config.Target{
+	tg := config.Target{
 		Name:           "accuracy",
 		ManagementURL:  node.MgmtURL,
 		Username:       "guest",
 		Password:       "guest",
 		Timeout:        config.Duration(10 * time.Second),
-		PollInterval:   config.Duration(accuracyPollInterval),
+		PollInterval:   config.Duration(reading.poll),
 		StatsInterval:  config.Duration(statsInterval),
 		Vhosts:         config.Filter{Include: include},
 		ConsumerStatus: config.ConsumerStatusConfig{Window: config.Duration(time.Minute)},
+		Source:         reading.source,
+		Prometheus:     config.PrometheusConfig{URLs: []string{fmt.Sprintf("http://127.0.0.1:%d", node.PromPort)}},
 	}
+	if reading.everyHistory {
+		idle, err := config.NewRegexp("idle-.*")
+		if err != nil {
+			panic(err)
+		}
+		tg.Name += "-every-history"
+		tg.Queues.Exclude = idle
+	}
+	return tg
 }
 
 // accuracyResult compares the truth and the estimate for one scenario.
@@ -538,6 +600,8 @@ func accuracyTarget(node *rabbittest.Node, vhost string, statsInterval time.Dura
 type accuracyResult struct {
 	Scenario      string
 	StatsInterval time.Duration
+	// Reading is how the Estimator's snapshots were read.
+	Reading accuracyReading
 
 	// TrueAcked messages were acked during the run and TrueExpired
 	// expired (in a TTL scenario: every message never acked, as the
@@ -761,8 +825,8 @@ func (d pieceDist) quantile(q float64) time.Duration {
 // accuracyTable prints results as a table, one row per scenario.
 func accuracyTable(results []accuracyResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-21s %6s %11s %15s %15s %15s %22s %15s %20s\n",
-		"scenario", "stats", "acked t/e", "p50 t/e (s)", "p95 t/e (s)", "max t/e (s)",
+	fmt.Fprintf(&b, "%-21s %6s %15s %11s %15s %15s %15s %22s %15s %20s\n",
+		"scenario", "stats", "read", "acked t/e", "p50 t/e (s)", "p95 t/e (s)", "max t/e (s)",
 		fmt.Sprintf("≤%v t/e (err pp)", accuracyThreshold), "slo t/e", "oldest mae/max/bias")
 	for _, r := range results {
 		b.WriteString(r.row())
@@ -773,8 +837,8 @@ func accuracyTable(results []accuracyResult) string {
 
 func (r accuracyResult) row() string {
 	pair := func(a, b time.Duration) string { return fmt.Sprintf("%.2f/%.2f", a.Seconds(), b.Seconds()) }
-	row := fmt.Sprintf("%-21s %6v %11s %15s %15s %15s %22s %15s %20s",
-		r.Scenario, r.StatsInterval,
+	row := fmt.Sprintf("%-21s %6v %15v %11s %15s %15s %15s %22s %15s %20s",
+		r.Scenario, r.StatsInterval, r.Reading,
 		fmt.Sprintf("%d/%.0f", r.TrueAcked+r.TrueExpired, r.EstDeparted),
 		pair(r.TrueP50, r.EstP50), pair(r.TrueP95, r.EstP95), pair(r.TrueMax, r.EstMax),
 		fmt.Sprintf("%.1f%%/%.1f%% (%+.2f)", 100*r.TrueWithin, 100*r.EstWithin, r.ShareErrorPP()),

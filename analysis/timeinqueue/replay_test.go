@@ -271,9 +271,13 @@ func (run *dumpedRun) replay() ([]accuracyResult, []processingResult) {
 		if n := len(sc.samples); n > 0 {
 			remaining = sc.samples[n-1].Messages
 		}
-		results = append(results, compareWithTruth(scenarioNamed(sc.name), run.statsInterval, run.start, tr, waiting.logs[sc.name], remaining))
+		r := compareWithTruth(scenarioNamed(sc.name), run.statsInterval, run.start, tr, waiting.logs[sc.name], remaining)
+		r.Reading = managementReading // dumps are of management readings only
+		results = append(results, r)
 		if len(sc.deliveryCurves) > 0 {
-			processing = append(processing, compareProcessing(scenarioNamed(sc.name), run.statsInterval, run.start, sc.deliveries, processed.logs[sc.name]))
+			pr := compareProcessing(scenarioNamed(sc.name), run.statsInterval, run.start, sc.deliveries, processed.logs[sc.name])
+			pr.Reading = managementReading
+			processing = append(processing, pr)
 		}
 	}
 	return results, processing
