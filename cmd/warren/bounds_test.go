@@ -26,19 +26,23 @@ import (
 const maxPeakGrowth = 64 << 20
 
 // fakeManagementAPI serves a management API of 100 busy queues and one
-// queue with a backlog and no consumers ("orders"), but for path, which
-// garbage answers while bad is set.
-func fakeManagementAPI(t *testing.T, path string, bad *atomic.Bool, garbage http.HandlerFunc) *httptest.Server {
+// queue with a backlog and no consumers ("orders"), whose overview counts
+// them unless uncounted, but for path, which garbage answers while bad is
+// set.
+func fakeManagementAPI(t *testing.T, path string, uncounted bool, bad *atomic.Bool, garbage http.HandlerFunc) *httptest.Server {
 	listing := []byte("[")
 	for i := range 100 {
 		listing = append(append(listing, garbagetest.BusyQueue(i)...), ',')
 	}
 	listing = append(listing, `{"name":"orders","vhost":"/","type":"classic","node":"rabbit@rabbitmq-0","arguments":{},"consumers":0,"messages":3,"messages_ready":3,"messages_unacknowledged":0,"message_stats":{"publish":3}}]`...)
 	good := map[string][]byte{
-		"/api/overview": []byte(`{"rabbitmq_version":"3.10.8","erlang_version":"25.2.3","management_version":"3.10.8","cluster_name":"fake","node":"rabbit@rabbitmq-0"}`),
+		"/api/overview": []byte(`{"rabbitmq_version":"3.10.8","erlang_version":"25.2.3","management_version":"3.10.8","cluster_name":"fake","node":"rabbit@rabbitmq-0","object_totals":{"queues":101}}`),
 		"/api/nodes":    []byte(`[{"name":"rabbit@rabbitmq-0","running":true,"mem_alarm":false,"disk_free_alarm":false,"partitions":[],"fd_used":40,"fd_total":1024}]`),
 		"/api/queues":   listing,
 		"/api/vhosts":   []byte(`[{"name":"/","message_stats":{"drop_unroutable":0,"return_unroutable":0}}]`),
+	}
+	if uncounted {
+		good["/api/overview"] = []byte(`{"rabbitmq_version":"3.10.8","erlang_version":"25.2.3","management_version":"3.10.8","cluster_name":"fake","node":"rabbit@rabbitmq-0"}`)
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == path && bad.Load() {
@@ -113,26 +117,32 @@ func TestGarbageManagementResponsesFailThePollAndKeepWarrensPeakMemoryWithin64MB
 	const endless = 1 << 40
 	cases := []struct {
 		name, path, maxResponseSize string
+		uncounted                   bool // the overview counts no queues
 		body                        func() io.Reader
 	}{
-		{"a 300 MB unterminated string in the queue listing", "/api/queues", "",
+		{"a 300 MB unterminated string in the queue listing", "/api/queues", "", false,
 			func() io.Reader { return garbagetest.UnterminatedString(`[{"name":`, 300*garbagetest.MB) }},
-		// An endless listing of valid elements is stopped by
-		// max_response_size alone: what warren holds until then grows with
-		// it (docs/polling.md#bounded-memory), so these targets' is set for
-		// their listing of 270 kB.
-		{"valid queues that never end", "/api/queues", "16MB",
+		// An endless listing of valid elements is stopped by the
+		// overview's count of the broker's queues (101), long before the
+		// default max_response_size.
+		{"valid queues that never end", "/api/queues", "", false,
 			func() io.Reader { return garbagetest.EndlessArray(garbagetest.BusyQueue, endless) }},
-		{"tiny elements that never end", "/api/queues", "16MB",
+		{"tiny elements that never end", "/api/queues", "", false,
 			func() io.Reader { return garbagetest.EndlessArray(garbagetest.TinyQueue, endless) }},
-		{"a 300 MB overview object", "/api/overview", "",
+		// From a broker that counts no queues (a proxy's own overview),
+		// max_response_size alone stops it: what warren holds until then
+		// grows with it (docs/polling.md#bounded-memory), so this target's
+		// is set for its listing of 270 kB.
+		{"valid queues that never end, no queue count", "/api/queues", "16MB", true,
+			func() io.Reader { return garbagetest.EndlessArray(garbagetest.BusyQueue, endless) }},
+		{"a 300 MB overview object", "/api/overview", "", false,
 			func() io.Reader { return garbagetest.EndlessObject(`{"rabbitmq_version":"3.10.8"`, 300*garbagetest.MB) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			var bad atomic.Bool
-			api := fakeManagementAPI(t, c.path, &bad, func(w http.ResponseWriter, _ *http.Request) {
+			api := fakeManagementAPI(t, c.path, c.uncounted, &bad, func(w http.ResponseWriter, _ *http.Request) {
 				garbagetest.Serve(w, http.StatusOK, "application/json", c.body())
 			})
 			path := writeFile(t, t.TempDir(), "w.yml", boundsConfig(api.URL, c.maxResponseSize, ""))
@@ -177,7 +187,7 @@ func TestGarbageAlertmanagerResponsesFailTheDeliveryKeepTheAlertsQueuedAndWarren
 				}
 			}))
 			t.Cleanup(am.Close)
-			api := fakeManagementAPI(t, "", nil, nil)
+			api := fakeManagementAPI(t, "", false, nil, nil)
 			alerting := fmt.Sprintf("alerting:\n  evaluation_interval: 1s\n  resend_interval: 1s\n  alertmanagers:\n    - url: %s\n  health:\n    RabbitMQQueueNoConsumers:\n      for: 1s\n", am.URL)
 			path := writeFile(t, t.TempDir(), "w.yml", boundsConfig(api.URL, "", alerting))
 			cmd, base, _ := startAgent(t, "--config", path)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -15,7 +16,7 @@ import (
 
 // The columns warren reads of the overview and of each node.
 const (
-	overviewColumns = "rabbitmq_version,erlang_version,management_version,cluster_name,node,disable_stats"
+	overviewColumns = "rabbitmq_version,erlang_version,management_version,cluster_name,node,disable_stats,object_totals.queues"
 	nodeColumns     = "name,running,mem_alarm,disk_free_alarm,partitions,fd_used,fd_total"
 )
 
@@ -27,6 +28,12 @@ type overview struct {
 	ManagementVersion string `json:"management_version"`
 	ClusterName       string `json:"cluster_name"`
 	DisableStats      bool   `json:"disable_stats"`
+	// ObjectTotals.Queues counts the queues of every vhost the user may
+	// see, from the broker's queue table at the time of the request
+	// (rabbit_mgmt_db:overview/3, 3.10 to 4.3).
+	ObjectTotals struct {
+		Queues *int `json:"queues"`
+	} `json:"object_totals"`
 }
 
 func (c *client) overview(ctx context.Context) (*overview, int64, error) {
@@ -200,14 +207,28 @@ func perVhostListing(version string) bool { return !VersionAtLeast(version, 3, 1
 // (measured on 3.10; see docs/benchmarks.md). Decoding one element at a
 // time keeps warren's memory to one queue's JSON, however long the listing.
 func (c *client) queues(ctx context.Context, path string, q listingQuery, fn func(*apiQueue)) (int64, error) {
-	return list(ctx, c, path, q.values, "queues", q.valueBytes, decodeQueue, fn)
+	decode := decodeQueue
+	if q.maxQueues > 0 {
+		decode = func(dec *json.Decoder, i int, a *apiQueue) error {
+			if i >= q.maxQueues {
+				return fmt.Errorf("the listing holds more than %d queues, and the broker's overview counted %d a moment before", q.maxQueues, q.countedQueues)
+			}
+			return decodeQueue(dec, i, a)
+		}
+	}
+	return list(ctx, c, path, q.values, "queues", q.valueBytes, decode, fn)
 }
 
-// listingQuery is the query of a queue listing and the bound of one of
-// its elements, which grows with the sample history asked for.
+// listingQuery is the query of a queue listing and the bounds of its
+// elements: the size of one, which grows with the sample history asked
+// for, and, where the overview counted the broker's queues, their number
+// (see Overview.bound).
 type listingQuery struct {
 	values     url.Values
 	valueBytes int64
+	// maxQueues, where positive, is the most queues the listing may
+	// hold, countedQueues what the overview counted.
+	maxQueues, countedQueues int
 }
 
 // queueValueBytes bounds one element of the queue listing: maxValueBytes

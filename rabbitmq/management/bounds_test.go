@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/warrenhq/warren/rabbitmq/brokerhttp"
+	"github.com/warrenhq/warren/snapshot"
 )
 
 // queueWithHistory is a queue listing element with samples in each of the
@@ -65,5 +66,45 @@ func TestTheQueueBoundGrowsWithTheSampleHistoryAskedFor(t *testing.T) {
 	_, err := c.queues(context.Background(), "queues", historyQuery(sampleHistory{}), func(*apiQueue) {})
 	if !errors.Is(err, brokerhttp.ErrValueTooLarge) {
 		t.Errorf("the same queues where no history was asked for: %v, want ErrValueTooLarge", err)
+	}
+}
+
+// tinyListing is a queue listing of n queues of one name and vhost each.
+func tinyListing(n int) string {
+	elements := make([]string, n)
+	for i := range elements {
+		elements[i] = fmt.Sprintf(`{"name":"q%d","vhost":"/"}`, i)
+	}
+	return "[" + strings.Join(elements, ",") + "]"
+}
+
+// A listing may hold the queues the overview counted twice over and
+// queueCountSlack more (queues declared between the two requests); one
+// more fails it as invalid_response, with the queues decoded so far the
+// only memory it took, and a broker that gave no count is bounded by
+// max_response_size alone.
+func TestTheOverviewsQueueCountBoundsTheQueueListing(t *testing.T) {
+	counted := &Overview{Queues: 50, QueuesCounted: true}
+	most := 2*counted.Queues + queueCountSlack
+	decoded := 0
+	c := listingServer(t, tinyListing(most))
+	if _, err := c.queues(context.Background(), "queues", counted.bound(historyQuery(sampleHistory{})), func(*apiQueue) { decoded++ }); err != nil || decoded != most {
+		t.Fatalf("a listing of %d queues where the overview counted 50: %d decoded, %v; want all, no error", most, decoded, err)
+	}
+
+	decoded = 0
+	c = listingServer(t, tinyListing(most+1))
+	_, err := c.queues(context.Background(), "queues", counted.bound(historyQuery(sampleHistory{})), func(*apiQueue) { decoded++ })
+	var re *snapshot.ReadError
+	if !errors.As(err, &re) || re.Reason != snapshot.ReasonInvalidResponse || !strings.Contains(err.Error(), "more than 1100 queues") || !strings.Contains(err.Error(), "counted 50") {
+		t.Errorf("a listing of %d queues where the overview counted 50: %v, want invalid_response naming the bound and the count", most+1, err)
+	}
+	if decoded != most {
+		t.Errorf("%d queues decoded before the bound, want %d", decoded, most)
+	}
+
+	uncounted := &Overview{}
+	if _, err := c.queues(context.Background(), "queues", uncounted.bound(historyQuery(sampleHistory{})), func(*apiQueue) {}); err != nil {
+		t.Errorf("the same listing from a broker whose overview counted no queues: %v, want no error", err)
 	}
 }

@@ -86,6 +86,9 @@ func TestEveryBrokerVersionDecodesTheContractScenario(t *testing.T) {
 				t.Errorf("the poll asked for\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 			}
 			readAsALargeTarget(t, src, rec, row.version, node)
+			if ov, err := src.Overview(t.Context()); err != nil || !ov.QueuesCounted || ov.Queues != 4 {
+				t.Errorf("overview %+v (%v): want the scenario's 4 queues counted (object_totals.queues)", ov, err)
+			}
 		})
 	}
 }

@@ -64,7 +64,7 @@ func (s *Source) Definitions(ctx context.Context, ov *Overview) (*Definitions, e
 	if d.VhostsFiltered {
 		perVhost = d.Vhosts
 	}
-	listing, err := s.listQueues(ctx, "queues", perVhost, definitionsQuery(), pols, runningNodes(nodes))
+	listing, err := s.listQueues(ctx, "queues", perVhost, ov.bound(definitionsQuery()), pols, runningNodes(nodes))
 	if err != nil {
 		return nil, err
 	}

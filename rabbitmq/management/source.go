@@ -55,6 +55,29 @@ type Overview struct {
 	StatisticsDisabled bool
 	// ResponseBytes is the size of the overview's response.
 	ResponseBytes int64
+	// Queues is how many queues the broker holds in every vhost the user
+	// may see, where QueuesCounted (the overview's object_totals).
+	Queues        int
+	QueuesCounted bool
+}
+
+// queueCountSlack is how many queues a listing may hold beyond twice
+// those the overview counted: queues declared between the two requests.
+const queueCountSlack = 1000
+
+// bound bounds q's number of queues by what the overview counted: twice
+// as many, and queueCountSlack more. The broker counts its queues from
+// the same table it lists them from, a moment earlier, so only queues
+// declared in between can exceed the count, and a listing that goes far
+// past it (an endless one from a proxy, or not the broker's at all)
+// fails the poll with the few thousand queues it has decoded, however
+// large max_response_size is. Without a count, q is bounded by
+// max_response_size alone.
+func (ov *Overview) bound(q listingQuery) listingQuery {
+	if ov.QueuesCounted {
+		q.maxQueues, q.countedQueues = 2*ov.Queues+queueCountSlack, ov.Queues
+	}
+	return q
 }
 
 // errStatisticsDisabled fails a read of a broker without statistics:
@@ -71,8 +94,12 @@ func (s *Source) Overview(ctx context.Context) (*Overview, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Overview{RabbitMQVersion: ov.RabbitMQVersion, ErlangVersion: ov.ErlangVersion, ManagementVersion: ov.ManagementVersion,
-		ClusterName: ov.ClusterName, StatisticsDisabled: ov.DisableStats, ResponseBytes: n}, nil
+	o := &Overview{RabbitMQVersion: ov.RabbitMQVersion, ErlangVersion: ov.ErlangVersion, ManagementVersion: ov.ManagementVersion,
+		ClusterName: ov.ClusterName, StatisticsDisabled: ov.DisableStats, ResponseBytes: n}
+	if total := ov.ObjectTotals.Queues; total != nil && *total >= 0 {
+		o.Queues, o.QueuesCounted = *total, true
+	}
+	return o, nil
 }
 
 // Read reads the broker once: the overview, then what ReadAfter reads. A
@@ -109,7 +136,7 @@ func (s *Source) ReadAfter(ctx context.Context, ov *Overview, start time.Time, s
 			return nil, err
 		}
 	}
-	listing, plan, err := s.readQueues(ctx, queuesPath(ov.RabbitMQVersion), vhosts, runningNodes(apiNodes), start, span)
+	listing, plan, err := s.readQueues(ctx, ov, vhosts, runningNodes(apiNodes), start, span)
 	if err != nil {
 		return nil, err
 	}
@@ -145,17 +172,18 @@ func (s *Source) ReadAfter(ctx context.Context, ov *Overview, start time.Time, s
 // history it needs: with every queue's history in the listing where
 // historyTracker says so, else the listing without history and then each
 // queue that needs it on its own. It returns how it asked.
-func (s *Source) readQueues(ctx context.Context, path string, vhosts []string, running map[string]bool, start time.Time, span time.Duration) (queueListing, historyPlan, error) {
+func (s *Source) readQueues(ctx context.Context, ov *Overview, vhosts []string, running map[string]bool, start time.Time, span time.Duration) (queueListing, historyPlan, error) {
+	path := queuesPath(ov.RabbitMQVersion)
 	if !s.wantsHistory() {
-		l, err := s.listQueues(ctx, path, vhosts, historyQuery(sampleHistory{}), nil, running)
+		l, err := s.listQueues(ctx, path, vhosts, ov.bound(historyQuery(sampleHistory{})), nil, running)
 		return l, historyPlan{}, err
 	}
 	if s.history.listsAll() {
 		plan := historyPlan{listing: s.sampleHistory(s.history.span(span, start))}
-		l, err := s.listQueues(ctx, path, vhosts, historyQuery(plan.listing), nil, running)
+		l, err := s.listQueues(ctx, path, vhosts, ov.bound(historyQuery(plan.listing)), nil, running)
 		return l, plan, err
 	}
-	l, err := s.listQueues(ctx, path, vhosts, historyQuery(sampleHistory{}), nil, running)
+	l, err := s.listQueues(ctx, path, vhosts, ov.bound(historyQuery(sampleHistory{})), nil, running)
 	if err != nil {
 		return l, historyPlan{}, err
 	}
