@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"time"
 
 	"github.com/warrenhq/warren/rabbitmq/brokerhttp"
 	"github.com/warrenhq/warren/snapshot"
@@ -30,6 +32,8 @@ type Definitions struct {
 	// target's vhost filter leaves some out.
 	Vhosts         []string
 	VhostsFiltered bool
+	// Reused is set where the queues are those of the previous read.
+	Reused bool
 }
 
 // The columns of the queue listing without statistics.
@@ -37,7 +41,9 @@ const definitionQueueColumns = "name,vhost,type,node,leader,members,online,argum
 
 // Definitions reads the definitions after the overview ov. The nodes
 // come from the same listing as with statistics, which then holds only
-// their name, type and running.
+// their name, type and running. The queues are those of the previous
+// read where nothing says they changed (queueDefinitions.reusable), and
+// Reused says so.
 func (s *Source) Definitions(ctx context.Context, ov *Overview) (*Definitions, error) {
 	nodes, err := s.client.nodes(ctx)
 	if err != nil {
@@ -52,7 +58,7 @@ func (s *Source) Definitions(ctx context.Context, ov *Overview) (*Definitions, e
 		d.Nodes = append(d.Nodes, snapshot.Node{Name: n.Name, Running: *n.Running,
 			MemAlarm: alarms[n.Name]["memory"], DiskAlarm: alarms[n.Name]["disk space"], PartitionsUnknown: true, FDUnknown: true})
 	}
-	pols, err := s.client.policies(ctx)
+	pols, listed, err := s.client.policies(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -60,11 +66,9 @@ func (s *Source) Definitions(ctx context.Context, ov *Overview) (*Definitions, e
 		return nil, err
 	}
 	d.VhostsFiltered = s.vhostsFiltered()
-	var perVhost []string
-	if d.VhostsFiltered {
-		perVhost = d.Vhosts
-	}
-	listing, err := s.listQueues(ctx, "queues", perVhost, ov.bound(definitionsQuery()), pols, runningNodes(nodes))
+	running := runningNodes(nodes)
+	st := definitionsState{now: time.Now(), ov: ov, running: runningNames(running), vhosts: d.Vhosts, policies: listed}
+	listing, err := s.queueDefinitions(ctx, st, d, pols, running)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +80,30 @@ func (s *Source) Definitions(ctx context.Context, ov *Overview) (*Definitions, e
 		d.Topology.OtherQueues = listing.filteredOut
 	}
 	return d, nil
+}
+
+// queueDefinitions lists the queues without statistics, or takes them
+// from the previous read where they are reusable in st, and keeps them
+// for the next. The queues it returns are the caller's to fill in.
+func (s *Source) queueDefinitions(ctx context.Context, st definitionsState, d *Definitions, pols *policies, running map[string]bool) (queueListing, error) {
+	prev := s.definitions
+	if prev.reusable(st) {
+		d.Reused = true
+		return queueListing{queues: slices.Clone(prev.queues), filteredOut: prev.filteredOut, anyDLX: prev.anyDLX}, nil
+	}
+	var perVhost []string
+	if d.VhostsFiltered {
+		perVhost = d.Vhosts
+	}
+	listing, err := s.listQueues(ctx, "queues", perVhost, st.ov.bound(definitionsQuery()), pols, running)
+	if err != nil {
+		s.definitions = nil
+		return queueListing{}, err
+	}
+	settled := prev != nil && prev.sameState(st)
+	s.definitions = &queueDefinitions{at: st.now, counted: st.ov.Queues, running: st.running, vhosts: st.vhosts, policies: st.policies,
+		settled: settled, queues: slices.Clone(listing.queues), filteredOut: listing.filteredOut, anyDLX: listing.anyDLX}
+	return listing, nil
 }
 
 // DefinitionRequests are the requests, path and query under /api/, that

@@ -34,15 +34,17 @@ type operatorPolicy struct {
 	pattern *regexp.Regexp
 }
 
-func (c *client) policies(ctx context.Context) (*policies, error) {
+// policies reads the policies and operator policies, indexed, and as
+// listed: the policies, then the operator policies.
+func (c *client) policies(ctx context.Context) (*policies, []apiPolicy, error) {
 	var ps, ops []apiPolicy
 	if _, err := c.get(ctx, "policies", nil, &ps); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := c.get(ctx, "operator-policies", nil, &ops); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return newPolicies(ps, ops), nil
+	return newPolicies(ps, ops), append(slices.Clip(ps), ops...), nil
 }
 
 // newPolicies indexes the policies and operator policies the broker

@@ -23,6 +23,8 @@ type Source struct {
 	client     *client
 	unroutable unroutable
 	history    historyTracker
+	// definitions are the queues of the last Definitions, for the next.
+	definitions *queueDefinitions
 }
 
 // New returns the source of one target.

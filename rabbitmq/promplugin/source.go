@@ -131,22 +131,18 @@ func (s *Source) scrapeAll(ctx context.Context, version string, defs *management
 		// warren filters the others itself.
 		query["vhost"] = defs.Vhosts
 	}
-	vhosts := make(map[string]bool, len(defs.Vhosts))
-	for _, v := range defs.Vhosts {
-		vhosts[v] = true
-	}
-	watch := func(vhost, queue string) bool {
-		if queue == "" {
-			return vhosts[vhost]
+	watch, watchScraped, unknown := s.queueWatch(defs, watched)
+	defer func() {
+		if *unknown {
+			s.management.ForgetDefinitions()
 		}
-		return watched[snapshot.QueueKey{Vhost: vhost, Name: queue}]
-	}
+	}()
 	want := expectedMetrics(families)
 	scrapes := map[string]*nodeScrape{}
 	skipped := map[string]bool{}
 	s.counters.begin()
 	for _, e := range s.endpoints {
-		scrape, err := e.scrape(ctx, query, watch, s.counters, want)
+		scrape, err := e.scrape(ctx, query, watchScraped, s.counters, want)
 		if err != nil && e.node != "" && !nodeRunning(defs.Nodes, e.node) {
 			skipped[e.url] = true
 			continue
@@ -163,6 +159,36 @@ func (s *Source) scrapeAll(ctx context.Context, version string, defs *management
 	}
 	s.counters.end(skipped, func(t totalKey) bool { return watch(t.vhost, t.queue) })
 	return scrapes, nil
+}
+
+// queueWatch returns what a scrape keeps: the series of the watched
+// vhosts and queues (watch), and watch for the scrape itself
+// (watchScraped), which also sets unknown where it meets a queue the
+// filters pass but the definitions lack: one declared since they were
+// listed, maybe in place of one deleted, so that the next poll lists
+// them again.
+func (s *Source) queueWatch(defs *management.Definitions, watched map[snapshot.QueueKey]bool) (watch, watchScraped func(vhost, queue string) bool, unknown *bool) {
+	vhosts := make(map[string]bool, len(defs.Vhosts))
+	for _, v := range defs.Vhosts {
+		vhosts[v] = true
+	}
+	watch = func(vhost, queue string) bool {
+		if queue == "" {
+			return vhosts[vhost]
+		}
+		return watched[snapshot.QueueKey{Vhost: vhost, Name: queue}]
+	}
+	unknown = new(bool)
+	watchScraped = func(vhost, queue string) bool {
+		if watch(vhost, queue) {
+			return true
+		}
+		if queue != "" && vhosts[vhost] && s.target.Queues.Match(queue) {
+			*unknown = true
+		}
+		return false
+	}
+	return watch, watchScraped, unknown
 }
 
 func nodeRunning(nodes []snapshot.Node, name string) bool {
