@@ -12,8 +12,8 @@ import (
 // without either, a limited queue drops from its head.
 func lengthLimit(arguments, policy map[string]any) snapshot.LengthLimit {
 	var l snapshot.LengthLimit
-	l.MaxLength, l.HasMaxLength = lowerLimit(arguments, "x-max-length", policy, "max-length")
-	l.MaxLengthBytes, l.HasMaxLengthBytes = lowerLimit(arguments, "x-max-length-bytes", policy, "max-length-bytes")
+	l.MaxLength, l.HasMaxLength = lower(intSetting, arguments, "x-max-length", policy, "max-length")
+	l.MaxLengthBytes, l.HasMaxLengthBytes = lower(intSetting, arguments, "x-max-length-bytes", policy, "max-length-bytes")
 	if !l.Limited() {
 		return l
 	}
@@ -32,9 +32,12 @@ func lengthLimit(arguments, policy map[string]any) snapshot.LengthLimit {
 	return l
 }
 
-func lowerLimit(arguments map[string]any, argument string, policy map[string]any, key string) (int64, bool) {
-	a, hasA := intSetting(arguments, argument)
-	p, hasP := intSetting(policy, key)
+// lower is the lower of a queue's x-argument and its policy's key, as
+// read reads each, where either is set: RabbitMQ applies the lower of
+// the two for the numeric settings warren reads.
+func lower[T int64 | float64](read func(map[string]any, string) (T, bool), arguments map[string]any, argument string, policy map[string]any, key string) (T, bool) {
+	a, hasA := read(arguments, argument)
+	p, hasP := read(policy, key)
 	switch {
 	case hasA && hasP:
 		return min(a, p), true

@@ -54,15 +54,8 @@ func maxPriority(arguments map[string]any) int {
 // two when both are set (message TTL; consumer timeout from 3.12). Not
 // negative.
 func lowerSetting(arguments map[string]any, argument string, policy map[string]any, key string) (time.Duration, bool) {
-	arg, hasArg := numberSetting(arguments, argument)
-	pol, hasPol := numberSetting(policy, key)
-	ms := arg
-	switch {
-	case hasArg && hasPol:
-		ms = min(arg, pol)
-	case hasPol:
-		ms = pol
-	case !hasArg:
+	ms, ok := lower(numberSetting, arguments, argument, policy, key)
+	if !ok {
 		return 0, false
 	}
 	return time.Duration(ms * float64(time.Millisecond)), true
