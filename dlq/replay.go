@@ -41,16 +41,18 @@ type Planned struct {
 }
 
 const (
-	defaultWindow         = 16
+	defaultWindow         = 15
 	defaultConfirmTimeout = 10 * time.Second
-	// MaxWindow keeps a batch's acks below the 32 commands a quorum
-	// queue's client (rabbit_fifo_client's soft limit) sends at once:
-	// beyond it the broker holds acks back and sends them after later
-	// commands, so a basic.get answer would no longer prove that the
-	// acks before it were committed (measured: a window of 64 had 16
-	// acked originals come back after a kill -9, beyond what the tool
-	// could count).
-	MaxWindow = 30
+	// MaxWindow keeps two batches of acks below the 32 commands a
+	// quorum queue's channel sends to the queue before it waits for
+	// them to be committed (rabbit_fifo_client's soft limit, 3.10):
+	// past it the broker holds acks back and sends them after later
+	// commands, so no answer the client sees would bound which acks
+	// are committed. Below it, an ack is committed by the time the
+	// batch after next starts (measured with kill -9: a window of 64
+	// brought back 16 acked originals beyond a count of the current
+	// batch's, one of 16 brought back one from the batch before).
+	MaxWindow = 15
 )
 
 // inflight is a copy published and not yet settled.
@@ -76,15 +78,15 @@ type replay struct {
 	runID   string
 
 	pending []inflight
-	// unverified are the originals acked since the last basic.get
-	// answer: the broker's queue processes a channel's acks before its
-	// next get, so an answer proves the earlier acks were processed.
-	unverified int
-	returned   map[string]bool
-	taken      int
-	seq        int
-	sum        Summary
-	pace       pacer
+	// batchAcks and lastBatchAcks count the originals acked in this
+	// batch and the one before: acks the broker may not have committed
+	// yet (see MaxWindow), so a failure now may bring them back.
+	batchAcks, lastBatchAcks int
+	returned                 map[string]bool
+	taken                    int
+	seq                      int
+	sum                      Summary
+	pace                     pacer
 }
 
 // Replay moves messages of opts.Queue to their destination. It returns a
@@ -171,6 +173,7 @@ func (r *replay) run(ctx context.Context) error {
 	}
 	exhausted := false
 	for {
+		r.lastBatchAcks, r.batchAcks = r.batchAcks, 0
 		for !exhausted && len(r.pending) < r.opts.Window && r.sum.Stopped == "" {
 			var err error
 			if exhausted, err = r.takeOne(ctx); err != nil {
@@ -183,9 +186,8 @@ func (r *replay) run(ctx context.Context) error {
 			}
 			return nil
 		}
-		// The whole batch is settled before the next is taken: the next
-		// basic.get's answer then proves this batch's acks were
-		// processed (see MaxWindow).
+		// The whole batch is settled before the next is taken, which
+		// bounds the acks the broker may not have committed (MaxWindow).
 		for len(r.pending) > 0 {
 			if err := r.settleOldest(); err != nil {
 				return r.abort(err)
@@ -197,7 +199,7 @@ func (r *replay) run(ctx context.Context) error {
 // abort ends a run that lost a connection: everything in flight may now
 // exist twice.
 func (r *replay) abort(err error) error {
-	r.sum.InFlightAtFailure += len(r.pending) + r.unverified
+	r.sum.InFlightAtFailure += len(r.pending) + r.batchAcks + r.lastBatchAcks
 	for range r.pending {
 		r.sum.fail(FailConnAbort)
 	}
@@ -236,7 +238,6 @@ func (r *replay) takeOne(ctx context.Context) (bool, error) {
 	if err != nil {
 		return true, fmt.Errorf("basic.get from %s: %w", r.opts.Queue, err)
 	}
-	r.unverified = 0
 	if !ok {
 		return true, nil
 	}
@@ -322,7 +323,7 @@ func (r *replay) settleOldest() error {
 			r.sum.InFlightAtFailure++
 			return fmt.Errorf("acking the original: %w", err)
 		}
-		r.unverified++
+		r.batchAcks++
 		r.sum.Moved++
 		r.sum.Destinations[p.dest]++
 	}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenhq/warren/internal/testenv/rabbittest"
+)
+
+// dlqBroker is a private node holding n dead letters in orders.dlq,
+// rejected by a failing consumer of orders.work.
+func deadLetterBroker(t *testing.T, n int) (*rabbittest.Node, *amqp.Channel) {
+	t.Helper()
+	node := rabbittest.StartT(t, rabbittest.Options{})
+	conn, ch := node.Channel(t, "/")
+	check := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(ch.ExchangeDeclare("orders.dlx", "fanout", true, false, false, false, nil))
+	_, err := ch.QueueDeclare("orders.dlq", true, false, false, false, nil)
+	check(err)
+	check(ch.QueueBind("orders.dlq", "", "orders.dlx", false, nil))
+	_, err = ch.QueueDeclare("orders.work", true, false, false, false, amqp.Table{"x-dead-letter-exchange": "orders.dlx"})
+	check(err)
+	for i := range n {
+		check(ch.PublishWithContext(context.Background(), "", "orders.work", false, false, amqp.Publishing{
+			DeliveryMode: amqp.Persistent, MessageId: fmt.Sprintf("order-%d", i), ContentType: "application/json",
+			Body: []byte(`{"event_type":"order.paid"}`),
+		}))
+	}
+	nacker, err := conn.Channel()
+	check(err)
+	deliveries, err := nacker.Consume("orders.work", "", false, false, false, false, nil)
+	check(err)
+	go func() {
+		for d := range deliveries {
+			d.Nack(false, false)
+		}
+	}()
+	waitMessages(t, ch, "orders.dlq", n)
+	nacker.Close()
+	return node, ch
+}
+
+func waitMessages(t *testing.T, ch *amqp.Channel, queue string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		q, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Messages == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %d messages, want %d", queue, q.Messages, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestDlqReplayCommandRefusesWithoutConsumersDryRunsAndForces(t *testing.T) {
+	t.Parallel()
+	node, ch := deadLetterBroker(t, 20)
+	url := node.AMQPURL
+
+	stdout, stderr, code := runBuiltWarren(t, "dlq", "--amqp-url", url, "replay", "orders.dlq", "--dry-run")
+	if code != exitOK || strings.Count(stdout, "would move order-") != 20 || !strings.Contains(stdout, "to queue orders.work") {
+		t.Fatalf("dry run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	waitMessages(t, ch, "orders.dlq", 20)
+
+	stdout, stderr, code = runBuiltWarren(t, "dlq", "--amqp-url", url, "replay", "orders.dlq")
+	if code != exitFailure || !strings.Contains(stdout, "no consumer") || !strings.Contains(stdout, "moved 0") {
+		t.Fatalf("not refused: exit %d\n%s%s", code, stdout, stderr)
+	}
+
+	summary := filepath.Join(t.TempDir(), "summary.json")
+	stdout, stderr, code = runBuiltWarren(t, "dlq", "--amqp-url", url, "replay", "orders.dlq", "--force", "--limit", "15", "--rate", "200/s", "--summary-json", summary)
+	if code != exitOK || !strings.Contains(stdout, "moved 15, failed 0, left 5") {
+		t.Fatalf("forced: exit %d\n%s%s", code, stdout, stderr)
+	}
+	raw, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Moved, Left       int
+		InFlightAtFailure int `json:"in_flight_at_failure"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil || doc.Moved != 15 || doc.Left != 5 {
+		t.Fatalf("summary %s: %v", raw, err)
+	}
+	waitMessages(t, ch, "orders.work", 15)
+	if strings.Contains(stdout+stderr, "guest:guest") {
+		t.Errorf("the credentials were printed:\n%s%s", stdout, stderr)
+	}
+}
+
+func TestDlqReplayCommandRejectsContradictoryFlagsWithExitTwo(t *testing.T) {
+	for name, args := range map[string][]string{
+		"two destinations":        {"--to-queue", "a", "--to-exchange", "b"},
+		"routing key alone":       {"--routing-key", "k"},
+		"window above the bound":  {"--window", "16"},
+		"rate that is not a rate": {"--rate", "fast"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, stderr, code := runWarren(t, append([]string{"dlq", "--amqp-url", "amqp://u:secret@127.0.0.1:1/", "replay", "q"}, args...)...)
+			if code != exitConfigError || strings.Contains(stderr, "secret") {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+		})
+	}
+}
