@@ -32,6 +32,10 @@ type dlqFlags struct {
 	rate                string
 	dryRun, force       bool
 	summaryJSON         string
+
+	inspectLimit, show, maxBody int
+	groupBy                     []string
+	format                      string
 }
 
 // addDlqCommands declares `warren dlq` and its subcommands.
@@ -56,6 +60,14 @@ func addDlqCommands(app *kingpin.Application, f *dlqFlags) {
 	replay.Flag("dry-run", "Show what would move where; move nothing.").BoolVar(&f.dryRun)
 	replay.Flag("force", "Replay into a destination queue that has no consumer.").BoolVar(&f.force)
 	replay.Flag("summary-json", "Also write the summary to this file as JSON.").StringVar(&f.summaryJSON)
+
+	inspect := cmd.Command("inspect", "Read dead letters without removing them and summarise them in groups; exit 1 if the queue could not be read.")
+	inspect.Arg("queue", "The dead-letter queue.").Required().StringVar(&f.queue)
+	inspect.Flag("limit", "Read at most this many messages; each stays unacknowledged (held for this connection) until the end.").Default(strconv.Itoa(dlq.DefaultInspectLimit)).IntVar(&f.inspectLimit)
+	inspect.Flag("group-by", "A dimension of the groups, repeatable: reason, source, header:NAME or field:JSON.PATH (default: reason, source, field:event_type).").StringsVar(&f.groupBy)
+	inspect.Flag("show", "Also print this many messages in full.").Default("0").IntVar(&f.show)
+	inspect.Flag("max-body", "The most bytes of a body --show prints.").Default("2048").IntVar(&f.maxBody)
+	inspect.Flag("format", "text, or json.").Default("text").EnumVar(&f.format, "text", "json")
 }
 
 // runDlqCommand runs `warren dlq SUBCOMMAND`.
@@ -69,6 +81,8 @@ func runDlqCommand(sub string, f *dlqFlags, configFile string, getenv func(strin
 	switch sub {
 	case "replay":
 		return runReplay(ctx, t, f, stdout, stderr)
+	case "inspect":
+		return runInspect(ctx, t, f, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "warren: dlq: unknown subcommand %q\n", sub)
 	return exitConfigError

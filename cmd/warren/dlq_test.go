@@ -71,12 +71,19 @@ func waitMessages(t *testing.T, ch *amqp.Channel, queue string, want int) {
 	}
 }
 
-func TestDlqReplayCommandRefusesWithoutConsumersDryRunsAndForces(t *testing.T) {
+func TestDlqCommandsInspectDryRunRefuseAndForceAReplay(t *testing.T) {
 	t.Parallel()
 	node, ch := deadLetterBroker(t, 20)
 	url := node.AMQPURL
 
-	stdout, stderr, code := runBuiltWarren(t, "dlq", "--amqp-url", url, "replay", "orders.dlq", "--dry-run")
+	stdout, stderr, code := runBuiltWarren(t, "dlq", "--amqp-url", url, "inspect", "orders.dlq", "--show", "1", "--max-body", "5")
+	if code != exitOK || !strings.Contains(stdout, "read 20 of 20") || !strings.Contains(stdout, "  20 rejected from orders.work, event_type order.paid, first died ") ||
+		!strings.Contains(stdout, `body (27 bytes): "{\"eve" … (22 bytes more)`) {
+		t.Fatalf("inspect: exit %d\n%s%s", code, stdout, stderr)
+	}
+	waitMessages(t, ch, "orders.dlq", 20)
+
+	stdout, stderr, code = runBuiltWarren(t, "dlq", "--amqp-url", url, "replay", "orders.dlq", "--dry-run")
 	if code != exitOK || strings.Count(stdout, "would move order-") != 20 || !strings.Contains(stdout, "to queue orders.work") {
 		t.Fatalf("dry run: exit %d\n%s%s", code, stdout, stderr)
 	}
