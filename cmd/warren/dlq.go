@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"os/signal"
@@ -61,6 +62,9 @@ func addDlqCommands(app *kingpin.Application, f *dlqFlags) {
 	replay.Flag("force", "Replay into a destination queue that has no consumer.").BoolVar(&f.force)
 	replay.Flag("summary-json", "Also write the summary to this file as JSON.").StringVar(&f.summaryJSON)
 
+	list := cmd.Command("list", "List the dead-letter queues and parking lots warren discovers, with depth, oldest message age and the queues that route to them; exit 1 if the target could not be read.")
+	list.Flag("format", "text, or json.").Default("text").EnumVar(&f.format, "text", "json")
+
 	inspect := cmd.Command("inspect", "Read dead letters without removing them and summarise them in groups; exit 1 if the queue could not be read.")
 	inspect.Arg("queue", "The dead-letter queue.").Required().StringVar(&f.queue)
 	inspect.Flag("limit", "Read at most this many messages; each stays unacknowledged (held for this connection) until the end.").Default(strconv.Itoa(dlq.DefaultInspectLimit)).IntVar(&f.inspectLimit)
@@ -71,7 +75,7 @@ func addDlqCommands(app *kingpin.Application, f *dlqFlags) {
 }
 
 // runDlqCommand runs `warren dlq SUBCOMMAND`.
-func runDlqCommand(sub string, f *dlqFlags, configFile string, getenv func(string) string, stdout, stderr io.Writer) int {
+func runDlqCommand(sub string, f *dlqFlags, configFile string, getenv func(string) string, stdout, stderr io.Writer, logger *slog.Logger) int {
 	t, code := dlqTarget(f, configFile, getenv, stderr)
 	if t == nil {
 		return code
@@ -83,6 +87,8 @@ func runDlqCommand(sub string, f *dlqFlags, configFile string, getenv func(strin
 		return runReplay(ctx, t, f, stdout, stderr)
 	case "inspect":
 		return runInspect(ctx, t, f, stdout, stderr)
+	case "list":
+		return runList(ctx, t, f.format, stdout, stderr, logger)
 	}
 	fmt.Fprintf(stderr, "warren: dlq: unknown subcommand %q\n", sub)
 	return exitConfigError

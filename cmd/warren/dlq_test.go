@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +83,18 @@ func TestDlqCommandsInspectDryRunRefuseAndForceAReplay(t *testing.T) {
 		t.Fatalf("inspect: exit %d\n%s%s", code, stdout, stderr)
 	}
 	waitMessages(t, ch, "orders.dlq", 20)
+
+	// The management API's depths lag by its statistics interval.
+	listed := regexp.MustCompile(`(?m)^/ +orders\.dlq +20 +\S+ +topology +orders\.work$`)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		stdout, stderr, code = runBuiltWarren(t, "dlq", "--amqp-url", url, "--management-url", node.MgmtURL, "list")
+		if code == exitOK && listed.MatchString(stdout) && !strings.Contains(stdout, "orders.work  ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("list: exit %d\n%s%s", code, stdout, stderr)
+		}
+	}
 
 	stdout, stderr, code = runBuiltWarren(t, "dlq", "--amqp-url", url, "replay", "orders.dlq", "--dry-run")
 	if code != exitOK || strings.Count(stdout, "would move order-") != 20 || !strings.Contains(stdout, "to queue orders.work") {

@@ -69,11 +69,11 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	case "status":
 		return runStatusCommand(f.statusURL, f.statusQueues, f.statusColour, stdout, stderr)
 	}
-	if sub, ok := strings.CutPrefix(cmd, "dlq "); ok {
-		return runDlqCommand(sub, &f.dlq, f.configFile, getenv, stdout, stderr)
-	}
 	f.log.Writer = stderr
 	logger := promslog.New(f.log)
+	if sub, ok := strings.CutPrefix(cmd, "dlq "); ok {
+		return runDlqCommand(sub, &f.dlq, f.configFile, getenv, stdout, stderr, logger)
+	}
 	cfg, err := loadConfig(f.configFile, getenv)
 	if err != nil {
 		printConfigError(stderr, err)
