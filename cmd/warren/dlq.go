@@ -37,6 +37,9 @@ type dlqFlags struct {
 	inspectLimit, show, maxBody int
 	groupBy                     []string
 	format                      string
+
+	olderThan, archive string
+	yes                bool
 }
 
 // addDlqCommands declares `warren dlq` and its subcommands.
@@ -65,6 +68,14 @@ func addDlqCommands(app *kingpin.Application, f *dlqFlags) {
 	list := cmd.Command("list", "List the dead-letter queues and parking lots warren discovers, with depth, oldest message age and the queues that route to them; exit 1 if the target could not be read.")
 	list.Flag("format", "text, or json.").Default("text").EnumVar(&f.format, "text", "json")
 
+	purge := cmd.Command("purge", "Remove dead letters older than --older-than, each archived (with --archive) and fsynced before it is acked; exit 1 if the run stopped early.")
+	purge.Arg("queue", "The dead-letter queue.").Required().StringVar(&f.queue)
+	purge.Flag("older-than", "Remove only messages that died longer ago than this, e.g. 36h or 7d; younger ones (and those of unknown age) stay.").Required().StringVar(&f.olderThan)
+	purge.Flag("yes", "Really remove them (required).").BoolVar(&f.yes)
+	purge.Flag("archive", "Append every removed message to this JSON-lines file first.").StringVar(&f.archive)
+	purge.Flag("limit", "Read at most this many messages (0: all).").Default("0").IntVar(&f.limit)
+	purge.Flag("summary-json", "Also write the summary to this file as JSON.").StringVar(&f.summaryJSON)
+
 	inspect := cmd.Command("inspect", "Read dead letters without removing them and summarise them in groups; exit 1 if the queue could not be read.")
 	inspect.Arg("queue", "The dead-letter queue.").Required().StringVar(&f.queue)
 	inspect.Flag("limit", "Read at most this many messages; each stays unacknowledged (held for this connection) until the end.").Default(strconv.Itoa(dlq.DefaultInspectLimit)).IntVar(&f.inspectLimit)
@@ -87,6 +98,8 @@ func runDlqCommand(sub string, f *dlqFlags, configFile string, getenv func(strin
 		return runReplay(ctx, t, f, stdout, stderr)
 	case "inspect":
 		return runInspect(ctx, t, f, stdout, stderr)
+	case "purge":
+		return runPurge(ctx, t, f, stdout, stderr)
 	case "list":
 		return runList(ctx, t, f.format, stdout, stderr, logger)
 	}

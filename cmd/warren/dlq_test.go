@@ -124,20 +124,30 @@ func TestDlqCommandsInspectDryRunRefuseAndForceAReplay(t *testing.T) {
 		t.Fatalf("summary %s: %v", raw, err)
 	}
 	waitMessages(t, ch, "orders.work", 15)
+
+	archive := filepath.Join(t.TempDir(), "purged.jsonl")
+	if _, stderr, code = runBuiltWarren(t, "dlq", "--amqp-url", url, "purge", "orders.dlq", "--older-than", "1h"); code != exitConfigError {
+		t.Fatalf("purge without --yes: exit %d, %s", code, stderr)
+	}
+	stdout, stderr, code = runBuiltWarren(t, "dlq", "--amqp-url", url, "purge", "orders.dlq", "--older-than", "1h", "--yes", "--archive", archive)
+	if code != exitOK || !strings.Contains(stdout, "removed 0 older than 1h, left 5") {
+		t.Fatalf("purge of young messages: exit %d\n%s%s", code, stdout, stderr)
+	}
 	if strings.Contains(stdout+stderr, "guest:guest") {
 		t.Errorf("the credentials were printed:\n%s%s", stdout, stderr)
 	}
 }
 
-func TestDlqReplayCommandRejectsContradictoryFlagsWithExitTwo(t *testing.T) {
+func TestDlqCommandsRejectBadFlagsWithExitTwoAndNoCredentials(t *testing.T) {
 	for name, args := range map[string][]string{
-		"two destinations":        {"--to-queue", "a", "--to-exchange", "b"},
-		"routing key alone":       {"--routing-key", "k"},
-		"window above the bound":  {"--window", "16"},
-		"rate that is not a rate": {"--rate", "fast"},
+		"purge age that is not a duration": {"purge", "q", "--older-than", "soon", "--yes"},
+		"two destinations":                 {"replay", "q", "--to-queue", "a", "--to-exchange", "b"},
+		"routing key alone":                {"replay", "q", "--routing-key", "k"},
+		"window above the bound":           {"replay", "q", "--window", "16"},
+		"rate that is not a rate":          {"replay", "q", "--rate", "fast"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, stderr, code := runWarren(t, append([]string{"dlq", "--amqp-url", "amqp://u:secret@127.0.0.1:1/", "replay", "q"}, args...)...)
+			_, stderr, code := runWarren(t, append([]string{"dlq", "--amqp-url", "amqp://u:secret@127.0.0.1:1/"}, args...)...)
 			if code != exitConfigError || strings.Contains(stderr, "secret") {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
