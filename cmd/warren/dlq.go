@@ -192,12 +192,19 @@ func runReplay(ctx context.Context, t *config.Target, f *dlqFlags, stdout, stder
 	sum, err := dlq.Replay(ctx, b, opts)
 	bar.done()
 	printReplaySummary(stdout, sum)
+	return finishRun("replay", sum, err, f.summaryJSON, stderr)
+}
+
+// finishRun reports a replay's or purge's error, writes its summary where
+// --summary-json says, and returns the exit code: 0 only when everything
+// asked for was done.
+func finishRun(sub string, sum dlq.Summary, err error, summaryJSON string, stderr io.Writer) int {
 	if err != nil {
-		fmt.Fprintf(stderr, "warren: dlq replay: %v\n", err)
+		fmt.Fprintf(stderr, "warren: dlq %s: %v\n", sub, err)
 	}
-	if f.summaryJSON != "" {
-		if werr := sum.WriteJSON(f.summaryJSON); werr != nil {
-			fmt.Fprintf(stderr, "warren: dlq replay: writing the summary: %v\n", werr)
+	if summaryJSON != "" {
+		if werr := sum.WriteJSON(summaryJSON); werr != nil {
+			fmt.Fprintf(stderr, "warren: dlq %s: writing the summary: %v\n", sub, werr)
 			return exitFailure
 		}
 	}

@@ -36,17 +36,5 @@ func runPurge(ctx context.Context, t *config.Target, f *dlqFlags, stdout, stderr
 	if sum.InFlightAtFailure > 0 {
 		fmt.Fprintf(stdout, "in flight when it failed: %d (archived, and possibly still in the queue)\n", sum.InFlightAtFailure)
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "warren: dlq purge: %v\n", err)
-	}
-	if f.summaryJSON != "" {
-		if werr := sum.WriteJSON(f.summaryJSON); werr != nil {
-			fmt.Fprintf(stderr, "warren: dlq purge: writing the summary: %v\n", werr)
-			return exitFailure
-		}
-	}
-	if err != nil || !sum.OK() {
-		return exitFailure
-	}
-	return exitOK
+	return finishRun("purge", sum, err, f.summaryJSON, stderr)
 }
