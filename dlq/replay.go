@@ -181,9 +181,6 @@ func (r *replay) run(ctx context.Context) error {
 			}
 		}
 		if len(r.pending) == 0 {
-			if ctx.Err() != nil && !exhausted {
-				r.sum.stop("interrupted")
-			}
 			return nil
 		}
 		// The whole batch is settled before the next is taken, which
@@ -232,7 +229,8 @@ func (r *replay) takeOne(ctx context.Context) (bool, error) {
 		return true, nil
 	}
 	if !r.pace.wait(ctx) {
-		return true, nil // interrupted: run reports it once in flight settles
+		r.sum.stop("interrupted") // what is in flight is still settled
+		return true, nil
 	}
 	msg, ok, err := r.readCh.Get(r.opts.Queue, false)
 	if err != nil {

@@ -1,6 +1,7 @@
 package dlq
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"sync"
@@ -220,5 +221,25 @@ func TestReplayKilledHalfwayLosesNothingAndDuplicatesOnlyWhatWasInFlight(t *test
 	t.Logf("duplicates: %d (in flight at the kill: %d)", duplicates, first.InFlightAtFailure)
 	if duplicates > first.InFlightAtFailure {
 		t.Errorf("%d duplicates, but only %d were reported in flight", duplicates, first.InFlightAtFailure)
+	}
+}
+
+func TestReplayInterruptedSettlesWhatIsInFlightAndStops(t *testing.T) {
+	t.Parallel()
+	conn, s, work := deadLettered(t, broker, "replay-interrupt", 200, nil)
+	ctx, cancel := context.WithCancel(ctxTimeout(t, time.Minute))
+	sum, err := Replay(ctx, brokerOf(broker), ReplayOptions{Queue: s.dlq, Force: true, Progress: func(sum Summary) {
+		if sum.Moved == 50 {
+			cancel()
+		}
+	}})
+	if err != nil || sum.Stopped != "interrupted" || sum.Failed != 0 || sum.InFlightAtFailure != 0 {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	if sum.Moved < 50 || sum.Moved > 50+defaultWindow || sum.Left != 200-sum.Moved {
+		t.Fatalf("moved %d, left %d", sum.Moved, sum.Left)
+	}
+	if d := depth(t, conn, work); d != sum.Moved {
+		t.Errorf("%s holds %d, but %d moved", work, d, sum.Moved)
 	}
 }

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -133,6 +136,7 @@ func TestDlqCommandsInspectDryRunRefuseAndForceAReplay(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "removed 0 older than 1h, left 5") {
 		t.Fatalf("purge of young messages: exit %d\n%s%s", code, stdout, stderr)
 	}
+	interruptReplay(t, url, ch, 5)
 	if strings.Contains(stdout+stderr, "guest:guest") {
 		t.Errorf("the credentials were printed:\n%s%s", stdout, stderr)
 	}
@@ -152,5 +156,47 @@ func TestDlqCommandsRejectBadFlagsWithExitTwoAndNoCredentials(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
 		})
+	}
+}
+
+// interruptReplay starts a slow replay of the dlq's queued messages and
+// sends it SIGINT: it must stop, exit 1, and account for every message.
+func interruptReplay(t *testing.T, url string, ch *amqp.Channel, queued int) {
+	t.Helper()
+	summary := filepath.Join(t.TempDir(), "interrupted.json")
+	cmd := exec.Command(warrenBinary, "dlq", "--amqp-url", url, "replay", "orders.dlq", "--force", "--rate", "4/s", "--summary-json", summary)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		q, err := ch.QueueDeclarePassive("orders.dlq", false, false, false, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Messages < queued { // running: it took one
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replay took nothing:\n%s", out.String())
+		}
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitFailure {
+		t.Fatalf("interrupted replay: %v\n%s", err, out.String())
+	}
+	raw, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	var doc struct {
+		Moved, Left int
+		Stopped     string
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil || doc.Stopped != "interrupted" || doc.Moved+doc.Left != queued || doc.Left == 0 {
+		t.Fatalf("summary %s: %v\n%s", raw, err, out.String())
 	}
 }
