@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -70,6 +71,9 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	}
 	f.log.Writer = stderr
 	logger := promslog.New(f.log)
+	if sub, ok := strings.CutPrefix(cmd, "dlq "); ok {
+		return runDlqCommand(sub, &f.dlq, f.configFile, getenv, stdout, stderr, logger)
+	}
 	cfg, err := loadConfig(f.configFile, getenv)
 	if err != nil {
 		printConfigError(stderr, err)
@@ -102,6 +106,7 @@ type commandLine struct {
 	statusQueues  int
 	statusColour  string
 	audit         auditFlags
+	dlq           dlqFlags
 }
 
 // newCommandLine declares warren's flags and subcommands.
@@ -137,6 +142,7 @@ func newCommandLine(stdout, stderr io.Writer) (*kingpin.Application, *commandLin
 	auditCmd.Flag("target", "Audit only the target of this name.").StringVar(&f.audit.target)
 	auditCmd.Flag("format", "text, or json (a stable, versioned schema).").Default("text").EnumVar(&f.audit.format, "text", "json")
 	auditCmd.Flag("min-severity", "The least severity reported and failing the exit code: info, warning or critical.").Default("info").EnumVar(&f.audit.minSeverity, "info", "warning", "critical")
+	addDlqCommands(app, &f.dlq)
 	return app, f
 }
 

@@ -49,6 +49,8 @@ var stage = map[string]float64{
 	// Delivery and exposition.
 	"alerting/notifier": 6,
 	"statusapi":         6,
+	// Operator tools on one target: they reuse the pipeline's collection.
+	"dlq": 6,
 	// Lifecycle and command line.
 	"agent":           7,
 	"cmd/warren":      8,
