@@ -124,45 +124,37 @@ func Inspect(ctx context.Context, b Broker, opts InspectOptions) (Inspection, er
 
 // ValidateGroupBy checks every dimension's spelling.
 func ValidateGroupBy(dims []string) error {
-	for _, d := range dims {
-		kind, arg, _ := strings.Cut(d, ":")
-		switch {
-		case (d == "reason" || d == "source") && arg == "":
-		case (kind == "header" || kind == "field") && arg != "":
-		default:
-			return fmt.Errorf("--group-by %q: use reason, source, header:NAME or field:JSON.PATH", d)
+	_, err := parseDimensions(dims)
+	return err
+}
+
+func parseDimensions(names []string) ([]dimension, error) {
+	dims := make([]dimension, len(names))
+	for i, n := range names {
+		d, err := parseDimension(n, "--group-by")
+		if err != nil {
+			return nil, err
 		}
+		dims[i] = d
 	}
-	return nil
+	return dims, nil
 }
 
 type grouper struct {
-	dims   []string
+	dims   []dimension
 	groups map[string]*Group
 }
 
-func newGrouper(dims []string) *grouper { return &grouper{dims: dims, groups: map[string]*Group{}} }
+func newGrouper(names []string) *grouper {
+	dims, _ := parseDimensions(names) // Inspect validated them
+	return &grouper{dims: dims, groups: map[string]*Group{}}
+}
 
 func (g *grouper) add(msg amqp.Delivery) {
-	first, _ := First(msg.Headers)
-	var body any
-	decoded := false
+	fs := factsOf(msg)
 	values := make([]string, len(g.dims))
 	for i, d := range g.dims {
-		kind, arg, _ := strings.Cut(d, ":")
-		switch kind {
-		case "reason":
-			values[i] = first.Reason
-		case "source":
-			values[i] = first.Queue
-		case "header":
-			values[i] = boundedValue(msg.Headers[arg])
-		case "field":
-			if !decoded {
-				body, decoded = decodeJSON(msg.Body), true
-			}
-			values[i] = boundedValue(jsonPath(body, arg))
-		}
+		values[i] = fs.value(d)
 	}
 	key := strings.Join(values, "\x00")
 	grp, ok := g.groups[key]
@@ -176,7 +168,7 @@ func (g *grouper) add(msg amqp.Delivery) {
 			g.groups[key] = grp
 		}
 	}
-	grp.count(msg.Headers, first)
+	grp.count(msg.Headers, fs.first)
 }
 
 func otherValues(n int) []string {

@@ -13,8 +13,12 @@ import (
 type ReplayOptions struct {
 	Queue string
 	To    Destination
-	// Limit is the most messages taken from the queue; 0 is all.
+	// Limit is the most messages taken from the queue (of those Filter
+	// selects); 0 is all.
 	Limit int
+	// Filter selects the messages to move; the others stay in the queue,
+	// held unacknowledged until the run ends, so that each is read once.
+	Filter Filter
 	// Rate is the most messages taken per second; 0 is unlimited.
 	Rate float64
 	// Window is the batch: the most copies awaiting their confirm
@@ -232,12 +236,9 @@ func (r *replay) takeOne(ctx context.Context) (bool, error) {
 		r.sum.stop("interrupted") // what is in flight is still settled
 		return true, nil
 	}
-	msg, ok, err := r.readCh.Get(r.opts.Queue, false)
-	if err != nil {
-		return true, fmt.Errorf("basic.get from %s: %w", r.opts.Queue, err)
-	}
-	if !ok {
-		return true, nil
+	msg, ok, err := r.nextSelected(ctx)
+	if err != nil || !ok {
+		return true, err
 	}
 	r.taken++
 	t, err := r.opts.To.resolve(msg)
@@ -258,6 +259,24 @@ func (r *replay) takeOne(ctx context.Context) (bool, error) {
 		return true, nil
 	}
 	return false, r.publish(msg, t)
+}
+
+// nextSelected takes messages until one the filter selects, keeping the
+// others unacknowledged (they go back at close); ok is false when the
+// queue has no more, or ctx ended.
+func (r *replay) nextSelected(ctx context.Context) (amqp.Delivery, bool, error) {
+	for ctx.Err() == nil {
+		msg, ok, err := r.readCh.Get(r.opts.Queue, false)
+		if err != nil {
+			return msg, false, fmt.Errorf("basic.get from %s: %w", r.opts.Queue, err)
+		}
+		if !ok || r.opts.Filter.Match(msg) {
+			return msg, ok, nil
+		}
+		r.sum.NotSelected++
+	}
+	r.sum.stop("interrupted")
+	return amqp.Delivery{}, false, nil
 }
 
 func (r *replay) plan(msg amqp.Delivery, t target, refused string) {

@@ -30,6 +30,9 @@ type Summary struct {
 	Failures map[string]int `json:"failures"`
 	// Left is the queue's depth at the end (-1 when it could not be read).
 	Left int `json:"left"`
+	// NotSelected messages were read and left in the queue: the replay's
+	// filter did not select them.
+	NotSelected int `json:"not_selected"`
 	// InFlightAtFailure counts the messages that were in flight when a
 	// connection failed: published but not confirmed, or acked but not
 	// known to be processed. Each may now exist both in the destination

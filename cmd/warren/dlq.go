@@ -30,7 +30,7 @@ type dlqFlags struct {
 	originRoute         string
 	stripXDeath         bool
 	limit, window       int
-	rate                string
+	rate, filter        string
 	dryRun, force       bool
 	summaryJSON         string
 
@@ -58,7 +58,8 @@ func addDlqCommands(app *kingpin.Application, f *dlqFlags) {
 	replay.Flag("to-exchange", "Send every message to this exchange (with --routing-key).").StringVar(&f.toExchange)
 	replay.Flag("routing-key", "The routing key with --to-exchange.").StringVar(&f.routingKey)
 	replay.Flag("strip-x-death", "Remove the death history (x-death, x-first-death-*, x-last-death-*) from the copies.").BoolVar(&f.stripXDeath)
-	replay.Flag("limit", "Move at most this many messages (0: all).").Default("0").IntVar(&f.limit)
+	replay.Flag("filter", "Move only the messages that meet every condition, DIMENSION=VALUE or DIMENSION!=VALUE separated by commas, the dimensions those of inspect's --group-by (e.g. reason=rejected,field:event_type=order.paid); the others stay.").StringVar(&f.filter)
+	replay.Flag("limit", "Move at most this many messages (of those --filter selects; 0: all).").Default("0").IntVar(&f.limit)
 	replay.Flag("rate", "Move at most this many messages per second, e.g. 50 or 50/s (0: unlimited).").Default("0").StringVar(&f.rate)
 	replay.Flag("window", fmt.Sprintf("Copies awaiting their confirm at once (at most %d).", dlq.MaxWindow)).Default("15").IntVar(&f.window)
 	replay.Flag("dry-run", "Show what would move where; move nothing.").BoolVar(&f.dryRun)
@@ -228,8 +229,12 @@ func replayOptions(f *dlqFlags) (dlq.ReplayOptions, error) {
 	case f.limit < 0 || f.window < 1 || f.window > dlq.MaxWindow:
 		return dlq.ReplayOptions{}, fmt.Errorf("--limit must be at least 0 and --window between 1 and %d", dlq.MaxWindow)
 	}
+	filter, err := dlq.ParseFilter(f.filter)
+	if err != nil {
+		return dlq.ReplayOptions{}, err
+	}
 	return dlq.ReplayOptions{
-		Queue: f.queue, To: to, Limit: f.limit, Rate: rate, Window: f.window,
+		Queue: f.queue, To: to, Limit: f.limit, Rate: rate, Window: f.window, Filter: filter,
 		StripXDeath: f.stripXDeath, DryRun: f.dryRun, Force: f.force,
 	}, nil
 }
@@ -240,6 +245,9 @@ func printReplaySummary(w io.Writer, s dlq.Summary) {
 		verb = "would move"
 	}
 	fmt.Fprintf(w, "replay of %s: %s %d, failed %d, left %s (%.1f s)\n", s.Queue, verb, sumMoved(s), s.Failed, leftText(s.Left), s.Seconds)
+	if s.NotSelected > 0 {
+		fmt.Fprintf(w, "  %d not selected by the filter, left in the queue\n", s.NotSelected)
+	}
 	dests := make([]string, 0, len(s.Destinations))
 	for d := range s.Destinations {
 		dests = append(dests, d)
