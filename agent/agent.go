@@ -107,6 +107,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		outboxRuns: map[string]*outboxRun{},
 	}
 	a.health = conditions.NewHealth(cfg.Alerting.Health, a.set.States)
+	a.health.SetOutboxes(a.outboxes.Statuses)
 	a.eval = conditions.NewEvaluator(cfg, a.health, engine, opts.ExternalURL, opts.Logger)
 	a.state = newStateStore(engine, opts.StoragePath, opts.SaveInterval, len(cfg.SLOs) > 0, opts.Logger)
 	if err := a.state.load(); err != nil {

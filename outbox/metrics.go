@@ -22,7 +22,8 @@ type Metrics struct {
 
 // outboxSeries is one outbox's state of the exported series.
 type outboxSeries struct {
-	last *Sample
+	last   *Sample
+	status Status
 	// seen are the event types of every sample so far: a type without
 	// pending rows exports 0 rather than vanishing.
 	seen  map[string]bool
@@ -105,6 +106,7 @@ func (m *Metrics) Observe(s *Sample, took time.Duration) {
 		m.outbox[s.Outbox] = o
 	}
 	o.last = s
+	o.status.observe(s)
 	for i := range s.Types {
 		o.seen[s.Types[i].EventType] = true
 	}
@@ -149,6 +151,14 @@ func (c *typeCounters) add(s *Sample, t *TypeSample) {
 
 // Failed records a failed poll.
 func (m *Metrics) Failed(name string, reason Reason, took time.Duration) {
+	m.mu.Lock()
+	o := m.outbox[name]
+	if o == nil {
+		o = &outboxSeries{seen: map[string]bool{}, types: map[string]*typeCounters{}}
+		m.outbox[name] = o
+	}
+	o.status.Name, o.status.Attempted, o.status.Up, o.status.Reason = name, true, false, reason
+	m.mu.Unlock()
 	m.errors.WithLabelValues(name, string(reason)).Inc()
 	m.up.WithLabelValues(name).Set(0)
 	m.latency.WithLabelValues(name).Set(took.Seconds())
@@ -201,4 +211,51 @@ func (c *typeCounters) collect(ch chan<- prometheus.Metric, bounds []float64, na
 		ch <- prometheus.MustNewConstMetric(withinDesc, prometheus.CounterValue, c.within[i], name, eventType, th)
 		ch <- prometheus.MustNewConstMetric(totalDesc, prometheus.CounterValue, c.total[i], name, eventType, th)
 	}
+}
+
+// Status is what the health alerts read of an outbox: whether its latest
+// poll succeeded, and its latest pending rows.
+type Status struct {
+	Name      string
+	Attempted bool // a poll ran
+	Up        bool // the latest poll succeeded
+	Reason    Reason
+	// Pending and OldestAge are of the latest successful poll, over all
+	// event types.
+	Pending, OldestAge float64
+	// HasLatency is false for a status-only outbox, which knows nothing
+	// of dispatches.
+	HasLatency bool
+	// Watching is the time of the first successful poll, LastDispatch
+	// that of the latest poll that counted a dispatched row (zero before
+	// any).
+	Watching, LastDispatch time.Time
+}
+
+func (st *Status) observe(s *Sample) {
+	st.Name, st.Attempted, st.Up, st.Reason, st.HasLatency = s.Outbox, true, true, "", s.HasLatency
+	if st.Watching.IsZero() {
+		st.Watching = s.Time
+	}
+	st.Pending, st.OldestAge = 0, 0
+	for _, t := range s.Types {
+		st.Pending += t.Pending
+		st.OldestAge = max(st.OldestAge, t.OldestAge)
+		if t.Dispatched > 0 {
+			st.LastDispatch = s.Time
+		}
+	}
+}
+
+// Statuses returns the status of every outbox polled at least once.
+func (m *Metrics) Statuses() []Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Status
+	for _, o := range m.outbox {
+		if o.status.Attempted {
+			out = append(out, o.status)
+		}
+	}
+	return out
 }

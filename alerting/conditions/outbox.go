@@ -1,0 +1,45 @@
+package conditions
+
+import (
+	"time"
+
+	"github.com/warrenhq/warren/alerting/catalog"
+	"github.com/warrenhq/warren/outbox"
+)
+
+// SetOutboxes makes the health alerts read the outboxes' statuses from
+// statuses (the agent's outbox metrics).
+func (h *HealthAlerts) SetOutboxes(statuses func() []outbox.Status) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.outboxes = statuses
+}
+
+// outboxCandidates adds WarrenOutboxDatabaseDown for an outbox whose
+// latest poll failed, and WarrenOutboxStuck for one with rows pending,
+// the oldest past the threshold, and no dispatch within
+// catalog.OutboxStuckWindow of warren watching it (a status-only outbox,
+// which knows no dispatches, on the oldest row's age alone).
+func outboxCandidates(statuses []outbox.Status, now time.Time, c *collect) {
+	threshold := c.rules[catalog.OutboxStuck].Threshold
+	for _, st := range statuses {
+		path := statusPath("outbox", st.Name)
+		if !st.Up {
+			l, a := catalog.DatabaseDown(st.Name, string(st.Reason))
+			c.add(catalog.OutboxDatabaseDown, l, a, path)
+			continue
+		}
+		if st.Pending == 0 || st.OldestAge <= threshold {
+			continue
+		}
+		lastMove := st.LastDispatch
+		if lastMove.IsZero() {
+			lastMove = st.Watching
+		}
+		if st.HasLatency && now.Sub(lastMove) < catalog.OutboxStuckWindow {
+			continue
+		}
+		l, a := catalog.Stuck(st.Name, st.Pending, st.OldestAge)
+		c.add(catalog.OutboxStuck, l, a, path)
+	}
+}
