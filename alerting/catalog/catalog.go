@@ -118,8 +118,8 @@ var HealthRules = []HealthRule{
 	// Longer than two audits at the default interval: a finding must
 	// hold across audits before it tickets.
 	{Name: AuditFinding, Severity: "ticket", For: 10 * time.Minute},
-	// Threshold: seconds of age of the oldest pending row. The `for`
-	// comes on top of OutboxStuckWindow without a dispatch.
+	// Threshold: seconds of age of the oldest pending row, and of the
+	// time without a dispatch. The `for` comes on top.
 	{Name: OutboxStuck, Severity: "page", For: 2 * time.Minute, Threshold: 300},
 	{Name: OutboxDatabaseDown, Severity: "page", For: 2 * time.Minute},
 }

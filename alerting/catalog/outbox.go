@@ -10,23 +10,19 @@ import (
 // Names of the outbox alerts (docs/outbox.md).
 const (
 	// OutboxStuck: rows pending, the oldest older than the threshold, and
-	// none dispatched within OutboxStuckWindow: a dead dispatcher.
+	// none dispatched within as long: a dead dispatcher.
 	OutboxStuck = "WarrenOutboxStuck"
 	// OutboxDatabaseDown: warren cannot query an outbox's database.
 	OutboxDatabaseDown = "WarrenOutboxDatabaseDown"
 )
 
-// OutboxStuckWindow is how long no row may have been dispatched, with rows
-// pending, before an outbox counts as stuck.
-const OutboxStuckWindow = 5 * time.Minute
-
 // Stuck is WarrenOutboxStuck's labels and annotations: the outbox has
-// pending rows, the oldest age seconds old.
-func Stuck(outbox string, pending, age float64) (labels, annotations map[string]string) {
+// pending rows, the oldest age seconds old, and dispatched none for window.
+func Stuck(outbox string, pending, age float64, window time.Duration) (labels, annotations map[string]string) {
 	return map[string]string{"outbox": outbox}, describe(OutboxStuck,
 		fmt.Sprintf("Outbox %s has pending rows and dispatches none", outbox),
 		fmt.Sprintf("Outbox %s holds %.0f pending row(s), the oldest %s old, and no row was dispatched in the last %s: its dispatcher is dead or stuck, and these events reach no queue.",
-			outbox, pending, slo.FormatDuration(time.Duration(age)*time.Second), slo.FormatDuration(OutboxStuckWindow)))
+			outbox, pending, slo.FormatDuration(time.Duration(age)*time.Second), slo.FormatDuration(window)))
 }
 
 // DatabaseDown is WarrenOutboxDatabaseDown's labels and annotations, with

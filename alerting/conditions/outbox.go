@@ -17,11 +17,13 @@ func (h *HealthAlerts) SetOutboxes(statuses func() []outbox.Status) {
 
 // outboxCandidates adds WarrenOutboxDatabaseDown for an outbox whose
 // latest poll failed, and WarrenOutboxStuck for one with rows pending,
-// the oldest past the threshold, and no dispatch within
-// catalog.OutboxStuckWindow of warren watching it (a status-only outbox,
-// which knows no dispatches, on the oldest row's age alone).
+// the oldest past the threshold, and no dispatch within the threshold
+// either, counted from when warren started watching it at the earliest
+// (a status-only outbox, which knows no dispatches, on the oldest row's
+// age alone).
 func outboxCandidates(statuses []outbox.Status, now time.Time, c *collect) {
 	threshold := c.rules[catalog.OutboxStuck].Threshold
+	window := time.Duration(threshold * float64(time.Second))
 	for _, st := range statuses {
 		path := statusPath("outbox", st.Name)
 		if !st.Up {
@@ -36,10 +38,10 @@ func outboxCandidates(statuses []outbox.Status, now time.Time, c *collect) {
 		if lastMove.IsZero() {
 			lastMove = st.Watching
 		}
-		if st.HasLatency && now.Sub(lastMove) < catalog.OutboxStuckWindow {
+		if st.HasLatency && now.Sub(lastMove) < window {
 			continue
 		}
-		l, a := catalog.Stuck(st.Name, st.Pending, st.OldestAge)
+		l, a := catalog.Stuck(st.Name, st.Pending, st.OldestAge, window)
 		c.add(catalog.OutboxStuck, l, a, path)
 	}
 }
