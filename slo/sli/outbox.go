@@ -1,6 +1,7 @@
 package sli
 
 import (
+	"github.com/warrenhq/warren/analysis/timeinqueue"
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/outbox"
 	"github.com/warrenhq/warren/pipeline"
@@ -96,15 +97,7 @@ func (f *Feeder) endToEnd(m *measured, sli *config.QueueLatencySLI, st *pipeline
 	_, queueTh := config.OutboxSplitThresholds(threshold)
 	within := make([]float64, len(queueTh))
 	var total float64
-	for i := range st.Estimates {
-		e := &st.Estimates[i]
-		if !config.MatchQueue(sli.Vhost, sli.Queue, e.Vhost, e.Name) {
-			continue
-		}
-		m.matchedAny = true
-		if e.Withheld {
-			continue
-		}
+	m.forMeasured(sli, st.Estimates, func(e *timeinqueue.QueueEstimate) {
 		for j, th := range e.Thresholds {
 			if th == threshold {
 				total += e.NewTotal[j]
@@ -115,7 +108,7 @@ func (f *Feeder) endToEnd(m *measured, sli *config.QueueLatencySLI, st *pipeline
 				}
 			}
 		}
-	}
+	})
 	w := m.takeWait(len(queueTh))
 	if st.Polled <= 1 {
 		return // a baseline, as for time_in_queue

@@ -198,24 +198,32 @@ func (f *Feeder) ObserveState(st *pipeline.TargetState) {
 func (f *Feeder) queueLatency(m *measured, sli *config.QueueLatencySLI, st *pipeline.TargetState, estimates []timeinqueue.QueueEstimate) {
 	threshold := sli.Threshold.Std()
 	var good, total float64
-	for i := range estimates {
-		e := &estimates[i]
-		if !config.MatchQueue(sli.Vhost, sli.Queue, e.Vhost, e.Name) {
-			continue
-		}
-		m.matchedAny = true
-		if e.Withheld {
-			continue
-		}
+	m.forMeasured(sli, estimates, func(e *timeinqueue.QueueEstimate) {
 		for j, th := range e.Thresholds {
 			if th == threshold {
 				good += e.NewWithin[j]
 				total += e.NewTotal[j]
 			}
 		}
-	}
+	})
 	if st.Polled > 1 {
 		f.add(m, st.Snapshot.Time, good, total)
+	}
+}
+
+// forMeasured calls fn for the estimates of the queues the SLI matches,
+// but those whose estimate is withheld (noting that the SLO matched a
+// queue either way).
+func (m *measured) forMeasured(sli *config.QueueLatencySLI, estimates []timeinqueue.QueueEstimate, fn func(*timeinqueue.QueueEstimate)) {
+	for i := range estimates {
+		e := &estimates[i]
+		if !config.MatchQueue(sli.Vhost, sli.Queue, e.Vhost, e.Name) {
+			continue
+		}
+		m.matchedAny = true
+		if !e.Withheld {
+			fn(e)
+		}
 	}
 }
 

@@ -91,56 +91,60 @@ func (d *Dispatcher) Start() {
 
 // StartWriting starts the writer: one row per flow every Flow.Every.
 func (d *Dispatcher) StartWriting() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	d.stopWrite, d.writeDone = cancel, make(chan struct{})
-	go func() {
-		defer close(d.writeDone)
+	var mu sync.Mutex // one pgx.Conn: one statement at a time
+	d.start(&d.stopWrite, &d.writeDone, func(ctx context.Context) {
 		var wg sync.WaitGroup
-		var mu sync.Mutex // one pgx.Conn: one statement at a time
 		for _, f := range d.flows {
 			wg.Go(func() {
-				tick := time.NewTicker(f.Every)
-				defer tick.Stop()
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-tick.C:
-					}
+				every(ctx, f.Every, func() {
 					mu.Lock()
+					defer mu.Unlock()
 					d.conn.Exec(ctx, "INSERT INTO outbox (event_type) VALUES ($1)", f.EventType)
-					mu.Unlock()
-				}
+				})
 			})
 		}
 		wg.Wait()
-	}()
+	})
 }
 
 // StartDispatching starts the relay: every 10 ms it dispatches the rows
 // whose delay has passed.
 func (d *Dispatcher) StartDispatching() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	d.stopDis, d.disDone = cancel, make(chan struct{})
-	go func() {
-		defer close(d.disDone)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
+	d.start(&d.stopDis, &d.disDone, func(ctx context.Context) {
+		every(ctx, 10*time.Millisecond, func() {
 			for _, f := range d.flows {
 				d.dispatch(ctx, f)
 			}
-		}
+		})
+	})
+}
+
+// start runs run in a goroutine until the cancel function it stores in
+// cancel is called; done is closed when run returns.
+func (d *Dispatcher) start(cancel *context.CancelFunc, done *chan struct{}, run func(context.Context)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ctx, stop := context.WithCancel(context.Background())
+	finished := make(chan struct{})
+	*cancel, *done = stop, finished
+	go func() {
+		defer close(finished)
+		run(ctx)
 	}()
+}
+
+// every calls fn every period until ctx is done.
+func every(ctx context.Context, period time.Duration, fn func()) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			fn()
+		}
+	}
 }
 
 func (d *Dispatcher) dispatch(ctx context.Context, f Flow) {
