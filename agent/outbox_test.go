@@ -192,3 +192,37 @@ func TestEndToEndSLOBurnsWhenEitherHalfIsSlowAndNotWhenBothAreFast(t *testing.T)
 		}
 	}
 }
+
+func TestReloadStartsAndStopsOutboxesAndKeepsAnUnchangedOne(t *testing.T) {
+	c := pgtest.StartT(t)
+	orders, billing := outboxDB(t, c, "orders"), outboxDB(t, c, "billing")
+	target := fmt.Sprintf("targets:\n  - {name: prod, management_url: %s, username: guest, password: guest, poll_interval: 1s, probes: {enabled: false}}\n", broker.MgmtURL)
+	r := startAgent(t, target+"outboxes:\n"+outboxYAML("orders", orders), true)
+	has := func(outbox string) bool {
+		v, _ := r.metric(t, fmt.Sprintf(`warren_outbox_up{outbox=%q}`, outbox))
+		return v == "1"
+	}
+	eventually(t, "orders polled", func() bool { return has("orders") })
+	r.mu.Lock()
+	kept := r.outboxRuns["orders"]
+	r.mu.Unlock()
+
+	if code := r.rewrite(t, target+"outboxes:\n"+outboxYAML("orders", orders)+outboxYAML("billing", billing)); code != http.StatusOK {
+		t.Fatalf("reload: %d", code)
+	}
+	eventually(t, "billing polled", func() bool { return has("billing") })
+	r.mu.Lock()
+	same := r.outboxRuns["orders"] == kept
+	r.mu.Unlock()
+	if !same {
+		t.Error("the unchanged outbox orders was restarted by the reload")
+	}
+
+	if code := r.rewrite(t, target+"outboxes:\n"+outboxYAML("billing", billing)); code != http.StatusOK {
+		t.Fatalf("reload: %d", code)
+	}
+	eventually(t, "orders forgotten", func() bool {
+		_, ok := r.metric(t, `warren_outbox_up{outbox="orders"}`)
+		return !ok
+	})
+}
