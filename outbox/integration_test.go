@@ -324,3 +324,44 @@ func TestTheConnectionStringNeverAppearsInErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestAStatusMarkerAndTimestampColumnsWithoutTimeZoneAreReadAsConfigured(t *testing.T) {
+	t.Parallel()
+	c, o := newOutbox(t)
+	c.Exec(t, "orders", `CREATE TABLE "Events" (created timestamp NOT NULL, state text NOT NULL, sent_at timestamp);
+		CREATE INDEX ON "Events" (created) WHERE state <> 'it''s sent';
+		CREATE INDEX ON "Events" (sent_at)`)
+	o.Table, o.CreatedAt, o.EventType = `public.Events`, "created", ""
+	o.Status = &config.OutboxStatus{Column: "state", Dispatched: "it's sent"}
+	o.DispatchedAt = "sent_at"
+	o.Thresholds = []config.Duration{config.Duration(time.Second), config.Duration(5 * time.Second)}
+	p := NewPoller(o)
+	defer p.Close()
+	first, err := p.Poll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Baseline || len(first.Types) != 1 || first.Types[0].Pending != 0 {
+		t.Fatalf("first poll of an empty table: %+v", first)
+	}
+	// Three rows pending (one 60 s old), two sent now, 3 s after their
+	// creation; the columns hold UTC wall-clock times.
+	c.Exec(t, "orders", `INSERT INTO "Events" VALUES
+		((now() AT TIME ZONE 'UTC') - interval '60 seconds', 'new', NULL),
+		((now() AT TIME ZONE 'UTC') - interval '1 second', 'new', NULL),
+		((now() AT TIME ZONE 'UTC') - interval '1 second', 'retrying', NULL),
+		((now() AT TIME ZONE 'UTC') - interval '3 seconds', 'it''s sent', now() AT TIME ZONE 'UTC'),
+		((now() AT TIME ZONE 'UTC') - interval '3 seconds', 'it''s sent', now() AT TIME ZONE 'UTC')`)
+	time.Sleep(2 * o.CommitDelay.Std())
+	s, err := p.Poll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := s.Types[0]
+	if ts.Pending != 3 || ts.OldestAge < 59 || ts.OldestAge > 65 {
+		t.Errorf("pending %v oldest %.1fs, want 3 and about 60s", ts.Pending, ts.OldestAge)
+	}
+	if ts.Dispatched != 2 || math.Abs(ts.LatencySum-6) > 0.01 || ts.Within[0] != 0 || ts.Within[1] != 2 {
+		t.Errorf("dispatched %v, latency sum %.3f, within 1s %v, within 5s %v: want 2 rows of 3 s", ts.Dispatched, ts.LatencySum, ts.Within[0], ts.Within[1])
+	}
+}
