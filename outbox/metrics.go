@@ -226,15 +226,16 @@ type Status struct {
 	// HasLatency is false for a status-only outbox, which knows nothing
 	// of dispatches.
 	HasLatency bool
-	// Watching is the time of the first successful poll, LastDispatch
-	// that of the latest poll that counted a dispatched row (zero before
-	// any).
+	// Watching is the time of the latest baseline poll (the first after
+	// warren started or reconnected), since which dispatches are counted;
+	// LastDispatch that of the latest poll that counted a dispatched row
+	// (zero before any).
 	Watching, LastDispatch time.Time
 }
 
 func (st *Status) observe(s *Sample) {
 	st.Name, st.Attempted, st.Up, st.Reason, st.HasLatency = s.Outbox, true, true, "", s.HasLatency
-	if st.Watching.IsZero() {
+	if s.Baseline || st.Watching.IsZero() {
 		st.Watching = s.Time
 	}
 	st.Pending, st.OldestAge = 0, 0

@@ -18,7 +18,7 @@ func (h *HealthAlerts) SetOutboxes(statuses func() []outbox.Status) {
 // outboxCandidates adds WarrenOutboxDatabaseDown for an outbox whose
 // latest poll failed, and WarrenOutboxStuck for one with rows pending,
 // the oldest past the threshold, and no dispatch within the threshold
-// either, counted from when warren started watching it at the earliest
+// either, counted from warren's latest baseline poll at the earliest
 // (a status-only outbox, which knows no dispatches, on the oldest row's
 // age alone).
 func outboxCandidates(statuses []outbox.Status, now time.Time, c *collect) {
@@ -34,8 +34,11 @@ func outboxCandidates(statuses []outbox.Status, now time.Time, c *collect) {
 		if st.Pending == 0 || st.OldestAge <= threshold {
 			continue
 		}
+		// A baseline poll counts no dispatch: time without one is
+		// counted from the latest baseline at the earliest, so that a
+		// database outage does not look like a dead dispatcher.
 		lastMove := st.LastDispatch
-		if lastMove.IsZero() {
+		if st.Watching.After(lastMove) {
 			lastMove = st.Watching
 		}
 		if st.HasLatency && now.Sub(lastMove) < window {

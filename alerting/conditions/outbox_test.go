@@ -30,6 +30,9 @@ func TestOutboxStuckNeedsOldPendingRowsAndNoDispatchWithinTheWindow(t *testing.T
 		outbox.Status{Name: "slow", Attempted: true, Up: true, HasLatency: true, Pending: 40, OldestAge: 900, Watching: now.Add(-time.Hour), LastDispatch: now.Add(-time.Minute)},
 		// Just started watching: no dispatch seen yet, but only 2 minutes in.
 		outbox.Status{Name: "new", Attempted: true, Up: true, HasLatency: true, Pending: 40, OldestAge: 900, Watching: now.Add(-2 * time.Minute)},
+		// Back from a database outage: the last dispatch is old, but
+		// the reconnection's baseline was a minute ago.
+		outbox.Status{Name: "reconnected", Attempted: true, Up: true, HasLatency: true, Pending: 40, OldestAge: 900, Watching: now.Add(-time.Minute), LastDispatch: now.Add(-time.Hour)},
 		// Idle: nothing pending, nothing dispatched for an hour.
 		outbox.Status{Name: "idle", Attempted: true, Up: true, HasLatency: true, Watching: now.Add(-time.Hour)},
 		// Status-only: the age decides.
