@@ -29,6 +29,7 @@ import (
 	"github.com/warrenhq/warren/alerting/conditions"
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/outbox"
 	"github.com/warrenhq/warren/pipeline"
 	"github.com/warrenhq/warren/probes"
 	"github.com/warrenhq/warren/slo"
@@ -66,12 +67,15 @@ type Agent struct {
 	state    *stateStore
 	registry *prometheus.Registry
 	reloads  *reloadMetrics
+	outboxes *outbox.Metrics
 
 	// mu guards what a reload changes.
-	mu       sync.Mutex
-	cfg      *config.Config
-	targets  map[string]*targetRun
-	delivery *delivery
+	mu      sync.Mutex
+	cfg     *config.Config
+	targets map[string]*targetRun
+	// outboxRuns are the outboxes polled, by name; empty until Run.
+	outboxRuns map[string]*outboxRun
+	delivery   *delivery
 	// stopEvaluation stops the evaluation loop in force.
 	stopEvaluation context.CancelFunc
 	// ctx is Run's context once Run started: what a reload starts runs
@@ -96,10 +100,14 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		feeder:   sli.New(cfg, engine, opts.Logger),
 		registry: prometheus.NewRegistry(),
 		reloads:  newReloadMetrics(),
+		outboxes: outbox.NewMetrics(),
 		cfg:      cfg,
 		targets:  map[string]*targetRun{},
+
+		outboxRuns: map[string]*outboxRun{},
 	}
 	a.health = conditions.NewHealth(cfg.Alerting.Health, a.set.States)
+	a.health.SetOutboxes(a.outboxes.Statuses)
 	a.eval = conditions.NewEvaluator(cfg, a.health, engine, opts.ExternalURL, opts.Logger)
 	a.state = newStateStore(engine, opts.StoragePath, opts.SaveInterval, len(cfg.SLOs) > 0, opts.Logger)
 	if err := a.state.load(); err != nil {
@@ -122,6 +130,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		a.feeder.Collector(),
 		a.reloads,
 		deliveryCollector{a},
+		a.outboxes,
 	)
 	a.registry.MustRegister(a.probes.Collectors()...)
 	a.reloads.succeeded(time.Now())
@@ -144,6 +153,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, r := range a.targets {
 		a.startTarget(r)
 	}
+	a.reconcileOutboxes(a.cfg)
 	a.startDelivery(a.delivery)
 	a.startEvaluation(a.cfg.Alerting.EvaluationInterval.Std())
 	a.mu.Unlock()

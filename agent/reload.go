@@ -96,6 +96,9 @@ func (a *Agent) reload() error {
 	a.commitTargets(plan)
 	a.set.ReconfigureAudit(cfg.Audit)
 	a.feeder.Reconfigure(cfg)
+	if a.ctx != nil {
+		a.reconcileOutboxes(cfg)
+	}
 	a.eval.Reconfigure(cfg)
 	a.state.enable(len(cfg.SLOs) > 0)
 	if alertingChanged {
@@ -109,7 +112,7 @@ func (a *Agent) reload() error {
 		}
 	}
 	a.cfg = cfg
-	a.logger.Info("configuration reloaded", "targets", len(cfg.Targets), "slos", len(cfg.SLOs),
+	a.logger.Info("configuration reloaded", "targets", len(cfg.Targets), "outboxes", len(cfg.Outboxes), "slos", len(cfg.SLOs),
 		"slos_kept", rep.Restored, "slos_rebucketed", rep.Rebucketed, "slos_new", rep.Fresh, "slos_dropped", rep.Dropped)
 	return nil
 }

@@ -186,6 +186,9 @@ func TestAlertRulesKeepTheHealthAlertContract(t *testing.T) {
 		"RabbitMQConsumerTimeoutImminent": {"page", "0s"},
 		// The audit.
 		"RabbitMQAuditFinding": {"ticket", "10m"},
+		// Outboxes.
+		"WarrenOutboxStuck":        {"page", "2m"},
+		"WarrenOutboxDatabaseDown": {"page", "2m"},
 	}
 	rules := loadShippedAlerts(t)
 	for _, r := range rules {

@@ -175,7 +175,7 @@ func (e *encoder) encodeProcessing(b *exposition.Builder, st *TargetState) {
 func (e *encoder) thresholdLabel(th time.Duration) []byte {
 	l, ok := e.thresholds[th]
 	if !ok {
-		l = exposition.AppendLabel(nil, "threshold", FormatThreshold(th))
+		l = exposition.AppendLabel(nil, "threshold", exposition.FormatThreshold(th))
 		e.thresholds[th] = l
 	}
 	return l

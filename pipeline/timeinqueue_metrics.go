@@ -1,9 +1,6 @@
 package pipeline
 
 import (
-	"strconv"
-	"time"
-
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/warrenhq/warren/analysis/timeinqueue"
@@ -57,19 +54,4 @@ func encodeHistogram(h exposition.FamilyWriter, labels []byte, q *timeinqueue.Qu
 	}
 	h.Histogram(labels, q.Buckets, buf, q.Sum, uint64(q.Count+0.5))
 	return buf
-}
-
-// FormatThreshold spells a threshold for the threshold label as it is
-// usually written in a configuration: 500ms, 30s, 5m, 1h.
-func FormatThreshold(d time.Duration) string {
-	switch {
-	case d%time.Hour == 0:
-		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
-	case d%time.Minute == 0:
-		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
-	case d%time.Second == 0:
-		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
-	default:
-		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
-	}
 }

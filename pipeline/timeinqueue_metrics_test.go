@@ -53,7 +53,7 @@ func (r referenceCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstHistogram(hist, uint64(q.Count+0.5), q.Sum, buckets, labels...)
 		for i, th := range q.Thresholds {
-			l := append(labels[:3:3], FormatThreshold(th))
+			l := append(labels[:3:3], exposition.FormatThreshold(th))
 			ch <- prometheus.MustNewConstMetric(within, prometheus.CounterValue, q.Within[i], l...)
 			ch <- prometheus.MustNewConstMetric(total, prometheus.CounterValue, q.Total[i], l...)
 		}

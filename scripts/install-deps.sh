@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian packages warren's tests use: rabbitmq-server (the tests
 # start private nodes from it, see internal/testenv/rabbittest), prometheus and
-# prometheus-alertmanager. Only missing packages are installed, and apt-get
+# prometheus-alertmanager, and postgresql (the outbox tests start private
+# clusters from its binaries, see internal/testenv/pgtest). Only missing packages are installed, and apt-get
 # update runs only then, so with everything present this is a quick no-op.
 #
 # The packages' own system services (a broker on 5672, Prometheus on 9090,
-# Alertmanager on 9093, the node exporter Prometheus pulls in on 9100) are
+# Alertmanager on 9093, the node exporter Prometheus pulls in on 9100,
+# PostgreSQL's main cluster on 5432) are
 # never used by the tests; if installing them started them, they are stopped
 # again.
 set -euo pipefail
 
-packages=(rabbitmq-server prometheus prometheus-alertmanager)
+packages=(rabbitmq-server prometheus prometheus-alertmanager postgresql)
 
 die() {
 	echo "install-deps: $*" >&2
@@ -51,7 +53,7 @@ for p in "${missing[@]}"; do
 done
 
 # Stop whatever the packages' maintainer scripts started.
-for svc in rabbitmq-server prometheus prometheus-alertmanager prometheus-node-exporter; do
+for svc in rabbitmq-server prometheus prometheus-alertmanager prometheus-node-exporter postgresql; do
 	if [ -e "/etc/init.d/$svc" ] || [ -e "/lib/systemd/system/$svc.service" ]; then
 		as_root service "$svc" stop >/dev/null 2>&1 || true
 	fi
@@ -60,5 +62,14 @@ done
 # stop the package's default node too (a no-op if it is not running).
 if printf '%s\n' "${missing[@]}" | grep -qx rabbitmq-server && command -v rabbitmqctl >/dev/null; then
 	as_root timeout 60 rabbitmqctl stop >/dev/null 2>&1 || true
+fi
+# Without an init system, stop the package's main cluster the way Debian
+# does (a no-op if it is not running).
+if printf '%s\n' "${missing[@]}" | grep -qx postgresql && command -v pg_ctlcluster >/dev/null; then
+	for cluster in /etc/postgresql/*/main; do
+		[ -d "$cluster" ] || continue
+		version=$(basename "$(dirname "$cluster")")
+		as_root pg_ctlcluster "$version" main stop >/dev/null 2>&1 || true
+	done
 fi
 echo "install-deps: done" >&2

@@ -81,7 +81,8 @@ type HealthRule struct {
 	// timeout the age of the oldest unacknowledged delivery may reach
 	// (fires at it; above 0 and below 1); RabbitMQQuorumLeadersImbalanced,
 	// how many times its fair share of the quorum leaders a node may lead
-	// (fires above it; at least 1). Unused by the others.
+	// (fires above it; at least 1); WarrenOutboxStuck, seconds of age of
+	// the oldest pending row. Unused by the others.
 	Threshold float64
 	Disabled  bool
 }
@@ -117,6 +118,10 @@ var HealthRules = []HealthRule{
 	// Longer than two audits at the default interval: a finding must
 	// hold across audits before it tickets.
 	{Name: AuditFinding, Severity: "ticket", For: 10 * time.Minute},
+	// Threshold: seconds of age of the oldest pending row, and of the
+	// time without a dispatch. The `for` comes on top.
+	{Name: OutboxStuck, Severity: "page", For: 2 * time.Minute, Threshold: 300},
+	{Name: OutboxDatabaseDown, Severity: "page", For: 2 * time.Minute},
 }
 
 // IsHealthAlert reports whether name is a built-in health alert.

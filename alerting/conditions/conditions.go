@@ -1,13 +1,13 @@
 // Package conditions decides which alerts fire: the built-in health
-// alerts, evaluated on the targets' published states (pipeline) and the
-// probe results, and the SLO burn-rate alerts of the slo.Engine. It keeps each condition's pending time (`for`) and a stable
+// alerts, evaluated on the targets' published states (pipeline), the
+// probe results and the outboxes' statuses, and the SLO burn-rate alerts of the slo.Engine. It keeps each condition's pending time (`for`) and a stable
 // start time, and hands the complete set of firing alerts to a sink (the
 // Alertmanager notifier) at every evaluation.
 //
 // Names, labels and annotations come from alerting/catalog.
 //
 // Import rule: it imports alerting/catalog, pipeline and what pipeline
-// exports (snapshot, analyses), probes, slo and internal/config; never the
+// exports (snapshot, analyses), probes, outbox, slo and internal/config; never the
 // notifier, which it hands alerts to through a function.
 package conditions
 

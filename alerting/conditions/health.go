@@ -9,6 +9,7 @@ import (
 	"github.com/warrenhq/warren/analysis/deadletter"
 	"github.com/warrenhq/warren/analysis/queuerole"
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/outbox"
 	"github.com/warrenhq/warren/pipeline"
 	"github.com/warrenhq/warren/probes"
 )
@@ -25,6 +26,8 @@ type HealthAlerts struct {
 	mu     sync.Mutex
 	rules  map[string]catalog.HealthRule
 	probes map[catalog.ProbeKey]*probeState
+	// outboxes returns the outboxes' statuses; nil until SetOutboxes.
+	outboxes func() []outbox.Status
 }
 
 type probeState struct{ lastOK, lastFailure time.Time }
@@ -140,6 +143,9 @@ func (h *HealthAlerts) candidates(now time.Time) []candidate {
 			l, a := catalog.ProbesFailing(k)
 			c.add(catalog.ProbeFailing, l, a, statusPath("cluster", k.Cluster))
 		}
+	}
+	if h.outboxes != nil {
+		outboxCandidates(h.outboxes(), now, c)
 	}
 	return c.out
 }

@@ -161,7 +161,11 @@ func checkCommand(f *commandLine, getenv func(string) string, stdout, stderr io.
 	for _, w := range sloWarnings(cfg) {
 		fmt.Fprintf(stderr, "warren: config warning: %s\n", w)
 	}
-	fmt.Fprintf(stdout, "%s: OK%s, %d target(s), %d SLO(s)\n", describeSource(cfg), unread, len(cfg.Targets), len(cfg.SLOs))
+	outboxes := ""
+	if n := len(cfg.Outboxes); n > 0 {
+		outboxes = fmt.Sprintf(", %d outbox(es)", n)
+	}
+	fmt.Fprintf(stdout, "%s: OK%s, %d target(s), %d SLO(s)%s\n", describeSource(cfg), unread, len(cfg.Targets), len(cfg.SLOs), outboxes)
 	return exitOK
 }
 

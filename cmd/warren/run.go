@@ -17,7 +17,7 @@ import (
 func runAgent(cfg *config.Config, opts agent.Options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts.Logger.Info("starting warren", "version", version.Info(), "build_context", version.BuildContext(), "config", describeSource(cfg), "targets", len(cfg.Targets), "slos", len(cfg.SLOs))
+	opts.Logger.Info("starting warren", "version", version.Info(), "build_context", version.BuildContext(), "config", describeSource(cfg), "targets", len(cfg.Targets), "outboxes", len(cfg.Outboxes), "slos", len(cfg.SLOs))
 	a, err := agent.New(cfg, opts)
 	if err != nil {
 		return err

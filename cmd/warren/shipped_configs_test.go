@@ -23,7 +23,7 @@ const deployDir = "../../deploy"
 type shippedConfig struct {
 	name string // path under deploy/
 	path string // the file to pass to --config: the shipped one, or its rendered copy
-	// files are the password and TLS files it names, by field.
+	// files are the password, TLS and DSN files it names, by field.
 	files []namedFile
 	slos  []string
 }
@@ -117,7 +117,7 @@ func sloNames(root *yaml.Node) []string {
 	return names
 }
 
-// collectFiles gathers every password_file, ca_file, cert_file and key_file
+// collectFiles gathers every password_file, ca_file, cert_file, key_file and dsn_file
 // below node, with warren's spelling of its field path.
 func collectFiles(node *yaml.Node, path, dir string, out *[]namedFile) {
 	switch node.Kind {
@@ -129,7 +129,7 @@ func collectFiles(node *yaml.Node, path, dir string, out *[]namedFile) {
 				child = path + "." + key.Value
 			}
 			switch key.Value {
-			case "password_file", "ca_file", "cert_file", "key_file":
+			case "password_file", "ca_file", "cert_file", "key_file", "dsn_file":
 				file := value.Value
 				if !filepath.IsAbs(file) {
 					file = filepath.Join(dir, file)

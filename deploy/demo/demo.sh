@@ -7,8 +7,12 @@
 #   - the demo workload (deploy/demo/workload): order events into `orders`,
 #     a consumer that is slow for 90 s out of every 180 s, a poison message
 #     in every 50 that is dead-lettered into `orders.dlq`,
-#   - warren with deploy/demo/warren.yml (three SLOs on a 1d window, so their
-#     burn-rate windows are minutes long),
+#   - a private PostgreSQL cluster holding the transactional outbox the
+#     workload's invoices go through (a dispatcher publishes them to
+#     `invoices`, and is dead for 90 s out of every 180 s),
+#   - warren with deploy/demo/warren.yml (five SLOs on a 1d window, so their
+#     burn-rate windows are minutes long, one of them end to end from the
+#     outbox's commit to the invoice's processing),
 #   - Alertmanager, whose only receiver is democtl alertlog (alerts.log),
 #   - Prometheus, scraping warren and evaluating alerts/warren-alerts.yml and
 #     the rules `warren rules` prints for the demo configuration,
@@ -48,11 +52,13 @@ PROM_PORT=39090
 AM_PORT=39093
 ALERTLOG_PORT=39094
 WARREN_PORT=39842
+PG_PORT=36543
 
 RABBIT_NODE="warren-demo@localhost"
 RABBIT_BIN=/usr/lib/rabbitmq/bin
 PROMETHEUS=/usr/bin/prometheus
 ALERTMANAGER=/usr/bin/prometheus-alertmanager
+PG_BIN=/usr/lib/postgresql/15/bin
 
 WARREN_URL=http://127.0.0.1:$WARREN_PORT
 PROM_URL=http://127.0.0.1:$PROM_PORT
@@ -196,7 +202,8 @@ show_log() {
 }
 
 # --- preflight ---------------------------------------------------------------
-for bin in "$RABBIT_BIN/rabbitmq-server" "$RABBIT_BIN/rabbitmqctl" "$PROMETHEUS" "$ALERTMANAGER" /usr/bin/promtool /usr/bin/amtool /usr/bin/epmd; do
+for bin in "$RABBIT_BIN/rabbitmq-server" "$RABBIT_BIN/rabbitmqctl" "$PROMETHEUS" "$ALERTMANAGER" /usr/bin/promtool /usr/bin/amtool /usr/bin/epmd \
+	"$PG_BIN/initdb" "$PG_BIN/postgres" "$PG_BIN/pg_isready" "$PG_BIN/psql"; do
 	[ -x "$bin" ] || die "$bin not found: run 'make deps' (or 'make demo', which does)"
 done
 [ -x "$warren" ] || die "$warren not found: run 'make build' (or 'make demo', which does)"
@@ -207,7 +214,7 @@ if [ -f "$demo_dir/demo.pid" ] && kill -0 "$(cat "$demo_dir/demo.pid")" 2>/dev/n
 fi
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 busy=()
-for port in $EPMD_PORT $AMQP_PORT $MGMT_PORT $DIST_PORT $RABBIT_PROM_PORT $PROM_PORT $AM_PORT $ALERTLOG_PORT $WARREN_PORT; do
+for port in $EPMD_PORT $AMQP_PORT $MGMT_PORT $DIST_PORT $RABBIT_PROM_PORT $PROM_PORT $AM_PORT $ALERTLOG_PORT $WARREN_PORT $PG_PORT; do
 	port_in_use "$port" && busy+=("$port")
 done
 if [ "$mode" = run ] && [ "${#busy[@]}" -gt 0 ]; then
@@ -233,13 +240,16 @@ render() {
 		-e "s|@AMQP_PORT@|$AMQP_PORT|g" -e "s|@MGMT_PORT@|$MGMT_PORT|g" \
 		-e "s|@RABBIT_PROM_PORT@|$RABBIT_PROM_PORT|g" -e "s|@PROM_PORT@|$PROM_PORT|g" \
 		-e "s|@AM_PORT@|$AM_PORT|g" -e "s|@ALERTLOG_PORT@|$ALERTLOG_PORT|g" \
-		-e "s|@WARREN_PORT@|$WARREN_PORT|g" "$here/$1" >"$2"
+		-e "s|@WARREN_PORT@|$WARREN_PORT|g" -e "s|@PG_PORT@|$PG_PORT|g" "$here/$1" >"$2"
 }
 render rabbitmq.conf "$demo_dir/rabbitmq/rabbitmq.conf"
 render warren.yml "$demo_dir/warren.yml"
 render prometheus.yml "$demo_dir/prometheus.yml"
 render alertmanager.yml "$demo_dir/alertmanager.yml"
 echo '[rabbitmq_management,rabbitmq_prometheus].' >"$demo_dir/rabbitmq/enabled_plugins"
+# warren reads the outbox as the read-only user warren; the DSN is a file,
+# as the configuration wants it (no password: trust on loopback only).
+echo "host=127.0.0.1 port=$PG_PORT user=warren dbname=orders sslmode=disable" >"$demo_dir/orders-db.dsn"
 : >"$demo_dir/rabbitmq/rabbitmq-env.conf"
 # The Erlang cookie of the private node: random, readable by its owner only.
 (
@@ -316,6 +326,49 @@ done
 "$democtl" wait --timeout 60s "http://guest:guest@127.0.0.1:$MGMT_PORT/api/overview" ||
 	die "the management API did not come up"
 
+# --- PostgreSQL ----------------------------------------------------------------
+# initdb and postgres refuse to run as root: as root, they run as the
+# postgres user the Debian package creates, owning the cluster's directory.
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then
+	as_pg=(runuser -u postgres --)
+fi
+psql_demo() {
+	"$PG_BIN/psql" -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"
+}
+log "starting PostgreSQL ($PG_PORT) with the outbox database"
+mkdir -p "$demo_dir/postgres/data" "$demo_dir/postgres/socket"
+chmod 700 "$demo_dir/postgres/data"
+if [ "$(id -u)" -eq 0 ]; then
+	chown -R postgres: "$demo_dir/postgres"
+	chmod o+x "$demo_dir"
+fi
+validate "${as_pg[@]}" "$PG_BIN/initdb" -D "$demo_dir/postgres/data" -U postgres --auth=trust --encoding=UTF8 --locale=C
+spawn postgres "${as_pg[@]}" "$PG_BIN/postgres" -D "$demo_dir/postgres/data" -p "$PG_PORT" -h 127.0.0.1 \
+	-k "$demo_dir/postgres/socket"
+pg_pgid=${pgids[-1]}
+deadline=$((SECONDS + 60))
+until "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres; do
+	if ! group_alive "$pg_pgid" || [ "$SECONDS" -ge "$deadline" ]; then
+		show_log postgres
+		die "PostgreSQL did not start"
+	fi
+	sleep 0.2
+done
+psql_demo -c "CREATE DATABASE orders" -c "CREATE ROLE warren LOGIN" </dev/null
+# The outbox and the index warren's query needs (docs/outbox.md).
+psql_demo -d orders <<'SQL'
+CREATE TABLE outbox (
+	id bigserial PRIMARY KEY,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	dispatched_at timestamptz,
+	event_type text NOT NULL,
+	payload text NOT NULL
+);
+CREATE INDEX outbox_dispatched ON outbox (dispatched_at) INCLUDE (created_at, event_type);
+GRANT SELECT ON outbox TO warren;
+SQL
+
 # --- Alertmanager and its log --------------------------------------------------
 log "starting Alertmanager ($AM_PORT) and its webhook receiver ($ALERTLOG_PORT)"
 spawn alertlog "$democtl" alertlog --listen "127.0.0.1:$ALERTLOG_PORT" --alertmanager "$AM_URL" \
@@ -350,7 +403,8 @@ spawn prometheus "$PROMETHEUS" --config.file="$demo_dir/prometheus.yml" \
 
 # --- the workload ------------------------------------------------------------
 log "starting the workload"
-spawn workload "$demo_dir/bin/workload" --amqp-url "amqp://guest:guest@127.0.0.1:$AMQP_PORT/"
+spawn workload "$demo_dir/bin/workload" --amqp-url "amqp://guest:guest@127.0.0.1:$AMQP_PORT/" \
+	--outbox-dsn "host=127.0.0.1 port=$PG_PORT user=postgres dbname=orders sslmode=disable"
 
 urls() {
 	cat <<EOF
@@ -359,6 +413,7 @@ warren       $WARREN_URL/metrics
 Prometheus   $PROM_URL/alerts   (rules: $PROM_URL/rules)
 Alertmanager $AM_URL/#/alerts
 RabbitMQ     $MGMT_URL/   (guest / guest; AMQP on 127.0.0.1:$AMQP_PORT)
+PostgreSQL   127.0.0.1:$PG_PORT, database orders, table outbox (psql -h 127.0.0.1 -p $PG_PORT -U postgres orders)
 Grafana      none here: in your own Grafana add a Prometheus data source for
              $PROM_URL, then Dashboards > New > Import each of
              $repo/dashboards/*.json

@@ -17,6 +17,9 @@ type Config struct {
 	Alerting Alerting `yaml:"alerting"`
 	// Audit configures the agent's audit of the targets (docs/audit.md).
 	Audit Audit `yaml:"audit"`
+	// Outboxes are the transactional outbox tables warren watches
+	// (docs/outbox.md).
+	Outboxes []Outbox `yaml:"outboxes"`
 
 	// File is the path the configuration was loaded from ("" for the
 	// built-in default); it is not a YAML key.

@@ -38,6 +38,9 @@ type SLIConfig struct {
 	ProbeLatency      *ProbeLatencySLI    `yaml:"probe_latency"`
 	ProbeSuccess      *ProbeSuccessSLI    `yaml:"probe_success"`
 	DeadLetterRatio   *DeadLetterRatioSLI `yaml:"dead_letter_ratio"`
+	// OutboxDispatch is the share of an outbox's rows dispatched within
+	// Threshold of being written.
+	OutboxDispatch *OutboxDispatchSLI `yaml:"outbox_dispatch"`
 }
 
 // Kind names the SLI kind that is set ("" when none is).
@@ -53,6 +56,8 @@ func (s SLIConfig) Kind() string {
 		return "probe_success"
 	case s.DeadLetterRatio != nil:
 		return "dead_letter_ratio"
+	case s.OutboxDispatch != nil:
+		return "outbox_dispatch"
 	}
 	return ""
 }
@@ -63,10 +68,45 @@ func (s SLIConfig) Kind() string {
 // delivered. Messages still waiting past it count as bad the moment they
 // cross it. Vhost and Queue are anchored regular expressions; all
 // matching queues count together.
+//
+// With Outbox (time_in_queue only), the SLI measures from the commit of
+// the event's outbox row instead: outbox wait plus time in queue, the two
+// combined as docs/outbox.md#end-to-end-slos explains.
 type QueueLatencySLI struct {
 	Vhost     *Regexp  `yaml:"vhost"`
 	Queue     *Regexp  `yaml:"queue"`
 	Threshold Duration `yaml:"threshold"`
+	// Outbox names the outbox whose events flow into the queues.
+	Outbox string `yaml:"outbox"`
+	// EventType limits the outbox's rows to those whose event type
+	// matches (an anchored regular expression); default all.
+	EventType *Regexp `yaml:"event_type"`
+}
+
+// OutboxDispatchSLI: the share of an outbox's rows dispatched within
+// Threshold of being written. Rows still pending past it count as bad
+// the moment they cross it.
+type OutboxDispatchSLI struct {
+	Outbox    string   `yaml:"outbox"`
+	EventType *Regexp  `yaml:"event_type"`
+	Threshold Duration `yaml:"threshold"`
+}
+
+// OutboxSplits are the fractions of an end-to-end threshold at which the
+// outbox wait is cut into bins (docs/outbox.md#end-to-end-slos): a row
+// whose wait falls in (f[k-1]·θ, f[k]·θ] is good when its message waited
+// at most (1−f[k])·θ in the queue.
+var OutboxSplits = []float64{0.1, 0.25, 0.5, 0.75, 1}
+
+// OutboxSplitThresholds returns, for an end-to-end threshold, the outbox
+// thresholds f[k]·θ and the queue thresholds (1−f[k])·θ (0 for the last).
+func OutboxSplitThresholds(threshold time.Duration) (outbox, queue []time.Duration) {
+	for _, f := range OutboxSplits {
+		o := time.Duration(float64(threshold) * f)
+		outbox = append(outbox, o)
+		queue = append(queue, threshold-o)
+	}
+	return outbox, queue
 }
 
 // ProbeLatencySLI: the share of probe rounds that succeeded within
@@ -185,6 +225,8 @@ func (p *parser) validateSLOs(root *yaml.Node, cfg *Config) {
 		}
 		target := targets[s.Target]
 		switch {
+		case s.Target == "" && s.SLI.OutboxDispatch != nil:
+			// An outbox SLI measures a database, not a target.
 		case s.Target == "":
 			fail("is required when there is more than one target", nil, "target")
 		case target == nil:
@@ -206,6 +248,7 @@ func (p *parser) validateSLOs(root *yaml.Node, cfg *Config) {
 		if tiq := s.SLI.TimeInQueue; tiq != nil && target != nil && tiq.Threshold > 0 {
 			target.TimeInQueue.SLOThresholds = append(target.TimeInQueue.SLOThresholds, tiq.sloThreshold())
 		}
+		p.registerOutboxThresholds(s, cfg, target, fail)
 		if pl := s.SLI.ProcessingLatency; pl != nil && target != nil && pl.Threshold > 0 {
 			target.Processing.SLOThresholds = append(target.Processing.SLOThresholds, pl.sloThreshold())
 		}
@@ -233,13 +276,13 @@ func (p *parser) validateSLOs(root *yaml.Node, cfg *Config) {
 func (p *parser) validateSLI(s *SLO, target *Target, fail func(string, []any, ...any)) {
 	sli := s.SLI
 	set := 0
-	for _, isSet := range []bool{sli.TimeInQueue != nil, sli.ProcessingLatency != nil, sli.ProbeLatency != nil, sli.ProbeSuccess != nil, sli.DeadLetterRatio != nil} {
+	for _, isSet := range []bool{sli.TimeInQueue != nil, sli.ProcessingLatency != nil, sli.ProbeLatency != nil, sli.ProbeSuccess != nil, sli.DeadLetterRatio != nil, sli.OutboxDispatch != nil} {
 		if isSet {
 			set++
 		}
 	}
 	if set != 1 {
-		fail("needs exactly one of time_in_queue, processing_latency, probe_latency, probe_success, dead_letter_ratio (found %d)", []any{set}, "sli")
+		fail("needs exactly one of time_in_queue, processing_latency, probe_latency, probe_success, dead_letter_ratio, outbox_dispatch (found %d)", []any{set}, "sli")
 		return
 	}
 	probesOff := target != nil && !target.Probes.IsEnabled()
@@ -248,8 +291,15 @@ func (p *parser) validateSLI(s *SLO, target *Target, fail func(string, []any, ..
 		sli.TimeInQueue.validate(fail, "time_in_queue", "30s")
 	case sli.ProcessingLatency != nil:
 		sli.ProcessingLatency.validate(fail, "processing_latency", "2s")
+		if sli.ProcessingLatency.Outbox != "" || sli.ProcessingLatency.EventType != nil {
+			fail("outbox and event_type belong to time_in_queue only", nil, "sli", "processing_latency", "outbox")
+		}
 		if target != nil && !target.Processing.IsEnabled() {
 			fail("target %q has the processing estimate disabled (processing.enabled: false)", []any{s.Target}, "sli", "processing_latency")
+		}
+	case sli.OutboxDispatch != nil:
+		if sli.OutboxDispatch.Threshold == 0 {
+			fail("is required, e.g. 5s", nil, "sli", "outbox_dispatch", "threshold")
 		}
 	case sli.DeadLetterRatio != nil:
 		if sli.DeadLetterRatio.Queue == nil {
@@ -292,4 +342,54 @@ func (s *QueueLatencySLI) validate(fail func(string, []any, ...any), kind, examp
 
 func (s *QueueLatencySLI) sloThreshold() SLOThreshold {
 	return SLOThreshold{Vhost: s.Vhost, Queue: s.Queue, Threshold: s.Threshold}
+}
+
+// registerOutboxThresholds checks the outbox an SLO names and makes the
+// outbox (and, end to end, the target's time-in-queue estimate) count the
+// thresholds the SLO is measured against.
+func (p *parser) registerOutboxThresholds(s *SLO, cfg *Config, target *Target, failAt func(string, []any, ...any)) {
+	var name string
+	var field []any
+	switch {
+	case s.SLI.OutboxDispatch != nil:
+		name, field = s.SLI.OutboxDispatch.Outbox, []any{"sli", "outbox_dispatch", "outbox"}
+	case s.SLI.TimeInQueue != nil && (s.SLI.TimeInQueue.Outbox != "" || s.SLI.TimeInQueue.EventType != nil):
+		name, field = s.SLI.TimeInQueue.Outbox, []any{"sli", "time_in_queue", "outbox"}
+	default:
+		return
+	}
+	fail := func(format string, args ...any) { failAt(format, args, field...) }
+	var o *Outbox
+	for j := range cfg.Outboxes {
+		if cfg.Outboxes[j].Name == name {
+			o = &cfg.Outboxes[j]
+		}
+	}
+	switch {
+	case name == "":
+		fail("is required: the name of a configured outbox")
+		return
+	case o == nil:
+		fail("%q is not the name of a configured outbox", name)
+		return
+	case !o.HasDispatchTime():
+		fail("outbox %q has no dispatched_at column: the dispatch latency needs one", name)
+		return
+	}
+	if tiq := s.SLI.TimeInQueue; tiq != nil {
+		if tiq.Threshold == 0 {
+			return
+		}
+		outboxTh, queueTh := OutboxSplitThresholds(tiq.Threshold.Std())
+		o.SLOThresholds = append(o.SLOThresholds, outboxTh...)
+		if target != nil {
+			for _, q := range queueTh[:len(queueTh)-1] {
+				target.TimeInQueue.SLOThresholds = append(target.TimeInQueue.SLOThresholds, SLOThreshold{Vhost: tiq.Vhost, Queue: tiq.Queue, Threshold: Duration(q)})
+			}
+		}
+		return
+	}
+	if th := s.SLI.OutboxDispatch.Threshold; th > 0 {
+		o.SLOThresholds = append(o.SLOThresholds, th.Std())
+	}
 }

@@ -22,6 +22,7 @@ func (p *parser) validate(root *yaml.Node, cfg *Config) {
 		p.validateTarget(root, i, &cfg.Targets[i], names)
 	}
 	p.validateAlerting(root, &cfg.Alerting)
+	p.validateOutboxes(root, cfg)
 	p.validateSLOs(root, cfg)
 	p.validateAudit(root, cfg)
 }

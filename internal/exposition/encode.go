@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 )
@@ -289,4 +290,20 @@ func compress(b []byte) []byte {
 	w.Close()
 	gzipWriters.Put(w)
 	return out.Bytes()
+}
+
+// FormatThreshold spells a threshold for the threshold label of the
+// per-threshold counters (queues, outboxes) as it is usually written in a
+// configuration: 500ms, 30s, 5m, 1h.
+func FormatThreshold(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	case d%time.Second == 0:
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	default:
+		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+	}
 }

@@ -26,6 +26,7 @@ var stage = map[string]float64{
 	"rabbitmq/management": 1,
 	"rabbitmq/promplugin": 1.5,
 	"probes":              1,
+	"outbox":              1,
 	// Scheduling.
 	"collector": 2,
 	// Analyses.

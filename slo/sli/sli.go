@@ -9,12 +9,19 @@
 // estimators' per-poll counts (time in queue, processing), the departures and dead letters of the
 // dead-letter analysis — so this package keeps no per-queue state.
 //
+// The outbox SLIs count the outbox samples (outbox.go): outbox_dispatch
+// from the outbox's own per-threshold counts, and a time_in_queue SLI
+// that names an outbox by combining the outbox wait with the time in
+// queue (docs/outbox.md#end-to-end-slos); that combination is the one
+// per-SLO state kept here, the wait distribution between two target polls.
+//
 // Import rule: it imports pipeline and what it exports (analyses,
-// snapshot), probes, slo and internal/config.
+// snapshot), probes, outbox, slo and internal/config.
 package sli
 
 import (
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -51,6 +58,9 @@ type measured struct {
 	// warnedWithheld are the queues whose withheld estimate was warned
 	// about: once each, while the SLO is configured.
 	warnedWithheld map[snapshot.QueueKey]bool
+	// wait is an end-to-end SLO's outbox wait distribution since its
+	// target's previous poll (outbox.go).
+	wait *outboxWait
 }
 
 // New returns a feeder for the SLOs of cfg, which must be the objectives
@@ -87,6 +97,9 @@ func (f *Feeder) Reconfigure(cfg *config.Config) {
 		m := &measured{cfg: s, warnedWithheld: map[snapshot.QueueKey]bool{}}
 		if prev := old[s.Name]; prev != nil {
 			m.matchedAny, m.warned, m.warnedWithheld = prev.matchedAny, prev.warned, prev.warnedWithheld
+			if reflect.DeepEqual(prev.cfg.SLI, s.SLI) {
+				m.wait = prev.wait
+			}
 			delete(old, s.Name)
 		}
 		f.slos = append(f.slos, m)
@@ -150,6 +163,9 @@ func (f *Feeder) ObserveState(st *pipeline.TargetState) {
 			continue
 		}
 		switch {
+		case m.cfg.SLI.TimeInQueue != nil && m.cfg.SLI.TimeInQueue.Outbox != "":
+			f.endToEnd(m, m.cfg.SLI.TimeInQueue, st)
+			f.withheld.WithLabelValues(m.cfg.Name).Set(float64(f.countWithheld(m, st)))
 		case m.cfg.SLI.TimeInQueue != nil:
 			f.queueLatency(m, m.cfg.SLI.TimeInQueue, st, st.Estimates)
 			f.withheld.WithLabelValues(m.cfg.Name).Set(float64(f.countWithheld(m, st)))
@@ -182,24 +198,32 @@ func (f *Feeder) ObserveState(st *pipeline.TargetState) {
 func (f *Feeder) queueLatency(m *measured, sli *config.QueueLatencySLI, st *pipeline.TargetState, estimates []timeinqueue.QueueEstimate) {
 	threshold := sli.Threshold.Std()
 	var good, total float64
-	for i := range estimates {
-		e := &estimates[i]
-		if !config.MatchQueue(sli.Vhost, sli.Queue, e.Vhost, e.Name) {
-			continue
-		}
-		m.matchedAny = true
-		if e.Withheld {
-			continue
-		}
+	m.forMeasured(sli, estimates, func(e *timeinqueue.QueueEstimate) {
 		for j, th := range e.Thresholds {
 			if th == threshold {
 				good += e.NewWithin[j]
 				total += e.NewTotal[j]
 			}
 		}
-	}
+	})
 	if st.Polled > 1 {
 		f.add(m, st.Snapshot.Time, good, total)
+	}
+}
+
+// forMeasured calls fn for the estimates of the queues the SLI matches,
+// but those whose estimate is withheld (noting that the SLO matched a
+// queue either way).
+func (m *measured) forMeasured(sli *config.QueueLatencySLI, estimates []timeinqueue.QueueEstimate, fn func(*timeinqueue.QueueEstimate)) {
+	for i := range estimates {
+		e := &estimates[i]
+		if !config.MatchQueue(sli.Vhost, sli.Queue, e.Vhost, e.Name) {
+			continue
+		}
+		m.matchedAny = true
+		if !e.Withheld {
+			fn(e)
+		}
 	}
 }
 

@@ -117,7 +117,7 @@ func firstBurnAndHealth(list []*seenAlert) (burn, health *seenAlert) {
 			if burn == nil {
 				burn = s
 			}
-		case strings.HasPrefix(name, "RabbitMQ"), name == "WarrenTargetDown":
+		case strings.HasPrefix(name, "RabbitMQ"), name == "WarrenTargetDown", strings.HasPrefix(name, "WarrenOutbox"):
 			if health == nil {
 				health = s
 			}

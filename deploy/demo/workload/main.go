@@ -13,12 +13,16 @@
 // past ten seconds; then it is fast again and drains the backlog.
 //
 // One log line per phase change, and one every --report with the counts.
+// With --outbox-dsn it also runs an outbox flow (outbox.go): invoices
+// written to a PostgreSQL outbox table, published to the queue `invoices`
+// by a dispatcher that dies for --dispatch-down of every cycle.
+//
 // It stops on SIGINT or SIGTERM, and exits non-zero if the broker goes away.
 //
 //	go run ./deploy/demo/workload --amqp-url amqp://guest:guest@127.0.0.1:36672/
 //
-// Import rule: it imports nothing of warren: it is a RabbitMQ client like
-// any other.
+// Import rule: it imports nothing of warren: it is a RabbitMQ and
+// PostgreSQL client like any other.
 package main
 
 import (
@@ -51,6 +55,7 @@ const (
 )
 
 type options struct {
+	outbox      outboxOptions
 	amqpURL     string
 	rate        float64
 	poisonEvery int
@@ -68,7 +73,12 @@ func main() {
 	flag.DurationVar(&o.slow, "slow", 90*time.Second, "length of each phase in which the consumer is slow")
 	flag.DurationVar(&o.slowDelay, "slow-delay", 100*time.Millisecond, "time spent on each message in the slow phase")
 	flag.DurationVar(&o.report, "report", 30*time.Second, "how often to log the counts")
+	flag.StringVar(&o.outbox.dsn, "outbox-dsn", "", "PostgreSQL connection string of the outbox database (table outbox); empty: no outbox flow")
+	flag.Float64Var(&o.outbox.rate, "outbox-rate", 10, "invoices written to the outbox per second")
+	flag.DurationVar(&o.outbox.up, "dispatch-up", 90*time.Second, "length of each phase in which the outbox dispatcher works")
+	flag.DurationVar(&o.outbox.down, "dispatch-down", 90*time.Second, "length of each phase in which the outbox dispatcher is dead")
 	flag.Parse()
+	o.outbox.amqpURL, o.outbox.eventTypes = o.amqpURL, []string{"invoice.created", "invoice.paid"}
 	log.SetFlags(log.Ltime)
 	log.SetPrefix("workload: ")
 	if o.rate <= 0 || o.fast <= 0 || o.slow <= 0 || o.slowDelay <= 0 || o.poisonEvery < 0 {
@@ -97,9 +107,12 @@ func run(ctx context.Context, o options) error {
 		queueName, deadLetterXchg, deadLetterQueue, o.rate, o.poisonEvery)
 
 	var c counts
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	go func() { errs <- produce(ctx, o, &c) }()
 	go func() { errs <- consume(ctx, o, &c) }()
+	if o.outbox.dsn != "" {
+		go func() { errs <- runOutbox(ctx, &o.outbox) }()
+	}
 	ticker := time.NewTicker(o.report)
 	defer ticker.Stop()
 	for {
@@ -141,6 +154,40 @@ func dial(ctx context.Context, amqpURL, name string) (*amqp.Connection, error) {
 }
 
 // redact drops the password from an AMQP URL for error messages.
+// openChannel dials and opens a channel; the caller closes the
+// connection.
+func openChannel(ctx context.Context, amqpURL, name string) (*amqp.Connection, *amqp.Channel, error) {
+	conn, err := dial(ctx, amqpURL, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, ch, nil
+}
+
+// openConsumer consumes queue with manual acks and prefetch; the caller
+// closes the connection.
+func openConsumer(ctx context.Context, amqpURL, name, queue, tag string, prefetch int) (*amqp.Connection, <-chan amqp.Delivery, error) {
+	conn, ch, err := openChannel(ctx, amqpURL, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ch.Qos(prefetch, 0, false); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	deliveries, err := ch.ConsumeWithContext(ctx, queue, tag, false, false, false, false, nil)
+	if err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("consume %s: %w", queue, err)
+	}
+	return conn, deliveries, nil
+}
+
 func redact(amqpURL string) string {
 	u, err := url.Parse(amqpURL)
 	if err != nil {
@@ -150,15 +197,11 @@ func redact(amqpURL string) string {
 }
 
 func declare(ctx context.Context, amqpURL string) error {
-	conn, err := dial(ctx, amqpURL, declareConnName)
+	conn, ch, err := openChannel(ctx, amqpURL, declareConnName)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
 	if err := ch.ExchangeDeclare(deadLetterXchg, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("declare exchange %s: %w", deadLetterXchg, err)
 	}
@@ -179,15 +222,11 @@ func declare(ctx context.Context, amqpURL string) error {
 // with publisher confirms so that a broker that stops confirming stops the
 // producer instead of buffering without bound.
 func produce(ctx context.Context, o options, c *counts) error {
-	conn, err := dial(ctx, o.amqpURL, producerConnName)
+	conn, ch, err := openChannel(ctx, o.amqpURL, producerConnName)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
 	if err := ch.Confirm(false); err != nil {
 		return err
 	}
@@ -241,22 +280,11 @@ func produce(ctx context.Context, o options, c *counts) error {
 // consume processes the queue, fast or slow by phase. Prefetch 1 makes the
 // slow phase's rate exactly 1/slowDelay, whatever the backlog.
 func consume(ctx context.Context, o options, c *counts) error {
-	conn, err := dial(ctx, o.amqpURL, consumerConnName)
+	conn, deliveries, err := openConsumer(ctx, o.amqpURL, consumerConnName, queueName, consumerTag, 1)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
-	if err := ch.Qos(1, 0, false); err != nil {
-		return err
-	}
-	deliveries, err := ch.ConsumeWithContext(ctx, queueName, consumerTag, false, false, false, false, nil)
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", queueName, err)
-	}
 	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 
 	start := time.Now()
