@@ -24,7 +24,7 @@ type PurgeOptions struct {
 	Archive string
 	// Limit is the most messages read; 0 is all.
 	Limit int
-	// Window is the batch (default 15, at most MaxWindow).
+	// Window is the batch (default and at most MaxWindow).
 	Window int
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
@@ -102,14 +102,14 @@ type purge struct {
 	archive *os.File
 	sum     *Summary
 	taken   int
-	// As in replay: acks of this batch and the one before may not be
-	// committed when a failure strikes.
-	batchAcks, lastBatchAcks int
+	// As in replay: acks of the latest batches may not be committed
+	// when a failure strikes.
+	acks recentAcks
 }
 
 func (p *purge) run(ctx context.Context) error {
 	for {
-		p.lastBatchAcks, p.batchAcks = p.batchAcks, 0
+		p.acks.nextBatch()
 		batch, exhausted, err := p.takeBatch(ctx)
 		if err == nil {
 			err = p.archiveBatch(batch)
@@ -118,7 +118,7 @@ func (p *purge) run(ctx context.Context) error {
 			err = p.ackBatch(batch)
 		}
 		if err != nil {
-			p.sum.InFlightAtFailure += p.batchAcks + p.lastBatchAcks
+			p.sum.InFlightAtFailure += p.acks.total()
 			p.sum.stop(err.Error())
 			return err
 		}
@@ -188,7 +188,7 @@ func (p *purge) ackBatch(batch []amqp.Delivery) error {
 		if err := msg.Ack(false); err != nil {
 			return fmt.Errorf("acking: %w", err)
 		}
-		p.batchAcks++
+		p.acks.add()
 		p.sum.Moved++
 	}
 	return nil

@@ -19,6 +19,10 @@ type ReplayOptions struct {
 	// Filter selects the messages to move; the others stay in the queue,
 	// held unacknowledged until the run ends, so that each is read once.
 	Filter Filter
+	// Journal, if set, is the file that records the moves across runs
+	// (see journal): with it, only the copies awaiting their confirm at
+	// a failure can exist twice.
+	Journal string
 	// Rate is the most messages taken per second; 0 is unlimited.
 	Rate float64
 	// Window is the batch: the most copies awaiting their confirm
@@ -45,18 +49,20 @@ type Planned struct {
 }
 
 const (
-	defaultWindow         = 15
+	defaultWindow         = MaxWindow
 	defaultConfirmTimeout = 10 * time.Second
-	// MaxWindow keeps two batches of acks below the 32 commands a
-	// quorum queue's channel sends to the queue before it waits for
-	// them to be committed (rabbit_fifo_client's soft limit, 3.10):
-	// past it the broker holds acks back and sends them after later
-	// commands, so no answer the client sees would bound which acks
-	// are committed. Below it, an ack is committed by the time the
-	// batch after next starts (measured with kill -9: a window of 64
-	// brought back 16 acked originals beyond a count of the current
-	// batch's, one of 16 brought back one from the batch before).
-	MaxWindow = 15
+	// MaxWindow keeps uncommittedBatches batches of acks below the 32
+	// commands a quorum queue's channel sends to the queue before it
+	// waits for them to be applied (rabbit_fifo_client's soft limit,
+	// 3.10): past it the broker holds acks back and sends them after
+	// later commands, so no answer the client sees would bound which
+	// acks are committed. Below it, a batch's acks are committed by the
+	// time a basic.get of a later batch returns (measured with kill -9:
+	// a window of 64 brought back 16 acked originals beyond a count of
+	// the current batch's, one of 16 one from the batch before). Without
+	// a journal that is all a failure can count; with one, undone acks
+	// cost nothing (see journal).
+	MaxWindow = 10
 )
 
 // inflight is a copy published and not yet settled.
@@ -82,15 +88,19 @@ type replay struct {
 	runID   string
 
 	pending []inflight
-	// batchAcks and lastBatchAcks count the originals acked in this
-	// batch and the one before: acks the broker may not have committed
-	// yet (see MaxWindow), so a failure now may bring them back.
-	batchAcks, lastBatchAcks int
-	returned                 map[string]bool
-	taken                    int
-	seq                      int
-	sum                      Summary
-	pace                     pacer
+	// confirmed are the batch's copies the broker confirmed, whose
+	// originals are acked once the journal has them.
+	confirmed []inflight
+	journal   *journal
+	// acks are the originals acked in the latest batches, which the
+	// broker may not have committed yet (see MaxWindow): a failure now
+	// may bring them back.
+	acks     recentAcks
+	returned map[string]bool
+	taken    int
+	seq      int
+	sum      Summary
+	pace     pacer
 }
 
 // Replay moves messages of opts.Queue to their destination. It returns a
@@ -106,6 +116,13 @@ func Replay(ctx context.Context, b Broker, opts ReplayOptions) (Summary, error) 
 	}
 	r := &replay{opts: opts, broker: b, sum: newSummary(opts.Queue, opts.DryRun), returned: map[string]bool{},
 		runID: strconv.FormatInt(time.Now().UnixNano(), 36), pace: newPacer(opts.Rate)}
+	if opts.Journal != "" && !opts.DryRun {
+		var err error
+		if r.journal, err = openJournal(opts.Journal); err != nil {
+			return r.sum, err
+		}
+		defer r.journal.close()
+	}
 	if err := r.open(ctx); err != nil {
 		r.close()
 		return r.sum, err
@@ -177,7 +194,7 @@ func (r *replay) run(ctx context.Context) error {
 	}
 	exhausted := false
 	for {
-		r.lastBatchAcks, r.batchAcks = r.batchAcks, 0
+		r.acks.nextBatch()
 		for !exhausted && len(r.pending) < r.opts.Window && r.sum.Stopped == "" {
 			var err error
 			if exhausted, err = r.takeOne(ctx); err != nil {
@@ -190,9 +207,12 @@ func (r *replay) run(ctx context.Context) error {
 		// The whole batch is settled before the next is taken, which
 		// bounds the acks the broker may not have committed (MaxWindow).
 		for len(r.pending) > 0 {
-			if err := r.settleOldest(); err != nil {
+			if err := r.awaitOldest(); err != nil {
 				return r.abort(err)
 			}
+		}
+		if err := r.ackConfirmed(); err != nil {
+			return r.abort(err)
 		}
 	}
 }
@@ -200,7 +220,19 @@ func (r *replay) run(ctx context.Context) error {
 // abort ends a run that lost a connection: everything in flight may now
 // exist twice.
 func (r *replay) abort(err error) error {
-	r.sum.InFlightAtFailure += len(r.pending) + r.batchAcks + r.lastBatchAcks
+	r.sum.InFlightAtFailure += len(r.pending)
+	switch {
+	case r.journal == nil:
+		r.sum.InFlightAtFailure += len(r.confirmed) + r.acks.total()
+	case r.journal.sync() != nil:
+		r.sum.InFlightAtFailure += len(r.confirmed)
+	}
+	// Confirmed copies not acked: their originals stay, and the journal
+	// (where it was written) makes the next run ack them.
+	for range r.confirmed {
+		r.sum.fail(FailConnAbort)
+	}
+	r.confirmed = nil
 	for range r.pending {
 		r.sum.fail(FailConnAbort)
 	}
@@ -239,6 +271,14 @@ func (r *replay) takeOne(ctx context.Context) (bool, error) {
 	msg, ok, err := r.nextSelected(ctx)
 	if err != nil || !ok {
 		return true, err
+	}
+	if r.journal.movedBefore(msg) {
+		// Its copy was confirmed in an earlier run and its ack undone.
+		if err := msg.Ack(false); err != nil {
+			return true, fmt.Errorf("acking a message moved before: %w", err)
+		}
+		r.sum.MovedBefore++
+		return false, nil
 	}
 	r.taken++
 	t, err := r.opts.To.resolve(msg)
@@ -306,10 +346,11 @@ func (r *replay) publish(msg amqp.Delivery, t target) error {
 	return nil
 }
 
-// settleOldest waits for the oldest copy's confirm, then acks its
-// original, or leaves it and records why. A timeout stops the run: the
-// broker is not answering, and the copy may still arrive.
-func (r *replay) settleOldest() error {
+// awaitOldest waits for the oldest copy's confirm: a confirmed copy's
+// original waits in confirmed for its ack, any other is left and counted
+// as failed. A timeout stops the run: the broker is not answering, and
+// the copy may still arrive.
+func (r *replay) awaitOldest() error {
 	p := r.pending[0]
 	timer := time.NewTimer(r.opts.ConfirmTimeout)
 	defer timer.Stop()
@@ -333,21 +374,38 @@ func (r *replay) settleOldest() error {
 	case !p.confirm.Acked():
 		r.sum.fail(FailNack)
 	default:
+		r.confirmed = append(r.confirmed, p)
+		r.journal.record(p.original, p.id)
+		return nil
+	}
+	r.progress()
+	return nil
+}
+
+// ackConfirmed syncs the journal, which has the batch's confirmed
+// copies, and then acks their originals.
+func (r *replay) ackConfirmed() error {
+	if err := r.journal.sync(); err != nil {
+		return err
+	}
+	for len(r.confirmed) > 0 {
+		p := r.confirmed[0]
 		if err := p.original.Ack(false); err != nil {
-			// Confirmed, original not acked: it stays, and is in the
-			// destination too.
-			r.sum.fail(FailConnAbort)
-			r.sum.InFlightAtFailure++
-			return fmt.Errorf("acking the original: %w", err)
+			return fmt.Errorf("acking the original: %w", err) // abort counts it: confirmed, not acked
 		}
-		r.batchAcks++
+		r.confirmed = r.confirmed[1:]
+		r.acks.add()
 		r.sum.Moved++
 		r.sum.Destinations[p.dest]++
+		r.progress()
 	}
+	return nil
+}
+
+func (r *replay) progress() {
 	if r.opts.Progress != nil {
 		r.opts.Progress(r.sum)
 	}
-	return nil
 }
 
 // collectReturns takes the returns amqp091 has handed over so far: those

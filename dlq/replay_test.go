@@ -2,6 +2,7 @@ package dlq
 
 import (
 	"context"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,18 +158,14 @@ func TestReplayReportsUnroutableCopiesAndLeavesTheirOriginals(t *testing.T) {
 }
 
 // TestReplayKilledHalfwayLosesNothingAndDuplicatesOnlyWhatWasInFlight
-// kills the broker (SIGKILL) in the middle of a replay, restarts it and
-// replays again: every message is in the destination or the DLQ, and no
-// more exist twice than the first run reported in flight.
+// kills the broker (SIGKILL) in the middle of a replay with a journal,
+// restarts it and replays again with the same journal: every message is
+// in the destination or the DLQ, and no more exist twice than the first
+// run reported in flight, however many acks the kill undid.
 func TestReplayKilledHalfwayLosesNothingAndDuplicatesOnlyWhatWasInFlight(t *testing.T) {
 	t.Parallel()
 	node := rabbittest.StartT(t, rabbittest.Options{})
 	const total = 1000
-	// A quorum DLQ: a classic queue on 3.10 does not write a consumer's
-	// acks before it answers the next basic.get (seen here: all 504 acks
-	// of a half-second run were undone by the kill), so no client can
-	// count which originals may come back; a quorum queue commits them
-	// to its log first (docs/dlq.md).
 	_, s, _ := deadLettered(t, node, "kill", total, amqp.Table{"x-queue-type": "quorum"})
 	_, ch := node.Channel(t, "/")
 	_, err := ch.QueueDeclare("kill.dest", true, false, false, false, nil)
@@ -182,6 +179,7 @@ func TestReplayKilledHalfwayLosesNothingAndDuplicatesOnlyWhatWasInFlight(t *test
 	var once sync.Once
 	killed := make(chan error, 1)
 	opts := ReplayOptions{Queue: s.dlq, To: Destination{Queue: "kill.dest"}, Force: true, Rate: 1000,
+		Journal: filepath.Join(t.TempDir(), "kill.journal"),
 		Progress: func(sum Summary) {
 			if sum.Moved >= total/2 {
 				once.Do(func() { go func() { killed <- node.Kill() }() })
@@ -198,15 +196,18 @@ func TestReplayKilledHalfwayLosesNothingAndDuplicatesOnlyWhatWasInFlight(t *test
 	conn, _ := node.Channel(t, "/")
 	inDest, inDLQ := depth(t, conn, "kill.dest"), depth(t, conn, s.dlq)
 	t.Logf("after the restart: %d in the destination, %d in the DLQ", inDest, inDLQ)
-	if inDest+inDLQ < total || inDest+inDLQ > total+first.InFlightAtFailure {
-		t.Fatalf("%d + %d messages, want between %d and %d", inDest, inDLQ, total, total+first.InFlightAtFailure)
+	if inDest+inDLQ < total {
+		t.Fatalf("%d + %d messages, want at least %d", inDest, inDLQ, total)
 	}
 
 	opts.Progress, opts.Rate = nil, 0
 	second, err := Replay(ctxTimeout(t, 2*time.Minute), brokerOf(node), opts)
-	if err != nil || !second.OK() || second.Left != 0 || second.Moved != inDLQ {
+	// Not inDLQ: a quorum queue recovering its log can count messages
+	// whose acks it has yet to apply (seen: 609 read, 500 there).
+	if err != nil || !second.OK() || second.Left != 0 {
 		t.Fatalf("second run: %+v, %v", second, err)
 	}
+	t.Logf("second run: moved %d, acked %d moved before (their acks undone by the kill)", second.Moved, second.MovedBefore)
 	ids := drainIDs(t, conn, "kill.dest")
 	duplicates := 0
 	for i := range total {

@@ -33,6 +33,10 @@ type Summary struct {
 	// NotSelected messages were read and left in the queue: the replay's
 	// filter did not select them.
 	NotSelected int `json:"not_selected"`
+	// MovedBefore messages were acked without a copy: the journal says an
+	// earlier run's copy of each was confirmed, and the broker had undone
+	// its ack.
+	MovedBefore int `json:"moved_before"`
 	// InFlightAtFailure counts the messages that were in flight when a
 	// connection failed: published but not confirmed, or acked but not
 	// known to be processed. Each may now exist both in the destination

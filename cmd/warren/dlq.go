@@ -31,6 +31,7 @@ type dlqFlags struct {
 	stripXDeath         bool
 	limit, window       int
 	rate, filter        string
+	journal             string
 	dryRun, force       bool
 	summaryJSON         string
 
@@ -61,9 +62,10 @@ func addDlqCommands(app *kingpin.Application, f *dlqFlags) {
 	replay.Flag("filter", "Move only the messages that meet every condition, DIMENSION=VALUE or DIMENSION!=VALUE separated by commas, the dimensions those of inspect's --group-by (e.g. reason=rejected,field:event_type=order.paid); the others stay.").StringVar(&f.filter)
 	replay.Flag("limit", "Move at most this many messages (of those --filter selects; 0: all).").Default("0").IntVar(&f.limit)
 	replay.Flag("rate", "Move at most this many messages per second, e.g. 50 or 50/s (0: unlimited).").Default("0").StringVar(&f.rate)
-	replay.Flag("window", fmt.Sprintf("Copies awaiting their confirm at once (at most %d).", dlq.MaxWindow)).Default("15").IntVar(&f.window)
+	replay.Flag("window", fmt.Sprintf("Copies awaiting their confirm at once (at most %d).", dlq.MaxWindow)).Default(strconv.Itoa(dlq.MaxWindow)).IntVar(&f.window)
 	replay.Flag("dry-run", "Show what would move where; move nothing.").BoolVar(&f.dryRun)
 	replay.Flag("force", "Replay into a destination queue that has no consumer.").BoolVar(&f.force)
+	replay.Flag("journal", "Record every confirmed move in this file, and skip (ack without copying) what it says an earlier run moved: after a failure, run again with the same journal, and only the copies that were awaiting their confirm can exist twice.").StringVar(&f.journal)
 	replay.Flag("summary-json", "Also write the summary to this file as JSON.").StringVar(&f.summaryJSON)
 
 	list := cmd.Command("list", "List the dead-letter queues and parking lots warren discovers, with depth, oldest message age and the queues that route to them; exit 1 if the target could not be read.")
@@ -234,7 +236,7 @@ func replayOptions(f *dlqFlags) (dlq.ReplayOptions, error) {
 		return dlq.ReplayOptions{}, err
 	}
 	return dlq.ReplayOptions{
-		Queue: f.queue, To: to, Limit: f.limit, Rate: rate, Window: f.window, Filter: filter,
+		Queue: f.queue, To: to, Limit: f.limit, Rate: rate, Window: f.window, Filter: filter, Journal: f.journal,
 		StripXDeath: f.stripXDeath, DryRun: f.dryRun, Force: f.force,
 	}, nil
 }
@@ -245,6 +247,9 @@ func printReplaySummary(w io.Writer, s dlq.Summary) {
 		verb = "would move"
 	}
 	fmt.Fprintf(w, "replay of %s: %s %d, failed %d, left %s (%.1f s)\n", s.Queue, verb, sumMoved(s), s.Failed, leftText(s.Left), s.Seconds)
+	if s.MovedBefore > 0 {
+		fmt.Fprintf(w, "  %d acked without a copy: the journal says an earlier run moved them\n", s.MovedBefore)
+	}
 	if s.NotSelected > 0 {
 		fmt.Fprintf(w, "  %d not selected by the filter, left in the queue\n", s.NotSelected)
 	}
