@@ -84,10 +84,13 @@ type QueueStatus struct {
 	RoleSource string `json:"role_source"`
 	// Status is the consumer status; "unknown" for a stream, which has
 	// none.
-	Status    string `json:"status"`
-	Ready     int64  `json:"ready"`
-	Unacked   int64  `json:"unacked"`
-	Consumers int64  `json:"consumers"`
+	Status string `json:"status"`
+	// StatusReason is the rule that gave Status, with its numbers
+	// (docs/consumer-status.md).
+	StatusReason string `json:"status_reason,omitempty"`
+	Ready        int64  `json:"ready"`
+	Unacked      int64  `json:"unacked"`
+	Consumers    int64  `json:"consumers"`
 	// OldestAge is the age of the oldest waiting message, from the head
 	// timestamp where the broker gives one, else estimated (AgeSource).
 	OldestAge float64 `json:"oldest_age_seconds"`
@@ -290,7 +293,7 @@ func queues(st *pipeline.TargetState, f Filter) []QueueStatus {
 		if (f.Vhost != "" && f.Vhost != q.Vhost) || (f.Queue != "" && f.Queue != q.Name) {
 			continue
 		}
-		s := QueueStatus{Cluster: snap.Cluster, Vhost: q.Vhost, Name: q.Name, Type: q.Type, Role: qs.Role.Role.String(), RoleSource: qs.Role.Source.String(), Status: qs.Status.String(),
+		s := QueueStatus{Cluster: snap.Cluster, Vhost: q.Vhost, Name: q.Name, Type: q.Type, Role: qs.Role.Role.String(), RoleSource: qs.Role.Source.String(), Status: qs.Status.String(), StatusReason: qs.StatusReason,
 			Ready: q.Ready, Unacked: q.Unacked, Consumers: q.Consumers, DeadLetterQueue: qs.DeadLetterQueues,
 			OldestAge: qs.Age.Age.Seconds(), AgeSource: qs.Age.Source.String()}
 		if e := qs.Estimate; e != nil && e.Withheld {
