@@ -18,6 +18,7 @@ var stage = map[string]float64{
 	"slo":                 0,
 	"snapshot":            0,
 	"internal/exposition": 0,
+	"internal/webpath":    0,
 	"probes/amqpclient":   0,
 	"alerting/catalog":    0.1,
 	"internal/config":     0.2,
