@@ -50,6 +50,7 @@ var stage = map[string]float64{
 	// Delivery and exposition.
 	"alerting/notifier": 6,
 	"statusapi":         6,
+	"webui":             6.5,
 	// Lifecycle and command line.
 	"agent":           7,
 	"cmd/warren":      8,
