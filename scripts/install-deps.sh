@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages warren's tests use: rabbitmq-server (the tests
 # start private nodes from it, see internal/testenv/rabbittest), prometheus and
-# prometheus-alertmanager. Only missing packages are installed, and apt-get
-# update runs only then, so with everything present this is a quick no-op.
+# prometheus-alertmanager, and chromium (the web pages' browser test, see
+# internal/testenv/browsertest). Only missing packages are installed, and
+# apt-get update runs only then, so with everything present this is a quick
+# no-op.
 #
 # The packages' own system services (a broker on 5672, Prometheus on 9090,
 # Alertmanager on 9093, the node exporter Prometheus pulls in on 9100) are
@@ -10,7 +12,7 @@
 # again.
 set -euo pipefail
 
-packages=(rabbitmq-server prometheus prometheus-alertmanager)
+packages=(rabbitmq-server prometheus prometheus-alertmanager chromium)
 
 die() {
 	echo "install-deps: $*" >&2
