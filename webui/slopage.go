@@ -39,7 +39,7 @@ type windowEvents struct {
 
 func (h *handler) slo(w http.ResponseWriter, _ *http.Request, path []string) {
 	name := path[0]
-	doc := statusapi.Build(h.src.Status, statusapi.Filter{SLO: name})
+	doc := statusapi.Build(h.src.Status, statusapi.Filter{SLO: name, NoQueues: true})
 	live, ok := (*slo.SLO)(nil), false
 	if h.src.Status.Engine != nil {
 		live, ok = h.src.Status.Engine.SLO(name)
