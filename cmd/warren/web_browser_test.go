@@ -17,40 +17,12 @@ import (
 	"github.com/warrenhq/warren/statusapi"
 )
 
-// webConfig is one target polled every second with an SLO on queue
-// "orders" (95% within 2s over 6h: the page rule's windows are 30s and
-// 2.5s) and the no-consumers alert after 2s; no Alertmanager: the pages
-// show what warren evaluates.
+// webConfig is alertingConfig without Alertmanagers (the pages show
+// what warren evaluates) and without an external URL: its path would
+// set the route prefix and the links' base, and the test sets the
+// prefix itself.
 func webConfig(node *rabbittest.Node, vhost string) string {
-	return fmt.Sprintf(`targets:
-  - name: local
-    management_url: %s
-    username: guest
-    password: guest
-    poll_interval: 1s
-    stats_interval: 1s
-    vhosts:
-      include: %q
-    probes:
-      enabled: false
-    consumer_status:
-      window: 10s
-slos:
-  - name: orders-within-2s
-    description: order events processed within 2 seconds
-    objective: 95%%
-    window: 6h
-    sli:
-      time_in_queue:
-        vhost: %q
-        queue: orders
-        threshold: 2s
-alerting:
-  evaluation_interval: 1s
-  health:
-    RabbitMQQueueNoConsumers:
-      for: 2s
-`, node.MgmtURL, vhost, vhost)
+	return strings.Replace(alertingConfig(node, vhost), "  external_url: http://warren.test:9842\n", "", 1)
 }
 
 // TestWebPagesInABrowserShowAStoppedConsumersAlertItsBurningSLOAndTheQueuesReason
@@ -84,6 +56,28 @@ func TestWebPagesInABrowserShowAStoppedConsumersAlertItsBurningSLOAndTheQueuesRe
 
 	shots := t.ArtifactDir()
 	overview := base + prefix + "/"
+	readOverview(t, browser, overview)
+	browsertest.Screenshot(t, browser, shots, "overview")
+	readSLOPage(t, browser, prefix)
+	browsertest.Screenshot(t, browser, shots, "slo")
+	readQueuePage(t, browser, overview, prefix)
+	browsertest.Screenshot(t, browser, shots, "queue")
+
+	// With JavaScript off the overview is complete: its tables come from
+	// the server.
+	if _, err := chromedp.Call(browser, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatal(err)
+	}
+	browse(t, browser, chromedp.Navigate(overview), chromedp.WaitVisible(chromedp.CSS("#alerts table")))
+	if alerts := text(t, browser, "#alerts table"); !strings.Contains(alerts, catalog.SLOPage) {
+		t.Errorf("without JavaScript the overview's alerts lack the SLO page:\n%s", alerts)
+	}
+}
+
+// readOverview loads the overview and finds the alerts, the SLO paging
+// and a title that says so.
+func readOverview(t *testing.T, browser context.Context, overview string) {
+	t.Helper()
 	browse(t, browser, chromedp.Navigate(overview), chromedp.WaitVisible(chromedp.CSS("#alerts table")))
 	alerts := text(t, browser, "#alerts table")
 	for _, want := range []string{catalog.SLOPage, catalog.QueueNoConsumers, "page", "ago"} {
@@ -97,8 +91,12 @@ func TestWebPagesInABrowserShowAStoppedConsumersAlertItsBurningSLOAndTheQueuesRe
 	if title, _ := chromedp.Run(browser, chromedp.Title()); !strings.Contains(title, "firing") || !strings.Contains(title, catalog.SLOPage) {
 		t.Errorf("title %q does not say what fires", title)
 	}
-	browsertest.Screenshot(t, browser, shots, "overview")
+}
 
+// readSLOPage follows the overview's SLO link and checks the burn chart
+// has points and thresholds, and the PromQL is there.
+func readSLOPage(t *testing.T, browser context.Context, prefix string) {
+	t.Helper()
 	browse(t, browser, chromedp.Click(chromedp.CSS(`#slos a[href="`+prefix+`/slo/orders-within-2s"]`)), chromedp.WaitVisible(chromedp.CSS("#burn svg")))
 	points, err := chromedp.Run(browser, chromedp.Evaluate[int](`[...document.querySelectorAll("#burn polyline")].reduce((n, p) => n + p.points.numberOfItems, 0)`))
 	if err != nil || points < 2 {
@@ -110,8 +108,12 @@ func TestWebPagesInABrowserShowAStoppedConsumersAlertItsBurningSLOAndTheQueuesRe
 	if promql := text(t, browser, "#promql pre"); !strings.Contains(promql, `warren_slo_events_total{slo="orders-within-2s"`) {
 		t.Errorf("the SLO page's PromQL: %q", promql)
 	}
-	browsertest.Screenshot(t, browser, shots, "slo")
+}
 
+// readQueuePage follows the overview's queue link and reads the status
+// reason and the queue's alert.
+func readQueuePage(t *testing.T, browser context.Context, overview, prefix string) {
+	t.Helper()
 	browse(t, browser, chromedp.Navigate(overview), chromedp.WaitVisible(chromedp.CSS("#queues table")),
 		chromedp.Click(chromedp.CSS(`#queues a[href="`+prefix+`/queue/local/web/orders"]`)), chromedp.WaitVisible(chromedp.CSS("#status .reason")))
 	if reason := text(t, browser, "#status .reason"); !strings.HasPrefix(reason, "no_consumers:") || !strings.Contains(reason, "no consumer") {
@@ -119,17 +121,6 @@ func TestWebPagesInABrowserShowAStoppedConsumersAlertItsBurningSLOAndTheQueuesRe
 	}
 	if queueAlerts := text(t, browser, "#queue-alerts"); !strings.Contains(queueAlerts, catalog.QueueNoConsumers) {
 		t.Errorf("the queue page's alerts: %q", queueAlerts)
-	}
-	browsertest.Screenshot(t, browser, shots, "queue")
-
-	// With JavaScript off the overview is complete: its tables come from
-	// the server.
-	if _, err := chromedp.Call(browser, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
-		t.Fatal(err)
-	}
-	browse(t, browser, chromedp.Navigate(overview), chromedp.WaitVisible(chromedp.CSS("#alerts table")))
-	if alerts := text(t, browser, "#alerts table"); !strings.Contains(alerts, catalog.SLOPage) {
-		t.Errorf("without JavaScript the overview's alerts lack the SLO page:\n%s", alerts)
 	}
 }
 
