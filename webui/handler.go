@@ -53,16 +53,20 @@ func Handler(src Sources, next http.Handler) http.Handler {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
 	var serve func(http.ResponseWriter, *http.Request, []string)
-	var parts []string
+	var parts []string // the path's parts a page names its object by
 	switch {
 	case path == "/":
 		serve = h.overview
 	case strings.HasPrefix(path, "/static/"):
 		serve = func(w http.ResponseWriter, r *http.Request, _ []string) { h.static.ServeHTTP(w, r) }
 	case strings.HasPrefix(path, "/slo/"):
-		serve, parts = h.slo, segments(strings.TrimPrefix(path, "/slo/"), 1)
+		if parts = segments(strings.TrimPrefix(path, "/slo/"), 1); parts != nil {
+			serve = h.slo
+		}
 	case strings.HasPrefix(path, "/queue/"):
-		serve, parts = h.queue, segments(strings.TrimPrefix(path, "/queue/"), 3)
+		if parts = segments(strings.TrimPrefix(path, "/queue/"), 3); parts != nil {
+			serve = h.queue
+		}
 	default:
 		h.next.ServeHTTP(w, r)
 		return
@@ -72,7 +76,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	if serve == nil || (parts == nil && path != "/" && !strings.HasPrefix(path, "/static/")) {
+	if serve == nil {
 		notFound(w, "page")
 		return
 	}

@@ -157,3 +157,19 @@ func TestTheQueuePageGivesTheStatusReasonBothAgesTheSharesAndTheRoutes(t *testin
 		t.Errorf("unknown queue: status %d, want 404", code)
 	}
 }
+
+func TestPathsThatAreNotPagesGoToTheNextHandlerAndPagesAnswerOnlyGET(t *testing.T) {
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	h := Handler(testSources(t, 0), next)
+	for path, want := range map[string]int{"/metrics": http.StatusTeapot, "/api/v1/status": http.StatusTeapot,
+		"/static/warren.css": http.StatusOK, "/static/refresh.js": http.StatusOK, "/slo/": http.StatusNotFound, "/queue/prod/orders": http.StatusNotFound} {
+		if code, _ := get(t, h, path); code != want {
+			t.Errorf("%s: %d, want %d", path, code, want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST /: %d, want 405", rec.Code)
+	}
+}
