@@ -86,6 +86,16 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 	return rec.Code, string(body)
 }
 
+// getPage gets a page that must answer 200.
+func getPage(t *testing.T, h http.Handler, path string) string {
+	t.Helper()
+	code, body := get(t, h, path)
+	if code != http.StatusOK {
+		t.Fatalf("%s: status %d: %s", path, code, body)
+	}
+	return body
+}
+
 func mustContain(t *testing.T, page, body string, wants ...string) {
 	t.Helper()
 	for _, w := range wants {
@@ -96,10 +106,7 @@ func mustContain(t *testing.T, page, body string, wants ...string) {
 }
 
 func TestTheOverviewShowsAlertsTargetsSLOsAndQueuesServerRenderedWithLinksUnderTheBase(t *testing.T) {
-	code, body := get(t, Handler(testSources(t, 3), nil), "/")
-	if code != http.StatusOK {
-		t.Fatalf("status %d: %s", code, body)
-	}
+	body := getPage(t, Handler(testSources(t, 3), nil), "/")
 	mustContain(t, "overview", body,
 		"<title>warren: 1 alert firing: RabbitMQQueueStalled</title>",
 		`<meta name="viewport"`,
@@ -119,10 +126,7 @@ func TestTheOverviewShowsAlertsTargetsSLOsAndQueuesServerRenderedWithLinksUnderT
 }
 
 func TestTheSLOPageDrawsTheBurnChartWithTheRulesThresholdsAndShowsItsPromQL(t *testing.T) {
-	code, body := get(t, Handler(testSources(t, 0), nil), "/slo/orders-2s")
-	if code != http.StatusOK {
-		t.Fatalf("status %d: %s", code, body)
-	}
+	body := getPage(t, Handler(testSources(t, 0), nil), "/slo/orders-2s")
 	mustContain(t, "SLO page", body,
 		"<h1>SLO orders-2s</h1>",
 		`<polyline class="series s0"`,
@@ -139,10 +143,7 @@ func TestTheSLOPageDrawsTheBurnChartWithTheRulesThresholdsAndShowsItsPromQL(t *t
 
 func TestTheQueuePageGivesTheStatusReasonBothAgesTheSharesAndTheRoutes(t *testing.T) {
 	h := Handler(testSources(t, 0), nil)
-	code, body := get(t, h, "/queue/prod/%2F/orders")
-	if code != http.StatusOK {
-		t.Fatalf("status %d: %s", code, body)
-	}
+	body := getPage(t, h, "/queue/prod/%2F/orders")
 	mustContain(t, "queue page", body,
 		"<title>warren: orders stalled, firing RabbitMQQueueStalled</title>",
 		"stalled: a backlog (now 120 messages) and consumers (now 1) throughout the last 10s, and no message completed",
