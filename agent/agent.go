@@ -45,8 +45,12 @@ type Options struct {
 	Web          *web.FlagConfig
 	StoragePath  string
 	SaveInterval time.Duration
-	// ExternalURL is the base of alerts' generatorURL.
+	// ExternalURL is the base of alerts' generatorURL and its path the
+	// base of the web pages' links.
 	ExternalURL string
+	// RoutePrefix is the path everything is served under ("" or "/" for
+	// the root).
+	RoutePrefix string
 	// EnableLifecycle serves POST /-/reload.
 	EnableLifecycle bool
 	// Load reads the configuration afresh, for a reload.
@@ -142,11 +146,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	mux, err := a.mux()
-	if err != nil {
-		return err
-	}
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	server := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
 
 	a.mu.Lock()
 	a.ctx = ctx

@@ -2,20 +2,21 @@ package agent
 
 import (
 	"net/http"
-
-	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
+	"net/url"
+	"strings"
 
 	"github.com/warrenhq/warren/internal/config"
 	"github.com/warrenhq/warren/internal/exposition"
 	"github.com/warrenhq/warren/statusapi"
+	"github.com/warrenhq/warren/webui"
 )
 
-// mux serves /metrics (the registry gathered per scrape, then every
-// pipeline's pre-encoded per-queue series), the status API, the health
-// and readiness endpoints, /-/reload with --web.enable-lifecycle, and the
-// landing page.
-func (a *Agent) mux() (*http.ServeMux, error) {
+// handler serves, under the route prefix, the web pages (webui: /,
+// /slo/, /queue/, /static/), /metrics (the registry gathered per scrape,
+// then every pipeline's pre-encoded per-queue series), the status API,
+// the health and readiness endpoints and /-/reload with
+// --web.enable-lifecycle.
+func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
 	status := statusapi.Sources{
 		Targets: a.set.States,
@@ -36,22 +37,40 @@ func (a *Agent) mux() (*http.ServeMux, error) {
 		w.Write([]byte("Ready.\n"))
 	})
 	mux.HandleFunc("/-/reload", a.serveReload)
-	landing, err := web.NewLandingPage(web.LandingConfig{
-		Name:        "warren",
-		Description: "RabbitMQ queue and consumer SLO monitoring",
-		Version:     version.Info(),
-		Links: []web.LandingLinks{
-			{Address: "/metrics", Text: "Metrics"},
-			{Address: "/-/healthy", Text: "Health"},
-			{Address: "/-/ready", Text: "Readiness"},
-			{Address: "/api/v1/status", Text: "Status"},
-		},
-	})
-	if err != nil {
-		return nil, err
+	pages := webui.Handler(webui.Sources{Status: status, Config: a.config, Base: linkBase(a.opts.ExternalURL), Logger: a.logger}, mux)
+	prefix := strings.TrimRight(a.opts.RoutePrefix, "/")
+	if prefix == "" {
+		return pages
 	}
-	mux.Handle("/", landing)
-	return mux, nil
+	return underPrefix(prefix, pages)
+}
+
+// underPrefix serves h under prefix (no trailing slash), as
+// --web.route-prefix asks: the prefix itself redirects to prefix/, and a
+// path outside it is not found.
+func underPrefix(prefix string, h http.Handler) http.Handler {
+	strip := http.StripPrefix(prefix, h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.EscapedPath(); {
+		case p == prefix:
+			http.Redirect(w, r, prefix+"/", http.StatusFound)
+		case strings.HasPrefix(p, prefix+"/"):
+			strip.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// linkBase is the path the pages' links start with: the external URL's,
+// where a browser reaches warren (behind a proxy that strips a prefix,
+// it differs from the route prefix).
+func linkBase(externalURL string) string {
+	u, err := url.Parse(externalURL)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(u.EscapedPath(), "/")
 }
 
 // serveReload reloads the configuration on POST /-/reload, as Prometheus

@@ -63,7 +63,7 @@ func (p *Pipeline) queueStates(st *TargetState) {
 		qs.Age = oldestAge(snap.Time, q, qs.Estimate)
 		series := p.history.Of(k)
 		if series == nil {
-			qs.Status = consumerstatus.Unknown
+			qs.Status, qs.StatusReason = consumerstatus.Unknown, "unknown: the broker has no statistics for the queue yet"
 			continue
 		}
 		qs.Recent, qs.HasRecent = series.Over(HealthWindow)
@@ -71,12 +71,14 @@ func (p *Pipeline) queueStates(st *TargetState) {
 			// A stream's depth is its retained log, which consumers
 			// read without removing: no backlog, no drain time, no
 			// work-queue status.
-			qs.Status = consumerstatus.Unknown
+			qs.Status, qs.StatusReason = consumerstatus.Unknown, "unknown: a stream has no consumer status; its depth is its retained log"
 			continue
 		}
-		qs.Status = consumerstatus.Evaluate(series, window)
+		v := consumerstatus.Explain(series, window)
+		qs.Status, qs.StatusReason = v.Status, v.Reason
 		if qs.Role.Role == queuerole.Delay && qs.Status == consumerstatus.NoConsumers {
-			qs.Status = consumerstatus.OK // nobody consumes a delay queue by design
+			// Nobody consumes a delay queue by design.
+			qs.Status, qs.StatusReason = consumerstatus.OK, "ok: a delay queue, which nobody consumes by design ("+v.Reason+")"
 		}
 		qs.Drain, qs.HasDrain = series.DrainSeconds(), true
 		if len(qs.Role.RetryQueues) > 0 {

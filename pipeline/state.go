@@ -88,6 +88,9 @@ type QueueState struct {
 	// depth is its retained log, not a backlog. A delay queue is never
 	// NoConsumers: nobody consumes it by design.
 	Status consumerstatus.Status
+	// StatusReason says which rule gave Status, with its numbers
+	// (consumerstatus.Explain), or why the queue has none.
+	StatusReason string
 	// Age is the age of the oldest waiting message.
 	Age Age
 	// Estimate is the queue's time-in-queue estimate; nil for a queue

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages warren's tests use: rabbitmq-server (the tests
 # start private nodes from it, see internal/testenv/rabbittest), prometheus and
-# prometheus-alertmanager, and postgresql (the outbox tests start private
-# clusters from its binaries, see internal/testenv/pgtest). Only missing packages are installed, and apt-get
-# update runs only then, so with everything present this is a quick no-op.
+# prometheus-alertmanager, postgresql (the outbox tests start private clusters
+# from its binaries, see internal/testenv/pgtest) and chromium (the web pages'
+# browser test, see internal/testenv/browsertest). Only missing packages are
+# installed, and apt-get update runs only then, so with everything present
+# this is a quick no-op.
 #
 # The packages' own system services (a broker on 5672, Prometheus on 9090,
 # Alertmanager on 9093, the node exporter Prometheus pulls in on 9100,
@@ -12,7 +14,7 @@
 # again.
 set -euo pipefail
 
-packages=(rabbitmq-server prometheus prometheus-alertmanager postgresql)
+packages=(rabbitmq-server prometheus prometheus-alertmanager postgresql chromium)
 
 die() {
 	echo "install-deps: $*" >&2

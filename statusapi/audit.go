@@ -125,7 +125,7 @@ func (t *table) renderAuditTarget(tg AuditTarget) {
 	}
 	window := "counters over each object's life (no earlier audit)"
 	if tg.WindowSeconds > 0 {
-		window = "counters since the audit before, " + ago(time.Duration(tg.WindowSeconds*float64(time.Second)))
+		window = "counters since the audit before, " + Ago(time.Duration(tg.WindowSeconds*float64(time.Second)))
 	}
 	fmt.Fprintf(t.tw, "AUDIT OF %s (RabbitMQ %s) at %s, took %.2fs; %s\n", tg.Target, tg.RabbitMQVersion, tg.AuditedAt.Format(time.RFC3339), tg.DurationSeconds, window)
 	if tg.Error != "" {
@@ -254,7 +254,7 @@ func (t *table) audits(targets []TargetStatus, now time.Time) {
 		if rows == 0 {
 			t.line(a.Target, "-", "every check passed", "", "")
 		}
-		status := fmt.Sprintf("audited %s ago", ago(now.Sub(*a.AuditedAt)))
+		status := fmt.Sprintf("audited %s ago", Ago(now.Sub(*a.AuditedAt)))
 		if a.Error != "" {
 			status += "; the latest audit failed: " + a.Error
 		}

@@ -73,7 +73,7 @@ func (t *table) alerts(doc Document) {
 			if sev == "page" {
 				c = red
 			}
-			t.line(sev, a.Labels["alertname"], alertObject(a.Labels), ago(doc.GeneratedAt.Sub(a.StartsAt)), t.paint(c, a.Annotations["summary"]))
+			t.line(sev, a.Labels["alertname"], AlertObject(a.Labels), Ago(doc.GeneratedAt.Sub(a.StartsAt)), t.paint(c, a.Annotations["summary"]))
 		}
 	}
 	fmt.Fprintln(t.tw)
@@ -88,8 +88,8 @@ func (t *table) slos(slos []SLOStatus) {
 	t.line("SLO", "TARGET", "OBJECTIVE", "WINDOW", "SLI", "BUDGET LEFT", "BURN 1h", "BURN 6h", "BURN 3d", "ALERT")
 	for _, s := range slos {
 		sli := "no events"
-		if w := s.window("slo"); w != nil && w.SLI != nil {
-			sli = pct(*w.SLI)
+		if w := s.WindowOf("slo"); w != nil && w.SLI != nil {
+			sli = Percent(*w.SLI)
 		}
 		alert, c := "-", ""
 		switch {
@@ -100,8 +100,8 @@ func (t *table) slos(slos []SLOStatus) {
 		case s.BudgetRemaining < 0:
 			c = red
 		}
-		t.line(s.Name, s.Target, pct(s.Objective), s.Window, sli, pct(s.BudgetRemaining),
-			burn(s.window("1h")), burn(s.window("6h")), burn(s.window("3d")), t.paint(c, alert))
+		t.line(s.Name, s.Target, Percent(s.Objective), s.Window, sli, Percent(s.BudgetRemaining),
+			burn(s.WindowOf("1h")), burn(s.WindowOf("6h")), burn(s.WindowOf("3d")), t.paint(c, alert))
 	}
 	fmt.Fprintln(t.tw)
 }
@@ -118,7 +118,7 @@ func (t *table) targets(targets []TargetStatus) {
 		}
 		age := "-"
 		if tg.SnapshotAge != nil {
-			age = ago(time.Duration(*tg.SnapshotAge * float64(time.Second)))
+			age = Ago(time.Duration(*tg.SnapshotAge * float64(time.Second)))
 		}
 		running, problems := targetProblems(tg)
 		if len(problems) > 0 {
@@ -200,9 +200,9 @@ func (t *table) queues(doc Document) {
 		case q.NotDraining:
 			drain = "∞"
 		case q.Drain != nil:
-			drain = ago(time.Duration(*q.Drain * float64(time.Second)))
+			drain = Ago(time.Duration(*q.Drain * float64(time.Second)))
 		}
-		oldest := ago(time.Duration(q.OldestAge * float64(time.Second)))
+		oldest := Ago(time.Duration(q.OldestAge * float64(time.Second)))
 		switch {
 		case q.AgeSource == "estimate":
 			oldest += "~"
@@ -220,7 +220,7 @@ func (t *table) queues(doc Document) {
 		unacked := "-"
 		if q.OldestUnacked != nil && q.ConsumerTimeout != nil {
 			age, timeout := time.Duration(*q.OldestUnacked*float64(time.Second)), time.Duration(*q.ConsumerTimeout*float64(time.Second))
-			unacked = ago(age) + "~/" + ago(timeout)
+			unacked = Ago(age) + "~/" + Ago(timeout)
 		}
 		t.line(q.Cluster, q.Vhost, q.Name, q.Type, fmt.Sprint(q.Ready), fmt.Sprint(q.Unacked), fmt.Sprint(q.Consumers), oldest, unacked, drain, t.paint(statusColour(q.Status), q.Status))
 	}
@@ -229,23 +229,29 @@ func (t *table) queues(doc Document) {
 	}
 }
 
-// statusColour is the colour of a queue status, by how much it needs a
-// look: red from no_consumers up, yellow for lagging, green for ok, dim
-// below (idle, unknown).
+// statusColour is the colour of a queue status's level (StatusLevel).
 func statusColour(status string) string {
+	return map[string]string{"bad": red, "warn": yellow, "good": green, "quiet": dim}[StatusLevel(status)]
+}
+
+// StatusLevel is how much a queue status needs a look: bad from
+// no_consumers up, warn for lagging, good for ok, quiet below (idle,
+// unknown). The terminal colours and the web UI's classes follow it.
+func StatusLevel(status string) string {
 	s := consumerstatus.Parse(status)
 	switch {
 	case consumerstatus.Compare(s, consumerstatus.NoConsumers) >= 0:
-		return red
+		return "bad"
 	case s == consumerstatus.Lagging:
-		return yellow
+		return "warn"
 	case s == consumerstatus.OK:
-		return green
+		return "good"
 	}
-	return dim
+	return "quiet"
 }
 
-func (s SLOStatus) window(label string) *Window {
+// WindowOf returns the window of that label (5m … 3d, slo), nil if none.
+func (s SLOStatus) WindowOf(label string) *Window {
 	i := slices.IndexFunc(s.Windows, func(w Window) bool { return w.Window == label })
 	if i < 0 {
 		return nil
@@ -253,8 +259,8 @@ func (s SLOStatus) window(label string) *Window {
 	return &s.Windows[i]
 }
 
-// alertObject names what an alert is about: the queue, node or SLO.
-func alertObject(l map[string]string) string {
+// AlertObject names what an alert is about: the queue, node or SLO.
+func AlertObject(l map[string]string) string {
 	switch {
 	case l["slo"] != "":
 		return "slo " + l["slo"]
@@ -270,9 +276,9 @@ func alertObject(l map[string]string) string {
 	return l["cluster"]
 }
 
-// pct spells a ratio as a percentage with up to three decimals: 95%,
+// Percent spells a ratio as a percentage with up to three decimals: 95%,
 // 99.9%, -100%.
-func pct(r float64) string {
+func Percent(r float64) string {
 	return strconv.FormatFloat(math.Round(r*1e5)/1e3, 'f', -1, 64) + "%"
 }
 
@@ -283,8 +289,8 @@ func burn(w *Window) string {
 	return fmt.Sprintf("%.2f×", w.Burn)
 }
 
-// ago spells a duration for a person: 850ms, 42s, 3m10s, 2h5m, 3d4h.
-func ago(d time.Duration) string {
+// Ago spells a duration for a person: 850ms, 42s, 3m10s, 2h5m, 3d4h.
+func Ago(d time.Duration) string {
 	switch {
 	case d < 0 || math.IsNaN(float64(d)):
 		return "0s"

@@ -84,10 +84,13 @@ type QueueStatus struct {
 	RoleSource string `json:"role_source"`
 	// Status is the consumer status; "unknown" for a stream, which has
 	// none.
-	Status    string `json:"status"`
-	Ready     int64  `json:"ready"`
-	Unacked   int64  `json:"unacked"`
-	Consumers int64  `json:"consumers"`
+	Status string `json:"status"`
+	// StatusReason is the rule that gave Status, with its numbers
+	// (docs/consumer-status.md).
+	StatusReason string `json:"status_reason,omitempty"`
+	Ready        int64  `json:"ready"`
+	Unacked      int64  `json:"unacked"`
+	Consumers    int64  `json:"consumers"`
 	// OldestAge is the age of the oldest waiting message, from the head
 	// timestamp where the broker gives one, else estimated (AgeSource).
 	OldestAge float64 `json:"oldest_age_seconds"`
@@ -185,6 +188,9 @@ type Filter struct {
 	Cluster, Vhost, Queue, SLO string
 	// Limit bounds the queues listed (worst first); 0 means DefaultLimit.
 	Limit int
+	// NoQueues leaves the queues out (and QueuesTotal 0), for a reader
+	// that shows only SLOs, alerts or targets: an SLO's web page.
+	NoQueues bool
 }
 
 // DefaultLimit is how many queues a status document lists unless asked.
@@ -205,25 +211,13 @@ func Build(src Sources, f Filter) Document {
 			continue
 		}
 		doc.Targets = append(doc.Targets, target(st, now, f.Limit))
-		if st.Snapshot == nil {
+		if st.Snapshot == nil || f.NoQueues {
 			continue
 		}
 		doc.Queues = append(doc.Queues, queues(st, f)...)
 	}
-	slices.SortStableFunc(doc.Queues, func(a, b QueueStatus) int {
-		// Most in need of a look first.
-		if c := consumerstatus.Compare(consumerstatus.Parse(b.Status), consumerstatus.Parse(a.Status)); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(b.OldestAge, a.OldestAge); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.Ready+b.Unacked, a.Ready+a.Unacked)
-	})
 	doc.QueuesTotal = len(doc.Queues)
-	if len(doc.Queues) > f.Limit {
-		doc.Queues = doc.Queues[:f.Limit]
-	}
+	doc.Queues = worst(doc.Queues, f.Limit)
 	if src.Engine != nil {
 		for _, s := range src.SLOs() {
 			if (f.SLO != "" && f.SLO != s.Name) || (f.Cluster != "" && f.Cluster != s.Target) {
@@ -243,6 +237,32 @@ func Build(src Sources, f Filter) Document {
 		}
 	}
 	return doc
+}
+
+// worst returns the limit queues most in need of a look, in that order:
+// by status, then the oldest message's age, then the backlog; ties keep
+// their order. It sorts indices, not the queues: at 10,000 queues,
+// moving the structs cost most of a status document.
+func worst(qs []QueueStatus, limit int) []QueueStatus {
+	order := make([]int32, len(qs))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(i, j int32) int {
+		a, b := &qs[i], &qs[j]
+		if c := consumerstatus.Compare(consumerstatus.Parse(b.Status), consumerstatus.Parse(a.Status)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.OldestAge, a.OldestAge); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.Ready+b.Unacked, a.Ready+a.Unacked)
+	})
+	out := make([]QueueStatus, 0, min(limit, len(qs)))
+	for _, i := range order[:min(limit, len(order))] {
+		out = append(out, qs[i])
+	}
+	return out
 }
 
 // target is a target's status, with its audit's findings, at most limit
@@ -285,12 +305,15 @@ func target(st *pipeline.TargetState, now time.Time, limit int) TargetStatus {
 func queues(st *pipeline.TargetState, f Filter) []QueueStatus {
 	snap := st.Snapshot
 	var out []QueueStatus
+	if f.Vhost == "" && f.Queue == "" {
+		out = make([]QueueStatus, 0, len(snap.Queues))
+	}
 	for i := range snap.Queues {
 		q, qs := &snap.Queues[i], &st.Queues[i]
 		if (f.Vhost != "" && f.Vhost != q.Vhost) || (f.Queue != "" && f.Queue != q.Name) {
 			continue
 		}
-		s := QueueStatus{Cluster: snap.Cluster, Vhost: q.Vhost, Name: q.Name, Type: q.Type, Role: qs.Role.Role.String(), RoleSource: qs.Role.Source.String(), Status: qs.Status.String(),
+		s := QueueStatus{Cluster: snap.Cluster, Vhost: q.Vhost, Name: q.Name, Type: q.Type, Role: qs.Role.Role.String(), RoleSource: qs.Role.Source.String(), Status: qs.Status.String(), StatusReason: qs.StatusReason,
 			Ready: q.Ready, Unacked: q.Unacked, Consumers: q.Consumers, DeadLetterQueue: qs.DeadLetterQueues,
 			OldestAge: qs.Age.Age.Seconds(), AgeSource: qs.Age.Source.String()}
 		if e := qs.Estimate; e != nil && e.Withheld {

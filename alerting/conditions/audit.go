@@ -2,6 +2,7 @@ package conditions
 
 import (
 	"github.com/warrenhq/warren/alerting/catalog"
+	"github.com/warrenhq/warren/internal/webpath"
 	"github.com/warrenhq/warren/pipeline"
 )
 
@@ -15,7 +16,7 @@ func auditCandidates(st *pipeline.TargetState, c *collect) {
 	for _, res := range st.Audit.Report.Results {
 		if n := len(res.Findings); n > 0 && catalog.RaisesTicket(res.Check) {
 			l, a := catalog.AuditFindings(st.Cluster, res.Check, n)
-			c.add(catalog.AuditFinding, l, a, statusPath("cluster", st.Cluster))
+			c.add(catalog.AuditFinding, l, a, webpath.Overview(st.Cluster, ""))
 		}
 	}
 }

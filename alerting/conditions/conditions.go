@@ -14,7 +14,6 @@ package conditions
 import (
 	"context"
 	"log/slog"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/internal/webpath"
 	"github.com/warrenhq/warren/slo"
 )
 
@@ -30,7 +30,7 @@ type candidate struct {
 	labels      map[string]string
 	annotations map[string]string
 	hold        time.Duration // the `for` duration
-	path        string        // status API query for the generator URL
+	path        string        // the web UI page of the object (internal/webpath), the generator URL
 }
 
 // pendingState is a condition seen holding since activeAt; it fires once
@@ -163,21 +163,6 @@ func (e *Evaluator) Run(ctx context.Context, interval time.Duration, sink func(t
 	}
 }
 
-// statusPath is the status API query for an object, the generator URL of
-// its alerts.
-func statusPath(params ...string) string {
-	q := url.Values{}
-	for i := 0; i+1 < len(params); i += 2 {
-		if params[i+1] != "" {
-			q.Set(params[i], params[i+1])
-		}
-	}
-	if len(q) == 0 {
-		return "/api/v1/status"
-	}
-	return "/api/v1/status?" + q.Encode()
-}
-
 func (e *Evaluator) sloCandidates(ev slo.Evaluation) []candidate {
 	s, ok := e.slos[ev.Objective.Name]
 	if !ok {
@@ -187,7 +172,7 @@ func (e *Evaluator) sloCandidates(ev slo.Evaluation) []candidate {
 	for _, tier := range []slo.TierStatus{ev.Page, ev.Ticket} {
 		if tier.Active {
 			a := catalog.SLOAlert(s, tier.Severity)
-			out = append(out, candidate{labels: a.Labels, annotations: a.Annotations, path: statusPath("slo", s.Name)})
+			out = append(out, candidate{labels: a.Labels, annotations: a.Annotations, path: webpath.SLO(s.Name)})
 		}
 	}
 	return out

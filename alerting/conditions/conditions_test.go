@@ -121,7 +121,7 @@ func TestAConditionFiresOnlyAfterHoldingForItsForDurationAndKeepsItsStartTime(t 
 			t.Errorf("label %s = %q, want %q", k, a.Labels[k], v)
 		}
 	}
-	if a.GeneratorURL != "http://warren:9842/api/v1/status?cluster=prod&queue=orders&vhost=%2F" {
+	if a.GeneratorURL != "http://warren:9842/queue/prod/%2F/orders" {
 		t.Errorf("generator URL %q", a.GeneratorURL)
 	}
 	if !strings.HasSuffix(a.Annotations["runbook_url"], "#rabbitmqqueuenoconsumers") || a.Annotations["summary"] == "" || a.Annotations["description"] == "" {
@@ -315,6 +315,9 @@ func TestSLOAlertFiresAtOnceWithTheSLOsLabels(t *testing.T) {
 	}
 	if !page.StartsAt.Equal(t0.Add(time.Hour - time.Second)) {
 		t.Errorf("SLO alerts have no for: started %v", page.StartsAt)
+	}
+	if page.GeneratorURL != "http://warren:9842/slo/orders" {
+		t.Errorf("generator URL %q, want the SLO's page", page.GeneratorURL)
 	}
 }
 

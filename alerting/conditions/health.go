@@ -9,6 +9,7 @@ import (
 	"github.com/warrenhq/warren/analysis/deadletter"
 	"github.com/warrenhq/warren/analysis/queuerole"
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/internal/webpath"
 	"github.com/warrenhq/warren/outbox"
 	"github.com/warrenhq/warren/pipeline"
 	"github.com/warrenhq/warren/probes"
@@ -125,7 +126,7 @@ func (h *HealthAlerts) candidates(now time.Time) []candidate {
 	for _, st := range h.states() {
 		if st.Health.Attempted && !st.Health.Up {
 			l, a := catalog.Unreachable(st.Cluster, string(st.Health.LastReason))
-			c.add(catalog.TargetDown, l, a, statusPath("cluster", st.Cluster))
+			c.add(catalog.TargetDown, l, a, webpath.Overview(st.Cluster, ""))
 		}
 		auditCandidates(st, c)
 		if st.Snapshot == nil {
@@ -141,7 +142,7 @@ func (h *HealthAlerts) candidates(now time.Time) []candidate {
 		noRecentOK := st.lastOK.IsZero() || now.Sub(st.lastOK) > catalog.CounterWindow
 		if recentFailure && noRecentOK {
 			l, a := catalog.ProbesFailing(k)
-			c.add(catalog.ProbeFailing, l, a, statusPath("cluster", k.Cluster))
+			c.add(catalog.ProbeFailing, l, a, webpath.Overview(k.Cluster, ""))
 		}
 	}
 	if h.outboxes != nil {
@@ -152,7 +153,7 @@ func (h *HealthAlerts) candidates(now time.Time) []candidate {
 
 func nodeCandidates(st *pipeline.TargetState, c *collect) {
 	cluster := st.Cluster
-	path := statusPath("cluster", cluster)
+	path := webpath.Overview(cluster, "")
 	for _, n := range st.Snapshot.Nodes {
 		if !n.Running {
 			l, a := catalog.Down(cluster, n.Name)
@@ -200,7 +201,7 @@ func queueCandidates(st *pipeline.TargetState, c *collect) {
 			continue
 		}
 		subject := catalog.QueueRef{Cluster: st.Cluster, Vhost: q.Vhost, Name: q.Name}
-		path := statusPath("cluster", st.Cluster, "vhost", q.Vhost, "queue", q.Name)
+		path := webpath.Queue(st.Cluster, q.Vhost, q.Name)
 		role := qs.Role.Role
 		if role == queuerole.Stream {
 			// A stream's depth is its retained log and its consumers

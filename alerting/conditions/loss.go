@@ -2,6 +2,7 @@ package conditions
 
 import (
 	"github.com/warrenhq/warren/alerting/catalog"
+	"github.com/warrenhq/warren/internal/webpath"
 	"github.com/warrenhq/warren/pipeline"
 )
 
@@ -13,7 +14,7 @@ func lossCandidates(st *pipeline.TargetState, c *collect) {
 	for _, v := range st.Unroutable {
 		if v.HasRecent && v.RecentDropped > unroutableAbove {
 			l, a := catalog.Unroutable(catalog.VhostRef{Cluster: st.Cluster, Vhost: v.Vhost})
-			c.add(catalog.MessagesUnroutable, l, a, statusPath("cluster", st.Cluster, "vhost", v.Vhost))
+			c.add(catalog.MessagesUnroutable, l, a, webpath.Overview(st.Cluster, v.Vhost))
 		}
 	}
 	nearAbove := c.rules[catalog.QueueNearLengthLimit].Threshold
@@ -21,7 +22,7 @@ func lossCandidates(st *pipeline.TargetState, c *collect) {
 	for i := range st.Snapshot.Queues {
 		q, loss := &st.Snapshot.Queues[i], &st.Queues[i].Loss
 		subject := catalog.QueueRef{Cluster: st.Cluster, Vhost: q.Vhost, Name: q.Name}
-		path := statusPath("cluster", st.Cluster, "vhost", q.Vhost, "queue", q.Name)
+		path := webpath.Queue(st.Cluster, q.Vhost, q.Name)
 		if loss.HasRatio && loss.Ratio > nearAbove {
 			l, a := catalog.NearLengthLimit(subject, nearAbove, string(q.Limit.Overflow))
 			c.add(catalog.QueueNearLengthLimit, l, a, path)

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/warrenhq/warren/alerting/catalog"
+	"github.com/warrenhq/warren/internal/webpath"
 	"github.com/warrenhq/warren/outbox"
 )
 
@@ -25,7 +26,7 @@ func outboxCandidates(statuses []outbox.Status, now time.Time, c *collect) {
 	threshold := c.rules[catalog.OutboxStuck].Threshold
 	window := time.Duration(threshold * float64(time.Second))
 	for _, st := range statuses {
-		path := statusPath("outbox", st.Name)
+		path := webpath.Overview("", "") // no page of its own: the overview lists its alerts
 		if !st.Up {
 			l, a := catalog.DatabaseDown(st.Name, string(st.Reason))
 			c.add(catalog.OutboxDatabaseDown, l, a, path)

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/warrenhq/warren/alerting/catalog"
+	"github.com/warrenhq/warren/internal/webpath"
 	"github.com/warrenhq/warren/pipeline"
 	"github.com/warrenhq/warren/snapshot"
 )
@@ -58,7 +59,7 @@ func quorumCandidates(st *pipeline.TargetState, c *collect) {
 		r := q.Replicas
 		subject := catalog.QueueRef{Cluster: st.Cluster, Vhost: q.Vhost, Name: q.Name}
 		group := catalog.Group{Online: len(r.Online), Members: len(r.Members), Majority: r.Majority(), Offline: r.OfflineMembers()}
-		path := statusPath("cluster", st.Cluster, "vhost", q.Vhost, "queue", q.Name)
+		path := webpath.Queue(st.Cluster, q.Vhost, q.Name)
 		l, a := catalog.UnderReplicated(subject, group)
 		c.add(catalog.QuorumUnderReplicated, l, a, path)
 		if quorumCritical(r) {
@@ -71,7 +72,7 @@ func quorumCandidates(st *pipeline.TargetState, c *collect) {
 	for _, n := range st.QuorumNodes {
 		if leadsTooMany(n.Leaders, share, ratio) {
 			l, a := catalog.LeadersImbalanced(st.Cluster, n.Node, n.Leaders, share)
-			c.add(catalog.QuorumLeadersImbalanced, l, a, statusPath("cluster", st.Cluster))
+			c.add(catalog.QuorumLeadersImbalanced, l, a, webpath.Overview(st.Cluster, ""))
 		}
 	}
 }

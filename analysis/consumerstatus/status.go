@@ -7,6 +7,7 @@
 package consumerstatus
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/warrenhq/warren/analysis/queuehistory"
@@ -66,8 +67,23 @@ func Compare(a, b Status) int { return a.rank() - b.rank() }
 // Evaluate applies the rules to a queue's history. window is how much
 // history the verdicts that look back (stalled, lagging, idle) need.
 func Evaluate(s *queuehistory.Polls, window time.Duration) Status {
+	return Explain(s, window).Status
+}
+
+// Verdict is a status with the rule that decided it and the numbers the
+// rule read, for a person (the web UI's queue page, the status API).
+type Verdict struct {
+	Status Status
+	// Reason names the rule and its numbers, e.g. "stalled: 120 messages
+	// and 1 consumer throughout the 1m window, and no message completed".
+	Reason string
+}
+
+// Explain applies the rules to a queue's history, as Evaluate does, and
+// says which rule decided and with what numbers.
+func Explain(s *queuehistory.Polls, window time.Duration) Verdict {
 	if s == nil {
-		return Unknown
+		return Verdict{Unknown, "unknown: no statistics for the queue yet"}
 	}
 	h := s.Points
 	last := h[len(h)-1]
@@ -78,32 +94,45 @@ func Evaluate(s *queuehistory.Polls, window time.Duration) Status {
 	}
 	first := h[0]
 	fullWindow := !first.Time.After(since)
+	span := last.Time.Sub(first.Time).Round(time.Second)
 	switch {
 	case last.Messages == 0:
 		// Empty. Idle unless messages flowed through within the window;
 		// an empty queue is never stalled.
-		if last.Counters.Published > first.Counters.Published {
-			return OK
+		if n := last.Counters.Published - first.Counters.Published; last.Counters.Published > first.Counters.Published {
+			return Verdict{OK, fmt.Sprintf("ok: empty, and %s published over the last %s", count(n, "message"), span)}
 		}
-		return Idle
+		return Verdict{Idle, fmt.Sprintf("idle: empty, and nothing published over the last %s", span)}
 	case last.Consumers == 0:
-		return NoConsumers
+		return Verdict{NoConsumers, fmt.Sprintf("no_consumers: %s waiting and no consumer", count(last.Messages, "message"))}
 	case !fullWindow:
 		// A backlog with consumers, but not yet a window of evidence
 		// about their progress.
-		return OK
+		return Verdict{OK, fmt.Sprintf("ok: %s waiting with %s; %s of history, short of the %s window that stalled and lagging need",
+			count(last.Messages, "message"), count(last.Consumers, "consumer"), span, window)}
 	}
 	// From here: a backlog and consumers now, and a full window of history.
-	if last.Counters.Completed == first.Counters.Completed {
+	done := last.Counters.Completed - first.Counters.Completed
+	if done == 0 {
 		if consumedThroughout(h) {
-			return Stalled
+			return Verdict{Stalled, fmt.Sprintf("stalled: a backlog (now %s) and consumers (now %d) throughout the last %s, and no message completed",
+				count(last.Messages, "message"), last.Consumers, span)}
 		}
-		return OK
+		return Verdict{OK, fmt.Sprintf("ok: no message completed over the last %s, but the queue was empty or without consumers at some poll", span)}
 	}
 	if backlogGrowing(h) {
-		return Lagging
+		return Verdict{Lagging, fmt.Sprintf("lagging: %s completed over the last %s, but the backlog grew from %d to %d without shrinking",
+			count(done, "message"), span, first.Messages, last.Messages)}
 	}
-	return OK
+	return Verdict{OK, fmt.Sprintf("ok: %s completed over the last %s; backlog %d, was %d", count(done, "message"), span, last.Messages, first.Messages)}
+}
+
+// count spells n things: "1 message", "12 messages".
+func count[N int64 | uint64](n N, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 // consumedThroughout reports whether the queue had a backlog and consumers

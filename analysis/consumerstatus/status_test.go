@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -648,5 +649,35 @@ func TestParseReadsWhatStringWrites(t *testing.T) {
 	}
 	if Parse("bogus") != Unknown {
 		t.Errorf("an unknown name should parse as unknown")
+	}
+}
+
+func TestExplainNamesTheRuleThatDecidedWithItsNumbers(t *testing.T) {
+	h := queuehistory.New(testWindow)
+	key := snapshot.QueueKey{Vhost: "/", Name: "orders"}
+	observe := func(i int, ready, consumers int64, published, completed uint64) {
+		h.Observe(&snapshot.Snapshot{Time: statusT0.Add(time.Duration(i) * testInterval), Queues: []snapshot.Queue{{
+			Vhost: key.Vhost, Name: key.Name, StatsKnown: true, Ready: ready, Consumers: consumers,
+			Counters: snapshot.Counters{Published: published, Completed: completed},
+		}}})
+	}
+	for i := 0; i <= fullWindowPoll; i++ {
+		observe(i, 120, 1, 500, 380)
+	}
+	v := Explain(h.Of(key), testWindow)
+	if v.Status != Stalled || v.Status != Evaluate(h.Of(key), testWindow) {
+		t.Fatalf("status %v, want stalled, as Evaluate says", v.Status)
+	}
+	for _, want := range []string{"stalled:", "120 messages", "consumers (now 1)", "1m0s", "no message completed"} {
+		if !strings.Contains(v.Reason, want) {
+			t.Errorf("reason %q lacks %q", v.Reason, want)
+		}
+	}
+	observe(fullWindowPoll+1, 120, 0, 500, 380)
+	if v := Explain(h.Of(key), testWindow); v.Status != NoConsumers || v.Reason != "no_consumers: 120 messages waiting and no consumer" {
+		t.Errorf("without consumers: %+v", v)
+	}
+	if v := Explain(nil, testWindow); v.Status != Unknown || !strings.HasPrefix(v.Reason, "unknown:") {
+		t.Errorf("without history: %+v", v)
 	}
 }

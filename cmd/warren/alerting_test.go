@@ -215,7 +215,7 @@ func TestAlertingEndToEnd(t *testing.T) {
 				t.Errorf("page alert lacks annotation %s: %v", k, a.Annotations)
 			}
 		}
-		if a.GeneratorURL != "http://warren.test:9842/api/v1/status?slo=orders-within-2s" {
+		if a.GeneratorURL != "http://warren.test:9842/slo/orders-within-2s" {
 			t.Errorf("generatorURL %q", a.GeneratorURL)
 		}
 		noConsumers := am.WaitFor(t, 30*time.Second, func(n amtest.Notification) bool {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -93,6 +94,7 @@ type commandLine struct {
 	configFile   string
 	web          *web.FlagConfig
 	externalURL  string
+	routePrefix  string
 	storagePath  string
 	saveInterval time.Duration
 	lifecycle    bool
@@ -119,7 +121,8 @@ func newCommandLine(stdout, stderr io.Writer) (*kingpin.Application, *commandLin
 
 	app.Flag("config", "Configuration file (YAML). Without one, warren watches one target from $RABBIT_URL or amqp://guest:guest@localhost:5672/.").StringVar(&f.configFile)
 	f.web = kingpinflag.AddFlags(app, ":9842")
-	app.Flag("web.external-url", "URL under which warren is reached from outside, the base of alerts' generatorURL (default: alerting.external_url, else http://<hostname>:<port of the first listen address>).").StringVar(&f.externalURL)
+	app.Flag("web.external-url", "URL under which warren is reached from outside, the base of alerts' generatorURL and of the web pages' links (default: alerting.external_url, else http://<hostname>:<port of the first listen address><route prefix>).").StringVar(&f.externalURL)
+	app.Flag("web.route-prefix", "Path prefix everything is served under: pages, /metrics, the API, /-/healthy (default: the path of the external URL, else /).").StringVar(&f.routePrefix)
 	app.Flag("web.enable-lifecycle", "Serve POST /-/reload, which reloads the configuration as SIGHUP does.").BoolVar(&f.lifecycle)
 	app.Flag("storage.path", "Directory for the SLO state (event history), saved atomically and loaded at start.").Default("data").StringVar(&f.storagePath)
 	app.Flag("storage.save-interval", "How often the SLO state is saved (and once more at shutdown).").Default("1m").DurationVar(&f.saveInterval)
@@ -196,8 +199,9 @@ func agentCommand(cfg *config.Config, f *commandLine, getenv func(string) string
 	if opts.ExternalURL == "" {
 		opts.ExternalURL = cfg.Alerting.ExternalURL
 	}
+	opts.RoutePrefix = routePrefix(f.routePrefix, opts.ExternalURL)
 	if opts.ExternalURL == "" {
-		opts.ExternalURL = defaultExternalURL(*f.web.WebListenAddresses)
+		opts.ExternalURL = defaultExternalURL(*f.web.WebListenAddresses) + opts.RoutePrefix
 	}
 	if err := runAgent(cfg, opts); err != nil {
 		logger.Error("warren stopped", "err", err)
@@ -223,6 +227,23 @@ func sloWarnings(cfg *config.Config) []string {
 		}
 	}
 	return out
+}
+
+// routePrefix is the --web.route-prefix in force, as Prometheus has it:
+// the flag, else the external URL's path; "" for the root, else a path
+// starting with / and without a trailing one.
+func routePrefix(flag, externalURL string) string {
+	p := flag
+	if p == "" && externalURL != "" {
+		if u, err := url.Parse(externalURL); err == nil {
+			p = u.Path
+		}
+	}
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return ""
+	}
+	return "/" + p
 }
 
 // defaultExternalURL is http://<hostname>:<port> of the first listen

@@ -116,6 +116,13 @@ func TestVersionPrintsBuildInformation(t *testing.T) {
 // startAgent runs the warren binary and returns once /-/healthy answers.
 func startAgent(t *testing.T, args ...string) (*exec.Cmd, string, *bytes.Buffer) {
 	t.Helper()
+	return startAgentUnder(t, "", args...)
+}
+
+// startAgentUnder is startAgent for a warren serving under a route
+// prefix ("" for none): it waits for prefix/-/healthy.
+func startAgentUnder(t *testing.T, prefix string, args ...string) (*exec.Cmd, string, *bytes.Buffer) {
+	t.Helper()
 	listen := cmdtest.FreeAddr(t)
 	cmd := exec.Command(warrenBinary, append([]string{"--web.listen-address=" + listen}, args...)...)
 	var logs bytes.Buffer
@@ -126,7 +133,7 @@ func startAgent(t *testing.T, args ...string) (*exec.Cmd, string, *bytes.Buffer)
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	base := "http://" + listen
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(base + "/-/healthy"); err == nil {
+		if resp, err := http.Get(base + prefix + "/-/healthy"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusOK {
 				return cmd, base, &logs

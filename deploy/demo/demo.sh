@@ -79,6 +79,10 @@ esac
 case $duration in
 '' | *[!0-9]*) die "DEMO_DURATION must be a number of seconds, not '$duration'" ;;
 esac
+if [ "$mode" = run ]; then
+	# The first line, so the page can be opened while the rest starts.
+	log "warren's web page: $WARREN_URL/ (it answers once warren is up, in about a minute)"
+fi
 
 # --- processes ---------------------------------------------------------------
 # Every long-running process is started in a session (and process group) of
@@ -408,7 +412,8 @@ spawn workload "$demo_dir/bin/workload" --amqp-url "amqp://guest:guest@127.0.0.1
 
 urls() {
 	cat <<EOF
-warren       $WARREN_URL/metrics
+warren       $WARREN_URL/   (the web page: alerts, SLOs, the worst queues)
+             $WARREN_URL/metrics
              $WARREN_URL/api/v1/status
 Prometheus   $PROM_URL/alerts   (rules: $PROM_URL/rules)
 Alertmanager $AM_URL/#/alerts

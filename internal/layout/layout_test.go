@@ -18,6 +18,7 @@ var stage = map[string]float64{
 	"slo":                 0,
 	"snapshot":            0,
 	"internal/exposition": 0,
+	"internal/webpath":    0,
 	"probes/amqpclient":   0,
 	"alerting/catalog":    0.1,
 	"internal/config":     0.2,
@@ -51,7 +52,8 @@ var stage = map[string]float64{
 	"alerting/notifier": 6,
 	"statusapi":         6,
 	// Operator tools on one target: they reuse the pipeline's collection.
-	"dlq": 6,
+	"dlq":   6,
+	"webui": 6.5,
 	// Lifecycle and command line.
 	"agent":           7,
 	"cmd/warren":      8,
