@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,19 +14,6 @@ import (
 	"github.com/warrenhq/warren/alerting/catalog"
 	"github.com/warrenhq/warren/internal/testenv/pgtest"
 )
-
-// outboxDB creates database db with an outbox table on c and writes a
-// DSN file for it; it returns the file.
-func outboxDB(t *testing.T, c *pgtest.Cluster, db string) string {
-	t.Helper()
-	c.Exec(t, "postgres", "CREATE DATABASE "+db)
-	c.Exec(t, db, pgtest.OutboxSchema)
-	file := filepath.Join(t.TempDir(), db+".dsn")
-	if err := os.WriteFile(file, []byte(c.DSN(pgtest.Superuser, db)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return file
-}
 
 // outboxYAML is an outboxes entry polled every second.
 func outboxYAML(name, dsnFile string) string {
@@ -46,7 +31,7 @@ func (r *runningAgent) firing(name string) bool {
 
 func TestAStoppedDispatcherPagesAndAStoppedDatabaseIsReportedWhileWarrenKeepsServing(t *testing.T) {
 	c := pgtest.StartT(t)
-	dsn := outboxDB(t, c, "orders")
+	dsn := c.OutboxDB(t, "orders")
 	d := c.NewDispatcher(t, "orders", pgtest.Flow{EventType: "order.created", Every: 50 * time.Millisecond, Delay: 100 * time.Millisecond})
 	d.Start()
 	yaml := fmt.Sprintf(`targets:
@@ -157,7 +142,7 @@ func TestEndToEndSLOBurnsWhenEitherHalfIsSlowAndNotWhenBothAreFast(t *testing.T)
 		if _, err := ch.QueueDeclare(queue, false, false, false, false, nil); err != nil {
 			t.Fatal(err)
 		}
-		dsn := outboxDB(t, c, f.name)
+		dsn := c.OutboxDB(t, f.name)
 		outboxes.WriteString(outboxYAML(f.name, dsn))
 		fmt.Fprintf(&slos, "  - {name: e2e-%s, objective: 90%%, window: 1h, sli: {time_in_queue: {queue: %q, threshold: 3s, outbox: %s}}}\n",
 			f.name, strings.ReplaceAll(queue, ".", `\.`), f.name)
@@ -195,7 +180,7 @@ func TestEndToEndSLOBurnsWhenEitherHalfIsSlowAndNotWhenBothAreFast(t *testing.T)
 
 func TestReloadStartsAndStopsOutboxesAndKeepsAnUnchangedOne(t *testing.T) {
 	c := pgtest.StartT(t)
-	orders, billing := outboxDB(t, c, "orders"), outboxDB(t, c, "billing")
+	orders, billing := c.OutboxDB(t, "orders"), c.OutboxDB(t, "billing")
 	target := fmt.Sprintf("targets:\n  - {name: prod, management_url: %s, username: guest, password: guest, poll_interval: 1s, probes: {enabled: false}}\n", broker.MgmtURL)
 	r := startAgent(t, target+"outboxes:\n"+outboxYAML("orders", orders), true)
 	has := func(outbox string) bool {

@@ -23,6 +23,7 @@ import (
 	"github.com/warrenhq/warren/internal/testenv/amtest"
 	"github.com/warrenhq/warren/internal/testenv/cmdtest"
 	"github.com/warrenhq/warren/internal/testenv/logbuf"
+	"github.com/warrenhq/warren/internal/testenv/pgtest"
 	"github.com/warrenhq/warren/internal/testenv/promtest"
 	"github.com/warrenhq/warren/internal/testenv/rabbittest"
 	"github.com/warrenhq/warren/internal/testenv/streamtest"
@@ -37,8 +38,9 @@ const (
 	testSLO     = "orders-within-10s"
 )
 
-// warrenConfig is the configuration the live test runs warren with: SLOs
-// and alerting to a private Alertmanager, so that every panel has data.
+// warrenConfig is the configuration the live test runs warren with: SLOs,
+// an outbox in a private PostgreSQL, and alerting to a private
+// Alertmanager, so that every panel and rule has data.
 const warrenConfig = `targets:
   - name: {{.Cluster}}
     management_url: {{.MgmtURL}}
@@ -63,6 +65,8 @@ slos:
     window: 1h
     sli:
       probe_success: {}
+outboxes:
+  - {name: invoices, dsn_file: {{.OutboxDSNFile}}, table: outbox, event_type: event_type, dispatched_at: dispatched_at, poll_interval: 1s, timeout: 1s, commit_delay: 200ms}
 alerting:
   evaluation_interval: 1s
   resend_interval: 1s
@@ -407,12 +411,16 @@ func startWorld(t *testing.T) *liveWorld {
 	startTraffic(t, node.AMQPURL+testVhost)
 	startStreamConsumer(t, node)
 
+	pg := pgtest.StartT(t)
+	outboxDSN := pg.OutboxDB(t, "invoices")
+	pg.NewDispatcher(t, "invoices", pgtest.Flow{EventType: "invoice.created", Every: 100 * time.Millisecond, Delay: 200 * time.Millisecond}).Start()
+
 	am := amtest.Start(t, amtest.Options{})
 	dir := t.TempDir()
 	var config bytes.Buffer
 	err := template.Must(template.New("config").Parse(warrenConfig)).Execute(&config, map[string]string{
 		"Cluster": testCluster, "MgmtURL": node.MgmtURL, "AMQPURL": node.AMQPURL,
-		"Vhost": testVhost, "Queue": testQueue, "SLO": testSLO, "AlertmanagerURL": am.URL(),
+		"Vhost": testVhost, "Queue": testQueue, "SLO": testSLO, "AlertmanagerURL": am.URL(), "OutboxDSNFile": outboxDSN,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package pgtest
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +24,20 @@ const OutboxSchema = `CREATE TABLE outbox (
 );
 CREATE INDEX outbox_pending ON outbox (event_type, created_at) WHERE dispatched_at IS NULL;
 CREATE INDEX outbox_dispatched ON outbox (dispatched_at) INCLUDE (created_at, event_type);`
+
+// OutboxDB creates database db with OutboxSchema and returns a file, in
+// t's temporary directory, holding the DSN warren reads it with (an
+// outbox's dsn_file).
+func (c *Cluster) OutboxDB(t testing.TB, db string) (dsnFile string) {
+	t.Helper()
+	c.Exec(t, "postgres", "CREATE DATABASE "+db)
+	c.Exec(t, db, OutboxSchema)
+	dsnFile = filepath.Join(t.TempDir(), db+".dsn")
+	if err := os.WriteFile(dsnFile, []byte(c.DSN(Superuser, db)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dsnFile
+}
 
 // Connect opens a connection as the superuser to db, closed when t ends.
 func (c *Cluster) Connect(t testing.TB, db string) *pgx.Conn {
