@@ -148,6 +148,17 @@ func TestEstimateMatchesGroundTruth(t *testing.T) {
 				// slowest consumer's take 1.5 s: +26 to +27 points. See
 				// docs/time-in-queue.md.
 				return
+			case r.Scenario == "ttl-expiry":
+				// Reported in the table above, held to no bound: as its
+				// time-in-queue row, it sits on the threshold. Ten
+				// messages in the prefetch at 8/s are processed in 1.25 s,
+				// so the share within 1 s is the 3-4% of deliveries that
+				// find the buffer short, and tenths of a second of
+				// misplaced samples move it: +2.33 and +2.59 points in two
+				// runs of 2026-12-01 at a load of 6 to 15 on 2 cores,
+				// +5.18 in one at a load of 2 to 4. The single-consumer
+				// rows the issue holds (steady, slow-consumer) stay held.
+				return
 			case r.Scenario == "variable-service":
 				// Reported in the table above, held to no bound: its
 				// processing times (1.2 s ± 0.22 s) come from the service
