@@ -57,15 +57,8 @@ func TestFilterMatchesEveryConditionOnTheDimensionsInspectShows(t *testing.T) {
 // dead letter in the queue, each read once.
 func TestReplayWithAFilterMovesOnlyTheSelectedDeadLetters(t *testing.T) {
 	t.Parallel()
-	conn, ch := broker.Channel(t, "/")
-	s := declareDLQ(t, ch, "replay-filter", nil)
-	declareSource(t, ch, s, "replay-filter.billing", nil)
-	declareSource(t, ch, s, "replay-filter.shipping", amqp.Table{"x-message-ttl": int32(1)})
-	publishEvents(t, ch, "replay-filter.shipping", "ship", "shipment.due", 40)
-	waitDepth(t, conn, s.dlq, 40)
-	publishEvents(t, ch, "replay-filter.billing", "bill", "order.paid", 60)
-	nackAll(t, conn, "replay-filter.billing", s.dlq, 100)
-	got := attachConsumer(t, conn, "replay-filter.billing")
+	conn, s, billing := mixedDeadLetters(t, "replay-filter", 40, 60)
+	got := attachConsumer(t, conn, billing)
 
 	filter, err := ParseFilter("reason=rejected,field:event_type=order.paid")
 	if err != nil {

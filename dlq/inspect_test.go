@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // TestInspectGroupsDeadLettersByReasonAndSourceAndLeavesThemAll makes
@@ -13,14 +11,7 @@ import (
 // consumer and 400 expired by a TTL, and reads them all.
 func TestInspectGroupsDeadLettersByReasonAndSourceAndLeavesThemAll(t *testing.T) {
 	t.Parallel()
-	conn, ch := broker.Channel(t, "/")
-	s := declareDLQ(t, ch, "inspect", nil)
-	declareSource(t, ch, s, "inspect.billing", nil)
-	declareSource(t, ch, s, "inspect.shipping", amqp.Table{"x-message-ttl": int32(1)})
-	publishEvents(t, ch, "inspect.shipping", "ship", "shipment.due", 400)
-	waitDepth(t, conn, s.dlq, 400)
-	publishEvents(t, ch, "inspect.billing", "bill", "order.paid", 600)
-	nackAll(t, conn, "inspect.billing", s.dlq, 1000)
+	conn, s, _ := mixedDeadLetters(t, "inspect", 400, 600)
 
 	in, err := Inspect(ctxTimeout(t, time.Minute), brokerOf(broker), InspectOptions{Queue: s.dlq, Show: 2, MaxBody: 10})
 	if err != nil {

@@ -158,3 +158,21 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// mixedDeadLetters fills prefix.dlq from two sources: messages expired
+// by a TTL in prefix.shipping, then messages a failing consumer of
+// prefix.billing rejected; it returns the connection, the setup and the
+// billing queue.
+func mixedDeadLetters(t *testing.T, prefix string, expired, rejected int) (*amqp.Connection, deadLetterSetup, string) {
+	t.Helper()
+	conn, ch := broker.Channel(t, "/")
+	s := declareDLQ(t, ch, prefix, nil)
+	billing, shipping := prefix+".billing", prefix+".shipping"
+	declareSource(t, ch, s, billing, nil)
+	declareSource(t, ch, s, shipping, amqp.Table{"x-message-ttl": int32(1)})
+	publishEvents(t, ch, shipping, "ship", "shipment.due", expired)
+	waitDepth(t, conn, s.dlq, expired)
+	publishEvents(t, ch, billing, "bill", "order.paid", rejected)
+	nackAll(t, conn, billing, s.dlq, expired+rejected)
+	return conn, s, billing
+}
