@@ -194,7 +194,7 @@ func (s fixedSource) Fragment() *exposition.Fragment { return s.fragment }
 func fragmentSources(states []*TargetState, drop func(string) bool) func() []exposition.Producer {
 	var sources []exposition.Producer
 	for _, st := range states {
-		e := newEncoder(config.Target{Name: st.Cluster})
+		e := newEncoder(config.Target{Profile: config.ProfileFull, Name: st.Cluster})
 		e.drop = drop
 		sources = append(sources, fixedSource{e.encode(st, nil)})
 	}

@@ -20,6 +20,9 @@ func ConfigFor(t config.Target, m Measure) Config {
 	}
 	c := Config{Thresholds: durations(t.TimeInQueue.Thresholds), Buckets: t.TimeInQueue.Buckets, EstimateNonFIFO: t.TimeInQueue.EstimatesNonFIFO(),
 		StatsInterval: t.StatsInterval.Std()}
+	if len(c.Buckets) == 0 && t.Profile != config.ProfileFull {
+		c.Buckets = StandardBuckets
+	}
 	for _, o := range t.TimeInQueue.Overrides {
 		c.Overrides = append(c.Overrides, Override{
 			Match:      func(vhost, queue string) bool { return o.Vhosts.Match(vhost) && o.Queues.Match(queue) },

@@ -17,6 +17,8 @@ type Config struct {
 	Alerting Alerting `yaml:"alerting"`
 	// Audit configures the agent's audit of the targets (docs/audit.md).
 	Audit Audit `yaml:"audit"`
+	// Exposition says which per-queue families /metrics carries.
+	Exposition Exposition `yaml:"exposition"`
 
 	// File is the path the configuration was loaded from ("" for the
 	// built-in default); it is not a YAML key.
@@ -124,8 +126,9 @@ func Default(getenv func(string) string, opts ...Option) (*Config, error) {
 		Password:      Secret(password),
 		AMQPURL:       Secret(amqpURL),
 	}
+	t.Profile = ProfileStandard
 	t.applyDefaults()
-	cfg := &Config{Targets: []Target{t}}
+	cfg := &Config{Targets: []Target{t}, Exposition: Exposition{Profile: ProfileStandard}}
 	cfg.Alerting.applyDefaults()
 	cfg.Audit.applyDefaults()
 	return cfg, nil

@@ -66,8 +66,11 @@ func (t *Target) MaxResponseBytes() int64 {
 // a smaller value is a mistake (bytes meant as megabytes).
 const MinMaxResponseSize Size = 64 << 10
 
-// DropsMetric reports whether drop_metrics names the metric family.
-func (t *Target) DropsMetric(name string) bool { return slices.Contains(t.DropMetrics, name) }
+// DropsMetric reports whether the target exports no series of the metric
+// family: drop_metrics names it, or exposition.profile leaves it out.
+func (t *Target) DropsMetric(name string) bool {
+	return slices.Contains(t.DropMetrics, name) || !ProfileExports(t.Profile, name)
+}
 
 // validateScale checks the cardinality settings of targets[i].
 func (p *parser) validateScale(root *yaml.Node, i int, t *Target) {

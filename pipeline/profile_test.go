@@ -1,0 +1,127 @@
+package pipeline
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/warrenhq/warren/analysis/timeinqueue"
+	"github.com/warrenhq/warren/collector"
+	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/internal/exposition"
+	"github.com/warrenhq/warren/internal/testenv/expositiontest"
+	"github.com/warrenhq/warren/snapshot"
+)
+
+// originalFamilies are the per-queue families of the 33 series a queue had
+// before the profiles (docs/exposition.md): the snapshot's, the consumer
+// status and drain time, and the time-in-queue estimate's.
+var originalFamilies = []string{
+	"warren_queue_info", "warren_queue_messages", "warren_queue_consumers", "warren_queue_consumer_capacity",
+	"warren_queue_oldest_message_age_seconds", "warren_queue_published_total", "warren_queue_delivered_total",
+	"warren_queue_acked_total", "warren_queue_redelivered_total", "warren_queue_status", "warren_queue_drain_seconds",
+	"warren_queue_time_in_queue_seconds", "warren_queue_processed_within_total", "warren_queue_processed_total",
+}
+
+// busyQueueSeries runs a pipeline of the profile over a busy classic
+// queue (consumers with manual acks, a backlog draining, no length limit,
+// TTL or dead-letter exchange: a queue as most are) and returns its series
+// by family, as a scrape in the text format reads them.
+func busyQueueSeries(t *testing.T, profile string) map[string]int {
+	t.Helper()
+	target := testTarget("http://127.0.0.1:1")
+	target.Profile = profile
+	target.TimeInQueue.Thresholds = config.DefaultTimeInQueueThresholds
+	p := NewWithSource(target, nil, Options{Metrics: collector.NewMetrics(), Logger: slog.New(slog.DiscardHandler)})
+	for s := 0; s <= 60; s += 5 {
+		published := uint64(1000 + 100*s)
+		acked := uint64(110 * s)
+		counters := snapshot.Counters{Published: published, Delivered: acked + 20, DeliveredManual: acked + 20, Acked: acked, Completed: acked, Redelivered: 3}
+		p.publish(&snapshot.Snapshot{Cluster: "t", Time: time.Unix(1_700_000_000+int64(s), 0), Queues: []snapshot.Queue{
+			{Vhost: "/", Name: "orders", Type: "classic", Node: "rabbit@a", StatsKnown: true, Consumers: 2,
+				ConsumerCapacity: 0.8, HasConsumerCapacity: true,
+				Ready: int64(published - acked - 20), Unacked: 20, Counters: counters},
+		}}, collector.Health{Attempted: true, Up: true})
+	}
+	rec := httptest.NewRecorder()
+	exposition.NewHandler(prometheus.NewRegistry(), exposition.Fixed(fixedSource{p.Fragment()}), slog.New(slog.DiscardHandler)).
+		ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	series := map[string]int{}
+	for _, mf := range expositiontest.Parse(t, rec.Body.Bytes()) {
+		for _, m := range mf.GetMetric() {
+			n := 1
+			if h := m.GetHistogram(); h != nil {
+				n = len(h.GetBucket()) + 2 // _sum and _count; the parser keeps +Inf
+			}
+			series[mf.GetName()] += n
+		}
+	}
+	return series
+}
+
+func sum(series map[string]int, names []string) int {
+	n := 0
+	for _, name := range names {
+		n += series[name]
+	}
+	return n
+}
+
+func TestEachProfileExportsExactlyItsPerQueueFamilies(t *testing.T) {
+	for _, profile := range config.Profiles {
+		t.Run(profile, func(t *testing.T) {
+			series := busyQueueSeries(t, profile)
+			for _, name := range config.PerQueueMetrics {
+				if series[name] > 0 && !config.ProfileExports(profile, name) {
+					t.Errorf("%s is exported, but the %s profile leaves it out", name, profile)
+				}
+			}
+			var exported []string
+			for name := range series {
+				exported = append(exported, name)
+			}
+			sort.Strings(exported)
+			t.Logf("%s: %d series of the original families for the busy queue; families %v", profile, sum(series, originalFamilies), exported)
+		})
+	}
+}
+
+func TestTheStandardProfileKeepsABusyQueueWithin16SeriesOfTheOriginalFamilies(t *testing.T) {
+	series := busyQueueSeries(t, config.ProfileStandard)
+	if n := sum(series, originalFamilies); n > 16 {
+		t.Errorf("%d series of the original families, want at most 16: %v", n, series)
+	}
+	for _, name := range config.StandardMetrics {
+		if slices.Contains(originalFamilies, name) && series[name] == 0 {
+			t.Errorf("the busy queue has no %s, which the standard profile exports", name)
+		}
+	}
+	if h := series["warren_queue_time_in_queue_seconds"]; h != len(timeinqueue.StandardBuckets)+3 {
+		t.Errorf("time-in-queue histogram has %d series, want the standard buckets %v, +Inf, _sum and _count", h, timeinqueue.StandardBuckets)
+	}
+	// The families the other issues added are sparse (limits, TTLs, delay
+	// queues, streams, quorum queues) but for the consumer-timeout alert's
+	// two series.
+	extra := 0
+	for name, n := range series {
+		if !slices.Contains(originalFamilies, name) {
+			extra += n
+		}
+	}
+	if extra != 2 || series["warren_queue_oldest_unacked_age_seconds"] != 1 || series["warren_queue_consumer_timeout_seconds"] != 1 {
+		t.Errorf("series of the later families: %v; want only the oldest unacked age and the consumer timeout", series)
+	}
+}
+
+func TestTheFullProfileExportsTheOriginal33SeriesOfABusyQueue(t *testing.T) {
+	series := busyQueueSeries(t, config.ProfileFull)
+	if n := sum(series, originalFamilies); n != 33 {
+		t.Errorf("%d series of the original families, want 33: %v", n, series)
+	}
+}
