@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/warrenhq/warren/analysis/consumerstatus"
 	"github.com/warrenhq/warren/analysis/deadletter"
@@ -170,6 +171,25 @@ func TestEncodedQueueSeriesEqualTheConstMetricRender(t *testing.T) {
 		t.Errorf("encoded series differ from the const-metric render:\n%s", diff)
 	}
 	assertFamiliesContiguous(t, body)
+	if diff := expositiontest.Diff(want, expositiontest.ParseProto(t, scrapeProto(t, handler))); diff != "" {
+		t.Errorf("encoded protobuf series differ from the const-metric render:\n%s", diff)
+	}
+}
+
+// scrapeProto scrapes h as a Prometheus with native histograms on does.
+func scrapeProto(t *testing.T, h http.Handler) []byte {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept", expositiontest.ProtoAccept)
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("scrape: %d %s", rec.Code, rec.Body)
+	}
+	if ft := expfmt.Format(rec.Header().Get("Content-Type")).FormatType(); ft != expfmt.TypeProtoDelim {
+		t.Errorf("Content-Type = %q, want delimited protobuf", rec.Header().Get("Content-Type"))
+	}
+	return rec.Body.Bytes()
 }
 
 func TestDroppedMetricsAreNotEncoded(t *testing.T) {

@@ -106,6 +106,14 @@ func TestEncodedEstimatesEqualTheConstMetricRender(t *testing.T) {
 			if diff := expositiontest.Diff(want, got); diff != "" {
 				t.Errorf("encoded estimates differ from the const-metric render:\n%s", diff)
 			}
+			gathered, err := reference.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := exposition.NewHandler(prometheus.NewRegistry(), exposition.Fixed(s), slog.New(slog.DiscardHandler))
+			if diff := expositiontest.Diff(gathered, expositiontest.ParseProto(t, scrapeProto(t, h))); diff != "" {
+				t.Errorf("encoded protobuf estimates differ from the const-metric render:\n%s", diff)
+			}
 		})
 	}
 }

@@ -1,18 +1,20 @@
 // Package exposition serves /metrics as two parts: series that change once
 // per poll (the per-queue families, hundreds of thousands of series on a big
-// cluster), which their producers encode once per poll into Fragments, kept
-// as gzip members; and a small prometheus.Registry gathered at every scrape
+// cluster), which their producers encode once per poll into Fragments, in
+// the text format 0.0.4 and in the protobuf delimited format, each kept as
+// gzip members; and a small prometheus.Registry gathered at every scrape
 // (target health, probes, SLOs, go and process metrics).
 //
-// A scrape in the text format 0.0.4 that accepts gzip (Prometheus always
-// does) is answered with the registry's families, compressed then, followed
-// by the stored members: concatenated gzip members are one valid gzip
-// stream (RFC 1952, 2.2), which Go's and Prometheus's readers decode as a
-// whole. A scrape without gzip gets the members decompressed on the fly,
-// which costs CPU in proportion to the body; the text is not kept, because
-// it is thirty times the size. A client that negotiates protobuf (native
-// histograms) gets a full render: the fragments are parsed back into metric
-// families and merged with the registry's — slow on a big cluster, exact.
+// A scrape that accepts gzip (Prometheus always does) is answered with the
+// registry's families in the negotiated format, compressed then, followed
+// by the stored members of that format: concatenated gzip members are one
+// valid gzip stream (RFC 1952, 2.2), which Go's and Prometheus's readers
+// decode as a whole. A protobuf MetricFamily is its header fields followed
+// by its metric fields, so every producer's series of a family follow one
+// header (with the family's total length, known when the fragments are
+// assembled). A scrape without gzip gets the members decompressed on the
+// fly, which costs CPU in proportion to the body; the uncompressed bytes
+// are not kept, because they are thirty times the size.
 //
 // Import rule: it imports nothing of warren; the pipelines encode into it.
 package exposition
@@ -26,6 +28,7 @@ import (
 	"sync"
 
 	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Family is one metric family of the pre-encoded part. Families are
@@ -41,6 +44,7 @@ type Family struct {
 	header     []byte // "# HELP …\n# TYPE …\n"
 	gzipOnce   sync.Once
 	gzipHeader []byte // header as a gzip member
+	protoHead  []byte // the MetricFamily's name, help and type fields
 }
 
 // NewFamily describes a counter, gauge or histogram family.
@@ -57,6 +61,7 @@ func NewFamily(name, help string, typ dto.MetricType) *Family {
 	b = append(b, strings.ToLower(typ.String())...)
 	b = append(b, '\n')
 	f.header = b
+	f.protoHead = protoHeader(name, help, typ)
 	return f
 }
 
@@ -98,24 +103,57 @@ type Builder struct {
 	bufs  map[*Family]*familyBuffer
 	hint  map[*Family]int
 	drop  func(name string) bool
+
+	// The protobuf label pairs of the label set last given, which a
+	// producer gives again for each series of a queue: lastLabels is
+	// that slice itself, not a copy, compared by identity.
+	lastLabels, lastProto []byte
+	// Scratch space for one series' extra label pairs and body.
+	extra, body, hist []byte
 }
 
-// familyBuffer is one family's series: text not yet compressed, and the
-// gzip member so far.
+// familyBuffer is one family's series, in both formats: encoded series
+// not yet compressed, and the gzip member so far.
 type familyBuffer struct {
-	text     []byte
+	text, proto stream
+}
+
+// stream is one format's series of a family.
+type stream struct {
+	pending  []byte
 	zw       *gzip.Writer
 	member   bytes.Buffer
 	plainLen int
 }
 
-// flushAt is how much text a family buffers before compressing it.
+// flushAt is how much a family buffers before compressing it.
 const flushAt = 64 << 10
 
-func (fb *familyBuffer) flush() {
-	fb.plainLen += len(fb.text)
-	fb.zw.Write(fb.text)
-	fb.text = fb.text[:0]
+func (s *stream) start(hint int) {
+	s.pending = make([]byte, 0, flushAt+4096)
+	s.zw = gzipWriters.Get().(*gzip.Writer)
+	s.member.Grow(max(hint, 1024))
+	s.zw.Reset(&s.member)
+}
+
+func (s *stream) flush() {
+	s.plainLen += len(s.pending)
+	s.zw.Write(s.pending)
+	s.pending = s.pending[:0]
+}
+
+func (s *stream) flushIfFull() {
+	if len(s.pending) >= flushAt {
+		s.flush()
+	}
+}
+
+// finish closes the member and returns it.
+func (s *stream) finish() []byte {
+	s.flush()
+	s.zw.Close()
+	gzipWriters.Put(s.zw)
+	return s.member.Bytes()
 }
 
 // NewBuilder starts a fragment. prev, the producer's previous fragment or
@@ -135,9 +173,9 @@ func (b *Builder) buffer(f *Family) *familyBuffer {
 	if fb, ok := b.bufs[f]; ok {
 		return fb
 	}
-	fb := &familyBuffer{text: make([]byte, 0, flushAt+4096), zw: gzipWriters.Get().(*gzip.Writer)}
-	fb.member.Grow(max(b.hint[f], 1024))
-	fb.zw.Reset(&fb.member)
+	fb := &familyBuffer{}
+	fb.text.start(b.hint[f])
+	fb.proto.start(b.hint[f])
 	b.bufs[f] = fb
 	b.order = append(b.order, f)
 	return fb
@@ -153,13 +191,29 @@ func (b *Builder) Family(f *Family) FamilyWriter {
 	if b.drop != nil && b.drop(f.Name) {
 		return FamilyWriter{}
 	}
-	return FamilyWriter{fb: b.buffer(f), name: f.Name}
+	valueField := protowire.Number(metricGauge)
+	if f.Type == dto.MetricType_COUNTER {
+		valueField = metricCounter
+	}
+	return FamilyWriter{fb: b.buffer(f), b: b, name: f.Name, valueField: valueField}
 }
 
 // FamilyWriter appends the series of one family.
 type FamilyWriter struct {
-	fb   *familyBuffer
-	name string
+	fb         *familyBuffer
+	b          *Builder
+	name       string
+	valueField protowire.Number // of a gauge or counter
+}
+
+// protoLabels returns the label pairs of labels, converting them only
+// when they are not the set last given.
+func (b *Builder) protoLabels(labels []byte) []byte {
+	if len(labels) != len(b.lastLabels) || (len(labels) > 0 && &labels[0] != &b.lastLabels[0]) {
+		b.lastLabels = labels
+		b.lastProto = protoLabels(b.lastProto[:0], labels)
+	}
+	return b.lastProto
 }
 
 // Add appends name{labels} value. labels is an encoded label set (see
@@ -178,7 +232,17 @@ func (s FamilyWriter) add(suffix string, labels, extra []byte, value float64) {
 	if s.fb == nil {
 		return // a dropped family
 	}
-	b := s.fb.text
+	s.addText(suffix, labels, extra, value)
+	b := s.b
+	b.extra = protoLabels(b.extra[:0], extra)
+	b.body = appendValue(b.body[:0], s.valueField, value)
+	s.fb.proto.pending = appendMetric(s.fb.proto.pending, b.protoLabels(labels), b.extra, b.body)
+	s.fb.proto.flushIfFull()
+}
+
+// addText appends one line of the text format.
+func (s FamilyWriter) addText(suffix string, labels, extra []byte, value float64) {
+	b := s.fb.text.pending
 	b = append(b, s.name...)
 	b = append(b, suffix...)
 	if len(labels) > 0 || len(extra) > 0 {
@@ -194,10 +258,8 @@ func (s FamilyWriter) add(suffix string, labels, extra []byte, value float64) {
 	}
 	b = append(b, ' ')
 	b = AppendFloat(b, value)
-	s.fb.text = append(b, '\n')
-	if len(s.fb.text) >= flushAt {
-		s.fb.flush()
-	}
+	s.fb.text.pending = append(b, '\n')
+	s.fb.text.flushIfFull()
 }
 
 // Histogram appends a classic histogram: cumulative counts per upper
@@ -209,11 +271,18 @@ func (s FamilyWriter) Histogram(labels []byte, bounds []float64, cumulative []ui
 	var le [32]byte
 	for i, bound := range bounds {
 		extra := append(AppendFloat(append(le[:0], `le="`...), bound), '"')
-		s.add("_bucket", labels, extra, float64(cumulative[i]))
+		s.addText("_bucket", labels, extra, float64(cumulative[i]))
 	}
-	s.add("_bucket", labels, []byte(`le="+Inf"`), float64(count))
-	s.add("_sum", labels, nil, sum)
-	s.add("_count", labels, nil, float64(count))
+	s.addText("_bucket", labels, []byte(`le="+Inf"`), float64(count))
+	s.addText("_sum", labels, nil, sum)
+	s.addText("_count", labels, nil, float64(count))
+
+	b := s.b
+	b.hist = appendCountAndSum(b.hist[:0], count, sum)
+	b.hist = appendClassicBuckets(b.hist, bounds, cumulative)
+	b.body = appendField(b.body[:0], metricHistogram, b.hist)
+	s.fb.proto.pending = appendMetric(s.fb.proto.pending, b.protoLabels(labels), nil, b.body)
+	s.fb.proto.flushIfFull()
 }
 
 // AppendFloat formats v as the text format does (and as client_golang's
@@ -237,11 +306,14 @@ func AppendFloat(b []byte, v float64) []byte {
 }
 
 // Fragment is the immutable result of a Builder: per family, its series
-// as one gzip member, and their size as text.
+// in each format as one gzip member, and their size uncompressed.
 type Fragment struct {
 	families []*Family
 	gzipped  [][]byte
 	plainLen []int
+	// The same series as MetricFamily.metric fields.
+	protoGzipped  [][]byte
+	protoPlainLen []int
 }
 
 // Fragment finishes the builder.
@@ -249,15 +321,15 @@ func (b *Builder) Fragment() *Fragment {
 	fr := &Fragment{}
 	for _, f := range b.order {
 		fb := b.bufs[f]
-		fb.flush()
-		fb.zw.Close()
-		gzipWriters.Put(fb.zw)
-		if fb.plainLen == 0 {
+		text, proto := fb.text.finish(), fb.proto.finish()
+		if fb.text.plainLen == 0 {
 			continue // a family with no series has no header either
 		}
 		fr.families = append(fr.families, f)
-		fr.gzipped = append(fr.gzipped, fb.member.Bytes())
-		fr.plainLen = append(fr.plainLen, fb.plainLen)
+		fr.gzipped = append(fr.gzipped, text)
+		fr.plainLen = append(fr.plainLen, fb.text.plainLen)
+		fr.protoGzipped = append(fr.protoGzipped, proto)
+		fr.protoPlainLen = append(fr.protoPlainLen, fb.proto.plainLen)
 	}
 	b.bufs = nil
 	return fr

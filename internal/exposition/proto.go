@@ -1,0 +1,168 @@
+package exposition
+
+import (
+	"bytes"
+	"math"
+
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// The protobuf delimited format is a sequence of io.prometheus.client.
+// MetricFamily messages, each after its length as a varint. A message's
+// encoding is the concatenation of its fields' encodings, and a repeated
+// field may be spread over the message, so a family is its header fields
+// (name, help, type) followed by every producer's metrics (field 4, one
+// each), which the producers encode once per poll. Field numbers are
+// those of client_model's metrics.proto.
+const (
+	familyName   = 1
+	familyHelp   = 2
+	familyType   = 3
+	familyMetric = 4
+
+	metricLabel     = 1
+	metricGauge     = 2
+	metricCounter   = 3
+	metricHistogram = 7
+
+	labelName  = 1
+	labelValue = 2
+
+	valueField = 1 // Gauge.value, Counter.value
+
+	histogramCount         = 1
+	histogramSum           = 2
+	histogramBucket        = 3
+	histogramSchema        = 5
+	histogramZeroThreshold = 6
+	histogramZeroCount     = 7
+	histogramPositiveSpan  = 12
+	histogramPositiveDelta = 13
+
+	bucketCumulativeCount = 1
+	bucketUpperBound      = 2
+
+	spanOffset = 1
+	spanLength = 2
+)
+
+// protoHeader encodes a family's name, help and type fields.
+func protoHeader(name, help string, typ dto.MetricType) []byte {
+	var b []byte
+	b = protowire.AppendTag(b, familyName, protowire.BytesType)
+	b = protowire.AppendString(b, name)
+	b = protowire.AppendTag(b, familyHelp, protowire.BytesType)
+	b = protowire.AppendString(b, help)
+	b = protowire.AppendTag(b, familyType, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(typ))
+}
+
+// appendDelimited appends the varint length prefix of a message of n
+// bytes.
+func appendDelimited(b []byte, n int) []byte { return protowire.AppendVarint(b, uint64(n)) }
+
+// protoLabels appends the LabelPair fields of an encoded label set
+// (AppendLabel's text form, which producers build once per queue) to b.
+func protoLabels(b, text []byte) []byte {
+	for len(text) > 0 {
+		eq := bytes.IndexByte(text, '=')
+		name := text[:eq]
+		text = text[eq+2:] // past ="
+		end, escaped := 0, false
+		for text[end] != '"' {
+			if text[end] == '\\' {
+				escaped = true
+				end++
+			}
+			end++
+		}
+		value := text[:end]
+		text = text[end+1:]
+		if len(text) > 0 && text[0] == ',' {
+			text = text[1:]
+		}
+		if escaped {
+			value = unescapeLabelValue(value)
+		}
+		b = appendLabelPair(b, name, value)
+	}
+	return b
+}
+
+func appendLabelPair(b, name, value []byte) []byte {
+	n := protowire.SizeTag(labelName) + protowire.SizeBytes(len(name)) + protowire.SizeTag(labelValue) + protowire.SizeBytes(len(value))
+	b = protowire.AppendTag(b, metricLabel, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(n))
+	b = protowire.AppendTag(b, labelName, protowire.BytesType)
+	b = protowire.AppendBytes(b, name)
+	b = protowire.AppendTag(b, labelValue, protowire.BytesType)
+	return protowire.AppendBytes(b, value)
+}
+
+// unescapeLabelValue undoes AppendLabel's escaping.
+func unescapeLabelValue(v []byte) []byte {
+	out := make([]byte, 0, len(v))
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' && i+1 < len(v) {
+			i++
+			if v[i] == 'n' {
+				out = append(out, '\n')
+				continue
+			}
+		}
+		out = append(out, v[i])
+	}
+	return out
+}
+
+// valueSize is the size of a Gauge or Counter message: its one double.
+const valueSize = 1 + 8
+
+// appendValue appends a Gauge or Counter field (metric field typ).
+func appendValue(b []byte, typ protowire.Number, v float64) []byte {
+	b = protowire.AppendTag(b, typ, protowire.BytesType)
+	b = protowire.AppendVarint(b, valueSize)
+	b = protowire.AppendTag(b, valueField, protowire.Fixed64Type)
+	return protowire.AppendFixed64(b, math.Float64bits(v))
+}
+
+// appendMetric appends one Metric as a MetricFamily.metric field: its
+// label pairs and body (a value or histogram field, already encoded).
+func appendMetric(b, labels, extra, body []byte) []byte {
+	b = protowire.AppendTag(b, familyMetric, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(len(labels)+len(extra)+len(body)))
+	b = append(b, labels...)
+	b = append(b, extra...)
+	return append(b, body...)
+}
+
+// appendClassicBuckets appends a Histogram's sample count and sum and
+// its classic buckets (cumulative, +Inf implied by the count, as
+// client_golang encodes them).
+func appendClassicBuckets(b []byte, bounds []float64, cumulative []uint64) []byte {
+	for i, bound := range bounds {
+		n := protowire.SizeTag(bucketCumulativeCount) + protowire.SizeVarint(cumulative[i]) + protowire.SizeTag(bucketUpperBound) + 8
+		b = protowire.AppendTag(b, histogramBucket, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(n))
+		b = protowire.AppendTag(b, bucketCumulativeCount, protowire.VarintType)
+		b = protowire.AppendVarint(b, cumulative[i])
+		b = protowire.AppendTag(b, bucketUpperBound, protowire.Fixed64Type)
+		b = protowire.AppendFixed64(b, math.Float64bits(bound))
+	}
+	return b
+}
+
+func appendCountAndSum(b []byte, count uint64, sum float64) []byte {
+	b = protowire.AppendTag(b, histogramCount, protowire.VarintType)
+	b = protowire.AppendVarint(b, count)
+	b = protowire.AppendTag(b, histogramSum, protowire.Fixed64Type)
+	return protowire.AppendFixed64(b, math.Float64bits(sum))
+}
+
+// appendField appends body as a length-delimited field.
+func appendField(b []byte, field protowire.Number, body []byte) []byte {
+	b = protowire.AppendTag(b, field, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(len(body)))
+	return append(b, body...)
+}
