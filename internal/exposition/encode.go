@@ -335,6 +335,16 @@ func (b *Builder) Fragment() *Fragment {
 	return fr
 }
 
+// StoredSize is the memory the fragment's members take, in bytes: both
+// formats, compressed.
+func (fr *Fragment) StoredSize() int {
+	n := 0
+	for i := range fr.gzipped {
+		n += len(fr.gzipped[i]) + len(fr.protoGzipped[i])
+	}
+	return n
+}
+
 // Size is the fragment's size as text, in bytes.
 func (fr *Fragment) Size() int {
 	n := 0
