@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -35,9 +36,26 @@ var originalFamilies = []string{
 // by family, as a scrape in the text format reads them.
 func busyQueueSeries(t *testing.T, profile string) map[string]int {
 	t.Helper()
+	series := map[string]int{}
+	for _, mf := range expositiontest.Parse(t, busyQueueScrape(t, profile, false, "")) {
+		for _, m := range mf.GetMetric() {
+			n := 1
+			if h := m.GetHistogram(); h != nil {
+				n = len(h.GetBucket()) + 2 // _sum and _count; the parser keeps +Inf
+			}
+			series[mf.GetName()] += n
+		}
+	}
+	return series
+}
+
+// busyQueueScrape scrapes the pipeline of busyQueueSeries with accept.
+func busyQueueScrape(t *testing.T, profile string, classicBuckets bool, accept string) []byte {
+	t.Helper()
 	target := testTarget("http://127.0.0.1:1")
 	target.Profile = profile
 	target.TimeInQueue.Thresholds = config.DefaultTimeInQueueThresholds
+	target.TimeInQueue.ClassicBuckets = classicBuckets
 	p := NewWithSource(target, nil, Options{Metrics: collector.NewMetrics(), Logger: slog.New(slog.DiscardHandler)})
 	for s := 0; s <= 60; s += 5 {
 		published := uint64(1000 + 100*s)
@@ -50,19 +68,12 @@ func busyQueueSeries(t *testing.T, profile string) map[string]int {
 		}}, collector.Health{Attempted: true, Up: true})
 	}
 	rec := httptest.NewRecorder()
-	exposition.NewHandler(prometheus.NewRegistry(), exposition.Fixed(fixedSource{p.Fragment()}), slog.New(slog.DiscardHandler)).
-		ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	series := map[string]int{}
-	for _, mf := range expositiontest.Parse(t, rec.Body.Bytes()) {
-		for _, m := range mf.GetMetric() {
-			n := 1
-			if h := m.GetHistogram(); h != nil {
-				n = len(h.GetBucket()) + 2 // _sum and _count; the parser keeps +Inf
-			}
-			series[mf.GetName()] += n
-		}
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
 	}
-	return series
+	exposition.NewHandler(prometheus.NewRegistry(), exposition.Fixed(fixedSource{p.Fragment()}), slog.New(slog.DiscardHandler)).ServeHTTP(rec, req)
+	return rec.Body.Bytes()
 }
 
 func sum(series map[string]int, names []string) int {
@@ -123,5 +134,52 @@ func TestTheFullProfileExportsTheOriginal33SeriesOfABusyQueue(t *testing.T) {
 	series := busyQueueSeries(t, config.ProfileFull)
 	if n := sum(series, originalFamilies); n != 33 {
 		t.Errorf("%d series of the original families, want 33: %v", n, series)
+	}
+}
+
+func TestAProtobufScrapeGetsTheTimeInQueueHistogramAsANativeOneWithClassicBucketsOnlyIfConfigured(t *testing.T) {
+	for _, classic := range []bool{false, true} {
+		t.Run(fmt.Sprintf("classic_buckets=%v", classic), func(t *testing.T) {
+			families := expositiontest.ParseProto(t, busyQueueScrape(t, config.ProfileStandard, classic, expositiontest.ProtoAccept))
+			m, ok := expositiontest.Find(families, "warren_queue_time_in_queue_seconds", map[string]string{"queue": "orders"})
+			if !ok {
+				t.Fatal("no time-in-queue histogram in the protobuf scrape")
+			}
+			h := m.GetHistogram()
+			if h.GetSchema() != timeinqueue.NativeSchema || h.GetZeroThreshold() != timeinqueue.NativeZeroThreshold || len(h.GetPositiveSpan()) == 0 {
+				t.Errorf("schema %d, zero threshold %v, spans %v: not the native histogram", h.GetSchema(), h.GetZeroThreshold(), h.GetPositiveSpan())
+			}
+			if (len(h.GetBucket()) > 0) != classic {
+				t.Errorf("classic buckets %v with classic_buckets %v", h.GetBucket(), classic)
+			}
+			inBuckets := h.GetZeroCount()
+			running := int64(0)
+			for _, d := range h.GetPositiveDelta() {
+				running += d
+				inBuckets += uint64(running)
+			}
+			if inBuckets != h.GetSampleCount() || h.GetSampleCount() == 0 {
+				t.Errorf("%d messages in the native buckets, count %d", inBuckets, h.GetSampleCount())
+			}
+			// The other histogram (processing, full profile only) and text
+			// keep classic buckets.
+			text := expositiontest.Parse(t, busyQueueScrape(t, config.ProfileStandard, classic, ""))
+			if tm, ok := expositiontest.Find(text, "warren_queue_time_in_queue_seconds", map[string]string{"queue": "orders"}); !ok || len(tm.GetHistogram().GetBucket()) != len(timeinqueue.StandardBuckets)+1 {
+				t.Errorf("the text scrape's histogram is not the classic one: %v", tm)
+			}
+		})
+	}
+}
+
+func TestANativeHistogramMakesTheStandardProfile12SeriesOfTheOriginalFamilies(t *testing.T) {
+	families := expositiontest.ParseProto(t, busyQueueScrape(t, config.ProfileStandard, false, expositiontest.ProtoAccept))
+	n := 0
+	for _, mf := range families {
+		if slices.Contains(originalFamilies, mf.GetName()) {
+			n += len(mf.GetMetric()) // a native histogram is one series
+		}
+	}
+	if n != 12 {
+		t.Errorf("%d series of the original families with a native histogram, want 12", n)
 	}
 }

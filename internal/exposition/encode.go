@@ -265,6 +265,35 @@ func (s FamilyWriter) addText(suffix string, labels, extra []byte, value float64
 // Histogram appends a classic histogram: cumulative counts per upper
 // bound (the +Inf bucket is count), the sum and the count.
 func (s FamilyWriter) Histogram(labels []byte, bounds []float64, cumulative []uint64, sum float64, count uint64) {
+	s.NativeHistogram(labels, bounds, cumulative, sum, count, nil, true)
+}
+
+// Native is a native histogram's buckets: ZeroCount observations of at
+// most ZeroThreshold, and Counts[j] in positive bucket Offset+j of the
+// schema (not cumulative).
+type Native struct {
+	Schema        int32
+	ZeroThreshold float64
+	ZeroCount     uint64
+	Offset        int
+	Counts        []uint64
+}
+
+// Count is the number of observations in the buckets.
+func (n *Native) Count() uint64 {
+	c := n.ZeroCount
+	for _, v := range n.Counts {
+		c += v
+	}
+	return c
+}
+
+// NativeHistogram appends a histogram that the text format carries as its
+// classic buckets and protobuf as the native one (native, if not nil),
+// with the classic buckets beside it only if classic is set. The
+// protobuf count is the native buckets' (Prometheus checks that they
+// agree), and the classic counts are capped by it.
+func (s FamilyWriter) NativeHistogram(labels []byte, bounds []float64, cumulative []uint64, sum float64, count uint64, native *Native, classic bool) {
 	if s.fb == nil {
 		return
 	}
@@ -278,8 +307,16 @@ func (s FamilyWriter) Histogram(labels []byte, bounds []float64, cumulative []ui
 	s.addText("_count", labels, nil, float64(count))
 
 	b := s.b
+	if native != nil {
+		count = native.Count()
+	}
 	b.hist = appendCountAndSum(b.hist[:0], count, sum)
-	b.hist = appendClassicBuckets(b.hist, bounds, cumulative)
+	if native == nil || classic {
+		b.hist = appendClassicBuckets(b.hist, bounds, cumulative, count)
+	}
+	if native != nil {
+		b.hist = appendNative(b.hist, native)
+	}
 	b.body = appendField(b.body[:0], metricHistogram, b.hist)
 	s.fb.proto.pending = appendMetric(s.fb.proto.pending, b.protoLabels(labels), nil, b.body)
 	s.fb.proto.flushIfFull()

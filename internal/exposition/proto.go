@@ -137,16 +137,17 @@ func appendMetric(b, labels, extra, body []byte) []byte {
 	return append(b, body...)
 }
 
-// appendClassicBuckets appends a Histogram's sample count and sum and
-// its classic buckets (cumulative, +Inf implied by the count, as
-// client_golang encodes them).
-func appendClassicBuckets(b []byte, bounds []float64, cumulative []uint64) []byte {
+// appendClassicBuckets appends a Histogram's classic buckets
+// (cumulative, at most count, +Inf implied by the count, as client_golang
+// encodes them).
+func appendClassicBuckets(b []byte, bounds []float64, cumulative []uint64, count uint64) []byte {
 	for i, bound := range bounds {
-		n := protowire.SizeTag(bucketCumulativeCount) + protowire.SizeVarint(cumulative[i]) + protowire.SizeTag(bucketUpperBound) + 8
+		c := min(cumulative[i], count)
+		n := protowire.SizeTag(bucketCumulativeCount) + protowire.SizeVarint(c) + protowire.SizeTag(bucketUpperBound) + 8
 		b = protowire.AppendTag(b, histogramBucket, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(n))
 		b = protowire.AppendTag(b, bucketCumulativeCount, protowire.VarintType)
-		b = protowire.AppendVarint(b, cumulative[i])
+		b = protowire.AppendVarint(b, c)
 		b = protowire.AppendTag(b, bucketUpperBound, protowire.Fixed64Type)
 		b = protowire.AppendFixed64(b, math.Float64bits(bound))
 	}
@@ -165,4 +166,44 @@ func appendField(b []byte, field protowire.Number, body []byte) []byte {
 	b = protowire.AppendTag(b, field, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(len(body)))
 	return append(b, body...)
+}
+
+// appendNative appends a Histogram's native fields: schema, zero bucket,
+// and the positive buckets as spans of non-empty buckets and the deltas
+// between consecutive bucket counts.
+func appendNative(b []byte, n *Native) []byte {
+	b = protowire.AppendTag(b, histogramSchema, protowire.VarintType)
+	b = protowire.AppendVarint(b, protowire.EncodeZigZag(int64(n.Schema)))
+	b = protowire.AppendTag(b, histogramZeroThreshold, protowire.Fixed64Type)
+	b = protowire.AppendFixed64(b, math.Float64bits(n.ZeroThreshold))
+	b = protowire.AppendTag(b, histogramZeroCount, protowire.VarintType)
+	b = protowire.AppendVarint(b, n.ZeroCount)
+	// Spans: runs of non-empty buckets, each after the gap since the
+	// previous run (the first after bucket 0).
+	next := 0 // the bucket after the previous span
+	var deltas []byte
+	prev := uint64(0)
+	for j := 0; j < len(n.Counts); {
+		if n.Counts[j] == 0 {
+			j++
+			continue
+		}
+		start := j
+		for j < len(n.Counts) && n.Counts[j] != 0 {
+			deltas = protowire.AppendVarint(deltas, protowire.EncodeZigZag(int64(n.Counts[j])-int64(prev)))
+			prev = n.Counts[j]
+			j++
+		}
+		offset := n.Offset + start - next
+		span := protowire.AppendTag(nil, spanOffset, protowire.VarintType)
+		span = protowire.AppendVarint(span, protowire.EncodeZigZag(int64(offset)))
+		span = protowire.AppendTag(span, spanLength, protowire.VarintType)
+		span = protowire.AppendVarint(span, uint64(j-start))
+		b = appendField(b, histogramPositiveSpan, span)
+		next = n.Offset + j
+	}
+	if len(deltas) > 0 {
+		b = appendField(b, histogramPositiveDelta, deltas)
+	}
+	return b
 }
