@@ -25,7 +25,7 @@ import (
 
 // BenchmarkExposition measures /metrics without a broker: a pipeline of
 // each profile fed N busy classic queues (WARREN_BENCH_QUEUES,
-// comma-separated; default 1000,10000) for a minute of snapshots, then
+// comma-separated, as for BenchmarkScale) for a minute of snapshots, then
 // per format (text, gzip text, protobuf, gzip protobuf) scrapes through
 // the handler: this process's CPU per scrape (getrusage, so the other
 // users of a shared machine do not count), wall p50/p99, bytes; and the
@@ -33,18 +33,7 @@ import (
 // series per queue. With WARREN_BENCH_TABLE set it appends the rows to
 // that file. Benchmarks are not tests: nothing here asserts a time.
 func BenchmarkExposition(b *testing.B) {
-	sizes := []int{1000, 10000}
-	if v := os.Getenv("WARREN_BENCH_QUEUES"); v != "" {
-		sizes = nil
-		for _, f := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil {
-				b.Fatal(err)
-			}
-			sizes = append(sizes, n)
-		}
-	}
-	for _, n := range sizes {
+	for _, n := range benchSizes(b) {
 		for _, profile := range config.Profiles {
 			b.Run(fmt.Sprintf("queues=%d/profile=%s", n, profile), func(b *testing.B) {
 				row := measureExposition(b, n, profile)
