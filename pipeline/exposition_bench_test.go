@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/warrenhq/warren/collector"
 	"github.com/warrenhq/warren/internal/config"
@@ -52,8 +55,8 @@ func BenchmarkExposition(b *testing.B) {
 }
 
 // ExpositionTableHeader heads BenchmarkExposition's rows.
-const ExpositionTableHeader = `| queues | profile | series/queue | encode CPU/poll | fragment (gzip text + gzip protobuf) | text CPU, p50/p99, bytes | gzip text CPU, p99, bytes | protobuf CPU, p99, bytes | gzip protobuf CPU, p99, bytes |
-|---:|---|---:|---:|---:|---|---|---|---|`
+const ExpositionTableHeader = `| queues | profile | series/queue | encode CPU/poll | fragment (gzip text + gzip protobuf) | text CPU, p50/p99, bytes | gzip text CPU, p99, bytes | protobuf CPU, p99, bytes | gzip protobuf CPU, p99, bytes | OpenMetrics render CPU |
+|---:|---|---:|---:|---:|---|---|---|---|---:|`
 
 func cpuNow() time.Duration {
 	var ru syscall.Rusage
@@ -96,7 +99,26 @@ func measureExposition(b *testing.B, n int, profile string) string {
 	}{{"", false}, {"", true}, {expositiontest.ProtoAccept, false}, {expositiontest.ProtoAccept, true}} {
 		row += " " + measureHandlerScrapes(b, h, format.accept, format.gzip) + " |"
 	}
-	return row
+	return row + " " + measureOpenMetricsRender(b, text) + " |"
+}
+
+// measureOpenMetricsRender is what an OpenMetrics scrape would cost: the
+// pre-encoded bytes are text and protobuf, so OpenMetrics would be a
+// render of the parsed series, which is what this times.
+func measureOpenMetricsRender(b testing.TB, text []byte) string {
+	before := cpuNow()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(text))
+	if err != nil {
+		b.Fatal(err)
+	}
+	enc := expfmt.NewEncoder(io.Discard, expfmt.NewFormat(expfmt.TypeOpenMetrics))
+	for _, mf := range families {
+		if err := enc.Encode(mf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return fmt.Sprintf("%.1f ms", float64(cpuNow()-before)/1e6)
 }
 
 // countSeries counts the sample lines of a text exposition.

@@ -1,10 +1,12 @@
 package pipeline
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"slices"
 	"sort"
 	"testing"
@@ -181,5 +183,18 @@ func TestANativeHistogramMakesTheStandardProfile12SeriesOfTheOriginalFamilies(t 
 	}
 	if n != 12 {
 		t.Errorf("%d series of the original families with a native histogram, want 12", n)
+	}
+}
+
+func TestEveryProfilesTextPassesPromtoolCheckMetrics(t *testing.T) {
+	for _, profile := range config.Profiles {
+		t.Run(profile, func(t *testing.T) {
+			cmd := exec.Command("promtool", "check", "metrics")
+			cmd.Stdin = bytes.NewReader(busyQueueScrape(t, profile, false, ""))
+			out, err := cmd.CombinedOutput()
+			if err != nil || len(bytes.TrimSpace(out)) > 0 {
+				t.Errorf("promtool check metrics: %v\n%s", err, out)
+			}
+		})
 	}
 }
