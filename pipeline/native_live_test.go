@@ -118,4 +118,3 @@ func waitForQuery(t *testing.T, prom *promtest.Prometheus, expr string, ok func(
 		time.Sleep(250 * time.Millisecond)
 	}
 }
-
