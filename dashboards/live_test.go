@@ -97,7 +97,10 @@ var prometheusOwn = map[string]bool{
 const dataDeadline = 150 * time.Second
 
 type liveWorld struct {
-	prom       *promtest.Prometheus
+	prom *promtest.Prometheus
+	// native scrapes the same warren with native histograms on, so in
+	// protobuf.
+	native     *promtest.Prometheus
 	warrenURL  string
 	warrenLogs *logbuf.Buffer
 	ready      time.Time
@@ -155,6 +158,40 @@ func TestDashboardsAndAlertRulesAgainstARealWarren(t *testing.T) {
 		}, func(failures []string) {
 			t.Errorf("%d of %d panel queries failed (dashboard (variables), panel, target: problem, expression):\n%s\nwarren log tail:\n%s",
 				len(failures), len(queries), strings.Join(failures, "\n"), tail(w.warrenLogs.String(), 15))
+		})
+	})
+
+	t.Run("the time-in-queue percentiles read the native histogram from a Prometheus that scrapes protobuf", func(t *testing.T) {
+		var queries []string
+		for _, d := range dashboards {
+			for _, p := range d.allPanels() {
+				for _, tg := range p.Targets {
+					if strings.Contains(tg.Expr, "warren_queue_time_in_queue_seconds{") {
+						queries = append(queries, interpolate(tg.Expr, escapedValues(selectedValues())))
+					}
+				}
+			}
+		}
+		if len(queries) == 0 {
+			t.Fatal("no panel reads the native time-in-queue histogram")
+		}
+		pollUntil(t, w.deadline(), func() ([]string, bool) {
+			var failures []string
+			for _, q := range queries {
+				if problem, bad := evaluateOn(w.native, q, false); problem != "" {
+					failures = append(failures, problem+": "+q)
+					if bad {
+						return failures, true
+					}
+				}
+			}
+			// classic_buckets is off: that server has no classic buckets.
+			if problem, _ := evaluateOn(w.native, "warren_queue_time_in_queue_seconds_bucket", true); problem != "no data" {
+				failures = append(failures, "the native server has classic time-in-queue buckets ("+problem+")")
+			}
+			return failures, false
+		}, func(failures []string) {
+			t.Errorf("on the native-histogram Prometheus:\n%s", strings.Join(failures, "\n"))
 		})
 	})
 
@@ -234,15 +271,20 @@ func pollUntil(t *testing.T, deadline time.Time, check func() (failures []string
 // NaN; "" when fine.
 // invalid is true when Prometheus rejected the query itself.
 func (w *liveWorld) evaluate(expr string, instant bool) (problem string, invalid bool) {
+	return evaluateOn(w.prom, expr, instant)
+}
+
+// evaluateOn is evaluate on the given Prometheus.
+func evaluateOn(prom *promtest.Prometheus, expr string, instant bool) (problem string, invalid bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	now := time.Now()
 	var v model.Value
 	var err error
 	if instant {
-		v, _, err = w.prom.Query(ctx, expr, now)
+		v, _, err = prom.Query(ctx, expr, now)
 	} else {
-		v, _, err = w.prom.QueryRange(ctx, expr, now.Add(-2*time.Minute), now, 5*time.Second)
+		v, _, err = prom.QueryRange(ctx, expr, now.Add(-2*time.Minute), now, 5*time.Second)
 	}
 	if err != nil {
 		return "error: " + err.Error(), promtest.IsBadData(err)
@@ -464,7 +506,9 @@ func startWorld(t *testing.T) *liveWorld {
 	}
 
 	w.prom = promtest.Start(t, promtest.Options{Targets: []promtest.Scrape{{Address: listen}}})
+	w.native = promtest.Start(t, promtest.Options{Targets: []promtest.Scrape{{Address: listen}}, ExtraArgs: []string{"--enable-feature=native-histograms"}})
 	w.prom.WaitForTargetsUp(t, 30*time.Second)
+	w.native.WaitForTargetsUp(t, 30*time.Second)
 	w.ready = time.Now()
 	return w
 }
