@@ -311,3 +311,31 @@ func TestFragmentLargerThanTheCompressionBufferServesEverySeries(t *testing.T) {
 		t.Errorf("gzip scrape has %d series, want %d", n, queues)
 	}
 }
+
+func TestNegotiationChoosesAsExpfmtNegotiateAmongTheOfferedFormats(t *testing.T) {
+	h := NewHandler(testRegistry(), Fixed(testSources()...), slog.New(slog.DiscardHandler))
+	for _, accept := range []string{
+		"",
+		"*/*",
+		"text/plain",
+		"text/plain;version=0.0.4",
+		// Prometheus 2.x by default, and with native histograms on.
+		"application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+		expositiontest.ProtoAccept,
+		// Prometheus 2.49+ scrape_protocols: [PrometheusProto, OpenMetricsText1.0.0, PrometheusText0.0.4].
+		"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,application/openmetrics-text;version=1.0.0;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+		"text/plain;version=0.0.4;q=0.9,application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5",
+		"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0,text/plain;q=0.1",
+		"application/json",
+	} {
+		header := http.Header{}
+		if accept != "" {
+			header.Set("Accept", accept)
+		}
+		want := expfmt.Negotiate(header)
+		got := expfmt.Format(scrape(t, h, header).Header().Get("Content-Type"))
+		if got != want {
+			t.Errorf("Accept %q: served %q, expfmt.Negotiate chooses %q", accept, got, want)
+		}
+	}
+}
