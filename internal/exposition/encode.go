@@ -105,8 +105,8 @@ type Builder struct {
 	drop  func(name string) bool
 
 	// The protobuf label pairs of the label set last given, which a
-	// producer gives again for each series of a queue: lastLabels is
-	// that slice itself, not a copy, compared by identity.
+	// producer gives again for each series of a queue; lastLabels is a
+	// copy, as producers may reuse their buffers.
 	lastLabels, lastProto []byte
 	// Scratch space for one series' extra label pairs and body.
 	extra, body, hist []byte
@@ -209,8 +209,8 @@ type FamilyWriter struct {
 // protoLabels returns the label pairs of labels, converting them only
 // when they are not the set last given.
 func (b *Builder) protoLabels(labels []byte) []byte {
-	if len(labels) != len(b.lastLabels) || (len(labels) > 0 && &labels[0] != &b.lastLabels[0]) {
-		b.lastLabels = labels
+	if b.lastProto == nil || !bytes.Equal(labels, b.lastLabels) {
+		b.lastLabels = append(b.lastLabels[:0], labels...)
 		b.lastProto = protoLabels(b.lastProto[:0], labels)
 	}
 	return b.lastProto

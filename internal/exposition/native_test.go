@@ -67,3 +67,22 @@ func TestClassicBucketsGoBesideTheNativeOnesOnlyWhenAskedAndWithinItsCount(t *te
 		t.Errorf("classic cumulative counts %v, count %d, spans %v; want [7 8] capped by the native count 8, and the native span", counts, got.GetSampleCount(), got.GetPositiveSpan())
 	}
 }
+
+func TestAProducersReusedLabelBufferGetsEachSeriesItsOwnLabelsInProtobuf(t *testing.T) {
+	b := NewBuilder(nil)
+	depth := b.Family(testGauge)
+	var l []byte
+	for _, vhost := range []string{"a", "b", "c"} {
+		l = AppendLabel(l[:0], "vhost", vhost) // same buffer, same length
+		depth.Add(l, 1)
+	}
+	h := NewHandler(prometheus.NewRegistry(), Fixed(&source{b.Fragment()}), slog.New(slog.DiscardHandler))
+	families := expositiontest.ParseProto(t, scrape(t, h, http.Header{"Accept": {expositiontest.ProtoAccept}}).Body.Bytes())
+	var vhosts []string
+	for _, m := range families[0].GetMetric() {
+		vhosts = append(vhosts, m.GetLabel()[0].GetValue())
+	}
+	if !slices.Equal(vhosts, []string{"a", "b", "c"}) {
+		t.Errorf("vhost labels %v, want a, b, c", vhosts)
+	}
+}
