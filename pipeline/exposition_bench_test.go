@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,8 +33,9 @@ import (
 // per format (text, gzip text, protobuf, gzip protobuf) scrapes through
 // the handler: this process's CPU per scrape (getrusage, so the other
 // users of a shared machine do not count), wall p50/p99, bytes; and the
-// CPU of encoding one poll's fragment, the fragment's memory and the
-// series per queue. With WARREN_BENCH_TABLE set it appends the rows to
+// CPU of encoding one poll's fragment, the fragment's memory, the heap in
+// use (the pipeline's state: estimator histories, native buckets,
+// fragment) and the series per queue. With WARREN_BENCH_TABLE set it appends the rows to
 // that file. Benchmarks are not tests: nothing here asserts a time.
 func BenchmarkExposition(b *testing.B) {
 	for _, n := range benchSizes(b) {
@@ -55,8 +57,8 @@ func BenchmarkExposition(b *testing.B) {
 }
 
 // ExpositionTableHeader heads BenchmarkExposition's rows.
-const ExpositionTableHeader = `| queues | profile | series/queue | encode CPU/poll | fragment (gzip text + gzip protobuf) | text CPU, p50/p99, bytes | gzip text CPU, p50/p99, bytes | protobuf CPU, p50/p99, bytes | gzip protobuf CPU, p50/p99, bytes | OpenMetrics render CPU |
-|---:|---|---:|---:|---:|---|---|---|---|---:|`
+const ExpositionTableHeader = `| queues | profile | series/queue | encode CPU/poll | fragment (gzip text + gzip protobuf) | heap in use | text CPU, p50/p99, bytes | gzip text CPU, p50/p99, bytes | protobuf CPU, p50/p99, bytes | gzip protobuf CPU, p50/p99, bytes | OpenMetrics render CPU |
+|---:|---|---:|---:|---:|---:|---|---|---|---|---:|`
 
 func cpuNow() time.Duration {
 	var ru syscall.Rusage
@@ -89,10 +91,15 @@ func measureExposition(b *testing.B, n int, profile string) string {
 		polls++
 	}
 	fr := p.Fragment()
+	runtime.GC()
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	runtime.KeepAlive(p)
 	h := exposition.NewHandler(prometheus.NewRegistry(), exposition.Fixed(fixedSource{fr}), slog.New(slog.DiscardHandler))
 	text := scrapeBody(b, h, "", false)
 	perQueue := float64(countSeries(text)) / float64(n)
-	row := fmt.Sprintf("| %d | %s | %.1f | %s | %.1f MB |", n, profile, perQueue, (encodeCPU / time.Duration(polls)).Round(100*time.Microsecond), float64(fr.StoredSize())/1e6)
+	row := fmt.Sprintf("| %d | %s | %.1f | %s | %.1f MB | %.0f MB |", n, profile, perQueue, (encodeCPU / time.Duration(polls)).Round(100*time.Microsecond),
+		float64(fr.StoredSize())/1e6, float64(mem.HeapInuse)/1e6)
 	for _, format := range []struct {
 		accept string
 		gzip   bool

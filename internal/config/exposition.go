@@ -52,6 +52,7 @@ var MinimalMetrics = []string{
 	"warren_queue_message_ttl_seconds",
 	"warren_stream_consumer_lag_messages",
 	"warren_quorum_queue_members",
+	"warren_quorum_queue_leader",
 }
 
 // StandardMetrics are MinimalMetrics and the per-queue families the
