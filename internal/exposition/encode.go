@@ -113,16 +113,18 @@ type Builder struct {
 }
 
 // familyBuffer is one family's series, in both formats: encoded series
-// not yet compressed, and the gzip member so far.
+// not yet compressed, and the gzip members so far.
 type familyBuffer struct {
 	text, proto stream
 }
 
-// stream is one format's series of a family.
+// stream is one format's series of a family: every flushAt bytes are
+// compressed into a gzip member of their own, with a pooled writer given
+// back at once, so that building a fragment holds one compressor, not
+// one per family and format (each is hundreds of kilobytes).
 type stream struct {
 	pending  []byte
-	zw       *gzip.Writer
-	member   bytes.Buffer
+	members  []byte // concatenated gzip members: one gzip stream
 	plainLen int
 }
 
@@ -131,14 +133,15 @@ const flushAt = 64 << 10
 
 func (s *stream) start(hint int) {
 	s.pending = make([]byte, 0, flushAt+4096)
-	s.zw = gzipWriters.Get().(*gzip.Writer)
-	s.member.Grow(max(hint, 1024))
-	s.zw.Reset(&s.member)
+	s.members = make([]byte, 0, max(hint, 1024))
 }
 
 func (s *stream) flush() {
+	if len(s.pending) == 0 {
+		return
+	}
 	s.plainLen += len(s.pending)
-	s.zw.Write(s.pending)
+	s.members = appendCompressed(s.members, s.pending)
 	s.pending = s.pending[:0]
 }
 
@@ -148,12 +151,11 @@ func (s *stream) flushIfFull() {
 	}
 }
 
-// finish closes the member and returns it.
+// finish compresses what is pending and returns the members.
 func (s *stream) finish() []byte {
 	s.flush()
-	s.zw.Close()
-	gzipWriters.Put(s.zw)
-	return s.member.Bytes()
+	s.pending = nil
+	return s.members
 }
 
 // NewBuilder starts a fragment. prev, the producer's previous fragment or
@@ -399,13 +401,15 @@ var gzipWriters = sync.Pool{New: func() any {
 // compress returns b as one complete gzip member. Concatenated members
 // are a valid gzip stream (RFC 1952 §2.2), which Go's and Prometheus's
 // readers decode as one body.
-func compress(b []byte) []byte {
-	var out bytes.Buffer
-	out.Grow(len(b)/8 + 64)
+func compress(b []byte) []byte { return appendCompressed(make([]byte, 0, len(b)/8+64), b) }
+
+// appendCompressed appends b to out as one complete gzip member.
+func appendCompressed(out, b []byte) []byte {
+	buf := bytes.NewBuffer(out)
 	w := gzipWriters.Get().(*gzip.Writer)
-	w.Reset(&out)
+	w.Reset(buf)
 	w.Write(b)
 	w.Close()
 	gzipWriters.Put(w)
-	return out.Bytes()
+	return buf.Bytes()
 }

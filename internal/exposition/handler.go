@@ -237,8 +237,8 @@ func (v *view) reader() io.Reader {
 	return io.MultiReader(readers...)
 }
 
-// memberReader decompresses one gzip member when first read, with a
-// pooled reader.
+// memberReader decompresses a part's gzip members when first read, with
+// a pooled reader.
 type memberReader struct {
 	member []byte
 	zr     *gzip.Reader
@@ -262,7 +262,6 @@ func (m *memberReader) Read(p []byte) (int, error) {
 		if err != nil {
 			return 0, gzipError{err}
 		}
-		zr.Multistream(false)
 		m.zr = zr
 	}
 	n, err := m.zr.Read(p)
