@@ -67,21 +67,15 @@ func cumulativeCounts(q *timeinqueue.QueueEstimate, buf []uint64) []uint64 {
 }
 
 // encodeTimeInQueue writes a queue's time-in-queue histogram: classic
-// buckets, and the native ones for protobuf where the estimate has them,
-// their counts rounded to whole messages bucket by bucket, so that none
-// ever goes back (Prometheus would take it for a reset).
+// buckets, and the native ones for protobuf where the estimate has them.
 func (e *encoder) encodeTimeInQueue(h exposition.FamilyWriter, labels []byte, q *timeinqueue.QueueEstimate, buf []uint64) []uint64 {
 	if q.Native == nil {
 		return encodeHistogram(h, labels, q, buf)
 	}
 	buf = cumulativeCounts(q, buf)
-	n := &e.native
-	*n = exposition.Native{Schema: timeinqueue.NativeSchema, ZeroThreshold: timeinqueue.NativeZeroThreshold,
-		ZeroCount: uint64(q.Native.ZeroCount + 0.5), Offset: q.Native.Offset, Counts: n.Counts[:0]}
-	for _, c := range q.Native.Counts {
-		n.Counts = append(n.Counts, uint64(c+0.5))
-	}
-	h.NativeHistogram(labels, q.Buckets, buf, q.Sum, uint64(q.Count+0.5), n, e.classicBuckets)
+	e.native = exposition.Native{Schema: timeinqueue.NativeSchema, ZeroThreshold: timeinqueue.NativeZeroThreshold,
+		ZeroCount: q.Native.ZeroCount, Offset: q.Native.Offset, Counts: q.Native.Counts}
+	h.NativeHistogram(labels, q.Buckets, buf, q.Sum, uint64(q.Count+0.5), &e.native, e.classicBuckets)
 	return buf
 }
 

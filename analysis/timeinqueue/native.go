@@ -77,21 +77,37 @@ func (n *nativeBuckets) grow(first, last int) {
 }
 
 // NativeHistogram is a queue's native histogram of waits, cumulative
-// since the estimator began tracking the queue: ZeroCount waits of at
-// most NativeZeroThreshold, and Counts[j] in bucket Offset+j of schema
-// NativeSchema (not cumulative across buckets). Counts are estimates,
-// not whole messages.
+// since the estimator began tracking the queue, in whole messages:
+// ZeroCount waits of at most NativeZeroThreshold, and Counts[j] in bucket
+// Offset+j of schema NativeSchema (not cumulative across buckets). Each
+// bucket is its estimated count rounded on its own, so that none ever
+// goes back as the estimate grows (Prometheus would take that for a
+// reset); buckets that round to nothing at either end are left out.
 type NativeHistogram struct {
-	ZeroCount float64
+	ZeroCount uint64
 	Offset    int
-	Counts    []float64
+	Counts    []uint64
 }
 
-// nativeSnapshot copies the native histogram, nil where none is kept.
+// nativeSnapshot rounds the native histogram, nil where none is kept.
 func (o *outputs) nativeSnapshot() *NativeHistogram {
 	n := o.native
 	if n == nil {
 		return nil
 	}
-	return &NativeHistogram{ZeroCount: n.zero, Offset: n.offset, Counts: append([]float64(nil), n.counts...)}
+	first, last := 0, len(n.counts)-1
+	for first <= last && n.counts[first] < 0.5 {
+		first++
+	}
+	for last >= first && n.counts[last] < 0.5 {
+		last--
+	}
+	h := &NativeHistogram{ZeroCount: uint64(n.zero + 0.5), Offset: n.offset + first}
+	if first <= last {
+		h.Counts = make([]uint64, last-first+1)
+		for j := range h.Counts {
+			h.Counts[j] = uint64(n.counts[first+j] + 0.5)
+		}
+	}
+	return h
 }

@@ -51,3 +51,14 @@ func TestTheNativeSchemaCoversTenMillisecondsToHoursWithBoundsNinePercentApart(t
 		}
 	}
 }
+
+func TestTheNativeSnapshotRoundsEachBucketAndLeavesOutEmptyEnds(t *testing.T) {
+	o := outputs{native: &nativeBuckets{zero: 2.4, offset: -5, counts: []float64{0.1, 0.4, 3.5, 0.2, 7.49, 0.3}}}
+	h := o.nativeSnapshot()
+	if h.ZeroCount != 2 || h.Offset != -3 || len(h.Counts) != 3 || h.Counts[0] != 4 || h.Counts[1] != 0 || h.Counts[2] != 7 {
+		t.Errorf("snapshot %+v, want zero 2, offset -3, counts [4 0 7]", h)
+	}
+	if (&outputs{}).nativeSnapshot() != nil {
+		t.Error("a native snapshot without native buckets")
+	}
+}
