@@ -139,7 +139,9 @@ func countSeries(text []byte) int {
 	return n
 }
 
-func scrapeBody(b testing.TB, h http.Handler, accept string, gz bool) []byte {
+// scrapeRequest is a GET /metrics with accept (none if empty) and, if
+// gz, gzip accepted.
+func scrapeRequest(accept string, gz bool) *http.Request {
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 	if accept != "" {
 		req.Header.Set("Accept", accept)
@@ -147,8 +149,12 @@ func scrapeBody(b testing.TB, h http.Handler, accept string, gz bool) []byte {
 	if gz {
 		req.Header.Set("Accept-Encoding", "gzip")
 	}
+	return req
+}
+
+func scrapeBody(b testing.TB, h http.Handler, accept string, gz bool) []byte {
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
+	h.ServeHTTP(rec, scrapeRequest(accept, gz))
 	if rec.Code != http.StatusOK {
 		b.Fatalf("scrape: %d", rec.Code)
 	}
@@ -163,13 +169,7 @@ func measureHandlerScrapes(b testing.TB, h http.Handler, accept string, gz bool)
 	var walls []time.Duration
 	before := cpuNow()
 	for range scrapes {
-		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-		if accept != "" {
-			req.Header.Set("Accept", accept)
-		}
-		if gz {
-			req.Header.Set("Accept-Encoding", "gzip")
-		}
+		req := scrapeRequest(accept, gz)
 		w := &discardWriter{header: http.Header{}}
 		start := time.Now()
 		h.ServeHTTP(w, req)

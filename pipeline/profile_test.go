@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"slices"
 	"sort"
@@ -69,13 +67,7 @@ func busyQueueScrape(t *testing.T, profile string, classicBuckets bool, accept s
 				Ready: int64(published - acked - 20), Unacked: 20, Counters: counters},
 		}}, collector.Health{Attempted: true, Up: true})
 	}
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	exposition.NewHandler(prometheus.NewRegistry(), exposition.Fixed(fixedSource{p.Fragment()}), slog.New(slog.DiscardHandler)).ServeHTTP(rec, req)
-	return rec.Body.Bytes()
+	return scrapeBody(t, exposition.NewHandler(prometheus.NewRegistry(), exposition.Fixed(fixedSource{p.Fragment()}), slog.New(slog.DiscardHandler)), accept, false)
 }
 
 func sum(series map[string]int, names []string) int {

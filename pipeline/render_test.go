@@ -180,9 +180,7 @@ func TestEncodedQueueSeriesEqualTheConstMetricRender(t *testing.T) {
 func scrapeProto(t *testing.T, h http.Handler) []byte {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-	req.Header.Set("Accept", expositiontest.ProtoAccept)
-	h.ServeHTTP(rec, req)
+	h.ServeHTTP(rec, scrapeRequest(expositiontest.ProtoAccept, false))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("scrape: %d %s", rec.Code, rec.Body)
 	}
