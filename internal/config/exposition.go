@@ -63,6 +63,17 @@ var StandardMetrics = append(slices.Clip(MinimalMetrics),
 	"warren_queue_time_in_queue_seconds",
 )
 
+// fullOnlyMetrics are the per-queue families only ProfileFull exports.
+var fullOnlyMetrics = []string{
+	"warren_queue_consumer_capacity",
+	"warren_queue_processed_within_total",
+	"warren_queue_processed_total",
+	"warren_queue_processing_seconds",
+	"warren_queue_discarded_total",
+	"warren_stream_consumers",
+	"warren_stream_consumer_lag_seconds",
+}
+
 // ProfileExports reports whether the profile exports the metric family:
 // every family that is not per queue, and the per-queue families of the
 // profile ("" is ProfileStandard).
