@@ -101,7 +101,10 @@ var prometheusOwn = map[string]bool{
 const dataDeadline = 150 * time.Second
 
 type liveWorld struct {
-	prom       *promtest.Prometheus
+	prom *promtest.Prometheus
+	// native scrapes the same warren with native histograms on, so in
+	// protobuf.
+	native     *promtest.Prometheus
 	warrenURL  string
 	warrenLogs *logbuf.Buffer
 	ready      time.Time
@@ -117,6 +120,10 @@ func TestDashboardsAndAlertRulesAgainstARealWarren(t *testing.T) {
 		type query struct {
 			where, expr string
 			instant     bool
+			// fullOnly queries read families the default profile, which
+			// the world runs, does not export: they must parse and
+			// evaluate, with no data.
+			fullOnly bool
 		}
 		var queries []query
 		for _, d := range dashboards {
@@ -124,9 +131,10 @@ func TestDashboardsAndAlertRulesAgainstARealWarren(t *testing.T) {
 				for _, p := range d.allPanels() {
 					for _, tg := range p.Targets {
 						queries = append(queries, query{
-							where:   fmt.Sprintf("%s (%s), panel %q, target %s", d.File, variant.name, p.Title, tg.RefID),
-							expr:    interpolate(tg.Expr, variant.values),
-							instant: tg.Instant,
+							where:    fmt.Sprintf("%s (%s), panel %q, target %s", d.File, variant.name, p.Title, tg.RefID),
+							expr:     interpolate(tg.Expr, variant.values),
+							instant:  tg.Instant,
+							fullOnly: len(fullOnlyMetrics(tg.Expr)) > 0,
 						})
 					}
 				}
@@ -136,6 +144,9 @@ func TestDashboardsAndAlertRulesAgainstARealWarren(t *testing.T) {
 			var failures, invalid []string
 			for _, q := range queries {
 				problem, bad := w.evaluate(q.expr, q.instant)
+				if q.fullOnly && (problem == "no data" || problem == "only NaN") {
+					continue
+				}
 				if problem != "" {
 					failures = append(failures, fmt.Sprintf("%s: %s\n    %s", q.where, problem, indent(q.expr)))
 				}
@@ -151,6 +162,40 @@ func TestDashboardsAndAlertRulesAgainstARealWarren(t *testing.T) {
 		}, func(failures []string) {
 			t.Errorf("%d of %d panel queries failed (dashboard (variables), panel, target: problem, expression):\n%s\nwarren log tail:\n%s",
 				len(failures), len(queries), strings.Join(failures, "\n"), tail(w.warrenLogs.String(), 15))
+		})
+	})
+
+	t.Run("the time-in-queue percentiles read the native histogram from a Prometheus that scrapes protobuf", func(t *testing.T) {
+		var queries []string
+		for _, d := range dashboards {
+			for _, p := range d.allPanels() {
+				for _, tg := range p.Targets {
+					if strings.Contains(tg.Expr, "warren_queue_time_in_queue_seconds{") {
+						queries = append(queries, interpolate(tg.Expr, escapedValues(selectedValues())))
+					}
+				}
+			}
+		}
+		if len(queries) == 0 {
+			t.Fatal("no panel reads the native time-in-queue histogram")
+		}
+		pollUntil(t, w.deadline(), func() ([]string, bool) {
+			var failures []string
+			for _, q := range queries {
+				if problem, bad := evaluateOn(w.native, q, false); problem != "" {
+					failures = append(failures, problem+": "+q)
+					if bad {
+						return failures, true
+					}
+				}
+			}
+			// classic_buckets is off: that server has no classic buckets.
+			if problem, _ := evaluateOn(w.native, "warren_queue_time_in_queue_seconds_bucket", true); problem != "no data" {
+				failures = append(failures, "the native server has classic time-in-queue buckets ("+problem+")")
+			}
+			return failures, false
+		}, func(failures []string) {
+			t.Errorf("on the native-histogram Prometheus:\n%s", strings.Join(failures, "\n"))
 		})
 	})
 
@@ -190,6 +235,9 @@ func TestDashboardsAndAlertRulesAgainstARealWarren(t *testing.T) {
 			}
 			var missing []string
 			for _, name := range sortedKeys(used) {
+				if len(fullOnlyMetrics(name)) > 0 {
+					continue // the world runs the default profile
+				}
 				if !exported[name] && !exported[name+"_bucket"] && !exported[name+"_count"] {
 					missing = append(missing, fmt.Sprintf("%s (used in %s)", name, strings.Join(used[name], "; ")))
 				}
@@ -227,15 +275,20 @@ func pollUntil(t *testing.T, deadline time.Time, check func() (failures []string
 // NaN; "" when fine.
 // invalid is true when Prometheus rejected the query itself.
 func (w *liveWorld) evaluate(expr string, instant bool) (problem string, invalid bool) {
+	return evaluateOn(w.prom, expr, instant)
+}
+
+// evaluateOn is evaluate on the given Prometheus.
+func evaluateOn(prom *promtest.Prometheus, expr string, instant bool) (problem string, invalid bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	now := time.Now()
 	var v model.Value
 	var err error
 	if instant {
-		v, _, err = w.prom.Query(ctx, expr, now)
+		v, _, err = prom.Query(ctx, expr, now)
 	} else {
-		v, _, err = w.prom.QueryRange(ctx, expr, now.Add(-2*time.Minute), now, 5*time.Second)
+		v, _, err = prom.QueryRange(ctx, expr, now.Add(-2*time.Minute), now, 5*time.Second)
 	}
 	if err != nil {
 		return "error: " + err.Error(), promtest.IsBadData(err)
@@ -461,7 +514,9 @@ func startWorld(t *testing.T) *liveWorld {
 	}
 
 	w.prom = promtest.Start(t, promtest.Options{Targets: []promtest.Scrape{{Address: listen}}})
+	w.native = promtest.Start(t, promtest.Options{Targets: []promtest.Scrape{{Address: listen}}, ExtraArgs: []string{"--enable-feature=native-histograms"}})
 	w.prom.WaitForTargetsUp(t, 30*time.Second)
+	w.native.WaitForTargetsUp(t, 30*time.Second)
 	w.ready = time.Now()
 	return w
 }

@@ -18,10 +18,15 @@ type encoder struct {
 	// estimateAll exports the estimated oldest age also for queues with a
 	// head timestamp.
 	estimateAll bool
+	// classicBuckets sends the classic time-in-queue buckets beside the
+	// native ones in protobuf.
+	classicBuckets bool
+	native         exposition.Native // reused for every queue
 }
 
 func newEncoder(t config.Target) *encoder {
-	return &encoder{labels: newLabelCache(t.Name), thresholds: map[time.Duration][]byte{}, drop: t.DropsMetric, estimateAll: t.TimeInQueue.EstimateAll}
+	return &encoder{labels: newLabelCache(t.Name), thresholds: map[time.Duration][]byte{}, drop: t.DropsMetric, estimateAll: t.TimeInQueue.EstimateAll,
+		classicBuckets: t.TimeInQueue.ClassicBuckets}
 }
 
 // encode encodes st's series; prev, the previous fragment, sizes the
@@ -138,7 +143,7 @@ func (e *encoder) encodeEstimates(b *exposition.Builder, st *TargetState) {
 		if !q.HasHeadTimestamp || e.estimateAll {
 			oldest.AddWith(l, sourceEstimate, q.OldestAge.Seconds())
 		}
-		counts = encodeHistogram(histogram, l, q, counts)
+		counts = e.encodeTimeInQueue(histogram, l, q, counts)
 		for j, th := range q.Thresholds {
 			tl := e.thresholdLabel(th)
 			within.AddWith(l, tl, q.Within[j])

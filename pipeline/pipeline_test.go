@@ -90,9 +90,13 @@ func jsonHandler(body string) http.HandlerFunc {
 	}
 }
 
+// testTarget exports every family (exposition.profile: full): the tests
+// of what a family holds need it exported; profile_test.go tests the
+// profiles.
 func testTarget(url string) config.Target {
 	return config.Target{
-		Name: "t", ManagementURL: url, Username: "monitoring", Password: "hunter2",
+		Profile: config.ProfileFull,
+		Name:    "t", ManagementURL: url, Username: "monitoring", Password: "hunter2",
 		Timeout:        config.Duration(500 * time.Millisecond),
 		PollInterval:   config.Duration(50 * time.Millisecond),
 		ConsumerStatus: config.ConsumerStatusConfig{Window: config.Duration(time.Minute)},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/warrenhq/warren/analysis/consumerstatus"
 	"github.com/warrenhq/warren/analysis/deadletter"
@@ -170,6 +171,23 @@ func TestEncodedQueueSeriesEqualTheConstMetricRender(t *testing.T) {
 		t.Errorf("encoded series differ from the const-metric render:\n%s", diff)
 	}
 	assertFamiliesContiguous(t, body)
+	if diff := expositiontest.Diff(want, expositiontest.ParseProto(t, scrapeProto(t, handler))); diff != "" {
+		t.Errorf("encoded protobuf series differ from the const-metric render:\n%s", diff)
+	}
+}
+
+// scrapeProto scrapes h as a Prometheus with native histograms on does.
+func scrapeProto(t *testing.T, h http.Handler) []byte {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, scrapeRequest(expositiontest.ProtoAccept, false))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("scrape: %d %s", rec.Code, rec.Body)
+	}
+	if ft := expfmt.Format(rec.Header().Get("Content-Type")).FormatType(); ft != expfmt.TypeProtoDelim {
+		t.Errorf("Content-Type = %q, want delimited protobuf", rec.Header().Get("Content-Type"))
+	}
+	return rec.Body.Bytes()
 }
 
 func TestDroppedMetricsAreNotEncoded(t *testing.T) {
@@ -194,7 +212,7 @@ func (s fixedSource) Fragment() *exposition.Fragment { return s.fragment }
 func fragmentSources(states []*TargetState, drop func(string) bool) func() []exposition.Producer {
 	var sources []exposition.Producer
 	for _, st := range states {
-		e := newEncoder(config.Target{Name: st.Cluster})
+		e := newEncoder(config.Target{Profile: config.ProfileFull, Name: st.Cluster})
 		e.drop = drop
 		sources = append(sources, fixedSource{e.encode(st, nil)})
 	}

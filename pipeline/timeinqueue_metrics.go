@@ -46,12 +46,32 @@ var TimeInQueueFamilies = []*exposition.Family{timeInQueueFamily, processedWithi
 // per-bucket counts made cumulative in buf (returned for reuse), rounded
 // to whole messages as Prometheus counts them.
 func encodeHistogram(h exposition.FamilyWriter, labels []byte, q *timeinqueue.QueueEstimate, buf []uint64) []uint64 {
+	buf = cumulativeCounts(q, buf)
+	h.Histogram(labels, q.Buckets, buf, q.Sum, uint64(q.Count+0.5))
+	return buf
+}
+
+// cumulativeCounts makes an estimate's classic bucket counts cumulative
+// in buf, rounded to whole messages.
+func cumulativeCounts(q *timeinqueue.QueueEstimate, buf []uint64) []uint64 {
 	buf = buf[:0]
 	running := 0.0
 	for i := range q.Buckets {
 		running += q.BucketCounts[i]
 		buf = append(buf, uint64(running+0.5))
 	}
-	h.Histogram(labels, q.Buckets, buf, q.Sum, uint64(q.Count+0.5))
+	return buf
+}
+
+// encodeTimeInQueue writes a queue's time-in-queue histogram: classic
+// buckets, and the native ones for protobuf where the estimate has them.
+func (e *encoder) encodeTimeInQueue(h exposition.FamilyWriter, labels []byte, q *timeinqueue.QueueEstimate, buf []uint64) []uint64 {
+	if q.Native == nil {
+		return encodeHistogram(h, labels, q, buf)
+	}
+	buf = cumulativeCounts(q, buf)
+	e.native = exposition.Native{Schema: timeinqueue.NativeSchema, ZeroThreshold: timeinqueue.NativeZeroThreshold,
+		ZeroCount: q.Native.ZeroCount, Offset: q.Native.Offset, Counts: q.Native.Counts}
+	h.NativeHistogram(labels, q.Buckets, buf, q.Sum, uint64(q.Count+0.5), &e.native, e.classicBuckets)
 	return buf
 }

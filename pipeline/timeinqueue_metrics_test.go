@@ -100,11 +100,19 @@ func TestEncodedEstimatesEqualTheConstMetricRender(t *testing.T) {
 			reference.MustRegister(referenceCollector{cluster: "eu", estimates: e.Estimates(), estimateAll: estimateAll})
 			// Through client_golang's own handler, as /metrics served it.
 			want := scrape(t, promhttp.HandlerFor(reference, promhttp.HandlerOpts{}))
-			enc := newEncoder(config.Target{Name: "eu", TimeInQueue: config.TimeInQueueConfig{EstimateAll: estimateAll}})
+			enc := newEncoder(config.Target{Profile: config.ProfileFull, Name: "eu", TimeInQueue: config.TimeInQueueConfig{EstimateAll: estimateAll}})
 			s := fixedSource{enc.encode(estimatesOnly("eu", e.Estimates()), nil)}
 			got := scrape(t, exposition.NewHandler(prometheus.NewRegistry(), exposition.Fixed(s), slog.New(slog.DiscardHandler)))
 			if diff := expositiontest.Diff(want, got); diff != "" {
 				t.Errorf("encoded estimates differ from the const-metric render:\n%s", diff)
+			}
+			gathered, err := reference.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := exposition.NewHandler(prometheus.NewRegistry(), exposition.Fixed(s), slog.New(slog.DiscardHandler))
+			if diff := expositiontest.Diff(gathered, expositiontest.ParseProto(t, scrapeProto(t, h))); diff != "" {
+				t.Errorf("encoded protobuf estimates differ from the const-metric render:\n%s", diff)
 			}
 		})
 	}
@@ -112,7 +120,7 @@ func TestEncodedEstimatesEqualTheConstMetricRender(t *testing.T) {
 
 func TestDroppedHistogramIsNotEncoded(t *testing.T) {
 	e := observedEstimator(t)
-	enc := newEncoder(config.Target{Name: "eu"})
+	enc := newEncoder(config.Target{Profile: config.ProfileFull, Name: "eu"})
 	enc.drop = func(name string) bool { return name == "warren_queue_time_in_queue_seconds" }
 	s := fixedSource{enc.encode(estimatesOnly("eu", e.Estimates()), nil)}
 	names := map[string]bool{}
@@ -158,7 +166,7 @@ func TestWithheldEstimatesHaveNoSeriesAndNoAge(t *testing.T) {
 				{Vhost: "/", Name: "prio", StatsKnown: true, Ready: 5, Counters: snapshot.Counters{Published: 5}, MaxPriority: 10},
 			}}
 			e.Observe(snap)
-			enc := newEncoder(config.Target{Name: "eu"})
+			enc := newEncoder(config.Target{Profile: config.ProfileFull, Name: "eu"})
 			s := fixedSource{enc.encode(estimatesOnly("eu", e.Estimates()), nil)}
 			queues := map[string]int{}
 			for _, mf := range scrape(t, exposition.NewHandler(prometheus.NewRegistry(), exposition.Fixed(s), slog.New(slog.DiscardHandler))) {

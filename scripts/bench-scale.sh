@@ -4,7 +4,8 @@
 # alone, and the comparison of the two sources (pipeline.
 # BenchmarkScaleSources: the management API's statistics and the
 # Prometheus plugin, on a node with statistics on and one with them off),
-# then one audit benchmark (pipeline.BenchmarkAudit: 1,000
+# then the exposition benchmark (pipeline.BenchmarkExposition, per
+# profile and format, without a broker), then one audit benchmark (pipeline.BenchmarkAudit: 1,000
 # connections and 2,000 channels, WARREN_BENCH_AUDIT_CONNECTIONS to
 # change), then the probe benchmarks, and writes the tables to $BENCH_OUT.
 #
@@ -53,6 +54,13 @@ for n in $sizes; do
 		-test.timeout 90m -test.v) | tee -a "$work/raw.txt" >&2
 done
 
+echo "== exposition (no broker)" >&2
+exposition_table="$work/exposition.md"
+: >"$exposition_table"
+(cd "$root/pipeline" && WARREN_BENCH_QUEUES=$(echo "$sizes" | tr ' ' ',') WARREN_BENCH_TABLE=$exposition_table \
+	"$work/pipeline.test" -test.run '^$' -test.bench '^BenchmarkExposition$' -test.benchtime 1x \
+	-test.timeout 60m -test.v) | tee -a "$work/raw.txt" >&2
+
 echo "== audit" >&2
 audit_table="$work/audit.md"
 : >"$audit_table"
@@ -67,6 +75,10 @@ audit_table="$work/audit.md"
 	echo "By source (the management API's statistics, the Prometheus plugin):"
 	sed -n '/^const SourcesTableHeader = `/,/`$/p' "$root/pipeline/sources_bench_test.go" | sed 's/^const SourcesTableHeader = `//; s/`$//'
 	cat "$sources"
+	echo
+	echo "Exposition per profile and format (pipeline.BenchmarkExposition, no broker):"
+	sed -n '/^const ExpositionTableHeader = `/,/`$/p' "$root/pipeline/exposition_bench_test.go" | sed 's/^const ExpositionTableHeader = `//; s/`$//'
+	cat "$exposition_table"
 	echo
 	echo "Audit (one audit, the agent's, of a broker with this many client connections):"
 	sed -n '/^const AuditTableHeader = `/,/`$/p' "$root/pipeline/audit_bench_test.go" | sed 's/^const AuditTableHeader = `//; s/`$//'

@@ -19,7 +19,10 @@ func ConfigFor(t config.Target, m Measure) Config {
 		return c
 	}
 	c := Config{Thresholds: durations(t.TimeInQueue.Thresholds), Buckets: t.TimeInQueue.Buckets, EstimateNonFIFO: t.TimeInQueue.EstimatesNonFIFO(),
-		StatsInterval: t.StatsInterval.Std()}
+		StatsInterval: t.StatsInterval.Std(), Native: !t.DropsMetric(HistogramFamily)}
+	if len(c.Buckets) == 0 && t.Profile != config.ProfileFull {
+		c.Buckets = StandardBuckets
+	}
 	for _, o := range t.TimeInQueue.Overrides {
 		c.Overrides = append(c.Overrides, Override{
 			Match:      func(vhost, queue string) bool { return o.Vhosts.Match(vhost) && o.Queues.Match(queue) },
@@ -30,6 +33,9 @@ func ConfigFor(t config.Target, m Measure) Config {
 	c.Extra = sloThresholds(t.TimeInQueue.SLOThresholds)
 	return c
 }
+
+// HistogramFamily is the metric family of the time-in-queue histogram.
+const HistogramFamily = "warren_queue_time_in_queue_seconds"
 
 // DefaultProcessingBuckets cover 10 ms to RabbitMQ's default consumer
 // timeout of 30 minutes.

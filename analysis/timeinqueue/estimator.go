@@ -75,6 +75,9 @@ type Config struct {
 	// counters over the window a stats interval makes, as for the sample
 	// history (see otherDepartures.update).
 	StatsInterval time.Duration
+	// Native counts the waits in native histogram buckets too
+	// (QueueEstimate.Native), for a scrape in protobuf.
+	Native bool
 }
 
 // Measure is the span of a message's life an Estimator times.
@@ -137,8 +140,16 @@ func (c Config) forQueue(vhost, queue string) ([]time.Duration, []float64) {
 	return thresholds, buckets
 }
 
-// DefaultBuckets cover 100 ms to 1 h.
+// DefaultBuckets cover 100 ms to 1 h: the buckets unless configured, with
+// exposition.profile: full.
 var DefaultBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
+
+// StandardBuckets are the buckets unless configured, with the minimal and
+// standard profiles: the default thresholds (config's
+// DefaultTimeInQueueThresholds), so that the share of a queue's messages
+// processed within each is read from a bucket exactly, in five series a
+// queue rather than seventeen (docs/exposition.md).
+var StandardBuckets = []float64{10, 30}
 
 // DefaultMaxPoints keeps a queue's history within a few kilobytes.
 const DefaultMaxPoints = 256
@@ -190,6 +201,8 @@ type QueueEstimate struct {
 	// cumulative across buckets; the last is +Inf), sum of waits, count.
 	BucketCounts []float64
 	Sum, Count   float64
+	// Native is the same histogram in native buckets, with Config.Native.
+	Native *NativeHistogram
 	// Within and Total are, per threshold (same order as Thresholds),
 	// the good and all events counted so far.
 	Within, Total []float64
@@ -272,7 +285,7 @@ func (e *Estimator) take(cq *snapshot.Queue, pollTime time.Time) observed {
 	q := e.queues[key]
 	if q == nil {
 		thresholds, buckets := e.cfg.forQueue(cq.Vhost, cq.Name)
-		q = newQueueState(thresholds, buckets, e.cfg.MaxPoints)
+		q = newQueueState(thresholds, buckets, e.cfg.MaxPoints, e.cfg.Native)
 		e.queues[key] = q
 	}
 	samples, now := e.cfg.Measure.curvesOf(cq)
@@ -340,6 +353,7 @@ func (q *queueState) estimate(vhost, name string) QueueEstimate {
 		SampleTime:   q.latest.sampleTime,
 		OldestAge:    q.latest.oldest,
 		BucketCounts: append([]float64(nil), q.out.buckets...),
+		Native:       q.out.nativeSnapshot(),
 		Sum:          q.out.sum,
 		Count:        q.out.count,
 		Within:       append([]float64(nil), q.out.within...),

@@ -38,13 +38,13 @@ type latest struct {
 	spacing time.Duration
 }
 
-func newQueueState(thresholds []time.Duration, bounds []float64, maxPoints int) *queueState {
+func newQueueState(thresholds []time.Duration, bounds []float64, maxPoints int, native bool) *queueState {
 	return &queueState{
 		thresholds: thresholds,
 		bounds:     bounds,
 		maxPoints:  maxPoints,
 		crossed:    make(crossings, len(thresholds)),
-		out:        newOutputs(len(thresholds), len(bounds)),
+		out:        newOutputs(len(thresholds), len(bounds), native),
 	}
 }
 

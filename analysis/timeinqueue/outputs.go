@@ -11,6 +11,8 @@ type outputs struct {
 	// are their sum and number.
 	buckets    []float64
 	sum, count float64
+	// native counts the same waits in native buckets, where wanted.
+	native *nativeBuckets
 	// within and total are, per threshold, the good and all events.
 	within, total []float64
 	// newWithin and newTotal are, per threshold, the good and all events
@@ -18,8 +20,13 @@ type outputs struct {
 	newWithin, newTotal []float64
 }
 
-func newOutputs(thresholds, bounds int) outputs {
+func newOutputs(thresholds, bounds int, native bool) outputs {
+	var n *nativeBuckets
+	if native {
+		n = &nativeBuckets{}
+	}
 	return outputs{
+		native:    n,
 		buckets:   make([]float64, bounds+1),
 		within:    make([]float64, thresholds),
 		total:     make([]float64, thresholds),
@@ -49,6 +56,9 @@ func (o *outputs) fold(p Piece, bounds []float64) {
 		below = f
 	}
 	o.buckets[len(bounds)] += p.Count * (1 - below)
+	if o.native != nil {
+		o.native.add(w1, w2, p.Count)
+	}
 	o.sum += p.Count * (w1 + w2) / 2
 	o.count += p.Count
 }

@@ -282,7 +282,7 @@ func TestAgainstARealBroker(t *testing.T) {
 			_, metrics = get(t, base+"/metrics")
 			probeQueue := map[string]string{"cluster": "local", "vhost": "/", "queue": `warren\.probe\..*\.quorum`}
 			if hasSeries(metrics, "warren_queue_time_in_queue_seconds_count", probeQueue, func(v float64) bool { return v > 0 }) &&
-				hasSeries(metrics, "warren_queue_processed_total", with(probeQueue, "threshold", "10s"), func(v float64) bool { return v > 0 }) &&
+				hasSeries(metrics, "warren_queue_time_in_queue_seconds_bucket", with(probeQueue, "le", "10"), func(v float64) bool { return v > 0 }) &&
 				hasSeries(metrics, "warren_queue_oldest_message_age_seconds", with(probeQueue, "source", "estimate"), func(v float64) bool { return v >= 0 && v < 10 }) {
 				break
 			}

@@ -20,6 +20,8 @@ type Config struct {
 	// Outboxes are the transactional outbox tables warren watches
 	// (docs/outbox.md).
 	Outboxes []Outbox `yaml:"outboxes"`
+	// Exposition says which per-queue families /metrics carries.
+	Exposition Exposition `yaml:"exposition"`
 
 	// File is the path the configuration was loaded from ("" for the
 	// built-in default); it is not a YAML key.
@@ -127,8 +129,9 @@ func Default(getenv func(string) string, opts ...Option) (*Config, error) {
 		Password:      Secret(password),
 		AMQPURL:       Secret(amqpURL),
 	}
+	t.Profile = ProfileStandard
 	t.applyDefaults()
-	cfg := &Config{Targets: []Target{t}}
+	cfg := &Config{Targets: []Target{t}, Exposition: Exposition{Profile: ProfileStandard}}
 	cfg.Alerting.applyDefaults()
 	cfg.Audit.applyDefaults()
 	return cfg, nil

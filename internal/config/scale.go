@@ -8,39 +8,11 @@ import (
 )
 
 // PerQueueMetrics are the per-queue metric families drop_metrics may
-// name: the ones a big installation may not need. Target-level metrics
-// (warren_target_up, poll metrics, node metrics) cannot be dropped.
-var PerQueueMetrics = []string{
-	"warren_queue_info",
-	"warren_queue_messages",
-	"warren_queue_consumers",
-	"warren_queue_consumer_capacity",
-	"warren_queue_oldest_message_age_seconds",
-	"warren_queue_published_total",
-	"warren_queue_delivered_total",
-	"warren_queue_acked_total",
-	"warren_queue_redelivered_total",
-	"warren_queue_status",
-	"warren_dead_letter_route",
-	"warren_queue_time_in_queue_seconds",
-	"warren_queue_processing_seconds",
-	"warren_queue_oldest_unacked_age_seconds",
-	"warren_queue_consumer_timeout_seconds",
-	"warren_queue_processed_within_total",
-	"warren_queue_processed_total",
-	"warren_queue_drain_seconds",
-	"warren_queue_length_limit",
-	"warren_queue_length_limit_ratio",
-	"warren_queue_dropped_total",
-	"warren_queue_discarded_total",
-	"warren_queue_retried_total",
-	"warren_queue_message_ttl_seconds",
-	"warren_stream_consumers",
-	"warren_stream_consumer_lag_messages",
-	"warren_stream_consumer_lag_seconds",
-	"warren_quorum_queue_members",
-	"warren_quorum_queue_leader",
-}
+// name: the ones a big installation may not need, each in the smallest
+// exposition profile that exports it (exposition.go). Target-level
+// metrics (warren_target_up, poll metrics, node metrics) cannot be
+// dropped.
+var PerQueueMetrics = append(slices.Clip(StandardMetrics), fullOnlyMetrics...)
 
 // DefaultMaxResponseSize is the default max_response_size, sized for
 // warren's own queue listing of 100,000 busy queues: every column it asks
@@ -66,8 +38,11 @@ func (t *Target) MaxResponseBytes() int64 {
 // a smaller value is a mistake (bytes meant as megabytes).
 const MinMaxResponseSize Size = 64 << 10
 
-// DropsMetric reports whether drop_metrics names the metric family.
-func (t *Target) DropsMetric(name string) bool { return slices.Contains(t.DropMetrics, name) }
+// DropsMetric reports whether the target exports no series of the metric
+// family: drop_metrics names it, or exposition.profile leaves it out.
+func (t *Target) DropsMetric(name string) bool {
+	return slices.Contains(t.DropMetrics, name) || !ProfileExports(t.Profile, name)
+}
 
 // validateScale checks the cardinality settings of targets[i].
 func (p *parser) validateScale(root *yaml.Node, i int, t *Target) {

@@ -67,6 +67,9 @@ type Target struct {
 	// DropMetrics names per-queue metrics not to export at all (for
 	// example the time-in-queue histogram on a cluster of 50,000 queues).
 	DropMetrics []string `yaml:"drop_metrics"`
+	// Profile is exposition.profile, handed to every target (not a key
+	// of the target).
+	Profile string `yaml:"-"`
 
 	// DeadLetterQueues adds source→DLQ routes that discovery cannot see
 	// (for example dead letters that reach a DLQ through a shovel).

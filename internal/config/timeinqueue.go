@@ -13,6 +13,10 @@ type TimeInQueueConfig struct {
 	Thresholds []Duration `yaml:"thresholds"`
 	// Buckets of warren_queue_time_in_queue_seconds, in seconds.
 	Buckets []float64 `yaml:"buckets"`
+	// ClassicBuckets sends the classic buckets beside the native
+	// histogram to a scrape in protobuf (default false: the native one
+	// alone, one series a queue). The text format always has them.
+	ClassicBuckets bool `yaml:"classic_buckets"`
 	// EstimateAll exports the estimated oldest-message age also for
 	// queues with a head timestamp, to compare the two in production.
 	EstimateAll bool `yaml:"estimate_all"`

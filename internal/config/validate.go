@@ -25,6 +25,7 @@ func (p *parser) validate(root *yaml.Node, cfg *Config) {
 	p.validateOutboxes(root, cfg)
 	p.validateSLOs(root, cfg)
 	p.validateAudit(root, cfg)
+	p.validateExposition(root, cfg)
 }
 
 var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)

@@ -1,18 +1,20 @@
 // Package exposition serves /metrics as two parts: series that change once
 // per poll (the per-queue families, hundreds of thousands of series on a big
-// cluster), which their producers encode once per poll into Fragments, kept
-// as gzip members; and a small prometheus.Registry gathered at every scrape
+// cluster), which their producers encode once per poll into Fragments, in
+// the text format 0.0.4 and in the protobuf delimited format, each kept as
+// gzip members; and a small prometheus.Registry gathered at every scrape
 // (target health, probes, SLOs, go and process metrics).
 //
-// A scrape in the text format 0.0.4 that accepts gzip (Prometheus always
-// does) is answered with the registry's families, compressed then, followed
-// by the stored members: concatenated gzip members are one valid gzip
-// stream (RFC 1952, 2.2), which Go's and Prometheus's readers decode as a
-// whole. A scrape without gzip gets the members decompressed on the fly,
-// which costs CPU in proportion to the body; the text is not kept, because
-// it is thirty times the size. A client that negotiates protobuf (native
-// histograms) gets a full render: the fragments are parsed back into metric
-// families and merged with the registry's — slow on a big cluster, exact.
+// A scrape that accepts gzip (Prometheus always does) is answered with the
+// registry's families in the negotiated format, compressed then, followed
+// by the stored members of that format: concatenated gzip members are one
+// valid gzip stream (RFC 1952, 2.2), which Go's and Prometheus's readers
+// decode as a whole. A protobuf MetricFamily is its header fields followed
+// by its metric fields, so every producer's series of a family follow one
+// header (with the family's total length, known when the fragments are
+// assembled). A scrape without gzip gets the members decompressed on the
+// fly, which costs CPU in proportion to the body; the uncompressed bytes
+// are not kept, because they are thirty times the size.
 //
 // Import rule: it imports nothing of warren; the pipelines encode into it.
 package exposition
@@ -27,6 +29,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Family is one metric family of the pre-encoded part. Families are
@@ -42,6 +45,7 @@ type Family struct {
 	header     []byte // "# HELP …\n# TYPE …\n"
 	gzipOnce   sync.Once
 	gzipHeader []byte // header as a gzip member
+	protoHead  []byte // the MetricFamily's name, help and type fields
 }
 
 // NewFamily describes a counter, gauge or histogram family.
@@ -58,6 +62,7 @@ func NewFamily(name, help string, typ dto.MetricType) *Family {
 	b = append(b, strings.ToLower(typ.String())...)
 	b = append(b, '\n')
 	f.header = b
+	f.protoHead = protoHeader(name, help, typ)
 	return f
 }
 
@@ -99,24 +104,59 @@ type Builder struct {
 	bufs  map[*Family]*familyBuffer
 	hint  map[*Family]int
 	drop  func(name string) bool
+
+	// The protobuf label pairs of the label set last given, which a
+	// producer gives again for each series of a queue; lastLabels is a
+	// copy, as producers may reuse their buffers.
+	lastLabels, lastProto []byte
+	// Scratch space for one series' extra label pairs and body.
+	extra, body, hist []byte
 }
 
-// familyBuffer is one family's series: text not yet compressed, and the
-// gzip member so far.
+// familyBuffer is one family's series, in both formats: encoded series
+// not yet compressed, and the gzip members so far.
 type familyBuffer struct {
-	text     []byte
-	zw       *gzip.Writer
-	member   bytes.Buffer
+	text, proto stream
+}
+
+// stream is one format's series of a family: every flushAt bytes are
+// compressed into a gzip member of their own, with a pooled writer given
+// back at once, so that building a fragment holds one compressor, not
+// one per family and format (each is hundreds of kilobytes).
+type stream struct {
+	pending  []byte
+	members  []byte // concatenated gzip members: one gzip stream
 	plainLen int
 }
 
-// flushAt is how much text a family buffers before compressing it.
+// flushAt is how much a family buffers before compressing it.
 const flushAt = 64 << 10
 
-func (fb *familyBuffer) flush() {
-	fb.plainLen += len(fb.text)
-	fb.zw.Write(fb.text)
-	fb.text = fb.text[:0]
+func (s *stream) start(hint int) {
+	s.pending = make([]byte, 0, flushAt+4096)
+	s.members = make([]byte, 0, max(hint, 1024))
+}
+
+func (s *stream) flush() {
+	if len(s.pending) == 0 {
+		return
+	}
+	s.plainLen += len(s.pending)
+	s.members = appendCompressed(s.members, s.pending)
+	s.pending = s.pending[:0]
+}
+
+func (s *stream) flushIfFull() {
+	if len(s.pending) >= flushAt {
+		s.flush()
+	}
+}
+
+// finish compresses what is pending and returns the members.
+func (s *stream) finish() []byte {
+	s.flush()
+	s.pending = nil
+	return s.members
 }
 
 // NewBuilder starts a fragment. prev, the producer's previous fragment or
@@ -136,9 +176,9 @@ func (b *Builder) buffer(f *Family) *familyBuffer {
 	if fb, ok := b.bufs[f]; ok {
 		return fb
 	}
-	fb := &familyBuffer{text: make([]byte, 0, flushAt+4096), zw: gzipWriters.Get().(*gzip.Writer)}
-	fb.member.Grow(max(b.hint[f], 1024))
-	fb.zw.Reset(&fb.member)
+	fb := &familyBuffer{}
+	fb.text.start(b.hint[f])
+	fb.proto.start(b.hint[f])
 	b.bufs[f] = fb
 	b.order = append(b.order, f)
 	return fb
@@ -154,13 +194,29 @@ func (b *Builder) Family(f *Family) FamilyWriter {
 	if b.drop != nil && b.drop(f.Name) {
 		return FamilyWriter{}
 	}
-	return FamilyWriter{fb: b.buffer(f), name: f.Name}
+	valueField := protowire.Number(metricGauge)
+	if f.Type == dto.MetricType_COUNTER {
+		valueField = metricCounter
+	}
+	return FamilyWriter{fb: b.buffer(f), b: b, name: f.Name, valueField: valueField}
 }
 
 // FamilyWriter appends the series of one family.
 type FamilyWriter struct {
-	fb   *familyBuffer
-	name string
+	fb         *familyBuffer
+	b          *Builder
+	name       string
+	valueField protowire.Number // of a gauge or counter
+}
+
+// protoLabels returns the label pairs of labels, converting them only
+// when they are not the set last given.
+func (b *Builder) protoLabels(labels []byte) []byte {
+	if b.lastProto == nil || !bytes.Equal(labels, b.lastLabels) {
+		b.lastLabels = append(b.lastLabels[:0], labels...)
+		b.lastProto = protoLabels(b.lastProto[:0], labels)
+	}
+	return b.lastProto
 }
 
 // Add appends name{labels} value. labels is an encoded label set (see
@@ -179,7 +235,17 @@ func (s FamilyWriter) add(suffix string, labels, extra []byte, value float64) {
 	if s.fb == nil {
 		return // a dropped family
 	}
-	b := s.fb.text
+	s.addText(suffix, labels, extra, value)
+	b := s.b
+	b.extra = protoLabels(b.extra[:0], extra)
+	b.body = appendValue(b.body[:0], s.valueField, value)
+	s.fb.proto.pending = appendMetric(s.fb.proto.pending, b.protoLabels(labels), b.extra, b.body)
+	s.fb.proto.flushIfFull()
+}
+
+// addText appends one line of the text format.
+func (s FamilyWriter) addText(suffix string, labels, extra []byte, value float64) {
+	b := s.fb.text.pending
 	b = append(b, s.name...)
 	b = append(b, suffix...)
 	if len(labels) > 0 || len(extra) > 0 {
@@ -195,26 +261,68 @@ func (s FamilyWriter) add(suffix string, labels, extra []byte, value float64) {
 	}
 	b = append(b, ' ')
 	b = AppendFloat(b, value)
-	s.fb.text = append(b, '\n')
-	if len(s.fb.text) >= flushAt {
-		s.fb.flush()
-	}
+	s.fb.text.pending = append(b, '\n')
+	s.fb.text.flushIfFull()
 }
 
 // Histogram appends a classic histogram: cumulative counts per upper
 // bound (the +Inf bucket is count), the sum and the count.
 func (s FamilyWriter) Histogram(labels []byte, bounds []float64, cumulative []uint64, sum float64, count uint64) {
+	s.NativeHistogram(labels, bounds, cumulative, sum, count, nil, true)
+}
+
+// Native is a native histogram's buckets: ZeroCount observations of at
+// most ZeroThreshold, and Counts[j] in positive bucket Offset+j of the
+// schema (not cumulative).
+type Native struct {
+	Schema        int32
+	ZeroThreshold float64
+	ZeroCount     uint64
+	Offset        int
+	Counts        []uint64
+}
+
+// Count is the number of observations in the buckets.
+func (n *Native) Count() uint64 {
+	c := n.ZeroCount
+	for _, v := range n.Counts {
+		c += v
+	}
+	return c
+}
+
+// NativeHistogram appends a histogram that the text format carries as its
+// classic buckets and protobuf as the native one (native, if not nil),
+// with the classic buckets beside it only if classic is set. The
+// protobuf count is the native buckets' (Prometheus checks that they
+// agree), and the classic counts are capped by it.
+func (s FamilyWriter) NativeHistogram(labels []byte, bounds []float64, cumulative []uint64, sum float64, count uint64, native *Native, classic bool) {
 	if s.fb == nil {
 		return
 	}
 	var le [32]byte
 	for i, bound := range bounds {
 		extra := append(AppendFloat(append(le[:0], `le="`...), bound), '"')
-		s.add("_bucket", labels, extra, float64(cumulative[i]))
+		s.addText("_bucket", labels, extra, float64(cumulative[i]))
 	}
-	s.add("_bucket", labels, []byte(`le="+Inf"`), float64(count))
-	s.add("_sum", labels, nil, sum)
-	s.add("_count", labels, nil, float64(count))
+	s.addText("_bucket", labels, []byte(`le="+Inf"`), float64(count))
+	s.addText("_sum", labels, nil, sum)
+	s.addText("_count", labels, nil, float64(count))
+
+	b := s.b
+	if native != nil {
+		count = native.Count()
+	}
+	b.hist = appendCountAndSum(b.hist[:0], count, sum)
+	if native == nil || classic {
+		b.hist = appendClassicBuckets(b.hist, bounds, cumulative, count)
+	}
+	if native != nil {
+		b.hist = appendNative(b.hist, native)
+	}
+	b.body = appendField(b.body[:0], metricHistogram, b.hist)
+	s.fb.proto.pending = appendMetric(s.fb.proto.pending, b.protoLabels(labels), nil, b.body)
+	s.fb.proto.flushIfFull()
 }
 
 // AppendFloat formats v as the text format does (and as client_golang's
@@ -238,11 +346,14 @@ func AppendFloat(b []byte, v float64) []byte {
 }
 
 // Fragment is the immutable result of a Builder: per family, its series
-// as one gzip member, and their size as text.
+// in each format as one gzip member, and their size uncompressed.
 type Fragment struct {
 	families []*Family
 	gzipped  [][]byte
 	plainLen []int
+	// The same series as MetricFamily.metric fields.
+	protoGzipped  [][]byte
+	protoPlainLen []int
 }
 
 // Fragment finishes the builder.
@@ -250,18 +361,28 @@ func (b *Builder) Fragment() *Fragment {
 	fr := &Fragment{}
 	for _, f := range b.order {
 		fb := b.bufs[f]
-		fb.flush()
-		fb.zw.Close()
-		gzipWriters.Put(fb.zw)
-		if fb.plainLen == 0 {
+		text, proto := fb.text.finish(), fb.proto.finish()
+		if fb.text.plainLen == 0 {
 			continue // a family with no series has no header either
 		}
 		fr.families = append(fr.families, f)
-		fr.gzipped = append(fr.gzipped, fb.member.Bytes())
-		fr.plainLen = append(fr.plainLen, fb.plainLen)
+		fr.gzipped = append(fr.gzipped, text)
+		fr.plainLen = append(fr.plainLen, fb.text.plainLen)
+		fr.protoGzipped = append(fr.protoGzipped, proto)
+		fr.protoPlainLen = append(fr.protoPlainLen, fb.proto.plainLen)
 	}
 	b.bufs = nil
 	return fr
+}
+
+// StoredSize is the memory the fragment's members take, in bytes: both
+// formats, compressed.
+func (fr *Fragment) StoredSize() int {
+	n := 0
+	for i := range fr.gzipped {
+		n += len(fr.gzipped[i]) + len(fr.protoGzipped[i])
+	}
+	return n
 }
 
 // Size is the fragment's size as text, in bytes.
@@ -281,15 +402,17 @@ var gzipWriters = sync.Pool{New: func() any {
 // compress returns b as one complete gzip member. Concatenated members
 // are a valid gzip stream (RFC 1952 §2.2), which Go's and Prometheus's
 // readers decode as one body.
-func compress(b []byte) []byte {
-	var out bytes.Buffer
-	out.Grow(len(b)/8 + 64)
+func compress(b []byte) []byte { return appendCompressed(make([]byte, 0, len(b)/8+64), b) }
+
+// appendCompressed appends b to out as one complete gzip member.
+func appendCompressed(out, b []byte) []byte {
+	buf := bytes.NewBuffer(out)
 	w := gzipWriters.Get().(*gzip.Writer)
-	w.Reset(&out)
+	w.Reset(buf)
 	w.Write(b)
 	w.Close()
 	gzipWriters.Put(w)
-	return out.Bytes()
+	return buf.Bytes()
 }
 
 // FormatThreshold spells a threshold for the threshold label of the

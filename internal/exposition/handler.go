@@ -15,9 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // Producer is a producer of pre-encoded series: one target's pipeline.
@@ -52,10 +50,22 @@ func NewHandler(gatherer prometheus.Gatherer, sources func() []Producer, logger 
 // new fragment.
 type body struct {
 	fragments []*Fragment // what it was built from, by source
-	parts     []part
-	plainLen  int
-	gzipLen   int
+	text      view
+	proto     view
 	names     map[string]bool
+}
+
+// view is the body in one format.
+type view struct {
+	parts    []part
+	plainLen int
+	gzipLen  int
+}
+
+func (v *view) add(p part, plainLen int) {
+	v.parts = append(v.parts, p)
+	v.plainLen += plainLen
+	v.gzipLen += len(p.gzipped)
 }
 
 // part is a family header (text and gzip member) or a source's series of
@@ -92,8 +102,8 @@ func Fixed(sources ...Producer) func() []Producer {
 
 func assemble(fragments []*Fragment) *body {
 	type series struct {
-		gzipped  []byte
-		plainLen int
+		fragment *Fragment
+		i        int
 	}
 	byFamily := map[*Family][]series{}
 	var families []*Family
@@ -105,35 +115,45 @@ func assemble(fragments []*Fragment) *body {
 			if _, seen := byFamily[f]; !seen {
 				families = append(families, f)
 			}
-			byFamily[f] = append(byFamily[f], series{fr.gzipped[i], fr.plainLen[i]})
+			byFamily[f] = append(byFamily[f], series{fr, i})
 		}
 	}
 	slices.SortFunc(families, func(a, b *Family) int { return strings.Compare(a.Name, b.Name) })
 	b := &body{fragments: fragments, names: make(map[string]bool, len(families))}
 	for _, f := range families {
 		b.names[f.Name] = true
-		header := part{text: f.header, gzipped: f.compressedHeader()}
-		b.parts = append(b.parts, header)
-		b.plainLen += len(header.text)
-		b.gzipLen += len(header.gzipped)
+		b.text.add(part{text: f.header, gzipped: f.compressedHeader()}, len(f.header))
+		// A MetricFamily message: its length, its header fields, then
+		// every source's metric fields.
+		n := len(f.protoHead)
 		for _, s := range byFamily[f] {
-			b.parts = append(b.parts, part{gzipped: s.gzipped})
-			b.plainLen += s.plainLen
-			b.gzipLen += len(s.gzipped)
+			n += s.fragment.protoPlainLen[s.i]
+		}
+		head := append(appendDelimited(nil, n), f.protoHead...)
+		b.proto.add(part{text: head, gzipped: compress(head)}, len(head))
+		for _, s := range byFamily[f] {
+			b.text.add(part{gzipped: s.fragment.gzipped[s.i]}, s.fragment.plainLen[s.i])
+			b.proto.add(part{gzipped: s.fragment.protoGzipped[s.i]}, s.fragment.protoPlainLen[s.i])
 		}
 	}
 	return b
 }
 
-// offered are the formats served. OpenMetrics is not offered: Prometheus
-// prefers it when offered, and it would send every scrape down the slow
-// path for nothing warren uses (no exemplars, no created timestamps).
+// offered are the formats served, in Prometheus's order of preference
+// (expfmt.Negotiate's, without the protobuf text formats nobody
+// scrapes): protobuf delimited, which carries native histograms, then
+// text 0.0.4. OpenMetrics is not offered: Prometheus prefers it when
+// offered, and warren's pre-encoded bytes are not in it, so every scrape
+// would take a full render (docs/exposition.md measures it) for nothing
+// warren uses (no exemplars, no created timestamps).
 var offered = []expfmt.Format{
 	expfmt.FmtProtoDelim,
 	expfmt.FmtText,
 }
 
-// ServeHTTP answers a scrape.
+// ServeHTTP answers a scrape: the registry's few families encoded now,
+// then the fragments' members in the negotiated format, as they are (or
+// decompressed, for a client that does not take gzip).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	format := expfmt.NegotiateAccept(r.Header, offered...)
 	gz := acceptsGzip(r.Header.Get("Accept-Encoding"))
@@ -152,14 +172,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if format.FormatType() != expfmt.TypeTextPlain {
-		h.serveFull(w, format, gz, families, b)
-		return
+	v := &b.text
+	if format.FormatType() == expfmt.TypeProtoDelim {
+		v = &b.proto
 	}
-
-	// The fast path: the registry's few families encoded now, then the
-	// fragments' members as they are (or decompressed, for a client that
-	// does not take gzip).
 	var dynamic bytes.Buffer
 	enc := expfmt.NewEncoder(&dynamic, format)
 	for _, mf := range families {
@@ -173,22 +189,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if gz {
 		dyn := compress(dynamic.Bytes())
 		header.Set("Content-Encoding", "gzip")
-		header.Set("Content-Length", strconv.Itoa(len(dyn)+b.gzipLen))
+		header.Set("Content-Length", strconv.Itoa(len(dyn)+v.gzipLen))
 		if _, err := w.Write(dyn); err != nil {
 			return // the client went away
 		}
-		for _, p := range b.parts {
+		for _, p := range v.parts {
 			if _, err := w.Write(p.gzipped); err != nil {
 				return
 			}
 		}
 		return
 	}
-	header.Set("Content-Length", strconv.Itoa(dynamic.Len()+b.plainLen))
+	header.Set("Content-Length", strconv.Itoa(dynamic.Len()+v.plainLen))
 	if _, err := w.Write(dynamic.Bytes()); err != nil {
 		return
 	}
-	if _, err := io.Copy(w, b.textReader()); err != nil {
+	if _, err := io.Copy(w, v.reader()); err != nil {
 		if !isClientGone(err) {
 			h.logger.Error("decompressing the pre-encoded metrics", "err", err)
 		}
@@ -207,11 +223,11 @@ type gzipError struct{ error }
 
 func (e gzipError) Unwrap() error { return e.error }
 
-// textReader reads the body as text: headers as they are, series
+// reader reads the view uncompressed: headers as they are, series
 // decompressed one member at a time.
-func (b *body) textReader() io.Reader {
-	readers := make([]io.Reader, len(b.parts))
-	for i, p := range b.parts {
+func (v *view) reader() io.Reader {
+	readers := make([]io.Reader, len(v.parts))
+	for i, p := range v.parts {
 		if p.text != nil {
 			readers[i] = bytes.NewReader(p.text)
 		} else {
@@ -221,8 +237,8 @@ func (b *body) textReader() io.Reader {
 	return io.MultiReader(readers...)
 }
 
-// memberReader decompresses one gzip member when first read, with a
-// pooled reader.
+// memberReader decompresses a part's gzip members when first read, with
+// a pooled reader.
 type memberReader struct {
 	member []byte
 	zr     *gzip.Reader
@@ -246,7 +262,6 @@ func (m *memberReader) Read(p []byte) (int, error) {
 		if err != nil {
 			return 0, gzipError{err}
 		}
-		zr.Multistream(false)
 		m.zr = zr
 	}
 	n, err := m.zr.Read(p)
@@ -258,76 +273,6 @@ func (m *memberReader) Read(p []byte) (int, error) {
 		err = gzipError{err}
 	}
 	return n, err
-}
-
-// serveFull renders every family through client_golang's encoders, for
-// formats the bytes cannot serve (protobuf, which native histograms need).
-// The fragments are parsed back from their text one family at a time, so
-// that at most one family's series exist as metric objects at once (all
-// of them would take gigabytes at 50,000 queues): slow on a big cluster,
-// and exactly the same series.
-func (h *Handler) serveFull(w http.ResponseWriter, format expfmt.Format, gz bool, families []*dto.MetricFamily, b *body) {
-	header := w.Header()
-	header.Set("Content-Type", string(format))
-	header.Add("Vary", "Accept-Encoding")
-	var out io.Writer = w
-	if gz {
-		header.Set("Content-Encoding", "gzip")
-		zw := gzipWriters.Get().(*gzip.Writer)
-		zw.Reset(w)
-		defer func() {
-			zw.Close()
-			gzipWriters.Put(zw)
-		}()
-		out = zw
-	}
-	enc := expfmt.NewEncoder(out, format)
-	for _, mf := range families {
-		if err := enc.Encode(mf); err != nil {
-			h.logger.Error("encoding metrics", "family", mf.GetName(), "err", err)
-			return
-		}
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	for _, r := range b.familyReaders() {
-		parsed, err := parser.TextToMetricFamilies(r)
-		if err != nil {
-			// The status line is gone; a truncated body fails the scrape,
-			// which Prometheus reports.
-			h.logger.Error("parsing the pre-encoded metrics", "err", err)
-			return
-		}
-		for _, mf := range parsed {
-			if err := enc.Encode(mf); err != nil {
-				h.logger.Error("encoding metrics", "family", mf.GetName(), "err", err)
-				return
-			}
-		}
-	}
-	if c, ok := enc.(expfmt.Closer); ok {
-		c.Close()
-	}
-}
-
-// familyReaders reads the body as text, one reader per family.
-func (b *body) familyReaders() []io.Reader {
-	var out []io.Reader
-	var family []io.Reader
-	for _, p := range b.parts {
-		if p.text != nil && len(family) > 0 {
-			out = append(out, io.MultiReader(family...))
-			family = nil
-		}
-		if p.text != nil {
-			family = append(family, bytes.NewReader(p.text))
-		} else {
-			family = append(family, &memberReader{member: p.gzipped})
-		}
-	}
-	if len(family) > 0 {
-		out = append(out, io.MultiReader(family...))
-	}
-	return out
 }
 
 // acceptsGzip reports whether an Accept-Encoding header admits gzip.

@@ -5,6 +5,8 @@ import (
 	"compress/gzip"
 	"io"
 	"log/slog"
+	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -15,6 +17,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/warrenhq/warren/internal/testenv/expositiontest"
 )
 
 var (
@@ -156,11 +160,41 @@ func TestGzipRefusedWithQZero(t *testing.T) {
 	}
 }
 
-func TestProtobufScrapeIsAFullRenderWithNativeHistograms(t *testing.T) {
+func decodeProto(t *testing.T, body io.Reader) map[string]*dto.MetricFamily {
+	t.Helper()
+	b, err := io.ReadAll(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*dto.MetricFamily{}
+	for _, mf := range expositiontest.ParseProto(t, b) {
+		got[mf.GetName()] = mf
+	}
+	return got
+}
+
+// withoutInfBuckets drops the +Inf buckets the text parser keeps and
+// protobuf leaves implicit in the count, so that the two compare.
+func withoutInfBuckets(families map[string]*dto.MetricFamily) []*dto.MetricFamily {
+	var out []*dto.MetricFamily
+	for _, mf := range families {
+		for _, m := range mf.GetMetric() {
+			if h := m.GetHistogram(); h != nil {
+				if n := len(h.Bucket); n > 0 && math.IsInf(h.Bucket[n-1].GetUpperBound(), 1) {
+					h.Bucket = h.Bucket[:n-1]
+				}
+			}
+		}
+		out = append(out, mf)
+	}
+	return out
+}
+
+func TestProtobufScrapeCarriesTheSameSeriesAsTextAndTheRegistrysNativeHistograms(t *testing.T) {
 	h := NewHandler(testRegistry(), Fixed(testSources()...), slog.New(slog.DiscardHandler))
 	text := parse(t, scrape(t, h, nil).Body)
 	for _, gz := range []bool{false, true} {
-		header := http.Header{"Accept": {`application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,text/plain;version=0.0.4;q=0.4`}}
+		header := http.Header{"Accept": {expositiontest.ProtoAccept}}
 		if gz {
 			header.Set("Accept-Encoding", "gzip")
 		}
@@ -176,29 +210,14 @@ func TestProtobufScrapeIsAFullRenderWithNativeHistograms(t *testing.T) {
 			}
 			body = zr
 		}
-		dec := expfmt.NewDecoder(body, expfmt.NewFormat(expfmt.TypeProtoDelim))
-		got := map[string]*dto.MetricFamily{}
-		for {
-			var mf dto.MetricFamily
-			if err := dec.Decode(&mf); err == io.EOF {
-				break
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			got[mf.GetName()] = &mf
-		}
-		for name, want := range text {
-			if name == "test_probe_seconds" {
-				continue // the text format has no native buckets; checked below
-			}
-			if g := got[name]; g == nil || len(g.GetMetric()) != len(want.GetMetric()) {
-				t.Errorf("protobuf family %s = %v, want %d series as in text", name, g, len(want.GetMetric()))
-			}
-		}
-		if len(got) != len(text) {
-			t.Errorf("protobuf has %d families, text %d", len(got), len(text))
-		}
+		got := decodeProto(t, body)
 		native := got["test_probe_seconds"].GetMetric()[0].GetHistogram()
+		delete(got, "test_probe_seconds")
+		want := maps.Clone(text)
+		delete(want, "test_probe_seconds") // the text format has no native buckets; checked below
+		if d := expositiontest.Diff(withoutInfBuckets(want), withoutInfBuckets(got)); d != "" {
+			t.Errorf("protobuf (gzip %v) differs from text:\n%s", gz, d)
+		}
 		if native.GetSchema() == 0 && len(native.GetPositiveSpan()) == 0 {
 			t.Errorf("the native histogram lost its native buckets: %v", native)
 		}
@@ -290,5 +309,33 @@ func TestFragmentLargerThanTheCompressionBufferServesEverySeries(t *testing.T) {
 	}
 	if n := len(parse(t, zr)["test_queue_depth"].GetMetric()); n != queues {
 		t.Errorf("gzip scrape has %d series, want %d", n, queues)
+	}
+}
+
+func TestNegotiationChoosesAsExpfmtNegotiateAmongTheOfferedFormats(t *testing.T) {
+	h := NewHandler(testRegistry(), Fixed(testSources()...), slog.New(slog.DiscardHandler))
+	for _, accept := range []string{
+		"",
+		"*/*",
+		"text/plain",
+		"text/plain;version=0.0.4",
+		// Prometheus 2.x by default, and with native histograms on.
+		"application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+		expositiontest.ProtoAccept,
+		// Prometheus 2.49+ scrape_protocols: [PrometheusProto, OpenMetricsText1.0.0, PrometheusText0.0.4].
+		"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,application/openmetrics-text;version=1.0.0;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+		"text/plain;version=0.0.4;q=0.9,application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5",
+		"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0,text/plain;q=0.1",
+		"application/json",
+	} {
+		header := http.Header{}
+		if accept != "" {
+			header.Set("Accept", accept)
+		}
+		want := expfmt.Negotiate(header)
+		got := expfmt.Format(scrape(t, h, header).Header().Get("Content-Type"))
+		if got != want {
+			t.Errorf("Accept %q: served %q, expfmt.Negotiate chooses %q", accept, got, want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ package expositiontest
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"testing"
@@ -109,3 +110,35 @@ func Find(families []*dto.MetricFamily, name string, labels map[string]string) (
 	}
 	return nil, false
 }
+
+// ParseProto decodes a delimited-protobuf exposition with Prometheus's
+// decoder, failing t if it does not decode, has bytes after its last
+// family or sends a family twice.
+func ParseProto(t testing.TB, body []byte) []*dto.MetricFamily {
+	t.Helper()
+	r := bytes.NewReader(body)
+	dec := expfmt.NewDecoder(r, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	seen := map[string]bool{}
+	var out []*dto.MetricFamily
+	for {
+		mf := &dto.MetricFamily{}
+		if err := dec.Decode(mf); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("the served protobuf does not decode: %v", err)
+		}
+		if seen[mf.GetName()] {
+			t.Errorf("family %s sent twice", mf.GetName())
+		}
+		seen[mf.GetName()] = true
+		out = append(out, mf)
+	}
+	if r.Len() > 0 {
+		t.Errorf("%d bytes after the last family", r.Len())
+	}
+	return out
+}
+
+// ProtoAccept is the Accept header of a Prometheus that scrapes
+// protobuf first (native histograms on).
+const ProtoAccept = `application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,text/plain;version=0.0.4;q=0.4`
