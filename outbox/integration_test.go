@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -131,9 +132,38 @@ func TestDispatchedRowsAtAKnownRateAndDelayGiveTheirCountsLatenciesAndPendingRow
 		s := polls.latest()
 		return s.Time.After(time.Now().Add(-time.Second)) && s.eventType("order.paid").Pending == 0 && s.eventType("order.created").Pending == 0
 	})
-	time.Sleep(time.Second) // a poll whose watermark is past the last dispatch
+	// The rows dispatched last are counted once a poll's watermark (its
+	// time less the commit delay) has passed them: wait for the counts
+	// to reach the table's, which a loaded machine delays by polls.
+	conn := c.Connect(t, "orders")
+	waitFor(t, "polls whose watermark is past the last dispatch", 20*time.Second, func() bool {
+		return polls.dispatched(fast.EventType) == dispatchedRows(t, conn, fast.EventType) &&
+			polls.dispatched(slow.EventType) == dispatchedRows(t, conn, slow.EventType)
+	})
 	polls.stop()
 	checkTotals(t, c, polls, fast, slow)
+}
+
+// dispatched sums the rows of eventType the samples so far counted
+// dispatched.
+func (c *collected) dispatched(eventType string) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n float64
+	for _, s := range c.samples {
+		n += s.eventType(eventType).Dispatched
+	}
+	return n
+}
+
+// dispatchedRows counts the rows of eventType the table holds dispatched.
+func dispatchedRows(t *testing.T, conn *pgx.Conn, eventType string) float64 {
+	t.Helper()
+	var rows int64
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM outbox WHERE event_type = $1 AND dispatched_at IS NOT NULL", eventType).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	return float64(rows)
 }
 
 // checkTotals compares the sum of the samples with the rows in the table.
@@ -141,10 +171,7 @@ func checkTotals(t *testing.T, c *pgtest.Cluster, polls *collected, flows ...pgt
 	t.Helper()
 	conn := c.Connect(t, "orders")
 	for _, f := range flows {
-		var rows int64
-		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM outbox WHERE event_type = $1 AND dispatched_at IS NOT NULL", f.EventType).Scan(&rows); err != nil {
-			t.Fatal(err)
-		}
+		rows := int64(dispatchedRows(t, conn, f.EventType))
 		var dispatched, sum, within, total, under100ms, under5s float64
 		for _, s := range polls.samples {
 			ts := s.eventType(f.EventType)
