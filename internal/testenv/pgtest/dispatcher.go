@@ -115,7 +115,7 @@ func (d *Dispatcher) StartWriting() {
 				every(ctx, f.Every, func() {
 					mu.Lock()
 					defer mu.Unlock()
-					d.conn.Exec(ctx, "INSERT INTO outbox (event_type) VALUES ($1)", f.EventType)
+					d.conn.Exec(statementContext(ctx), "INSERT INTO outbox (event_type) VALUES ($1)", f.EventType)
 				})
 			})
 		}
@@ -149,6 +149,15 @@ func (d *Dispatcher) start(cancel *context.CancelFunc, done *chan struct{}, run 
 	}()
 }
 
+// statementContext is the context of one statement of a writer or relay
+// running under ctx: never cancelled by ctx, because pgx closes a
+// connection whose statement is cancelled, and a writer or relay stopped
+// and started again would then fail every statement on it. Stopping
+// waits for the statement under way.
+func statementContext(ctx context.Context) context.Context {
+	return context.WithoutCancel(ctx)
+}
+
 // every calls fn every period until ctx is done.
 func every(ctx context.Context, period time.Duration, fn func()) {
 	tick := time.NewTicker(period)
@@ -165,7 +174,7 @@ func every(ctx context.Context, period time.Duration, fn func()) {
 
 func (d *Dispatcher) dispatch(ctx context.Context, f Flow) {
 	delay := fmt.Sprintf("%d microseconds", f.Delay.Microseconds())
-	rows, err := d.relay.Query(ctx, `UPDATE outbox SET dispatched_at = created_at + $2::interval
+	rows, err := d.relay.Query(statementContext(ctx), `UPDATE outbox SET dispatched_at = created_at + $2::interval
 		WHERE dispatched_at IS NULL AND event_type = $1 AND created_at <= now() - $2::interval
 		RETURNING id, created_at`, f.EventType, delay)
 	if err != nil {
