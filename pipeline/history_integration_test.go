@@ -115,6 +115,13 @@ func TestPollAsksSampleHistoryOnlyOfQueuesWithSomethingNew(t *testing.T) {
 			if q.Unchanged == want[q.Name] || !q.StatsKnown {
 				wrong = append(wrong, fmt.Sprintf("%q (stats known %v, unchanged %v, %d samples, depth %d)", q.Name, q.StatsKnown, q.Unchanged, len(q.Samples), q.Messages()))
 			}
+			// A queue asked for gets the broker's history since the
+			// previous poll. This is checked in the same poll: a poll
+			// sooner after it than the stats interval rightly finds
+			// busy unchanged and asks for nothing.
+			if want[q.Name] && len(q.Samples) < 2 {
+				wrong = append(wrong, fmt.Sprintf("%q: %d samples, want the broker's history since the previous poll", q.Name, len(q.Samples)))
+			}
 		}
 		perQueue, all := src.HistoryRequests()
 		if all || perQueue != asked {
@@ -122,11 +129,6 @@ func TestPollAsksSampleHistoryOnlyOfQueuesWithSomethingNew(t *testing.T) {
 		}
 		return len(wrong) == 0, strings.Join(wrong, "; ")
 	})
-	for _, name := range []string{"busy", "backlog"} {
-		if q := polledQueue(t, p, name); len(q.Samples) < 2 {
-			t.Errorf("%s: %d samples, want the broker's history since the previous poll", name, len(q.Samples))
-		}
-	}
 
 	// A name that needs escaping in the path gets its history too, not a
 	// 404, once it has something new.
