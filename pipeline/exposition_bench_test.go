@@ -57,7 +57,7 @@ func BenchmarkExposition(b *testing.B) {
 }
 
 // ExpositionTableHeader heads BenchmarkExposition's rows.
-const ExpositionTableHeader = `| queues | profile | series/queue | encode CPU/poll | fragment (gzip text + gzip protobuf) | heap in use | text CPU, p50/p99, bytes | gzip text CPU, p50/p99, bytes | protobuf CPU, p50/p99, bytes | gzip protobuf CPU, p50/p99, bytes | OpenMetrics render CPU |
+const ExpositionTableHeader = `| queues | profile | series/queue | encode CPU/poll | fragment (gzip text + gzip protobuf + s2 text) | heap in use | text CPU, p50/p99, bytes | gzip text CPU, p50/p99, bytes | protobuf CPU, p50/p99, bytes | gzip protobuf CPU, p50/p99, bytes | OpenMetrics render CPU |
 |---:|---|---:|---:|---:|---:|---|---|---|---|---:|`
 
 func cpuNow() time.Duration {

@@ -12,9 +12,10 @@
 // decode as a whole. A protobuf MetricFamily is its header fields followed
 // by its metric fields, so every producer's series of a family follow one
 // header (with the family's total length, known when the fragments are
-// assembled). A scrape without gzip gets the members decompressed on the
-// fly, which costs CPU in proportion to the body; the uncompressed bytes
-// are not kept, because they are thirty times the size.
+// assembled). A scrape without gzip gets the text decoded on the fly from
+// a second copy kept as s2 blocks, which decode several times faster than
+// gzip, and protobuf decompressed from its gzip members; the uncompressed
+// bytes are not kept, because they are thirty times the gzip size.
 //
 // Import rule: it imports nothing of warren; the pipelines encode into it.
 package exposition
@@ -22,12 +23,14 @@ package exposition
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"math"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -100,10 +103,11 @@ func AppendLabel(b []byte, name, value string) []byte {
 // on a real exposition, so that memory at 50,000 queues stays small. It is
 // not safe for concurrent use.
 type Builder struct {
-	order []*Family
-	bufs  map[*Family]*familyBuffer
-	hint  map[*Family]int
-	drop  func(name string) bool
+	order      []*Family
+	bufs       map[*Family]*familyBuffer
+	hint       map[*Family]int // capacity of a family's gzip members
+	blocksHint map[*Family]int // and of its s2 blocks
+	drop       func(name string) bool
 
 	// The protobuf label pairs of the label set last given, which a
 	// producer gives again for each series of a queue; lastLabels is a
@@ -123,10 +127,18 @@ type familyBuffer struct {
 // compressed into a gzip member of their own, with a pooled writer given
 // back at once, so that building a fragment holds one compressor, not
 // one per family and format (each is hundreds of kilobytes).
+//
+// The text stream keeps the same bytes as s2 blocks too (blocks), for
+// the scrape that does not take gzip: s2 decodes at several GB/s, gzip
+// here at under one, and a scrape without gzip is a copy of the whole
+// body (16 MB at 10,000 queues). The blocks take about a fifth of the
+// text; the protobuf stream keeps none, as Prometheus, its one reader,
+// always takes gzip.
 type stream struct {
 	pending  []byte
 	members  []byte // concatenated gzip members: one gzip stream
 	plainLen int
+	blocks   []byte // nil, or s2 blocks, each after its uvarint length
 }
 
 // flushAt is how much a family buffers before compressing it.
@@ -137,12 +149,22 @@ func (s *stream) start(hint int) {
 	s.members = make([]byte, 0, max(hint, 1024))
 }
 
+// startWithBlocks starts a stream that keeps s2 blocks too, sized by
+// blocksHint, the previous fragment's.
+func (s *stream) startWithBlocks(hint, blocksHint int) {
+	s.start(hint)
+	s.blocks = make([]byte, 0, max(blocksHint, 1024))
+}
+
 func (s *stream) flush() {
 	if len(s.pending) == 0 {
 		return
 	}
 	s.plainLen += len(s.pending)
 	s.members = appendCompressed(s.members, s.pending)
+	if s.blocks != nil {
+		s.blocks = appendBlock(s.blocks, s.pending)
+	}
 	s.pending = s.pending[:0]
 }
 
@@ -162,10 +184,11 @@ func (s *stream) finish() []byte {
 // NewBuilder starts a fragment. prev, the producer's previous fragment or
 // nil, sizes the buffers so that a steady state allocates each once.
 func NewBuilder(prev *Fragment) *Builder {
-	b := &Builder{bufs: map[*Family]*familyBuffer{}, hint: map[*Family]int{}}
+	b := &Builder{bufs: map[*Family]*familyBuffer{}, hint: map[*Family]int{}, blocksHint: map[*Family]int{}}
 	if prev != nil {
 		for i, f := range prev.families {
 			b.hint[f] = len(prev.gzipped[i]) + len(prev.gzipped[i])/8
+			b.blocksHint[f] = len(prev.textBlocks[i]) + len(prev.textBlocks[i])/8
 		}
 	}
 	return b
@@ -177,7 +200,7 @@ func (b *Builder) buffer(f *Family) *familyBuffer {
 		return fb
 	}
 	fb := &familyBuffer{}
-	fb.text.start(b.hint[f])
+	fb.text.startWithBlocks(b.hint[f], b.blocksHint[f])
 	fb.proto.start(b.hint[f])
 	b.bufs[f] = fb
 	b.order = append(b.order, f)
@@ -351,6 +374,8 @@ type Fragment struct {
 	families []*Family
 	gzipped  [][]byte
 	plainLen []int
+	// The text series again as s2 blocks, for scrapes without gzip.
+	textBlocks [][]byte
 	// The same series as MetricFamily.metric fields.
 	protoGzipped  [][]byte
 	protoPlainLen []int
@@ -368,6 +393,7 @@ func (b *Builder) Fragment() *Fragment {
 		fr.families = append(fr.families, f)
 		fr.gzipped = append(fr.gzipped, text)
 		fr.plainLen = append(fr.plainLen, fb.text.plainLen)
+		fr.textBlocks = append(fr.textBlocks, fb.text.blocks)
 		fr.protoGzipped = append(fr.protoGzipped, proto)
 		fr.protoPlainLen = append(fr.protoPlainLen, fb.proto.plainLen)
 	}
@@ -376,11 +402,11 @@ func (b *Builder) Fragment() *Fragment {
 }
 
 // StoredSize is the memory the fragment's members take, in bytes: both
-// formats, compressed.
+// formats, compressed, and the text's s2 blocks.
 func (fr *Fragment) StoredSize() int {
 	n := 0
 	for i := range fr.gzipped {
-		n += len(fr.gzipped[i]) + len(fr.protoGzipped[i])
+		n += len(fr.gzipped[i]) + len(fr.protoGzipped[i]) + len(fr.textBlocks[i])
 	}
 	return n
 }
@@ -413,6 +439,25 @@ func appendCompressed(out, b []byte) []byte {
 	w.Close()
 	gzipWriters.Put(w)
 	return buf.Bytes()
+}
+
+// s2Scratch is a pooled buffer to encode one block into before it is
+// copied, at its size, into a stream's blocks: s2.Encode wants room for
+// the worst case, a sixth more than the input.
+var s2Scratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// appendBlock appends b to out as one s2 block, after its length as a
+// uvarint.
+func appendBlock(out, b []byte) []byte {
+	scratch := s2Scratch.Get().(*[]byte)
+	if need := s2.MaxEncodedLen(len(b)); cap(*scratch) < need {
+		*scratch = make([]byte, need)
+	}
+	block := s2.Encode((*scratch)[:cap(*scratch)], b)
+	out = binary.AppendUvarint(out, uint64(len(block)))
+	out = append(out, block...)
+	s2Scratch.Put(scratch)
+	return out
 }
 
 // FormatThreshold spells a threshold for the threshold label of the

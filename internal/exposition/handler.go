@@ -3,6 +3,7 @@ package exposition
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 )
@@ -69,10 +71,11 @@ func (v *view) add(p part, plainLen int) {
 }
 
 // part is a family header (text and gzip member) or a source's series of
-// a family (gzip member only).
+// a family (gzip member, and in the text format s2 blocks).
 type part struct {
 	text    []byte // nil for series
 	gzipped []byte
+	blocks  []byte // the series as s2 blocks, or nil
 }
 
 // current returns the body for the sources' latest fragments.
@@ -132,7 +135,7 @@ func assemble(fragments []*Fragment) *body {
 		head := append(appendDelimited(nil, n), f.protoHead...)
 		b.proto.add(part{text: head, gzipped: compress(head)}, len(head))
 		for _, s := range byFamily[f] {
-			b.text.add(part{gzipped: s.fragment.gzipped[s.i]}, s.fragment.plainLen[s.i])
+			b.text.add(part{gzipped: s.fragment.gzipped[s.i], blocks: s.fragment.textBlocks[s.i]}, s.fragment.plainLen[s.i])
 			b.proto.add(part{gzipped: s.fragment.protoGzipped[s.i]}, s.fragment.protoPlainLen[s.i])
 		}
 	}
@@ -204,37 +207,71 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, err := w.Write(dynamic.Bytes()); err != nil {
 		return
 	}
-	if _, err := io.Copy(w, v.reader()); err != nil {
-		if !isClientGone(err) {
-			h.logger.Error("decompressing the pre-encoded metrics", "err", err)
-		}
+	if err := v.writePlain(w); err != nil && !isClientGone(err) {
+		h.logger.Error("decompressing the pre-encoded metrics", "err", err)
 	}
 }
 
 // isClientGone tells a failed write from a failed decompression: only the
 // latter is warren's problem.
 func isClientGone(err error) bool {
-	var decodeErr gzipError
+	var decodeErr decodeError
 	return !errors.As(err, &decodeErr)
 }
 
-// gzipError marks errors of the gzip reader in textReader.
-type gzipError struct{ error }
+// decodeError marks errors of decompressing stored parts.
+type decodeError struct{ error }
 
-func (e gzipError) Unwrap() error { return e.error }
+func (e decodeError) Unwrap() error { return e.error }
 
-// reader reads the view uncompressed: headers as they are, series
-// decompressed one member at a time.
-func (v *view) reader() io.Reader {
-	readers := make([]io.Reader, len(v.parts))
-	for i, p := range v.parts {
-		if p.text != nil {
-			readers[i] = bytes.NewReader(p.text)
-		} else {
-			readers[i] = &memberReader{member: p.gzipped}
+// writePlain writes the view uncompressed: headers as they are, series
+// from their s2 blocks where they have them, otherwise decompressed from
+// their gzip members.
+func (v *view) writePlain(w io.Writer) error {
+	for _, p := range v.parts {
+		var err error
+		switch {
+		case p.text != nil:
+			_, err = w.Write(p.text)
+		case p.blocks != nil:
+			err = writeBlocks(w, p.blocks)
+		default:
+			_, err = io.Copy(w, &memberReader{member: p.gzipped})
+		}
+		if err != nil {
+			return err
 		}
 	}
-	return io.MultiReader(readers...)
+	return nil
+}
+
+// blockBuffers are the buffers s2 blocks are decoded into; a block holds
+// a little over flushAt bytes.
+var blockBuffers = sync.Pool{New: func() any { b := make([]byte, flushAt+8192); return &b }}
+
+// writeBlocks decodes the s2 blocks of appendBlock and writes them.
+func writeBlocks(w io.Writer, blocks []byte) error {
+	buf := blockBuffers.Get().(*[]byte)
+	defer blockBuffers.Put(buf)
+	for len(blocks) > 0 {
+		n, k := binary.Uvarint(blocks)
+		if k <= 0 || uint64(len(blocks)-k) < n {
+			return decodeError{errors.New("s2 block: bad length")}
+		}
+		block := blocks[k : k+int(n)]
+		blocks = blocks[k+int(n):]
+		plain, err := s2.Decode((*buf)[:cap(*buf)], block)
+		if err != nil {
+			return decodeError{err}
+		}
+		if cap(plain) > cap(*buf) {
+			*buf = plain // s2.Decode allocated: keep the larger buffer
+		}
+		if _, err := w.Write(plain); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // memberReader decompresses a part's gzip members when first read, with
@@ -260,7 +297,7 @@ func (m *memberReader) Read(p []byte) (int, error) {
 			err = zr.Reset(bytes.NewReader(m.member))
 		}
 		if err != nil {
-			return 0, gzipError{err}
+			return 0, decodeError{err}
 		}
 		m.zr = zr
 	}
@@ -270,7 +307,7 @@ func (m *memberReader) Read(p []byte) (int, error) {
 		gzipReaders.Put(m.zr)
 		m.zr = nil
 	} else if err != nil {
-		err = gzipError{err}
+		err = decodeError{err}
 	}
 	return n, err
 }
