@@ -162,15 +162,6 @@ func assertExactBrokerState(t *testing.T, n *rabbittest.Node, tg config.Target, 
 	q := func(queue string, extra ...string) map[string]string {
 		return labelSet(append([]string{"cluster", tg.Name, "vhost", vhost, "queue", queue}, extra...)...)
 	}
-	// The broker emits statistics every second; poll until they settle.
-	eventually(t, 30*time.Second, func() (bool, string) {
-		p.Poll(context.Background())
-		acked, _ := gather(t, reg, "warren_queue_acked_total", q("orders"))
-		pub, _ := gather(t, reg, "warren_queue_published_total", q("payments"))
-		ready, _ := gather(t, reg, "warren_queue_messages", q("payments", "state", "ready"))
-		return acked == 3 && pub == 5 && ready == 5, fmt.Sprintf("orders acked %v, payments published %v ready %v (%s)", acked, pub, ready, p.State().Health.LastError)
-	})
-
 	exact := []struct {
 		name   string
 		labels map[string]string
@@ -198,11 +189,23 @@ func assertExactBrokerState(t *testing.T, n *rabbittest.Node, tg config.Target, 
 		{"warren_node_alarm", node("alarm", "memory"), 0},
 		{"warren_node_alarm", node("alarm", "disk"), 0},
 	}
-	for _, c := range exact {
-		if v, ok := gather(t, reg, c.name, c.labels); !ok || v != c.want {
-			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, v, ok, c.want)
+	// The broker emits each object's statistics on its own timer (every
+	// second here, later on a loaded node): one series can show the
+	// traffic while another does not yet, so poll until every series
+	// reads the state built above, and report the ones that never do.
+	eventually(t, 2*time.Minute, func() (bool, string) {
+		p.Poll(context.Background())
+		var wrong []string
+		for _, c := range exact {
+			if v, ok := gather(t, reg, c.name, c.labels); !ok || v != c.want {
+				wrong = append(wrong, fmt.Sprintf("%s%v = %v (present %v), want %v", c.name, c.labels, v, ok, c.want))
+			}
 		}
-	}
+		if fd, _ := gather(t, reg, "warren_node_file_descriptors", node("state", "used")); fd <= 0 {
+			wrong = append(wrong, fmt.Sprintf("file descriptors used = %v, want > 0", fd))
+		}
+		return len(wrong) == 0, fmt.Sprintf("%s (%s)", strings.Join(wrong, "; "), p.State().Health.LastError)
+	})
 	if _, ok := gather(t, reg, "warren_dead_letter_route", q("payments", "dead_letter_queue", "payments.other")); ok {
 		t.Error("payments.other is bound with another key: the direct DLX cannot route payments' dead letters there")
 	}
@@ -213,9 +216,6 @@ func assertExactBrokerState(t *testing.T, n *rabbittest.Node, tg config.Target, 
 	}
 	if _, ok := gather(t, reg, "warren_queue_oldest_message_age_seconds", q("payments", "source", "head_timestamp")); ok {
 		t.Error("a quorum queue has no head timestamp: no head_timestamp age series expected")
-	}
-	if fd := mustGather(t, reg, "warren_node_file_descriptors", node("state", "used")); fd <= 0 {
-		t.Errorf("file descriptors used = %v, want > 0", fd)
 	}
 	assertSourceSeries(t, reg, tg, source, node())
 
@@ -233,7 +233,7 @@ func assertExactBrokerState(t *testing.T, n *rabbittest.Node, tg config.Target, 
 	// the source's depth to show the departures (docs/dead-letters.md),
 	// which the broker reports once a stats interval.
 	deadLettered := 0.0
-	eventually(t, 30*time.Second, func() (bool, string) {
+	eventually(t, 2*time.Minute, func() (bool, string) {
 		time.Sleep(time.Second)
 		p.Poll(context.Background())
 		deadLettered += p.State().Departures[snapshot.QueueKey{Vhost: vhost, Name: "orders"}].DeadLettered

@@ -2,6 +2,7 @@ package conditions
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,11 +79,28 @@ func TestAStreamWhoseConsumersKeepUpIsQuietAndOneThatStopsFallsBehind(t *testing
 		}
 	}
 
-	// Keeping up, for more than two windows.
+	// Keeping up, for more than two windows. The AMQP consumer's lag is
+	// inferred from the stream's publish and deliver_get counters, which
+	// the broker's collectors read at different moments; on a loaded node
+	// one slips by an emission or more (5 s seen here), and for so long
+	// the lag reads that many seconds of publishes high. A consumer that
+	// keeps up returns to a small lag, so the last window must hold a poll
+	// whose lag is under 2 s (and none may be falling behind).
 	began := time.Now()
+	var smallLagAt time.Time
+	var largest float64 // the largest lag in seconds, for the log
+	var recent []string // the lags of the last window, for the failure
 	for time.Since(began) < 2*streamWindow+5*time.Second {
 		p.Poll(context.Background())
 		if qs := stream(); qs != nil {
+			if qs.Stream.HasLagSeconds && qs.Stream.LagSeconds <= 2 {
+				smallLagAt = time.Now()
+			}
+			largest = max(largest, qs.Stream.LagSeconds)
+			recent = append(recent, fmt.Sprintf("%d (AMQP %d) %.2fs at %s", qs.Stream.MaxLag, qs.Stream.AMQPLag, qs.Stream.LagSeconds, time.Since(began).Round(100*time.Millisecond)))
+			if len(recent) > int(streamWindow/(500*time.Millisecond)) {
+				recent = recent[1:]
+			}
 			if qs.Role.Role != queuerole.Stream {
 				t.Fatalf("role %v, want stream", qs.Role.Role)
 			}
@@ -103,12 +121,12 @@ func TestAStreamWhoseConsumersKeepUpIsQuietAndOneThatStopsFallsBehind(t *testing
 	if !qs.Stream.HasPublishRate || qs.Stream.PublishRate < 25 || qs.Stream.PublishRate > 75 {
 		t.Fatalf("publish rate %v/s (known %v), want about 50/s", qs.Stream.PublishRate, qs.Stream.HasPublishRate)
 	}
-	if !qs.Stream.HasLagSeconds || qs.Stream.LagSeconds > 2 {
-		t.Fatalf("lag %d messages, %v s (known %v): a consumer that keeps up is not seconds behind", qs.Stream.MaxLag, qs.Stream.LagSeconds, qs.Stream.HasLagSeconds)
+	if smallLagAt.IsZero() || time.Since(smallLagAt) > streamWindow {
+		t.Fatalf("no lag under 2 s in the last %v: consumers that keep up are not seconds behind; lags seen: %v", streamWindow, recent)
 	}
 	q, _ := queueLoss(p.State(), "events")
-	t.Logf("keeping up: %d published, %d acked by the AMQP consumer, %d read by the stream consumer; depth %d; lag %d (%.2f s) at %.1f/s",
-		published.Load(), amqpAcked.Load(), sub.Received(), q.Ready, qs.Stream.MaxLag, qs.Stream.LagSeconds, qs.Stream.PublishRate)
+	t.Logf("keeping up: %d published, %d acked by the AMQP consumer, %d read by the stream consumer; depth %d; lag %d (AMQP %d, %.2f s) at %.1f/s, at most %.2f s",
+		published.Load(), amqpAcked.Load(), sub.Received(), q.Ready, qs.Stream.MaxLag, qs.Stream.AMQPLag, qs.Stream.LagSeconds, qs.Stream.PublishRate, largest)
 
 	// The stream-protocol consumer stops reading; publishing goes on.
 	sub.Pause()
