@@ -10,6 +10,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -125,6 +128,7 @@ func benchScale(b *testing.B, node *rabbittest.Node, n int) {
 	r.queues = n
 	r.series, r.plainBytes, r.gzipBytes = scrapeStats(b, server.URL)
 	r.rss, r.hwm = procStatusMB("VmRSS"), procStatusMB("VmHWM")
+	writeLiveHeapProfile(b, n)
 	// Last, as it is the one scrape that builds every series as objects.
 	r.protoWall, _, r.protoCPU = measureScrapesWith(b, server.URL, 1, r.trafficCPURate,
 		"-H", "Accept-Encoding: gzip", "-H", "Accept: "+protobufAccept)
@@ -462,6 +466,26 @@ func beamPID(dir string) int {
 		}
 	}
 	return 0
+}
+
+// writeLiveHeapProfile writes, with WARREN_BENCH_HEAP_PROFILE=DIR, the
+// heap in use with the pipeline alive (after a GC) to DIR/heap-N.prof:
+// what RSS is made of. The test binary's -memprofile is written when every
+// benchmark has ended and the pipeline is garbage.
+func writeLiveHeapProfile(b *testing.B, n int) {
+	dir := os.Getenv("WARREN_BENCH_HEAP_PROFILE")
+	if dir == "" {
+		return
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("heap-%d.prof", n)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // procStatusMB reads a memory field (VmRSS, VmHWM) of this process.
