@@ -136,10 +136,17 @@ func TestDispatchedRowsAtAKnownRateAndDelayGiveTheirCountsLatenciesAndPendingRow
 	// time less the commit delay) has passed them: wait for the counts
 	// to reach the table's, which a loaded machine delays by polls.
 	conn := c.Connect(t, "orders")
-	waitFor(t, "polls whose watermark is past the last dispatch", 20*time.Second, func() bool {
-		return polls.dispatched(fast.EventType) == dispatchedRows(t, conn, fast.EventType) &&
-			polls.dispatched(slow.EventType) == dispatchedRows(t, conn, slow.EventType)
-	})
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		fastCounted, fastTable := polls.dispatched(fast.EventType), dispatchedRows(t, conn, fast.EventType)
+		slowCounted, slowTable := polls.dispatched(slow.EventType), dispatchedRows(t, conn, slow.EventType)
+		if fastCounted == fastTable && slowCounted == slowTable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 60s waiting for polls whose watermark is past the last dispatch: counted/in the table %s %v/%v, %s %v/%v",
+				fast.EventType, fastCounted, fastTable, slow.EventType, slowCounted, slowTable)
+		}
+	}
 	polls.stop()
 	checkTotals(t, c, polls, fast, slow)
 }
