@@ -2,8 +2,6 @@ package exposition
 
 import (
 	"bytes"
-	"compress/gzip"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 )
@@ -243,73 +240,6 @@ func (v *view) writePlain(w io.Writer) error {
 		}
 	}
 	return nil
-}
-
-// blockBuffers are the buffers s2 blocks are decoded into; a block holds
-// a little over flushAt bytes.
-var blockBuffers = sync.Pool{New: func() any { b := make([]byte, flushAt+8192); return &b }}
-
-// writeBlocks decodes the s2 blocks of appendBlock and writes them.
-func writeBlocks(w io.Writer, blocks []byte) error {
-	buf := blockBuffers.Get().(*[]byte)
-	defer blockBuffers.Put(buf)
-	for len(blocks) > 0 {
-		n, k := binary.Uvarint(blocks)
-		if k <= 0 || uint64(len(blocks)-k) < n {
-			return decodeError{errors.New("s2 block: bad length")}
-		}
-		block := blocks[k : k+int(n)]
-		blocks = blocks[k+int(n):]
-		plain, err := s2.Decode((*buf)[:cap(*buf)], block)
-		if err != nil {
-			return decodeError{err}
-		}
-		if cap(plain) > cap(*buf) {
-			*buf = plain // s2.Decode allocated: keep the larger buffer
-		}
-		if _, err := w.Write(plain); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// memberReader decompresses a part's gzip members when first read, with
-// a pooled reader.
-type memberReader struct {
-	member []byte
-	zr     *gzip.Reader
-	done   bool
-}
-
-var gzipReaders sync.Pool
-
-func (m *memberReader) Read(p []byte) (int, error) {
-	if m.done {
-		return 0, io.EOF
-	}
-	if m.zr == nil {
-		zr, _ := gzipReaders.Get().(*gzip.Reader)
-		var err error
-		if zr == nil {
-			zr, err = gzip.NewReader(bytes.NewReader(m.member))
-		} else {
-			err = zr.Reset(bytes.NewReader(m.member))
-		}
-		if err != nil {
-			return 0, decodeError{err}
-		}
-		m.zr = zr
-	}
-	n, err := m.zr.Read(p)
-	if err == io.EOF {
-		m.done = true
-		gzipReaders.Put(m.zr)
-		m.zr = nil
-	} else if err != nil {
-		err = decodeError{err}
-	}
-	return n, err
 }
 
 // acceptsGzip reports whether an Accept-Encoding header admits gzip.
