@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -92,10 +93,21 @@ func (s *Sample) eventType(name string) *TypeSample {
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
+	waitForSaying(t, what, timeout, func() (bool, string) { return cond(), "" })
+}
+
+// waitForSaying is waitFor with a condition that also says what it saw,
+// which the failure reports.
+func waitForSaying(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for !cond() {
+	for {
+		ok, saw := cond()
+		if ok {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+			t.Fatalf("timed out after %v waiting for %s%s", timeout, what, saw)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -136,17 +148,12 @@ func TestDispatchedRowsAtAKnownRateAndDelayGiveTheirCountsLatenciesAndPendingRow
 	// time less the commit delay) has passed them: wait for the counts
 	// to reach the table's, which a loaded machine delays by polls.
 	conn := c.Connect(t, "orders")
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	waitForSaying(t, "polls whose watermark is past the last dispatch", 60*time.Second, func() (bool, string) {
 		fastCounted, fastTable := polls.dispatched(fast.EventType), dispatchedRows(t, conn, fast.EventType)
 		slowCounted, slowTable := polls.dispatched(slow.EventType), dispatchedRows(t, conn, slow.EventType)
-		if fastCounted == fastTable && slowCounted == slowTable {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after 60s waiting for polls whose watermark is past the last dispatch: counted/in the table %s %v/%v, %s %v/%v",
-				fast.EventType, fastCounted, fastTable, slow.EventType, slowCounted, slowTable)
-		}
-	}
+		return fastCounted == fastTable && slowCounted == slowTable, fmt.Sprintf(": counted/in the table %s %v/%v, %s %v/%v",
+			fast.EventType, fastCounted, fastTable, slow.EventType, slowCounted, slowTable)
+	})
 	polls.stop()
 	checkTotals(t, c, polls, fast, slow)
 }
