@@ -34,6 +34,7 @@ type outboxSeries struct {
 type typeCounters struct {
 	buckets         []float64
 	count, sum      float64
+	late            float64
 	within, total   []float64
 	thresholdLabels []string
 }
@@ -49,6 +50,8 @@ var (
 		"Rows dispatched within the threshold of being written (good events).", []string{"outbox", "event_type", "threshold"}, nil)
 	totalDesc = prometheus.NewDesc("warren_outbox_dispatched_total",
 		"Events counted against the threshold: rows dispatched, plus rows counted bad the moment they stayed pending past the threshold (each row once).", []string{"outbox", "event_type", "threshold"}, nil)
+	lateCommitsDesc = prometheus.NewDesc("warren_outbox_late_commits_total",
+		"Rows of warren_outbox_dispatch_latency_seconds found only by counting an earlier poll's window again: their dispatch committed more than commit_delay after its dispatched_at stamp.", []string{"outbox", "event_type"}, nil)
 	lastSuccessDesc = prometheus.NewDesc("warren_outbox_last_success_timestamp_seconds",
 		"When the outbox was last polled successfully (Unix time).", []string{"outbox"}, nil)
 )
@@ -140,6 +143,7 @@ func (c *typeCounters) add(s *Sample, t *TypeSample) {
 	}
 	c.count += t.Dispatched
 	c.sum += t.LatencySum
+	c.late += t.LateCommits
 	for i, v := range t.BucketCounts {
 		c.buckets[i] += v
 	}
@@ -207,6 +211,7 @@ func (c *typeCounters) collect(ch chan<- prometheus.Metric, bounds []float64, na
 		}
 	}
 	ch <- prometheus.MustNewConstHistogram(latencyDesc, uint64(c.count), c.sum, buckets, name, eventType)
+	ch <- prometheus.MustNewConstMetric(lateCommitsDesc, prometheus.CounterValue, c.late, name, eventType)
 	for i, th := range c.thresholdLabels {
 		ch <- prometheus.MustNewConstMetric(withinDesc, prometheus.CounterValue, c.within[i], name, eventType, th)
 		ch <- prometheus.MustNewConstMetric(totalDesc, prometheus.CounterValue, c.total[i], name, eventType, th)

@@ -56,10 +56,13 @@ type Poller struct {
 	// watermark is the previous poll's upper bound of dispatched_at; zero
 	// before the first poll of a connection.
 	watermark time.Time
+	late      lateCommits
 }
 
 // NewPoller returns a poller for o; it connects at the first Poll.
-func NewPoller(o config.Outbox) *Poller { return &Poller{cfg: o} }
+func NewPoller(o config.Outbox) *Poller {
+	return &Poller{cfg: o, late: lateCommits{span: o.LateCommitWindow.Std()}}
+}
 
 // Close closes the connection, if any.
 func (p *Poller) Close() {
@@ -86,6 +89,7 @@ func (p *Poller) Poll(ctx context.Context) (*Sample, error) {
 	if err != nil {
 		p.Close()
 		p.watermark = time.Time{}
+		p.late.reset()
 		return nil, classify(ctx, err)
 	}
 	return s, nil
@@ -169,47 +173,69 @@ func wantColumns(o *config.Outbox, types map[string]string) error {
 
 // run executes the query and assembles the sample.
 func (p *Poller) run(ctx context.Context) (*Sample, error) {
-	var since any // NULL on the first poll: a baseline
-	if !p.watermark.IsZero() {
-		since = p.watermark
-	}
+	baseline := p.watermark.IsZero()
 	began := time.Now()
-	rows, err := p.conn.Query(ctx, p.query.sql, since)
+	rows, err := p.conn.Query(ctx, p.query.sql, p.args()...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	s := &Sample{Outbox: p.cfg.Name, Time: began, Baseline: since == nil, HasLatency: p.cfg.HasDispatchTime(),
+	s := &Sample{Outbox: p.cfg.Name, Time: began, Baseline: baseline, HasLatency: p.cfg.HasDispatchTime(),
 		Thresholds: p.query.thresholds, Buckets: p.query.buckets}
 	byType := map[string]*TypeSample{}
+	recount := recounted{}
 	var next time.Time
 	for rows.Next() {
 		var r resultRow
-		if err := rows.Scan(&r.kind, &r.eventType, &r.n, &r.x, &r.a, &r.b, &r.c, &r.watermark); err != nil {
+		if err := rows.Scan(&r.kind, &r.eventType, &r.n, &r.x, &r.a, &r.b, &r.c, &r.watermark, &r.window, &r.d); err != nil {
 			return nil, err
 		}
-		if r.kind == kindWatermark {
+		switch r.kind {
+		case kindWatermark:
 			next = *r.watermark
-			continue
+		case kindRecount:
+			recount.add(&r)
+		default:
+			r.addTo(s.typeSample(byType, *r.eventType))
 		}
-		r.addTo(s.typeSample(byType, *r.eventType))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	if p.query.recount && !baseline {
+		p.late.settle(recount, p.watermark, next, func(eventType string) *TypeSample { return s.typeSample(byType, eventType) })
 	}
 	s.finish(byType, p.cfg.MaxEventTypes, p.cfg.EventType != "")
 	p.watermark = next
 	return s, nil
 }
 
+// args are the query's parameters: the previous watermark (NULL on a
+// baseline) and, with the recount, the lower bounds of its windows.
+func (p *Poller) args() []any {
+	var since any // NULL on the first poll: a baseline
+	if !p.watermark.IsZero() {
+		since = p.watermark
+	}
+	if !p.query.recount {
+		return []any{since}
+	}
+	var bounds []time.Time
+	if since != nil {
+		bounds = p.late.bounds(p.watermark)
+	}
+	return []any{since, bounds}
+}
+
 // resultRow is one row of the statement; see buildQuery for its columns.
 type resultRow struct {
-	kind      string
-	eventType *string
-	n         int64
-	x         float64
-	a, b, c   []int64
-	watermark *time.Time
+	kind       string
+	eventType  *string
+	n          int64
+	x          float64
+	a, b, c, d []int64
+	watermark  *time.Time
+	window     int32
 }
 
 func (r *resultRow) addTo(t *TypeSample) {

@@ -17,13 +17,16 @@ const (
 	typeTimestamp   = "timestamp without time zone"
 )
 
-// query is one outbox's poll statement. Its only parameter ($1) is the
+// query is one outbox's poll statement. Its first parameter ($1) is the
 // previous poll's watermark, NULL on the first poll (a baseline that
-// counts nothing dispatched).
+// counts nothing dispatched); with recount, its second ($2) the lower
+// bounds of the windows it counts again (see lateCommits), ascending,
+// the last one $1.
 type query struct {
 	sql        string
 	thresholds []time.Duration
 	buckets    []float64
+	recount    bool
 }
 
 // Row kinds of the statement, in its first column.
@@ -32,7 +35,12 @@ const (
 	kindPending    = "p" // pending rows, oldest age, crossings
 	kindLate       = "l" // rows dispatched after the watermark, for crossings
 	kindDispatched = "d" // rows dispatched since the previous watermark
+	kindRecount    = "r" // per window: the rows dispatched in it, counted again
 )
+
+// noExtra are the columns that only the recount rows use: the window's
+// index and a fourth array.
+const noExtra = ", 0::int4, NULL::int8[]"
 
 // sqlBuilder spells one outbox's identifiers and expressions.
 type sqlBuilder struct {
@@ -62,13 +70,16 @@ func buildQuery(o *config.Outbox, types map[string]string) query {
 	} else {
 		b.pending = b.dispatched + " IS NULL"
 	}
-	q := query{thresholds: o.CountedThresholds(), buckets: o.Buckets}
+	q := query{thresholds: o.CountedThresholds(), buckets: o.Buckets, recount: o.HasDispatchTime() && o.LateCommitWindow > 0}
 	parts := []string{
-		"SELECT '" + kindWatermark + "', NULL::text, 0::int8, 0::float8, NULL::int8[], NULL::int8[], NULL::int8[], now() - " + b.commitDelay,
+		"SELECT '" + kindWatermark + "', NULL::text, 0::int8, 0::float8, NULL::int8[], NULL::int8[], NULL::int8[], now() - " + b.commitDelay + noExtra,
 		b.pendingPart(q.thresholds),
 	}
 	if o.HasDispatchTime() {
 		parts = append(parts, b.latePart(q.thresholds), b.dispatchedPart(q.thresholds, q.buckets))
+	}
+	if q.recount {
+		parts = append(parts, b.recountPart(q.thresholds, q.buckets))
 	}
 	q.sql = strings.Join(parts, "\nUNION ALL\n")
 	return q
@@ -78,8 +89,8 @@ func buildQuery(o *config.Outbox, types map[string]string) query {
 // threshold the rows that crossed it, still pending, since the previous
 // watermark.
 func (b *sqlBuilder) pendingPart(thresholds []time.Duration) string {
-	return fmt.Sprintf("SELECT '%s', %s, count(*), coalesce(extract(epoch FROM now() - min(%s)), 0)::float8, %s, NULL::int8[], NULL::int8[], NULL::timestamptz FROM %s WHERE %s GROUP BY 2",
-		kindPending, b.eventType, asTZ(b.created, b.createdTZ), b.crossings(thresholds), b.table, b.pending)
+	return fmt.Sprintf("SELECT '%s', %s, count(*), coalesce(extract(epoch FROM now() - min(%s)), 0)::float8, %s, NULL::int8[], NULL::int8[], NULL::timestamptz%s FROM %s WHERE %s GROUP BY 2",
+		kindPending, b.eventType, asTZ(b.created, b.createdTZ), b.crossings(thresholds), noExtra, b.table, b.pending)
 }
 
 // latePart counts the crossings of rows that were pending at the new
@@ -90,8 +101,8 @@ func (b *sqlBuilder) latePart(thresholds []time.Duration) string {
 	if b.o.Status != nil {
 		where += " AND NOT (" + b.pending + ")"
 	}
-	return fmt.Sprintf("SELECT '%s', %s, count(*), 0::float8, %s, NULL::int8[], NULL::int8[], NULL::timestamptz FROM %s WHERE %s GROUP BY 2",
-		kindLate, b.eventType, b.crossings(thresholds), b.table, where)
+	return fmt.Sprintf("SELECT '%s', %s, count(*), 0::float8, %s, NULL::int8[], NULL::int8[], NULL::timestamptz%s FROM %s WHERE %s GROUP BY 2",
+		kindLate, b.eventType, b.crossings(thresholds), noExtra, b.table, where)
 }
 
 // crossings is, per threshold, the rows whose age crossed it between the
@@ -126,8 +137,41 @@ func (b *sqlBuilder) dispatchedPart(thresholds []time.Duration, buckets []float6
 	rows := fmt.Sprintf("SELECT %s AS et, extract(epoch FROM %s - %s)::float8 AS lat, %s AS created FROM %s WHERE %s > %s AND %s <= %s",
 		b.eventType, asTZ(b.dispatched, b.dispatchedTZ), asTZ(b.created, b.createdTZ), asTZ(b.created, b.createdTZ), b.table,
 		b.dispatched, asColumn("$1::timestamptz", b.dispatchedTZ), b.dispatched, asColumn("now() - "+b.commitDelay, b.dispatchedTZ))
-	return fmt.Sprintf("SELECT '%s', et, count(*), coalesce(sum(lat), 0)::float8, %s, %s, %s, NULL::timestamptz FROM (%s) AS dispatched GROUP BY 2",
-		kindDispatched, array(bucketCounts), array(within), array(freshLate), rows)
+	return fmt.Sprintf("SELECT '%s', et, count(*), coalesce(sum(lat), 0)::float8, %s, %s, %s, NULL::timestamptz%s FROM (%s) AS dispatched GROUP BY 2",
+		kindDispatched, array(bucketCounts), array(within), array(freshLate), noExtra, rows)
+}
+
+// recountPart counts again, per window between two watermarks of the
+// lookback ($2) and the new window, the rows dispatched in it: their
+// count and exact latency sum, the cumulative bucket counts, and per
+// threshold the rows within it that had not crossed it before $1 and
+// before the new watermark, and the late ones that had not crossed it
+// before $1. What a window gained since it was last counted are the
+// dispatches that committed after a watermark had passed their stamp
+// (lateCommits).
+func (b *sqlBuilder) recountPart(thresholds []time.Duration, buckets []float64) string {
+	var bucketCounts, withinNow, withinNext, freshLate []string
+	for _, ub := range buckets {
+		bucketCounts = append(bucketCounts, fmt.Sprintf("count(*) FILTER (WHERE lat <= %g)", ub))
+	}
+	for _, th := range thresholds {
+		secs, iv := th.Seconds(), interval(th)
+		withinNow = append(withinNow, fmt.Sprintf("count(*) FILTER (WHERE lat <= %g AND created > $1::timestamptz - %s)", secs, iv))
+		withinNext = append(withinNext, fmt.Sprintf("count(*) FILTER (WHERE lat <= %g AND created > now() - %s - %s)", secs, b.commitDelay, iv))
+		freshLate = append(freshLate, fmt.Sprintf("count(*) FILTER (WHERE lat > %g AND created > $1::timestamptz - %s)", secs, iv))
+	}
+	dispatched, created := asTZ(b.dispatched, b.dispatchedTZ), asTZ(b.created, b.createdTZ)
+	// The window of a row is the number of lower bounds before its
+	// stamp: width_bucket counts those at or before it, hence the
+	// microsecond (PostgreSQL's resolution) that makes the windows open
+	// at their lower bound, as the dispatched part's are. The sum is
+	// exact (numeric), so that two counts of the same rows subtract to
+	// zero.
+	rows := fmt.Sprintf("SELECT %s AS et, extract(epoch FROM %s - %s) AS exact, extract(epoch FROM %s - %s)::float8 AS lat, %s AS created, width_bucket(%s - interval '1 microsecond', $2::timestamptz[]) AS win FROM %s WHERE %s > %s AND %s <= %s",
+		b.eventType, dispatched, created, dispatched, created, created, dispatched, b.table,
+		b.dispatched, asColumn("($2::timestamptz[])[1]", b.dispatchedTZ), b.dispatched, asColumn("now() - "+b.commitDelay, b.dispatchedTZ))
+	return fmt.Sprintf("SELECT '%s', et, count(*), coalesce(sum(exact), 0)::float8, %s, %s, %s, NULL::timestamptz, win::int4, %s FROM (%s) AS recounted GROUP BY 2, win",
+		kindRecount, array(bucketCounts), array(withinNow), array(withinNext), array(freshLate), rows)
 }
 
 func array(counts []string) string {

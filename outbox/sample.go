@@ -46,6 +46,10 @@ type TypeSample struct {
 	Within    []float64
 	FreshLate []float64
 	Crossed   []float64
+	// LateCommits are the rows of Dispatched found by counting a
+	// window of an earlier poll again: their dispatch committed more
+	// than commit_delay after its stamp (see lateCommits).
+	LateCommits float64
 }
 
 // Total returns the events of threshold index i: good and bad.

@@ -48,6 +48,11 @@ type Outbox struct {
 	// transaction may still commit: rows are counted once their stamp is
 	// at least this old, so a late commit is not missed. Default 5s.
 	CommitDelay Duration `yaml:"commit_delay"`
+	// LateCommitWindow is how far behind the watermark each poll looks
+	// again for dispatches that committed later than CommitDelay after
+	// their stamp, so that they are counted late rather than never.
+	// Default 1m.
+	LateCommitWindow Duration `yaml:"late_commit_window"`
 	// Thresholds for warren_outbox_dispatched_within_total.
 	Thresholds []Duration `yaml:"thresholds"`
 	// Buckets of warren_outbox_dispatch_latency_seconds, in seconds.
@@ -72,6 +77,7 @@ const (
 	DefaultOutboxPollInterval  = 15 * time.Second
 	DefaultOutboxTimeout       = 5 * time.Second
 	DefaultOutboxCommitDelay   = 5 * time.Second
+	DefaultOutboxLateCommits   = time.Minute
 	DefaultOutboxMaxEventTypes = 20
 	DefaultOutboxCreatedAt     = "created_at"
 )
@@ -219,6 +225,9 @@ func (o *Outbox) applyDefaults() {
 	}
 	if o.CommitDelay == 0 {
 		o.CommitDelay = Duration(DefaultOutboxCommitDelay)
+	}
+	if o.LateCommitWindow == 0 {
+		o.LateCommitWindow = Duration(DefaultOutboxLateCommits)
 	}
 	if o.MaxEventTypes == 0 {
 		o.MaxEventTypes = DefaultOutboxMaxEventTypes

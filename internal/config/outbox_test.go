@@ -24,7 +24,7 @@ func TestOutboxLoadsWithDefaultsAndReadsItsDSNFromTheEnvironment(t *testing.T) {
 	}
 	o := cfg.Outboxes[0]
 	if o.CreatedAt != "created_at" || o.PollInterval.Std() != DefaultOutboxPollInterval || o.Timeout.Std() != DefaultOutboxTimeout ||
-		o.CommitDelay.Std() != DefaultOutboxCommitDelay || o.MaxEventTypes != DefaultOutboxMaxEventTypes || len(o.Buckets) == 0 {
+		o.CommitDelay.Std() != DefaultOutboxCommitDelay || o.LateCommitWindow.Std() != DefaultOutboxLateCommits || o.MaxEventTypes != DefaultOutboxMaxEventTypes || len(o.Buckets) == 0 {
 		t.Errorf("defaults not applied: %+v", o)
 	}
 	if got := o.CountedThresholds(); !slices.Equal(got, []time.Duration{time.Second, 5 * time.Second, 30 * time.Second}) {
@@ -55,6 +55,7 @@ func TestOutboxErrorsNameFileLineAndFieldAndNeverTheDSN(t *testing.T) {
 		{"unknown key", "outboxes:\n  - name: o\n    dsn_file: " + dsnFile + "\n    table: t\n    dispatched: d\n", 10, "outboxes[0].dispatched", "unknown field"},
 		{"duplicate", "outboxes:\n  - {name: o, dsn_file: " + dsnFile + ", table: t, dispatched_at: d}\n  - {name: o, dsn_file: " + dsnFile + ", table: t, dispatched_at: d}\n", 8, "outboxes[1].name", "already the name"},
 		{"timeout", "outboxes:\n  - name: o\n    dsn_file: " + dsnFile + "\n    table: t\n    dispatched_at: d\n    poll_interval: 1s\n    timeout: 2s\n", 12, "outboxes[0].timeout", "longer than poll_interval"},
+		{"negative lookback", "outboxes:\n  - name: o\n    dsn_file: " + dsnFile + "\n    table: t\n    dispatched_at: d\n    late_commit_window: -1m\n", 11, "outboxes[0].late_commit_window", "must be positive"},
 		{"slo names no outbox", "slos:\n  - name: s\n    objective: 99%\n    sli: {outbox_dispatch: {outbox: nope, threshold: 5s}}\n", 9, "slos[0].sli.outbox_dispatch.outbox", `"nope" is not the name`},
 		{"slo on status-only outbox", "outboxes:\n  - {name: o, dsn_file: " + dsnFile + ", table: t, status: {column: s, dispatched: sent}}\nslos:\n  - name: s\n    objective: 99%\n    sli: {outbox_dispatch: {outbox: o, threshold: 5s}}\n", 11, "slos[0].sli.outbox_dispatch.outbox", "no dispatched_at column"},
 	}
