@@ -302,12 +302,17 @@ func TestAStoppedDispatcherCountsEveryPendingRowBadTheMomentItCrossesTheThreshol
 	}
 }
 
-func TestAStoppedDatabaseSetsTheErrorMetricLogsOnceAndRecovers(t *testing.T) {
+func TestAStoppedDatabaseSetsTheErrorMetricLogsOnceAndRecoversCountingTheRowsThatCrossedWhileItWasDown(t *testing.T) {
 	t.Parallel()
 	c, o := newOutbox(t)
+	o.Thresholds = []config.Duration{config.Duration(2 * time.Second)}
 	var logs logbuf.Buffer
 	polls := runPoller(t, o, &logs)
 	waitFor(t, "a first poll", 10*time.Second, func() bool { return polls.latest() != nil })
+	// Five rows pending when the database stops, which cross the 2 s
+	// threshold (plus the commit delay) while it is down.
+	c.Exec(t, "orders", "INSERT INTO outbox (event_type) SELECT 'order.created' FROM generate_series(1, 5)")
+	written := time.Now()
 	if err := c.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -321,17 +326,29 @@ func TestAStoppedDatabaseSetsTheErrorMetricLogsOnceAndRecovers(t *testing.T) {
 	if n := strings.Count(logs.String(), "outbox poll failed"); n != 1 {
 		t.Errorf("logged %d failures for one outage, want 1:\n%s", n, logs.String())
 	}
+	time.Sleep(time.Until(written.Add(3 * time.Second)))
 	if err := c.Restart(); err != nil {
 		t.Fatal(err)
 	}
+	polls.mu.Lock()
 	before := len(polls.samples)
+	polls.mu.Unlock()
 	waitFor(t, "the outbox back up", 10*time.Second, func() bool {
 		return testutil.ToFloat64(polls.metrics.up.WithLabelValues("orders")) == 1
 	})
-	polls.mu.Lock()
-	defer polls.mu.Unlock()
-	if !polls.samples[before].Baseline {
-		t.Error("the first poll after reconnecting is not a baseline: it would count from a stale watermark")
+	polls.stop()
+	if polls.samples[before].Baseline {
+		t.Error("the first poll after the database came back is a baseline: what happened while it was down is lost")
+	}
+	var crossed float64
+	for _, s := range polls.samples {
+		crossed += s.eventType("order.created").Crossed[0]
+	}
+	if crossed != 5 {
+		t.Errorf("%v rows counted bad for crossing the threshold, want the 5 that crossed it while the database was down", crossed)
+	}
+	if st := polls.metrics.Statuses()[0]; !st.Watching.Equal(polls.samples[before].Time) {
+		t.Errorf("the outbox is watched for dispatches from %v, want from the poll after the outage, %v", st.Watching, polls.samples[before].Time)
 	}
 }
 

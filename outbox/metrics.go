@@ -231,18 +231,19 @@ type Status struct {
 	// HasLatency is false for a status-only outbox, which knows nothing
 	// of dispatches.
 	HasLatency bool
-	// Watching is the time of the latest baseline poll (the first after
-	// warren started or reconnected), since which dispatches are counted;
+	// Watching is the time of the latest poll that followed no
+	// successful one: the first after warren started or after a failed
+	// poll, from which a dispatcher is given time to show a dispatch;
 	// LastDispatch that of the latest poll that counted a dispatched row
 	// (zero before any).
 	Watching, LastDispatch time.Time
 }
 
 func (st *Status) observe(s *Sample) {
-	st.Name, st.Attempted, st.Up, st.Reason, st.HasLatency = s.Outbox, true, true, "", s.HasLatency
-	if s.Baseline || st.Watching.IsZero() {
+	if s.Baseline || !st.Up {
 		st.Watching = s.Time
 	}
+	st.Name, st.Attempted, st.Up, st.Reason, st.HasLatency = s.Outbox, true, true, "", s.HasLatency
 	st.Pending, st.OldestAge = 0, 0
 	for _, t := range s.Types {
 		st.Pending += t.Pending

@@ -53,11 +53,22 @@ type Poller struct {
 	cfg   config.Outbox
 	conn  *pgx.Conn
 	query query
-	// watermark is the previous poll's upper bound of dispatched_at; zero
-	// before the first poll of a connection.
+	// watermark is the previous successful poll's upper bound of
+	// dispatched_at; zero before the first poll, and after a failure
+	// that forgets it (see Poll).
 	watermark time.Time
 	late      lateCommits
+	// lastSuccess is when the latest successful poll ran (warren's
+	// clock).
+	lastSuccess time.Time
 }
+
+// maxCatchUp is the longest time without a successful poll after which
+// the next poll still counts from the last watermark: the rows
+// dispatched, and the pending rows that crossed a threshold, while the
+// database could not be read. After a longer outage it is a baseline,
+// so that one query never has to aggregate hours of dispatches.
+const maxCatchUp = time.Hour
 
 // NewPoller returns a poller for o; it connects at the first Poll.
 func NewPoller(o config.Outbox) *Poller {
@@ -77,9 +88,18 @@ func (p *Poller) Close() {
 // Poll runs the outbox's query once, connecting first if needed, within
 // the outbox's timeout. On error the connection is dropped, so the next
 // poll reconnects and checks the columns again.
+//
+// A failed poll keeps the watermark: the next successful one counts what
+// happened in between, so that the rows that crossed a threshold while
+// the database was down are bad events and not lost. A query that timed
+// out forgets it, since a wider window would only be slower, and so does
+// an outage longer than maxCatchUp: the next poll is then a baseline.
 func (p *Poller) Poll(ctx context.Context) (*Sample, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout.Std())
 	defer cancel()
+	if !p.watermark.IsZero() && time.Since(p.lastSuccess) > maxCatchUp {
+		p.forget()
+	}
 	if p.conn == nil {
 		if err := p.connect(ctx); err != nil {
 			return nil, err
@@ -88,11 +108,20 @@ func (p *Poller) Poll(ctx context.Context) (*Sample, error) {
 	s, err := p.run(ctx)
 	if err != nil {
 		p.Close()
-		p.watermark = time.Time{}
-		p.late.reset()
-		return nil, classify(ctx, err)
+		err = classify(ctx, err)
+		if err.(*PollError).Reason == ReasonTimeout {
+			p.forget()
+		}
+		return nil, err
 	}
+	p.lastSuccess = s.Time
 	return s, nil
+}
+
+// forget makes the next poll a baseline.
+func (p *Poller) forget() {
+	p.watermark = time.Time{}
+	p.late.reset()
 }
 
 func (p *Poller) connect(ctx context.Context) error {

@@ -8,7 +8,8 @@ type Sample struct {
 	Outbox string
 	// Time is when the poll ran (warren's clock).
 	Time time.Time
-	// Baseline is true for the first poll after (re)connecting: it counts
+	// Baseline is true for the first poll after warren started, or after
+	// a failure that forgot the watermark (Poller.Poll): it counts
 	// pending rows but no dispatched ones, since there is no previous
 	// watermark to count from.
 	Baseline bool

@@ -35,9 +35,10 @@ func outboxCandidates(statuses []outbox.Status, now time.Time, c *collect) {
 		if st.Pending == 0 || st.OldestAge <= threshold {
 			continue
 		}
-		// A baseline poll counts no dispatch: time without one is
-		// counted from the latest baseline at the earliest, so that a
-		// database outage does not look like a dead dispatcher.
+		// Time without a dispatch is counted from the first poll after
+		// warren started or the database came back at the earliest:
+		// a baseline counts no dispatch, and a dispatcher needs the
+		// database too, so an outage must not look like a dead one.
 		lastMove := st.LastDispatch
 		if st.Watching.After(lastMove) {
 			lastMove = st.Watching
