@@ -19,10 +19,11 @@ import (
 func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
 	status := statusapi.Sources{
-		Targets: a.set.States,
-		Engine:  a.engine,
-		SLOs:    func() []config.SLO { return a.config().SLOs },
-		Alerts:  a.eval.Firing,
+		Targets:  a.set.States,
+		Engine:   a.engine,
+		SLOs:     func() []config.SLO { return a.config().SLOs },
+		Alerts:   a.eval.Firing,
+		Outboxes: a.outboxes.Statuses,
 	}
 	mux.Handle("/api/v1/status", statusapi.Handler(status))
 	mux.Handle("/metrics", exposition.NewHandler(a.registry, a.set.Sources, a.logger))

@@ -25,7 +25,7 @@ const (
 )
 
 // Render writes doc as the tables of `warren status`: alerts first, then
-// SLOs, targets, the vhosts with unroutable publishes (if any), the
+// SLOs, targets, the outboxes (if any), the vhosts with unroutable publishes (if any), the
 // audits' findings and the worst queues. With colour, bad states are red and
 // warnings yellow.
 func Render(w io.Writer, doc Document, colour bool) error {
@@ -34,6 +34,7 @@ func Render(w io.Writer, doc Document, colour bool) error {
 	t.alerts(doc)
 	t.slos(doc.SLOs)
 	t.targets(doc.Targets)
+	t.outboxes(doc.Outboxes, doc.GeneratedAt)
 	t.unroutable(doc.Targets)
 	t.audits(doc.Targets, doc.GeneratedAt)
 	t.queues(doc)

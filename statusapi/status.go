@@ -1,12 +1,13 @@
 // Package statusapi answers "what is wrong right now?" in one place: it
 // builds the JSON document of GET /api/v1/status (targets with their
 // latest audit, queues with their consumer status and message age, SLOs
-// with budgets and burn rates, firing alerts) from warren's in-memory
+// with budgets and burn rates, outboxes, firing alerts) from warren's in-memory
 // state, and renders that document as the terminal tables of `warren
 // status`; and the audit report of `warren audit`, as JSON or text.
 //
 // Import rule: it imports pipeline and what it exports, alerting/catalog,
-// slo and internal/config; it never calls the broker.
+// slo, outbox and internal/config; it never calls the broker or a
+// database.
 package statusapi
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/warrenhq/warren/analysis/consumerstatus"
 	"github.com/warrenhq/warren/analysis/streamlag"
 	"github.com/warrenhq/warren/internal/config"
+	"github.com/warrenhq/warren/outbox"
 	"github.com/warrenhq/warren/pipeline"
 	"github.com/warrenhq/warren/slo"
 )
@@ -36,7 +38,9 @@ type Document struct {
 	Queues      []QueueStatus `json:"queues"`
 	QueuesTotal int           `json:"queues_total"`
 	SLOs        []SLOStatus   `json:"slos"`
-	Alerts      []FiringAlert `json:"alerts"`
+	// Outboxes are the outbox tables polled at least once (statusapi/outbox.go).
+	Outboxes []OutboxStatus `json:"outboxes"`
+	Alerts   []FiringAlert  `json:"alerts"`
 }
 
 // TargetStatus is one watched cluster.
@@ -180,7 +184,9 @@ type Sources struct {
 	Engine  *slo.Engine // nil without SLOs
 	SLOs    func() []config.SLO
 	Alerts  func() []catalog.Alert // nil without alerting
-	Now     func() time.Time
+	// Outboxes are the outboxes' statuses; nil without outboxes.
+	Outboxes func() []outbox.Status
+	Now      func() time.Time
 }
 
 // Filter narrows the document; empty fields match everything.
@@ -205,7 +211,10 @@ func Build(src Sources, f Filter) Document {
 	if f.Limit <= 0 {
 		f.Limit = DefaultLimit
 	}
-	doc := Document{GeneratedAt: now.UTC(), Targets: []TargetStatus{}, Queues: []QueueStatus{}, SLOs: []SLOStatus{}, Alerts: []FiringAlert{}}
+	doc := Document{GeneratedAt: now.UTC(), Targets: []TargetStatus{}, Queues: []QueueStatus{}, SLOs: []SLOStatus{}, Outboxes: []OutboxStatus{}, Alerts: []FiringAlert{}}
+	if src.Outboxes != nil && f.Cluster == "" && f.SLO == "" {
+		doc.Outboxes = outboxes(src.Outboxes())
+	}
 	for _, st := range src.Targets() {
 		if f.Cluster != "" && f.Cluster != st.Cluster {
 			continue
