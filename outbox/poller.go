@@ -59,8 +59,9 @@ type Poller struct {
 	watermark time.Time
 	late      lateCommits
 	// lastSuccess is when the latest successful poll ran (warren's
-	// clock).
+	// clock); timedOut is set while the latest poll timed out.
 	lastSuccess time.Time
+	timedOut    bool
 }
 
 // maxCatchUp is the longest time without a successful poll after which
@@ -91,9 +92,10 @@ func (p *Poller) Close() {
 //
 // A failed poll keeps the watermark: the next successful one counts what
 // happened in between, so that the rows that crossed a threshold while
-// the database was down are bad events and not lost. A query that timed
-// out forgets it, since a wider window would only be slower, and so does
-// an outage longer than maxCatchUp: the next poll is then a baseline.
+// the database was down are bad events and not lost. A second timeout in
+// a row forgets it, since a wider window would only be slower (one is
+// forgiven: a loaded database stalls now and then), and so does an
+// outage longer than maxCatchUp: the next poll is then a baseline.
 func (p *Poller) Poll(ctx context.Context) (*Sample, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout.Std())
 	defer cancel()
@@ -109,12 +111,14 @@ func (p *Poller) Poll(ctx context.Context) (*Sample, error) {
 	if err != nil {
 		p.Close()
 		err = classify(ctx, err)
-		if err.(*PollError).Reason == ReasonTimeout {
+		timedOut := err.(*PollError).Reason == ReasonTimeout
+		if timedOut && p.timedOut {
 			p.forget()
 		}
+		p.timedOut = timedOut
 		return nil, err
 	}
-	p.lastSuccess = s.Time
+	p.lastSuccess, p.timedOut = s.Time, false
 	return s, nil
 }
 
