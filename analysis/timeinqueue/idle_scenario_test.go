@@ -37,12 +37,13 @@ type scenarioQueue struct {
 }
 
 // Skew and steps the broker's collectors put into the samples: the
-// completion counters are read 0.3 s before the publish counter, and at
-// every sample time that is 50 modulo 97 s the publish counter repeats
-// the value before (a flat step of its read moment).
+// completion counters are read 0.3 s before the publish counter, and the
+// publish counter's read moment crosses the sample times twice every
+// scenarioCycle seconds, so that its samples lag it by a second from
+// second 50 of the cycle to second 147 (a flat step, then a double one).
 const (
-	scenarioSkew = 0.3
-	scenarioStep = 97
+	scenarioSkew  = 0.3
+	scenarioCycle = 194
 )
 
 func (q scenarioQueue) published(x float64) float64 {
@@ -62,7 +63,7 @@ func (q scenarioQueue) published(x float64) float64 {
 // its depth says.
 func (q scenarioQueue) counts(x float64, sample bool) (published, delivered, acked uint64, unacked, depth int64) {
 	px := x
-	if sample && int(x)%scenarioStep == 50 {
+	if c := int(x) % scenarioCycle; sample && c >= 50 && c < 147 {
 		px = x - 1
 	}
 	p := q.published(px)
