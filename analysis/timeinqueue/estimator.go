@@ -222,11 +222,19 @@ type QueueEstimate struct {
 // is called from the target's poll loop, one snapshot at a time;
 // Estimates may be called concurrently.
 type Estimator struct {
-	cfg      Config
-	queues   map[snapshot.QueueKey]*queueState
-	recorder func(snapshot.QueueKey, Piece)
-	latest   atomic.Pointer[[]QueueEstimate]
-	skew     skewEstimator
+	cfg    Config
+	queues map[snapshot.QueueKey]*queueState
+	// idle are the queues that have been untouched in every poll so
+	// far, which keep no queueState (idle.go); a queue is in one map or
+	// the other.
+	idle   map[snapshot.QueueKey]*idleQueue
+	shapes map[string]*shape
+	// fullStateOnly gives every queue a queueState, untouched or not:
+	// the reference the idle queues are tested against.
+	fullStateOnly bool
+	recorder      func(snapshot.QueueKey, Piece)
+	latest        atomic.Pointer[[]QueueEstimate]
+	skew          skewEstimator
 }
 
 // New returns an estimator with no history.
@@ -234,7 +242,7 @@ func New(cfg Config) *Estimator {
 	if cfg.MaxPoints == 0 {
 		cfg.MaxPoints = DefaultMaxPoints
 	}
-	e := &Estimator{cfg: cfg, queues: map[snapshot.QueueKey]*queueState{}}
+	e := &Estimator{cfg: cfg, queues: map[snapshot.QueueKey]*queueState{}, idle: map[snapshot.QueueKey]*idleQueue{}}
 	e.latest.Store(&[]QueueEstimate{})
 	return e
 }
@@ -260,6 +268,10 @@ func (e *Estimator) Observe(snap *snapshot.Snapshot) {
 	}
 	e.skew.settle()
 	for _, o := range polled {
+		if o.idle != nil {
+			estimates = append(estimates, o.idle.estimate(e, o, snap.Time))
+			continue
+		}
 		estimates = append(estimates, e.estimateOf(o, snap.Time))
 	}
 	for key := range e.queues {
@@ -267,13 +279,20 @@ func (e *Estimator) Observe(snap *snapshot.Snapshot) {
 			delete(e.queues, key)
 		}
 	}
+	for key := range e.idle {
+		if !present[key] {
+			delete(e.idle, key)
+		}
+	}
 	e.latest.Store(&estimates)
 }
 
 // observed is one queue of a poll and the points it brings.
 type observed struct {
-	cq      *snapshot.Queue
+	cq *snapshot.Queue
+	// q is the queue's state, or idle where it is untouched so far.
 	q       *queueState
+	idle    *idleQueue
 	samples []snapshot.Sample
 	history bool // samples are the broker's history, not the poll's one point
 }
@@ -284,8 +303,18 @@ func (e *Estimator) take(cq *snapshot.Queue, pollTime time.Time) observed {
 	key := cq.Key()
 	q := e.queues[key]
 	if q == nil {
-		thresholds, buckets := e.cfg.forQueue(cq.Vhost, cq.Name)
-		q = newQueueState(thresholds, buckets, e.cfg.MaxPoints, e.cfg.Native)
+		iq := e.idle[key]
+		if iq == nil {
+			iq = &idleQueue{shape: e.shapeOf(cq.Vhost, cq.Name)}
+		}
+		if untouched(cq) && !e.fullStateOnly {
+			e.idle[key] = iq
+			return iq.take(e, cq, pollTime)
+		}
+		// Its first message: from here on the full state, as it would
+		// be had the queue had one all along.
+		delete(e.idle, key)
+		q = iq.state(e.cfg.MaxPoints, e.cfg.Native)
 		e.queues[key] = q
 	}
 	samples, now := e.cfg.Measure.curvesOf(cq)
@@ -294,15 +323,15 @@ func (e *Estimator) take(cq *snapshot.Queue, pollTime time.Time) observed {
 		// Nothing happened since the newest sample: no point to add.
 		// One at the poll's time would put poll times among the
 		// broker's, on another clock and without the samples' lag.
-		return observed{cq, q, nil, false}
+		return observed{cq: cq, q: q}
 	case len(samples) == 0:
 		// No broker history: one point at the poll's time.
 		now.Time = pollTime
-		return observed{cq, q, []snapshot.Sample{now}, false}
+		return observed{cq: cq, q: q, samples: []snapshot.Sample{now}}
 	}
 	q.latest.spacing = sampleSpacing(samples, q.latest.spacing)
 	e.skew.learn(q, samples)
-	return observed{cq, q, samples, true}
+	return observed{cq: cq, q: q, samples: samples, history: true}
 }
 
 // estimateOf adds o's points to its queue's curves and returns the
@@ -342,7 +371,9 @@ func (e *Estimator) depthSpacing(q *queueState, history bool) time.Duration {
 
 // Estimates returns the estimates after the latest Observe, in the
 // snapshot's queue order. The slice and its contents are not modified
-// afterwards.
+// afterwards, and must not be by the caller: the estimates of untouched
+// queues share their zero slices and native histogram with each other
+// and with later polls' (idle.go).
 func (e *Estimator) Estimates() []QueueEstimate { return *e.latest.Load() }
 
 func (q *queueState) estimate(vhost, name string) QueueEstimate {

@@ -76,7 +76,8 @@ func TestUnchangedQueueSeenFirstAddsNoPoint(t *testing.T) {
 	e := New(Config{Thresholds: []time.Duration{10 * time.Second}})
 	never := snapshot.Queue{Vhost: "/", Name: "q", StatsKnown: true, Unchanged: true}
 	e.Observe(&snapshot.Snapshot{Time: t0, Queues: []snapshot.Queue{never}})
-	if q := e.queues[never.Key()]; q == nil || len(q.curves.points) != 0 {
+	// Never used, it is idle (idle.go): no full state, and no point.
+	if iq := e.idle[never.Key()]; iq == nil || iq.hist != nil || e.queues[never.Key()] != nil {
 		t.Fatalf("an Unchanged queue gets an estimate and no point of the poll's time, which is on warren's clock, not the broker's")
 	}
 	est := e.Estimates()[0]
