@@ -317,21 +317,31 @@ func (e *Estimator) take(cq *snapshot.Queue, pollTime time.Time) observed {
 		q = iq.state(e.cfg.MaxPoints, e.cfg.Native)
 		e.queues[key] = q
 	}
-	samples, now := e.cfg.Measure.curvesOf(cq)
-	switch {
-	case len(samples) == 0 && cq.Unchanged:
-		// Nothing happened since the newest sample: no point to add.
-		// One at the poll's time would put poll times among the
-		// broker's, on another clock and without the samples' lag.
-		return observed{cq: cq, q: q}
-	case len(samples) == 0:
-		// No broker history: one point at the poll's time.
-		now.Time = pollTime
-		return observed{cq: cq, q: q, samples: []snapshot.Sample{now}}
+	samples, history := e.pointsOf(cq, pollTime)
+	if !history {
+		return observed{cq: cq, q: q, samples: samples}
 	}
 	q.latest.spacing = sampleSpacing(samples, q.latest.spacing)
 	e.skew.learn(q, samples)
 	return observed{cq: cq, q: q, samples: samples, history: true}
+}
+
+// pointsOf returns the points the poll at pollTime brings of cq: the
+// broker's samples (history), or without them one point at the poll's
+// time, or none when nothing happened since the newest sample.
+func (e *Estimator) pointsOf(cq *snapshot.Queue, pollTime time.Time) (samples []snapshot.Sample, history bool) {
+	samples, now := e.cfg.Measure.curvesOf(cq)
+	switch {
+	case len(samples) == 0 && cq.Unchanged:
+		// No point to add: one at the poll's time would put poll times
+		// among the broker's, on another clock and without the
+		// samples' lag.
+		return nil, false
+	case len(samples) == 0:
+		now.Time = pollTime
+		return []snapshot.Sample{now}, false
+	}
+	return samples, true
 }
 
 // estimateOf adds o's points to its queue's curves and returns the

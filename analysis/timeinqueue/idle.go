@@ -141,13 +141,9 @@ type idleHistory struct {
 // take is Estimator.take for an untouched queue: the points its poll
 // brings, and what learning the skew from them would have kept.
 func (iq *idleQueue) take(e *Estimator, cq *snapshot.Queue, pollTime time.Time) observed {
-	samples, now := e.cfg.Measure.curvesOf(cq)
-	switch {
-	case len(samples) == 0 && cq.Unchanged:
-		return observed{cq: cq, idle: iq}
-	case len(samples) == 0:
-		now.Time = pollTime
-		return observed{cq: cq, idle: iq, samples: []snapshot.Sample{now}}
+	samples, history := e.pointsOf(cq, pollTime)
+	if !history {
+		return observed{cq: cq, idle: iq, samples: samples}
 	}
 	if iq.hist == nil {
 		iq.hist = &idleHistory{}
