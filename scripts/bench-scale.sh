@@ -7,7 +7,9 @@
 # then the exposition benchmark (pipeline.BenchmarkExposition, per
 # profile and format, without a broker), then one audit benchmark (pipeline.BenchmarkAudit: 1,000
 # connections and 2,000 channels, WARREN_BENCH_AUDIT_CONNECTIONS to
-# change), then the probe benchmarks, and writes the tables to $BENCH_OUT.
+# change), then the probe benchmarks and the estimators' memory with most
+# queues never used (timeinqueue.BenchmarkObserveIdleQueues), and writes
+# the tables to $BENCH_OUT.
 #
 #   WARREN_BENCH_QUEUES="1000 5000 10000 50000" BENCH_OUT=bench-results.txt scripts/bench-scale.sh
 #
@@ -86,5 +88,8 @@ audit_table="$work/audit.md"
 	echo
 	echo "Probe fidelity:"
 	go test -count=1 -run '^$' -bench . -benchtime 5x -timeout 30m "$root/probes/" | grep -E '^(Benchmark|ok|PASS|FAIL)'
+	echo
+	echo "Estimator memory with most queues never used (timeinqueue.BenchmarkObserveIdleQueues, no broker):"
+	go test -count=1 -run '^$' -bench '^BenchmarkObserveIdleQueues$' -benchtime 20x -benchmem "$root/analysis/timeinqueue/" | grep -E '^(Benchmark|ok|PASS|FAIL)'
 } >>"$out"
 cat "$out"
