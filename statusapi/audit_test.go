@@ -3,7 +3,6 @@ package statusapi
 import (
 	"bytes"
 	"encoding/json"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -83,12 +82,8 @@ func TestRenderAuditNamesEachObjectWithItsEvidenceAndTheFix(t *testing.T) {
 func TestTheStatusDocumentCarriesEachTargetsAuditWithinItsLimit(t *testing.T) {
 	st := auditedState(t)
 	src := Sources{Targets: func() []*pipeline.TargetState { return []*pipeline.TargetState{st} }, Now: func() time.Time { return now }}
-	rec := httptest.NewRecorder()
-	Handler(src).ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/status?limit=1", nil))
 	var doc Document
-	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
-		t.Fatal(err)
-	}
+	getStatus(t, src, "/api/v1/status?limit=1", &doc)
 	a := doc.Targets[0].Audit
 	if a == nil {
 		t.Fatal("no audit in the status document")

@@ -3,7 +3,6 @@ package statusapi
 import (
 	"bytes"
 	"encoding/json"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -23,14 +22,10 @@ func outboxSources(t *testing.T) Sources {
 }
 
 func TestHandlerServesTheOutboxesUnderTheirDocumentedNames(t *testing.T) {
-	rec := httptest.NewRecorder()
-	Handler(outboxSources(t)).ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/status", nil))
 	var doc struct {
 		Outboxes []map[string]any `json:"outboxes"`
 	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
-		t.Fatal(err)
-	}
+	getStatus(t, outboxSources(t), "/api/v1/status", &doc)
 	got, _ := json.Marshal(doc.Outboxes)
 	want := `[{"error":"connect","has_dispatch_time":true,"name":"billing","oldest_pending_age_seconds":90,"pending":3,"up":false},` +
 		`{"has_dispatch_time":true,"last_dispatch":"2026-11-22T11:59:57Z","name":"orders","oldest_pending_age_seconds":4.5,"pending":12,"up":true}]`

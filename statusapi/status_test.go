@@ -73,6 +73,17 @@ func sources(t *testing.T) Sources {
 	}
 }
 
+// getStatus serves GET target (a path and its query) with src's
+// handler and decodes the answer into doc.
+func getStatus(t *testing.T, src Sources, target string, doc any) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	Handler(src).ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+	if err := json.Unmarshal(rec.Body.Bytes(), doc); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestQueuesAreListedWorstFirstWithTheirBestAgeSource(t *testing.T) {
 	doc := Build(sources(t), Filter{})
 	var order []string
@@ -98,18 +109,13 @@ func TestQueuesAreListedWorstFirstWithTheirBestAgeSource(t *testing.T) {
 }
 
 func TestHandlerFiltersAndLimits(t *testing.T) {
-	h := Handler(sources(t))
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/status?vhost=%2F&limit=2", nil))
 	var doc Document
-	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
-		t.Fatal(err)
-	}
+	getStatus(t, sources(t), "/api/v1/status?vhost=%2F&limit=2", &doc)
 	if len(doc.Queues) != 2 || doc.QueuesTotal != 3 || doc.Queues[0].Name != "stuck" {
 		t.Errorf("vhost / with limit 2: %d of %d queues, first %q", len(doc.Queues), doc.QueuesTotal, doc.Queues[0].Name)
 	}
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/status?limit=zero", nil))
+	rec := httptest.NewRecorder()
+	Handler(sources(t)).ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/status?limit=zero", nil))
 	if rec.Code != 400 {
 		t.Errorf("a bad limit answered %d", rec.Code)
 	}
@@ -216,14 +222,10 @@ func TestUnroutableListsTheVhostsThatLostMessagesWithTheirOwnPublishers(t *testi
 
 func TestHandlerServesTheUnroutableBlockUnderItsDocumentedNames(t *testing.T) {
 	get := func(src Sources) map[string]any {
-		rec := httptest.NewRecorder()
-		Handler(src).ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/status", nil))
 		var doc struct {
 			Targets []map[string]any `json:"targets"`
 		}
-		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
-			t.Fatal(err)
-		}
+		getStatus(t, src, "/api/v1/status", &doc)
 		return doc.Targets[0]
 	}
 	if _, ok := get(sources(t))["unroutable"]; ok {
@@ -335,14 +337,10 @@ func processingSources(t *testing.T) Sources {
 }
 
 func TestHandlerServesTheOldestUnackedAgeAndTheConsumerTimeoutButNotForStreams(t *testing.T) {
-	rec := httptest.NewRecorder()
-	Handler(processingSources(t)).ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/status", nil))
 	var doc struct {
 		Queues []map[string]any `json:"queues"`
 	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
-		t.Fatal(err)
-	}
+	getStatus(t, processingSources(t), "/api/v1/status", &doc)
 	served := map[string]map[string]any{}
 	for _, q := range doc.Queues {
 		served[q["name"].(string)] = q
@@ -387,17 +385,13 @@ func TestHandlerServesAStreamsConsumersAndLagUnderItsDocumentedNames(t *testing.
 	state.Queues[2].Stream = streamlag.Stream{Consumers: 2, AMQPConsumers: 1, MaxLag: 676, HasLag: true,
 		LagSeconds: 34.6, HasLagSeconds: true, FallingBehind: true}
 	state.Queues[2].HasStream = true
-	rec := httptest.NewRecorder()
-	Handler(src).ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/status", nil))
 	var doc struct {
 		Queues []struct {
 			Name   string          `json:"name"`
 			Stream json.RawMessage `json:"stream"`
 		} `json:"queues"`
 	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
-		t.Fatal(err)
-	}
+	getStatus(t, src, "/api/v1/status", &doc)
 	for _, q := range doc.Queues {
 		want := ""
 		if q.Name == "events" {
