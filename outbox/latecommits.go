@@ -95,17 +95,15 @@ func (l *lateCommits) settle(r recounted, since, watermark time.Time, add func(e
 }
 
 // gained adds to the event type's sample the rows a window gained since
-// it counted was, as late commits.
+// it counted was, as late commits, and the late rows that had not
+// crossed a threshold, which only rows not visible before can be.
 func gained(add func(eventType string) *TypeSample, eventType string, was, now windowCount) {
 	late := now.n - was.n
-	fresh := sumInts(now.freshLate)
-	if late <= 0 && fresh == 0 {
-		return
+	if late <= 0 && sumInts(now.freshLate) == 0 {
+		return // nothing to add: do not make the type appear in the sample
 	}
 	t := add(eventType)
-	for i := range min(len(t.FreshLate), len(now.freshLate)) {
-		t.FreshLate[i] += float64(now.freshLate[i])
-	}
+	addInts(t.FreshLate, now.freshLate)
 	if late <= 0 {
 		return
 	}

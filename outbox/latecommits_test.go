@@ -11,11 +11,12 @@ import (
 	"github.com/warrenhq/warren/internal/config"
 )
 
-// pollTotals polls p once and adds its sample to the totals of type "t".
+// pollTotals sums what polls counted of event type "t".
 type pollTotals struct {
 	dispatched, late, sum, within, fresh, crossed float64
 }
 
+// poll polls p once and adds its sample to the totals.
 func (tot *pollTotals) poll(t *testing.T, p *Poller) {
 	t.Helper()
 	s, err := p.Poll(context.Background())

@@ -123,10 +123,7 @@ func (b *sqlBuilder) crossings(thresholds []time.Duration) string {
 // crossed it before the previous watermark (the others were counted when
 // they crossed).
 func (b *sqlBuilder) dispatchedPart(thresholds []time.Duration, buckets []float64) string {
-	var bucketCounts, within, freshLate []string
-	for _, ub := range buckets {
-		bucketCounts = append(bucketCounts, fmt.Sprintf("count(*) FILTER (WHERE lat <= %g)", ub))
-	}
+	var within, freshLate []string
 	for _, th := range thresholds {
 		secs := th.Seconds()
 		within = append(within, fmt.Sprintf("count(*) FILTER (WHERE lat <= %g)", secs))
@@ -138,7 +135,7 @@ func (b *sqlBuilder) dispatchedPart(thresholds []time.Duration, buckets []float6
 		b.eventType, asTZ(b.dispatched, b.dispatchedTZ), asTZ(b.created, b.createdTZ), asTZ(b.created, b.createdTZ), b.table,
 		b.dispatched, asColumn("$1::timestamptz", b.dispatchedTZ), b.dispatched, asColumn("now() - "+b.commitDelay, b.dispatchedTZ))
 	return fmt.Sprintf("SELECT '%s', et, count(*), coalesce(sum(lat), 0)::float8, %s, %s, %s, NULL::timestamptz%s FROM (%s) AS dispatched GROUP BY 2",
-		kindDispatched, array(bucketCounts), array(within), array(freshLate), noExtra, rows)
+		kindDispatched, array(bucketCounts(buckets)), array(within), array(freshLate), noExtra, rows)
 }
 
 // recountPart counts again, per window between two watermarks of the
@@ -150,10 +147,7 @@ func (b *sqlBuilder) dispatchedPart(thresholds []time.Duration, buckets []float6
 // dispatches that committed after a watermark had passed their stamp
 // (lateCommits).
 func (b *sqlBuilder) recountPart(thresholds []time.Duration, buckets []float64) string {
-	var bucketCounts, withinNow, withinNext, freshLate []string
-	for _, ub := range buckets {
-		bucketCounts = append(bucketCounts, fmt.Sprintf("count(*) FILTER (WHERE lat <= %g)", ub))
-	}
+	var withinNow, withinNext, freshLate []string
 	for _, th := range thresholds {
 		secs, iv := th.Seconds(), interval(th)
 		withinNow = append(withinNow, fmt.Sprintf("count(*) FILTER (WHERE lat <= %g AND created > $1::timestamptz - %s)", secs, iv))
@@ -171,7 +165,17 @@ func (b *sqlBuilder) recountPart(thresholds []time.Duration, buckets []float64) 
 		b.eventType, dispatched, created, dispatched, created, created, dispatched, b.table,
 		b.dispatched, asColumn("($2::timestamptz[])[1]", b.dispatchedTZ), b.dispatched, asColumn("now() - "+b.commitDelay, b.dispatchedTZ))
 	return fmt.Sprintf("SELECT '%s', et, count(*), coalesce(sum(exact), 0)::float8, %s, %s, %s, NULL::timestamptz, win::int4, %s FROM (%s) AS recounted GROUP BY 2, win",
-		kindRecount, array(bucketCounts), array(withinNow), array(withinNext), array(freshLate), rows)
+		kindRecount, array(bucketCounts(buckets)), array(withinNow), array(withinNext), array(freshLate), rows)
+}
+
+// bucketCounts are the cumulative counts of the rows' latencies (lat)
+// per bucket.
+func bucketCounts(buckets []float64) []string {
+	counts := make([]string, 0, len(buckets))
+	for _, ub := range buckets {
+		counts = append(counts, fmt.Sprintf("count(*) FILTER (WHERE lat <= %g)", ub))
+	}
+	return counts
 }
 
 func array(counts []string) string {
