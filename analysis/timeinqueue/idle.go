@@ -219,17 +219,17 @@ func (iq *idleQueue) estimate(e *Estimator, o observed, pollTime time.Time) Queu
 func (iq *idleQueue) state(maxPoints int, native bool) *queueState {
 	sh := iq.shape
 	q := newQueueState(sh.thresholds, sh.bounds, maxPoints, native)
-	if h := iq.hist; h != nil && len(h.points) > 0 {
-		q.curves.points = h.points
-		q.curves.prev, q.curves.hasPrev = snapshot.Sample{Time: h.prev}, true
-		q.latest.sampleTime = q.curves.last().t
-		q.other.backlogs = []backlogAt{{t: h.prev}}
-		if h.hasRecent {
-			q.recent = []snapshot.Sample{{Time: h.recent}}
-		}
-	}
 	if h := iq.hist; h != nil {
 		q.latest.spacing = h.spacing
+		if len(h.points) > 0 {
+			q.curves.points = h.points
+			q.curves.prev, q.curves.hasPrev = snapshot.Sample{Time: h.prev}, true
+			q.latest.sampleTime = q.curves.last().t
+			q.other.backlogs = []backlogAt{{t: h.prev}}
+			if h.hasRecent {
+				q.recent = []snapshot.Sample{{Time: h.recent}}
+			}
+		}
 	}
 	if iq.hasPolled {
 		q.deliveries.points = []deliveryPoint{{t: iq.polled}}
